@@ -1,0 +1,292 @@
+#!/usr/bin/env bash
+# Benchmarks Portcullis side by side with nginx and HAProxy, all on loopback:
+#
+#   bash bench/run.sh
+#
+#   upstream  nginx answering 200 {"ok":true} on 9001 (bench/peers/upstream.conf)
+#   gateway   Portcullis (Release, 1 worker, access log off) on 9010, admin 9911
+#   nginx     nginx reverse proxy on 9003 (bench/peers/nginx-proxy.conf)
+#   haproxy   HAProxy plain proxying on 9004 (bench/peers/haproxy-jwt.cfg.in; the same
+#             HAProxy checks an RS256 JWT on 9002, target haproxy-jwt)
+#
+# Each target gets `wrk -t1 -c32 -d${DURATION}s --latency` REPEAT times, interleaved
+# (all targets once, then all again); the table shows the medians. Then bench/idle_conns.py
+# holds IDLE_CONNS idle keep-alive connections to the gateway and reports its memory.
+#
+# Environment:
+#   DURATION=6      seconds per wrk run
+#   REPEAT=3        runs per target
+#   CONNS=32        wrk connections
+#   TARGETS="upstream gateway nginx haproxy"   targets to run, in order (see TARGET_* below)
+#   IDLE_CONNS=5000 idle connections for the memory measurement (0 skips it)
+#   JOBS, VERBOSE   as for scripts/build.sh (the Release build goes to build-release/)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+DURATION="${DURATION:-6}"
+REPEAT="${REPEAT:-3}"
+CONNS="${CONNS:-32}"
+TARGETS="${TARGETS:-upstream gateway nginx haproxy}"
+IDLE_CONNS="${IDLE_CONNS:-5000}"
+BUILD_DIR=build-release
+PEERS="$ROOT/bench/peers"
+
+GATEWAY_PORT=9010
+GATEWAY_ADMIN_PORT=9911
+
+die() { echo "bench: $*" >&2; exit 1; }
+note() { echo "bench: $*" >&2; }
+
+# --- targets --------------------------------------------------------------------------------
+# To add a target: give it a label and a port, optionally a path and a request header
+# (in TARGET_HEADER, @JWT@ stands for a valid RS256 token signed by the bench key), and
+# make sure the process serving it is started below. Gateway routes for API keys or JWT go into
+# write_gateway_config.
+declare -A TARGET_LABEL=(
+  [upstream]="upstream directly"
+  [gateway]="Portcullis"
+  [nginx]="nginx proxy"
+  [haproxy]="HAProxy plain"
+  [haproxy-jwt]="HAProxy + jwt_verify"
+)
+declare -A TARGET_PORT=(
+  [upstream]=9001
+  [gateway]=$GATEWAY_PORT
+  [nginx]=9003
+  [haproxy]=9004
+  [haproxy-jwt]=9002
+)
+declare -A TARGET_PATH=()
+declare -A TARGET_HEADER=(
+  [haproxy-jwt]='Authorization: Bearer @JWT@'
+)
+# The ratio line compares these two.
+RATIO_NUM=gateway
+RATIO_DEN=haproxy
+
+for t in $TARGETS; do
+  [ -n "${TARGET_PORT[$t]:-}" ] || die "unknown target '$t' (known: ${!TARGET_PORT[*]})"
+done
+[[ "$REPEAT" =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive integer"
+[[ "$DURATION" =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer (seconds)"
+[[ "$IDLE_CONNS" =~ ^[0-9]+$ ]] || die "IDLE_CONNS must be a number"
+
+# --- build and tools ------------------------------------------------------------------------
+bash scripts/deps.sh --bench || die "installing dependencies failed (scripts/deps.sh --bench)"
+BUILD_DIR="$BUILD_DIR" BUILD_TYPE=Release bash scripts/build.sh -DPORTCULLIS_TESTS=OFF
+GATEWAY="$ROOT/$BUILD_DIR/portcullis"
+[ -x "$GATEWAY" ] || die "$GATEWAY was not built"
+for tool in nginx haproxy wrk openssl curl python3; do
+  command -v "$tool" >/dev/null || die "$tool not found after scripts/deps.sh --bench"
+done
+
+# Many connections need many descriptors; every process started below inherits this.
+want_fds=65536
+if ! ulimit -n "$want_fds" 2>/dev/null; then
+  hard="$(ulimit -Hn)"
+  [ "$hard" = unlimited ] || ulimit -n "$hard"
+  note "could not raise the open-files limit to $want_fds, using $(ulimit -n)"
+fi
+if [ "$IDLE_CONNS" -gt 0 ] && [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((IDLE_CONNS + 200)) ]; then
+  die "open-files limit $(ulimit -n) is too low for IDLE_CONNS=$IDLE_CONNS"
+fi
+
+# --- processes ------------------------------------------------------------------------------
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-bench.XXXXXX")"
+pids=()
+names=()
+
+cleanup() {
+  trap - EXIT INT TERM
+  local i j
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[$i]}" 2>/dev/null || true
+  done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    for ((j = 0; j < 100; j++)); do
+      kill -0 "${pids[$i]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "${pids[$i]}" 2>/dev/null; then
+      note "${names[$i]} did not stop within 10s, killing it"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'echo; note "interrupted"; exit 130' INT TERM
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start NAME PORT COMMAND...: runs COMMAND in the background (output to $tmp/NAME.log) and
+# waits until it accepts connections on PORT.
+start() {
+  local name="$1" port="$2" i
+  shift 2
+  port_in_use "$port" && die "port $port is already in use (needed by $name; is another bench or quickstart running?)"
+  "$@" >"$tmp/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+  for ((i = 0; i < 100; i++)); do
+    port_in_use "$port" && return 0
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      cat "$tmp/$name.log" >&2
+      die "$name exited during startup (its output is above)"
+    fi
+    sleep 0.1
+  done
+  cat "$tmp/$name.log" >&2
+  die "$name did not listen on 127.0.0.1:$port within 10s"
+}
+
+write_gateway_config() {
+  cat >"$tmp/gateway.yaml" <<EOF
+server:
+  listen: 127.0.0.1:$GATEWAY_PORT
+  workers: 1
+  max_connections: $((IDLE_CONNS + 1000))
+  idle_timeout_s: 600
+admin:
+  listen: 127.0.0.1:$GATEWAY_ADMIN_PORT
+upstreams:
+  up: { url: http://127.0.0.1:${TARGET_PORT[upstream]} }
+routes:
+  - { name: all, match: { path_prefix: / }, upstream: up, auth: none }
+log: { level: warn, access: off }
+EOF
+}
+
+# An RSA-2048 key pair for HAProxy's jwt_verify frontend, and an RS256 token it accepts.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$tmp/jwt.key" 2>/dev/null ||
+  die "openssl could not generate an RSA key"
+openssl pkey -in "$tmp/jwt.key" -pubout -out "$tmp/jwt.pub" 2>/dev/null || die "openssl could not write the public key"
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+jwt_head="$(printf '{"alg":"RS256","typ":"JWT","kid":"bench"}' | b64url)"
+jwt_body="$(printf '{"iss":"https://issuer.test","aud":"api://orders","sub":"bench-user","scope":"orders:read","iat":%d,"exp":%d}' \
+  "$(date +%s)" "$(($(date +%s) + 86400))" | b64url)"
+jwt_sig="$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -sign "$tmp/jwt.key" -binary | b64url)"
+JWT="$jwt_head.$jwt_body.$jwt_sig"
+
+target_url() { echo "http://127.0.0.1:${TARGET_PORT[$1]}${TARGET_PATH[$1]:-/}"; }
+target_header() {
+  local h="${TARGET_HEADER[$1]:-}"
+  echo "${h//@JWT@/$JWT}"
+}
+
+sed "s|@PUBKEY@|$tmp/jwt.pub|g" "$PEERS/haproxy-jwt.cfg.in" >"$tmp/haproxy.cfg"
+haproxy -c -q -f "$tmp/haproxy.cfg" >"$tmp/haproxy-check.log" 2>&1 ||
+  { cat "$tmp/haproxy-check.log" >&2; die "HAProxy rejected bench/peers/haproxy-jwt.cfg.in"; }
+
+write_gateway_config
+"$GATEWAY" check -c "$tmp/gateway.yaml" >"$tmp/gateway-check.log" 2>&1 ||
+  { cat "$tmp/gateway-check.log" >&2; die "the gateway rejected the bench config"; }
+
+start upstream 9001 nginx -e "$tmp/nginx-upstream-early.log" -c "$PEERS/upstream.conf"
+start gateway "$GATEWAY_PORT" "$GATEWAY" run -c "$tmp/gateway.yaml"
+GATEWAY_PID="${pids[-1]}"
+start nginx 9003 nginx -e "$tmp/nginx-proxy-early.log" -c "$PEERS/nginx-proxy.conf"
+start haproxy 9004 haproxy -f "$tmp/haproxy.cfg"
+port_in_use 9002 || die "HAProxy is not listening on 9002"
+
+# Every target must answer 200 before it is measured.
+for t in $TARGETS; do
+  url="$(target_url "$t")"
+  hdr="$(target_header "$t")"
+  args=(-s -o "$tmp/probe.out" -w '%{http_code}' --max-time 5)
+  [ -z "$hdr" ] || args+=(-H "$hdr")
+  code="$(curl "${args[@]}" "$url" || true)"
+  [ "$code" = 200 ] || die "$t ($url) answered '$code' instead of 200: $(head -c 300 "$tmp/probe.out" 2>/dev/null)"
+done
+
+# --- wrk rounds -----------------------------------------------------------------------------
+# wrk prints latencies as 312.00us, 1.25ms or 1.02s; these become milliseconds.
+to_ms() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
+    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
+    printf "%.3f", n }'
+}
+
+declare -A RPS=() P50=() P99=()
+warnings=()
+total=$(($(wc -w <<<"$TARGETS") * REPEAT))
+done_runs=0
+for ((r = 1; r <= REPEAT; r++)); do
+  for t in $TARGETS; do
+    done_runs=$((done_runs + 1))
+    [ ! -t 2 ] || printf '\rbench: run %d/%d (%s, round %d)        ' "$done_runs" "$total" "$t" "$r" >&2
+    url="$(target_url "$t")"
+    hdr="$(target_header "$t")"
+    args=(-t1 -c"$CONNS" -d"${DURATION}s" --latency)
+    [ -z "$hdr" ] || args+=(-H "$hdr")
+    out="$tmp/wrk-$t-$r.txt"
+    wrk "${args[@]}" "$url" >"$out" 2>&1 || { echo >&2; cat "$out" >&2; die "wrk failed against $t"; }
+    rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    p50="$(awk '$1 == "50%" {print $2}' "$out")"
+    p99="$(awk '$1 == "99%" {print $2}' "$out")"
+    if [ -z "$rps" ] || [ -z "$p50" ] || [ -z "$p99" ]; then
+      echo >&2; cat "$out" >&2; die "could not read wrk's output for $t"
+    fi
+    RPS[$t]+="$rps "
+    P50[$t]+="$(to_ms "$p50") "
+    P99[$t]+="$(to_ms "$p99") "
+    if grep -qE '^ *(Non-2xx or 3xx responses|Socket errors):' "$out"; then
+      warnings+=("$t round $r: $(grep -E '^ *(Non-2xx or 3xx responses|Socket errors):' "$out" | sed 's/^ *//' | paste -sd ';' -)")
+    fi
+  done
+done
+[ ! -t 2 ] || printf '\r%*s\r' 60 '' >&2
+
+median() {
+  tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{ v[NR] = $1 }
+    END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# 225668.4 -> 225,668
+thousands() {
+  local s out=""
+  s="$(LC_ALL=C printf '%.0f' "$1")"
+  while [ ${#s} -gt 3 ]; do
+    out=",${s: -3}$out"
+    s="${s:0:${#s}-3}"
+  done
+  echo "$s$out"
+}
+
+declare -A MED_RPS=() MED_P99=()
+printf '\nwrk -t1 -c%s -d%ss --latency, median of %s run(s), %s cores\n\n' "$CONNS" "$DURATION" "$REPEAT" "$(nproc)"
+printf '%-22s | %10s | %9s | %9s\n' target req/s p50 p99
+printf '%-22s-|-%10s-|-%9s-|-%9s\n' '----------------------' '----------' '---------' '---------'
+for t in $TARGETS; do
+  MED_RPS[$t]="$(median "${RPS[$t]}")"
+  MED_P99[$t]="$(median "${P99[$t]}")"
+  printf '%-22s | %10s | %6.2f ms | %6.2f ms\n' "${TARGET_LABEL[$t]}" \
+    "$(thousands "${MED_RPS[$t]}")" \
+    "$(median "${P50[$t]}")" "${MED_P99[$t]}"
+done
+if [ -n "${MED_RPS[$RATIO_NUM]:-}" ] && [ -n "${MED_RPS[$RATIO_DEN]:-}" ]; then
+  awk -v a="${MED_RPS[$RATIO_NUM]}" -v b="${MED_RPS[$RATIO_DEN]}" -v c="${MED_P99[$RATIO_NUM]}" -v d="${MED_P99[$RATIO_DEN]}" \
+    -v na="${TARGET_LABEL[$RATIO_NUM]}" -v nb="${TARGET_LABEL[$RATIO_DEN]}" \
+    'BEGIN { printf "\n%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
+fi
+for w in "${warnings[@]}"; do
+  echo "warning: $w"
+done
+
+# --- idle keep-alive connections ------------------------------------------------------------
+if [ "$IDLE_CONNS" -gt 0 ] && [[ " $TARGETS " == *" gateway "* ]]; then
+  if ! python3 bench/idle_conns.py --port "$GATEWAY_PORT" --pid "$GATEWAY_PID" -n "$IDLE_CONNS" >"$tmp/idle.txt" 2>&1; then
+    cat "$tmp/idle.txt" >&2
+    die "bench/idle_conns.py failed"
+  fi
+  rss="$(awk '$1 == "VmRSS:" {print $2}' "$tmp/idle.txt")"
+  hwm="$(awk '$1 == "VmHWM:" {print $2}' "$tmp/idle.txt")"
+  base="$(awk '$1 == "baseline" && $2 == "VmRSS:" {print $3}' "$tmp/idle.txt")"
+  echo
+  echo "RSS with $IDLE_CONNS idle keep-alive connections: $rss MiB"
+  echo "(before opening them: $base MiB; peak VmHWM over the whole run: $hwm MiB)"
+fi

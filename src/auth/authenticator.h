@@ -1,0 +1,72 @@
+// The seam every authentication mechanism plugs into. A mechanism looks for its own kind of
+// credential and answers asynchronously (JWKS fetches and introspection must never block a
+// worker), or synchronously by calling `done` before returning.
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "auth/status.h"
+#include "config/config.h"
+#include "identity/identity.h"
+
+namespace portcullis::auth {
+
+// What a mechanism may read about the request. Valid until `done` has been called.
+struct AuthRequest {
+  const boost::beast::http::fields& headers;
+  std::string_view method;
+  std::string_view target;  // as received, with the query string
+  std::string_view path;    // normalised
+  std::string_view client_ip;
+  std::string_view request_id;
+  const config::RouteConfig& route;
+};
+
+struct AuthResult {
+  Status status = Status::NoCredential;
+  identity::Identity identity;  // set when status == Ok
+  std::string description;      // overrides default_description(status) when set
+  std::string scope;            // for insufficient_scope: the scope(s) required
+  std::string challenge;        // auth scheme for WWW-Authenticate ("Bearer", "ApiKey")
+
+  static AuthResult ok(identity::Identity id) {
+    AuthResult r;
+    r.status = Status::Ok;
+    r.identity = std::move(id);
+    return r;
+  }
+  static AuthResult fail(Status s, std::string description = {}, std::string challenge = {}) {
+    AuthResult r;
+    r.status = s;
+    r.description = std::move(description);
+    r.challenge = std::move(challenge);
+    return r;
+  }
+};
+
+using AuthCallback = std::function<void(AuthResult)>;
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  // The name routes use: "api_key", "jwt:main", "oauth2:idp".
+  virtual std::string_view method() const = 0;
+  // The scheme named in WWW-Authenticate when this mechanism asks for a credential.
+  virtual std::string_view challenge_scheme() const = 0;
+  // Calls `done` exactly once, on any thread, possibly before returning. NoCredential
+  // means "not mine": the chain tries the next mechanism.
+  virtual void authenticate(const AuthRequest& request, AuthCallback done) = 0;
+  // Removes this mechanism's credential from what goes upstream (a header, a query
+  // parameter). Authorization itself is handled by the forwarder.
+  virtual void scrub(boost::beast::http::fields& headers, std::string& target) const {
+    (void)headers;
+    (void)target;
+  }
+  // False until the mechanism can decide (e.g. its keys have been fetched); /readyz waits.
+  virtual bool ready() const { return true; }
+};
+
+}  // namespace portcullis::auth

@@ -1,0 +1,54 @@
+#include "auth/chain.h"
+
+#include <algorithm>
+
+namespace portcullis::auth {
+
+AuthChain::AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms)
+    : mechanisms_(std::move(mechanisms)) {}
+
+std::vector<std::string> AuthChain::challenges() const {
+  std::vector<std::string> out;
+  for (const auto& m : mechanisms_) {
+    std::string scheme(m->challenge_scheme());
+    if (std::find(out.begin(), out.end(), scheme) == out.end()) out.push_back(std::move(scheme));
+  }
+  return out;
+}
+
+void AuthChain::run(const AuthRequest& request, AuthCallback done) const {
+  if (mechanisms_.empty()) {
+    done(AuthResult::ok({}));
+    return;
+  }
+  run_from(0, request, std::move(done));
+}
+
+void AuthChain::run_from(std::size_t index, const AuthRequest& request,
+                         AuthCallback done) const {
+  if (index == mechanisms_.size()) {
+    done(AuthResult::fail(Status::MissingCredential));
+    return;
+  }
+  const auto& mechanism = mechanisms_[index];
+  // The chain outlives the request (it belongs to the config snapshot the session holds).
+  mechanism->authenticate(
+      request, [this, index, &request, done = std::move(done),
+                scheme = mechanism->challenge_scheme()](AuthResult result) mutable {
+        if (result.status == Status::NoCredential) {
+          run_from(index + 1, request, std::move(done));
+          return;
+        }
+        if (result.status == Status::Ok && result.identity.auth_method.empty()) {
+          result.status = Status::InvalidCredential;  // a mechanism must name itself
+        }
+        if (result.challenge.empty()) result.challenge = std::string(scheme);
+        done(std::move(result));
+      });
+}
+
+void AuthChain::scrub(boost::beast::http::fields& headers, std::string& target) const {
+  for (const auto& m : mechanisms_) m->scrub(headers, target);
+}
+
+}  // namespace portcullis::auth

@@ -1,0 +1,93 @@
+// The one table that maps an authentication outcome to HTTP.
+#include "auth/status.h"
+
+namespace portcullis::auth {
+
+namespace {
+
+struct Row {
+  HttpClass cls;
+  unsigned http;
+  std::string_view error;
+  std::string_view reason;
+  std::string_view description;
+};
+
+constexpr Row row(Status s) {
+  switch (s) {
+    case Status::Ok:
+      return {HttpClass::Allow, 200, "", "ok", "ok"};
+    case Status::NoCredential:
+    case Status::MissingCredential:
+      return {HttpClass::Unauthorized, 401, "", "missing_credential",
+              "no credential was presented"};
+    case Status::AmbiguousCredential:
+      return {HttpClass::BadRequest, 400, "invalid_request", "ambiguous_credential",
+              "more than one credential was presented"};
+    case Status::MalformedCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "malformed_credential",
+              "the credential is malformed"};
+    case Status::UnknownCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "unknown_credential",
+              "the credential is not known"};
+    case Status::InvalidCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "invalid_credential",
+              "the credential does not verify"};
+    case Status::ExpiredCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "expired_credential",
+              "the credential has expired"};
+    case Status::CredentialNotYetValid:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "credential_not_yet_valid",
+              "the credential is not valid yet"};
+    case Status::DisabledCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "disabled_credential",
+              "the credential is disabled"};
+    case Status::RevokedCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "revoked_credential",
+              "the credential has been revoked"};
+    case Status::WrongAudience:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "wrong_audience",
+              "the token was issued for another audience"};
+    case Status::AlgorithmNotAllowed:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "algorithm_not_allowed",
+              "the token's algorithm is not allowed"};
+    case Status::UnknownSigningKey:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "unknown_signing_key",
+              "the token's signing key is unknown"};
+    case Status::WrongTokenType:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "wrong_token_type",
+              "this kind of token may not be used to call APIs"};
+    case Status::RouteNotAllowed:
+      return {HttpClass::Forbidden, 403, "insufficient_scope", "route_not_allowed",
+              "the credential may not be used on this route"};
+    case Status::SourceNotAllowed:
+      return {HttpClass::Forbidden, 403, "insufficient_scope", "source_not_allowed",
+              "the credential may not be used from this address"};
+    case Status::InsufficientScope:
+      return {HttpClass::Forbidden, 403, "insufficient_scope", "insufficient_scope",
+              "the credential lacks a required scope"};
+    case Status::MissingRole:
+      return {HttpClass::Forbidden, 403, "insufficient_scope", "missing_role",
+              "the caller lacks a required role"};
+    case Status::ClientNotAllowed:
+      return {HttpClass::Forbidden, 403, "insufficient_scope", "client_not_allowed",
+              "this client may not use this route"};
+    case Status::ProviderUnavailable:
+      return {HttpClass::Unavailable, 503, "temporarily_unavailable", "provider_unavailable",
+              "the identity provider is unavailable"};
+    case Status::StoreUnavailable:
+      return {HttpClass::Unavailable, 503, "temporarily_unavailable", "store_unavailable",
+              "the credential store is unavailable"};
+  }
+  return {HttpClass::Unauthorized, 401, "invalid_token", "unknown", "authentication failed"};
+}
+
+}  // namespace
+
+HttpClass http_class(Status s) { return row(s).cls; }
+unsigned http_status(Status s) { return row(s).http; }
+std::string_view error_code(Status s) { return row(s).error; }
+std::string_view reason(Status s) { return row(s).reason; }
+std::string_view default_description(Status s) { return row(s).description; }
+
+}  // namespace portcullis::auth

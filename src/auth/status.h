@@ -1,0 +1,71 @@
+// Every way authentication or authorization can end, as one enum. The HTTP status, the
+// RFC 6750 error code and the default description are chosen in exactly one place
+// (status.cc); the rest of the gateway passes Status values around.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace portcullis::auth {
+
+enum class Status : std::uint8_t {
+  // Authenticated (or the route needs no authentication).
+  Ok,
+  // This mechanism found no credential of its kind; the chain tries the next one.
+  NoCredential,
+  // No mechanism of the route found a credential.
+  MissingCredential,
+  // More than one Authorization header, or a credential in two places at once.
+  AmbiguousCredential,
+  // The credential is syntactically broken (bad format, bad checksum, bad encoding).
+  MalformedCredential,
+  // The credential does not match anything known (unknown key id, unknown issuer).
+  UnknownCredential,
+  // The credential's secret or signature does not verify.
+  InvalidCredential,
+  // The credential has expired.
+  ExpiredCredential,
+  // The credential is not valid yet (nbf in the future).
+  CredentialNotYetValid,
+  // The credential has been disabled by an operator.
+  DisabledCredential,
+  // The credential has been revoked.
+  RevokedCredential,
+  // The token was issued for another audience.
+  WrongAudience,
+  // The token's algorithm is not in the provider's allow-list.
+  AlgorithmNotAllowed,
+  // The token's signing key is unknown to the provider's key set.
+  UnknownSigningKey,
+  // The token is of a kind that may not call APIs (ID token, refresh token).
+  WrongTokenType,
+  // Authenticated, but the credential may not be used on this route.
+  RouteNotAllowed,
+  // Authenticated, but the request comes from a source address the credential excludes.
+  SourceNotAllowed,
+  // Authenticated, but a required scope is missing.
+  InsufficientScope,
+  // Authenticated, but a required role is missing.
+  MissingRole,
+  // Authenticated, but this client may not use the route.
+  ClientNotAllowed,
+  // The keys or the identity provider needed to decide are unavailable right now.
+  ProviderUnavailable,
+  // The credential store could not be read and holds no last good view.
+  StoreUnavailable,
+};
+
+enum class HttpClass : std::uint8_t { Allow, Unauthorized, Forbidden, BadRequest, Unavailable };
+
+// 200-class pass, 401, 403, 400 or 503.
+HttpClass http_class(Status s);
+unsigned http_status(Status s);
+// The RFC 6750 error code ("invalid_token", "insufficient_scope", "invalid_request",
+// "temporarily_unavailable"); empty for MissingCredential, which carries none.
+std::string_view error_code(Status s);
+// A stable snake_case name for logs and metric labels ("expired_credential").
+std::string_view reason(Status s);
+// A short human description used when the mechanism gives none.
+std::string_view default_description(Status s);
+
+}  // namespace portcullis::auth

@@ -1,0 +1,111 @@
+// The validated, immutable configuration. Produced only by the loader (loader.h); the
+// running gateway holds it as shared_ptr<const Config> and swaps whole snapshots on reload.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret.h"
+
+namespace portcullis::config {
+
+// A position in the config file, 1-based, for diagnostics.
+struct Mark {
+  int line = 0;
+  int col = 0;
+};
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";  // IPv4 or IPv6 literal (brackets removed) or "localhost"
+  uint16_t port = 8080;
+  std::string str() const;  // "127.0.0.1:8080" or "[::1]:8080"
+};
+
+struct ServerConfig {
+  ListenAddress listen;
+  unsigned workers = 1;  // 0 = one per core
+  std::size_t max_header_bytes = 16384;
+  std::uint64_t max_body_bytes = 10485760;  // 0 = unlimited
+  unsigned header_timeout_s = 10;           // whole request head must arrive within this
+  unsigned idle_timeout_s = 60;             // keep-alive connection with no request
+  unsigned body_timeout_s = 60;             // no body bytes for this long (either direction)
+  unsigned drain_timeout_s = 30;            // SIGTERM: in-flight requests get this long
+  std::size_t max_connections = 20000;      // further accepts wait
+};
+
+struct AdminConfig {
+  bool enabled = true;
+  ListenAddress listen{"127.0.0.1", 9901};
+};
+
+struct UpstreamConfig {
+  std::string name;
+  std::string url;          // as written
+  std::string scheme;       // "http" (TLS to upstreams is a later issue)
+  std::string host;         // host to connect to
+  uint16_t port = 80;
+  std::string base_path;    // path prefix from the URL, without trailing '/', often ""
+  std::string host_header;  // Host sent upstream: the URL's authority
+  double timeout_s = 30;          // whole response head must arrive within this
+  double connect_timeout_s = 5;
+  unsigned max_idle_connections = 64;  // per worker
+  unsigned idle_timeout_s = 60;        // pooled connection kept at most this long
+  Mark mark;
+};
+
+struct IdentityHeaders {
+  std::string user_id = "X-User-Id";
+  std::string client_id = "X-Client-Id";
+  std::string scopes = "X-User-Scopes";
+  std::string roles = "X-User-Roles";
+  std::string auth_method = "X-Auth-Method";
+  std::string request_id = "X-Request-Id";
+};
+
+struct IdentityConfig {
+  IdentityHeaders headers;
+  std::vector<std::string> strip_inbound;  // extra header names removed from every request
+};
+
+struct RouteMatch {
+  std::optional<std::string> path;         // exact, normalised form
+  std::optional<std::string> path_prefix;  // segment-aware prefix, normalised, no trailing '/'
+  std::vector<std::string> methods;        // upper case; empty = any
+  std::optional<std::string> host;         // lower case, port removed; exact match
+};
+
+struct RouteConfig {
+  std::string name;
+  RouteMatch match;
+  std::string upstream;
+  bool auth_none = false;                  // `auth: none`
+  std::vector<std::string> auth;           // methods in order: api_key, jwt:NAME, oauth2:NAME
+  std::vector<std::string> require_scopes;     // all of
+  std::vector<std::string> require_any_scope;  // at least one of
+  std::vector<std::string> require_roles;      // all of
+  std::vector<std::string> allow_clients;      // client id must be one of
+  bool forward_authorization = false;
+  std::optional<std::string> strip_prefix;     // removed from the path before forwarding
+  Mark mark;
+};
+
+struct LogConfig {
+  std::string level = "info";        // trace, debug, info, warn, error
+  std::string access = "stdout";     // stdout, stderr, off, or a file path
+  std::vector<std::string> redact_query_params;  // values written as "[redacted]"
+};
+
+struct Config {
+  std::string source_path;  // the file it was loaded from
+  ServerConfig server;
+  AdminConfig admin;
+  std::map<std::string, UpstreamConfig> upstreams;
+  IdentityConfig identity;
+  std::vector<RouteConfig> routes;
+  LogConfig log;
+};
+
+}  // namespace portcullis::config

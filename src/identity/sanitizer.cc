@@ -1,0 +1,54 @@
+#include "identity/sanitizer.h"
+
+namespace portcullis::identity {
+
+namespace {
+
+char canonical_char(char c) {
+  if (c >= 'A' && c <= 'Z') return static_cast<char>(c - 'A' + 'a');
+  if (c == '_') return '-';
+  return c;
+}
+
+}  // namespace
+
+std::string canonical_header_name(std::string_view name) {
+  std::string out(name);
+  for (char& c : out) c = canonical_char(c);
+  return out;
+}
+
+Sanitizer::Sanitizer(const config::IdentityConfig& identity,
+                     const std::vector<std::string>& extra) {
+  const auto& h = identity.headers;
+  for (const auto* name : {&h.user_id, &h.client_id, &h.scopes, &h.roles, &h.auth_method}) {
+    names_.insert(canonical_header_name(*name));
+  }
+  // The request id is not stripped: a well-formed client value is kept (request_id.h).
+  for (const auto& n : identity.strip_inbound) names_.insert(canonical_header_name(n));
+  for (const auto& n : extra) names_.insert(canonical_header_name(n));
+  for (const auto& n : names_) max_len_ = std::max(max_len_, n.size());
+}
+
+bool Sanitizer::strips(std::string_view name) const {
+  if (name.size() > max_len_) return false;
+  char buf[256];
+  if (name.size() > sizeof buf) return names_.find(canonical_header_name(name)) != names_.end();
+  for (std::size_t i = 0; i < name.size(); ++i) buf[i] = canonical_char(name[i]);
+  return names_.find(std::string_view(buf, name.size())) != names_.end();
+}
+
+std::size_t Sanitizer::sanitize(boost::beast::http::fields& headers) const {
+  std::size_t removed = 0;
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (strips(it->name_string())) {
+      it = headers.erase(it);
+      ++removed;
+    } else {
+      ++it;
+    }
+  }
+  return removed;
+}
+
+}  // namespace portcullis::identity

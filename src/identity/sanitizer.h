@@ -1,0 +1,39 @@
+// Sanitizer: removes every inbound header that could carry identity before anything reads
+// the request. Names are compared case-insensitively with '_' treated as '-', so
+// x_user_id, X-USER-ID and X-User-Id are all the same header to it.
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "config/config.h"
+
+namespace portcullis::identity {
+
+// Lower case, '_' → '-'.
+std::string canonical_header_name(std::string_view name);
+
+class Sanitizer {
+ public:
+  Sanitizer() = default;
+  // The configured identity headers, strip_inbound, and any `extra` names (e.g. headers
+  // that mechanisms fill from claims).
+  Sanitizer(const config::IdentityConfig& identity, const std::vector<std::string>& extra);
+
+  // Returns how many header lines were removed.
+  std::size_t sanitize(boost::beast::http::fields& headers) const;
+  bool strips(std::string_view name) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_set<std::string, Hash, std::equal_to<>> names_;  // canonical
+  std::size_t max_len_ = 0;
+};
+
+}  // namespace portcullis::identity

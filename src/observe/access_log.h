@@ -1,0 +1,58 @@
+// The access log: one JSON object per line per request. It is built from named fields only,
+// never from headers, so Authorization and cookies cannot reach it; query parameters named
+// in log.redact_query_params are written as "[redacted]".
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portcullis::observe {
+
+struct AccessEntry {
+  std::string_view request_id;
+  std::string_view method;
+  std::string_view path;   // normalised path, no query
+  std::string_view query;  // raw query; redacted on write
+  unsigned status = 0;
+  std::string_view route;
+  std::string_view upstream;
+  double duration_ms = 0;
+  std::string_view client_ip;
+  std::string_view client_id;
+  std::string_view user_id;
+  std::string_view auth_method;
+  std::string_view credential_id;
+  std::string_view reason;  // failure reason (auth::reason(), or a proxy error)
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+};
+
+class AccessLog {
+ public:
+  // `target`: "stdout", "stderr", "off", or a file path (appended to).
+  // Returns null and sets `error` when the file cannot be opened.
+  static std::shared_ptr<AccessLog> open(const std::string& target,
+                                         std::vector<std::string> redact_query_params,
+                                         std::string& error);
+  ~AccessLog();
+
+  bool enabled() const { return enabled_; }
+  void write(const AccessEntry& e);
+  void flush();
+
+  // The query with the values of redacted parameters replaced (exposed for tests).
+  std::string redact_query(std::string_view query) const;
+
+  struct Sink;
+
+ private:
+  AccessLog() = default;
+  bool enabled_ = false;
+  std::vector<std::string> redact_;
+  std::shared_ptr<Sink> sink_;
+};
+
+}  // namespace portcullis::observe

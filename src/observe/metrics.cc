@@ -1,0 +1,256 @@
+#include "observe/metrics.h"
+
+#include <array>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+namespace portcullis::observe {
+
+namespace {
+
+constexpr std::array<double, 14> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                             0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+
+struct Hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+struct HistogramData {
+  std::array<std::uint64_t, kBuckets.size()> counts{};
+  std::uint64_t count = 0;
+  double sum = 0;
+};
+
+// One per thread. The mutex is only contended while /metrics reads the shard.
+struct Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, double, Hash, std::equal_to<>> counters;
+  // key: name + '\0' + rendered labels (without braces)
+  std::unordered_map<std::string, HistogramData, Hash, std::equal_to<>> histograms;
+};
+
+void append_escaped(std::string& out, std::string_view v) {
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+void append_labels(std::string& out, Labels labels) {
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) out.push_back(',');
+    first = false;
+    out += k;
+    out += "=\"";
+    append_escaped(out, v);
+    out.push_back('"');
+  }
+}
+
+std::string format_number(double v) {
+  char buf[64];
+  if (v == static_cast<double>(static_cast<long long>(v)) && v < 1e15 && v > -1e15) {
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+  }
+  return buf;
+}
+
+std::string_view family_of(std::string_view series) {
+  auto brace = series.find('{');
+  return brace == std::string_view::npos ? series : series.substr(0, brace);
+}
+
+}  // namespace
+
+struct Metrics::Impl {
+  std::mutex mu;  // guards shards, gauges, collectors
+  std::vector<std::shared_ptr<Shard>> shards;
+  std::map<std::string, double> gauges;
+  std::vector<std::function<void(std::string&)>> collectors;
+
+  Shard& local() {
+    thread_local std::shared_ptr<Shard> shard;
+    thread_local Impl* owner = nullptr;
+    if (!shard || owner != this) {
+      shard = std::make_shared<Shard>();
+      owner = this;
+      std::lock_guard lock(mu);
+      shards.push_back(shard);
+    }
+    return *shard;
+  }
+};
+
+Metrics::Metrics() : impl_(new Impl) {}
+
+Metrics& Metrics::global() {
+  static Metrics* m = new Metrics;  // never destroyed: threads may count during exit
+  return *m;
+}
+
+void Metrics::add(std::string_view name, Labels labels, double value) {
+  thread_local std::string key;
+  key.assign(name);
+  if (labels.size() != 0) {
+    key.push_back('{');
+    append_labels(key, labels);
+    key.push_back('}');
+  }
+  Shard& s = impl_->local();
+  std::lock_guard lock(s.mu);
+  auto it = s.counters.find(std::string_view(key));
+  if (it == s.counters.end()) {
+    s.counters.emplace(key, value);
+  } else {
+    it->second += value;
+  }
+}
+
+void Metrics::observe(std::string_view name, Labels labels, double seconds) {
+  thread_local std::string key;
+  key.assign(name);
+  key.push_back('\0');
+  append_labels(key, labels);
+  Shard& s = impl_->local();
+  std::lock_guard lock(s.mu);
+  auto it = s.histograms.find(std::string_view(key));
+  if (it == s.histograms.end()) it = s.histograms.emplace(key, HistogramData{}).first;
+  HistogramData& h = it->second;
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) ++h.counts[i];
+  }
+  ++h.count;
+  h.sum += seconds;
+}
+
+void Metrics::set_gauge(std::string_view name, Labels labels, double value) {
+  std::string key(name);
+  if (labels.size() != 0) {
+    key.push_back('{');
+    append_labels(key, labels);
+    key.push_back('}');
+  }
+  std::lock_guard lock(impl_->mu);
+  impl_->gauges[key] = value;
+}
+
+void Metrics::add_collector(std::function<void(std::string&)> collector) {
+  std::lock_guard lock(impl_->mu);
+  impl_->collectors.push_back(std::move(collector));
+}
+
+void Metrics::reset() {
+  std::lock_guard lock(impl_->mu);
+  for (auto& s : impl_->shards) {
+    std::lock_guard l2(s->mu);
+    s->counters.clear();
+    s->histograms.clear();
+  }
+  impl_->gauges.clear();
+  impl_->collectors.clear();
+}
+
+std::string Metrics::render() const {
+  std::map<std::string, double> counters;
+  std::map<std::string, HistogramData> histograms;
+  std::string extra;
+  std::map<std::string, double> gauges;
+  {
+    std::lock_guard lock(impl_->mu);
+    for (auto& s : impl_->shards) {
+      std::lock_guard l2(s->mu);
+      for (const auto& [k, v] : s->counters) counters[k] += v;
+      for (const auto& [k, h] : s->histograms) {
+        auto& m = histograms[k];
+        for (std::size_t i = 0; i < kBuckets.size(); ++i) m.counts[i] += h.counts[i];
+        m.count += h.count;
+        m.sum += h.sum;
+      }
+    }
+    gauges = impl_->gauges;
+    for (const auto& c : impl_->collectors) c(extra);
+  }
+  std::string out;
+  std::string_view last_family;
+  for (const auto& [k, v] : counters) {
+    auto family = family_of(k);
+    if (family != last_family) {
+      out += "# TYPE ";
+      out += family;
+      out += " counter\n";
+      last_family = family;
+    }
+    out += k;
+    out.push_back(' ');
+    out += format_number(v);
+    out.push_back('\n');
+  }
+  last_family = {};
+  for (const auto& [k, h] : histograms) {
+    auto zero = k.find('\0');
+    std::string_view name(k.data(), zero);
+    std::string_view labels(k.data() + zero + 1, k.size() - zero - 1);
+    if (name != last_family) {
+      out += "# TYPE ";
+      out += name;
+      out += " histogram\n";
+      last_family = name;
+    }
+    auto series = [&](std::string_view suffix, std::string_view le, const std::string& value) {
+      out += name;
+      out += suffix;
+      if (!labels.empty() || !le.empty()) {
+        out.push_back('{');
+        out += labels;
+        if (!le.empty()) {
+          if (!labels.empty()) out.push_back(',');
+          out += "le=\"";
+          out += le;
+          out += '"';
+        }
+        out.push_back('}');
+      }
+      out.push_back(' ');
+      out += value;
+      out.push_back('\n');
+    };
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      series("_bucket", format_number(kBuckets[i]), format_number(static_cast<double>(h.counts[i])));
+    }
+    series("_bucket", "+Inf", format_number(static_cast<double>(h.count)));
+    series("_sum", {}, format_number(h.sum));
+    series("_count", {}, format_number(static_cast<double>(h.count)));
+  }
+  last_family = {};
+  for (const auto& [k, v] : gauges) {
+    auto family = family_of(k);
+    if (family != last_family) {
+      out += "# TYPE ";
+      out += family;
+      out += " gauge\n";
+      last_family = family;
+    }
+    out += k;
+    out.push_back(' ');
+    out += format_number(v);
+    out.push_back('\n');
+  }
+  out += extra;
+  return out;
+}
+
+}  // namespace portcullis::observe

@@ -1,0 +1,53 @@
+// Metrics in Prometheus text format. Each thread counts into its own shard (no sharing on
+// the request path); /metrics merges the shards. Label values are escaped; callers must never
+// pass a secret as a label value (label values are route, upstream and reason names).
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace portcullis::observe {
+
+using Labels = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
+class Metrics {
+ public:
+  static Metrics& global();
+
+  // Counter: adds `value` to the series name{labels}.
+  void add(std::string_view name, Labels labels, double value = 1);
+  // Histogram of seconds with the default latency buckets.
+  void observe(std::string_view name, Labels labels, double seconds);
+  // Gauge: set from any thread; last write wins.
+  void set_gauge(std::string_view name, Labels labels, double value);
+  // Called at scrape time to append extra series (e.g. state owned by a component).
+  void add_collector(std::function<void(std::string& out)> collector);
+
+  // The whole exposition, with # TYPE lines.
+  std::string render() const;
+
+  // Forgets everything (tests).
+  void reset();
+
+  struct Impl;
+
+ private:
+  Metrics();
+  Impl* impl_;
+};
+
+// Common series used by the request path.
+namespace series {
+inline constexpr std::string_view kRequests = "portcullis_requests_total";
+inline constexpr std::string_view kDuration = "portcullis_request_duration_seconds";
+inline constexpr std::string_view kUpstreamErrors = "portcullis_upstream_errors_total";
+inline constexpr std::string_view kAuthFailures = "portcullis_auth_failures_total";
+inline constexpr std::string_view kBadRequests = "portcullis_bad_requests_total";
+inline constexpr std::string_view kReloads = "portcullis_config_reloads_total";
+inline constexpr std::string_view kConnections = "portcullis_connections_active";
+}  // namespace series
+
+}  // namespace portcullis::observe

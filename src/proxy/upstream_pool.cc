@@ -1,0 +1,96 @@
+#include "proxy/upstream_pool.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace portcullis::proxy {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+std::string key_of(const config::UpstreamConfig& u) {
+  return u.host + ':' + std::to_string(u.port);
+}
+
+// True when the peer has closed (or reset) an idle connection. Non-blocking peek.
+bool peer_closed(tcp::socket& s) {
+  char c;
+  const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  if (n > 0) return true;  // unsolicited bytes: the connection is not in a known state
+  return errno != EAGAIN && errno != EWOULDBLOCK;
+}
+
+}  // namespace
+
+std::size_t UpstreamPool::idle_count() const {
+  std::size_t n = 0;
+  for (const auto& [k, v] : idle_) n += v.size();
+  return n;
+}
+
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
+    const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error) {
+  error = ConnectError::None;
+  reused = false;
+  std::string key = key_of(upstream);
+  const auto now = std::chrono::steady_clock::now();
+  const auto max_idle = std::chrono::seconds(upstream.idle_timeout_s);
+  if (auto it = idle_.find(key); it != idle_.end()) {
+    auto& list = it->second;
+    while (!list.empty()) {
+      auto c = std::move(list.back());
+      list.pop_back();
+      if (now - c->idle_since > max_idle) continue;
+      if (probe && peer_closed(c->stream.socket())) continue;
+      reused = true;
+      co_return c;
+    }
+  }
+
+  auto c = std::make_unique<UpstreamConnection>(ioc_);
+  c->key = std::move(key);
+  c->stream.expires_after(std::chrono::milliseconds(
+      static_cast<long long>(upstream.connect_timeout_s * 1000)));
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(upstream.host, ec);
+  if (!ec) {
+    auto [cec] = co_await c->stream.async_connect(tcp::endpoint(addr, upstream.port), nothrow);
+    ec = cec;
+  } else {
+    tcp::resolver resolver(ioc_);
+    const std::string service = std::to_string(upstream.port);
+    auto [rec, results] = co_await resolver.async_resolve(upstream.host, service, nothrow);
+    if (rec) {
+      error = ConnectError::Resolve;
+      co_return nullptr;
+    }
+    auto [cec, ep] = co_await c->stream.async_connect(results, nothrow);
+    ec = cec;
+  }
+  if (ec) {
+    error = ec == beast::error::timeout ? ConnectError::Timeout : ConnectError::Refused;
+    co_return nullptr;
+  }
+  c->stream.socket().set_option(tcp::no_delay(true), ec);
+  co_return c;
+}
+
+void UpstreamPool::release(const config::UpstreamConfig& upstream,
+                           std::unique_ptr<UpstreamConnection> c) {
+  auto& list = idle_[c->key];
+  if (list.size() >= upstream.max_idle_connections) return;
+  c->idle_since = std::chrono::steady_clock::now();
+  c->stream.expires_never();
+  list.push_back(std::move(c));
+}
+
+}  // namespace portcullis::proxy

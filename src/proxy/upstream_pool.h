@@ -1,0 +1,50 @@
+// UpstreamPool: keep-alive connections to upstreams, one pool per worker thread (no locks).
+// Connections are keyed by host:port and reused LIFO; idle ones expire.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+
+namespace portcullis::proxy {
+
+struct UpstreamConnection {
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
+  boost::beast::tcp_stream stream;
+  boost::beast::flat_buffer buffer;  // bytes read from the upstream, not yet parsed
+  std::chrono::steady_clock::time_point idle_since;
+  std::string key;
+};
+
+enum class ConnectError { None, Refused, Timeout, Resolve };
+
+class UpstreamPool {
+ public:
+  explicit UpstreamPool(boost::asio::io_context& ioc) : ioc_(ioc) {}
+
+  // A pooled connection when one is idle (`reused` = true), else a new one.
+  // `probe`: check a pooled connection is still open before handing it out (for requests
+  // whose body cannot be replayed).
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
+      const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error);
+
+  // Back to the pool; dropped when the pool for that upstream is full.
+  void release(const config::UpstreamConfig& upstream, std::unique_ptr<UpstreamConnection> c);
+
+  void clear() { idle_.clear(); }
+  std::size_t idle_count() const;
+
+ private:
+  boost::asio::io_context& ioc_;
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace portcullis::proxy

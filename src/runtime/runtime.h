@@ -1,0 +1,59 @@
+// Runtime: everything a request needs that is derived from one config snapshot — compiled
+// routes, auth chains, policies, the sanitizer, the access log. Built whole, never changed;
+// a reload builds a new one and swaps it in (RuntimeHolder), in-flight requests keep theirs.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "auth/chain.h"
+#include "config/config.h"
+#include "identity/sanitizer.h"
+#include "observe/access_log.h"
+#include "policy/route_policy.h"
+#include "proxy/router.h"
+
+namespace portcullis::runtime {
+
+struct RouteRuntime {
+  const config::RouteConfig* config = nullptr;
+  const config::UpstreamConfig* upstream = nullptr;
+  auth::AuthChain chain;
+  policy::RoutePolicy policy;
+  std::string www_authenticate_missing;  // challenges for a request with no credential
+};
+
+struct Runtime {
+  std::shared_ptr<const config::Config> config;
+  proxy::Router router;
+  std::vector<RouteRuntime> routes;
+  identity::Sanitizer sanitizer;
+  std::shared_ptr<observe::AccessLog> access_log;
+  std::vector<std::shared_ptr<auth::Authenticator>> authenticators;  // all, for readiness
+
+  bool ready() const;
+};
+
+// Builds the runtime for a validated config. Returns null with `error` set when a part
+// cannot be built (e.g. the access log file cannot be opened).
+std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
+                                             std::string& error);
+
+// The current snapshot. Workers cache it and re-read only when the version moves, so the
+// request path pays one relaxed atomic load.
+class RuntimeHolder {
+ public:
+  void set(std::shared_ptr<const Runtime> rt);
+  std::shared_ptr<const Runtime> get() const;
+  std::uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const Runtime> current_;
+  std::atomic<std::uint64_t> version_{0};
+};
+
+}  // namespace portcullis::runtime

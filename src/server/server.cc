@@ -1,0 +1,244 @@
+#include "server/server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "admin/admin_server.h"
+#include "config/loader.h"
+#include "observe/metrics.h"
+#include "server/http_session.h"
+#include "server/worker.h"
+#include "spdlog/spdlog.h"
+
+namespace portcullis::server {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(worker.ioc(), nothrow);
+    if (ec) {
+      if (!acceptor.is_open() || worker.draining()) co_return;
+      if (ec == asio::error::no_descriptors) {
+        // Out of file descriptors: back off instead of spinning.
+        asio::steady_timer t(worker.ioc(), std::chrono::milliseconds(50));
+        co_await t.async_wait(nothrow);
+      }
+      continue;
+    }
+    const auto& rt = worker.runtime();
+    if (static_cast<std::size_t>(worker.state().active_sessions.load()) >=
+        rt->config->server.max_connections) {
+      boost::system::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    HttpSession::start(std::move(socket), worker);
+  }
+}
+
+}  // namespace
+
+struct Server::Impl {
+  std::string config_path;
+  ServerState state;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptors[i] runs on workers[i]
+  std::vector<std::thread> threads;
+  asio::io_context main_ioc{1};
+  std::unique_ptr<admin::AdminServer> admin;
+  config::ListenAddress listen;
+  unsigned worker_count = 1;
+
+  void reload() {
+    spdlog::info("SIGHUP: reloading {}", config_path);
+    auto result = config::load_config_file(config_path);
+    for (const auto& w : result.warnings) spdlog::warn("{}", w.str());
+    if (!result.ok()) {
+      for (const auto& e : result.errors) spdlog::error("{}", e.str());
+      spdlog::error("reload refused: the running configuration is unchanged");
+      observe::Metrics::global().add(observe::series::kReloads, {{"result", "rejected"}});
+      return;
+    }
+    std::string error;
+    auto rt = runtime::build_runtime(result.config, error);
+    if (!rt) {
+      spdlog::error("{}: {}", config_path, error);
+      spdlog::error("reload refused: the running configuration is unchanged");
+      observe::Metrics::global().add(observe::series::kReloads, {{"result", "rejected"}});
+      return;
+    }
+    const auto& next = result.config->server;
+    if (next.listen.str() != listen.str() || next.workers != state.runtime.get()->config->server.workers) {
+      spdlog::warn("server.listen and server.workers changes take effect after a restart");
+    }
+    state.runtime.set(std::move(rt));
+    observe::Metrics::global().add(observe::series::kReloads, {{"result", "applied"}});
+    spdlog::info("configuration reloaded");
+  }
+
+  void begin_drain() {
+    if (state.draining.exchange(true)) return;
+    const auto drain_s = state.runtime.get()->config->server.drain_timeout_s;
+    spdlog::info("draining: no new connections, in-flight requests get up to {}s", drain_s);
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      asio::post(workers[i]->ioc(), [this, i] {
+        boost::system::error_code ec;
+        acceptors[i]->close(ec);
+        auto idle = workers[i]->idle_sessions();  // copy: closing edits the set
+        for (auto* s : idle) s->close_idle();
+      });
+    }
+    asio::co_spawn(main_ioc, wait_for_drain(std::chrono::steady_clock::now() +
+                                            std::chrono::seconds(drain_s)),
+                   asio::detached);
+  }
+
+  asio::awaitable<void> wait_for_drain(std::chrono::steady_clock::time_point deadline) {
+    asio::steady_timer timer(main_ioc);
+    while (state.active_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      timer.expires_after(std::chrono::milliseconds(20));
+      co_await timer.async_wait(nothrow);
+      // Sessions that went idle after the drain began are closed too.
+      for (auto& w : workers) {
+        asio::post(w->ioc(), [wp = w.get()] {
+          auto idle = wp->idle_sessions();
+          for (auto* s : idle) s->close_idle();
+        });
+      }
+    }
+    if (state.active_sessions.load() > 0) {
+      spdlog::warn("drain timeout: closing {} connections", state.active_sessions.load());
+    }
+    for (auto& w : workers) w->ioc().stop();
+    if (admin) admin->stop();
+    main_ioc.stop();
+  }
+
+  bool open_acceptor(tcp::acceptor& acceptor, bool reuse_port, std::string& error) {
+    boost::system::error_code ec;
+    auto host = listen.host == "localhost" ? std::string("127.0.0.1") : listen.host;
+    auto addr = asio::ip::make_address(host, ec);
+    if (ec) {
+      error = "listen address " + listen.str() + ": " + ec.message();
+      return false;
+    }
+    tcp::endpoint ep(addr, listen.port);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && reuse_port) {
+      int one = 1;
+      if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+      }
+    }
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(4096, ec);
+    if (ec) {
+      error = "listen " + listen.str() + ": " + ec.message();
+      return false;
+    }
+    return true;
+  }
+};
+
+Server::Server(std::string config_path) : impl_(std::make_unique<Impl>()) {
+  impl_->config_path = std::move(config_path);
+}
+
+Server::~Server() = default;
+
+int Server::run(std::shared_ptr<const config::Config> initial) {
+  auto& d = *impl_;
+  std::string error;
+  auto rt = runtime::build_runtime(initial, error);
+  if (!rt) {
+    spdlog::error("{}: {}", d.config_path, error);
+    return 1;
+  }
+  d.state.runtime.set(rt);
+  d.listen = initial->server.listen;
+  d.worker_count = initial->server.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
+                                                : initial->server.workers;
+
+  for (unsigned i = 0; i < d.worker_count; ++i) {
+    d.workers.push_back(std::make_unique<Worker>(d.state));
+    d.acceptors.push_back(std::make_unique<tcp::acceptor>(d.workers.back()->ioc()));
+    if (!d.open_acceptor(*d.acceptors.back(), d.worker_count > 1, error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+
+  if (initial->admin.enabled) {
+    d.admin = std::make_unique<admin::AdminServer>(d.main_ioc, [&d] {
+      if (d.state.draining.load()) return false;
+      auto current = d.state.runtime.get();
+      return current && current->ready();
+    });
+    if (!d.admin->start(initial->admin.listen, error)) {
+      spdlog::error("{}", error);
+      return 1;
+    }
+  }
+  observe::Metrics::global().add_collector([&d](std::string& out) {
+    out += "# TYPE portcullis_connections_active gauge\nportcullis_connections_active ";
+    out += std::to_string(d.state.active_sessions.load());
+    out += "\n# TYPE portcullis_requests_in_flight gauge\nportcullis_requests_in_flight ";
+    out += std::to_string(d.state.active_requests.load());
+    out += "\n";
+  });
+
+  asio::signal_set signals(d.main_ioc, SIGHUP, SIGTERM, SIGINT);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int sig) {
+        if (ec) return;
+        if (sig == SIGHUP) {
+          d.reload();
+        } else {
+          d.begin_drain();
+        }
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  for (unsigned i = 0; i < d.worker_count; ++i) {
+    Worker& w = *d.workers[i];
+    asio::co_spawn(w.ioc(), accept_loop(*d.acceptors[i], w), asio::detached);
+    d.threads.emplace_back([&w] {
+      auto guard = asio::make_work_guard(w.ioc());
+      for (;;) {
+        try {
+          w.ioc().run();
+          break;
+        } catch (const std::exception& e) {
+          spdlog::error("worker: unexpected error: {}", e.what());
+        }
+      }
+    });
+  }
+  spdlog::info("portcullis {} listening on {} with {} worker(s); admin on {}", PORTCULLIS_VERSION,
+               d.listen.str(), d.worker_count,
+               initial->admin.enabled ? initial->admin.listen.str() : std::string("(off)"));
+
+  auto main_guard = asio::make_work_guard(d.main_ioc);
+  d.main_ioc.run();
+  for (auto& t : d.threads) t.join();
+  d.state.runtime.get()->access_log->flush();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace portcullis::server

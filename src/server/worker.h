@@ -1,0 +1,71 @@
+// Worker: one thread, one io_context, its own upstream pool and its own view of the current
+// runtime. Sessions run on exactly one worker, so nothing here needs a lock.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <atomic>
+#include <memory>
+#include <unordered_set>
+#include <vector>
+
+#include "proxy/upstream_pool.h"
+#include "runtime/runtime.h"
+
+namespace portcullis::server {
+
+class HttpSession;
+
+// Shared by all workers.
+struct ServerState {
+  runtime::RuntimeHolder runtime;
+  std::atomic<bool> draining{false};
+  std::atomic<long> active_sessions{0};
+  std::atomic<long> active_requests{0};
+};
+
+class Worker {
+ public:
+  explicit Worker(ServerState& state) : state_(state), pool_(ioc_) {}
+
+  boost::asio::io_context& ioc() { return ioc_; }
+  proxy::UpstreamPool& pool() { return pool_; }
+  ServerState& state() { return state_; }
+  bool draining() const { return state_.draining.load(std::memory_order_relaxed); }
+
+  // The current runtime; re-read only when a reload has bumped the version.
+  const std::shared_ptr<const runtime::Runtime>& runtime() {
+    const auto v = state_.runtime.version();
+    if (v != version_) {
+      current_ = state_.runtime.get();
+      version_ = v;
+    }
+    return current_;
+  }
+
+  // Sessions waiting for their next request; closed at once when draining starts.
+  std::unordered_set<HttpSession*>& idle_sessions() { return idle_; }
+
+  // Body buffers are taken per request, not per connection, so idle keep-alive
+  // connections cost no buffer memory.
+  std::unique_ptr<char[]> take_buffer() {
+    if (buffers_.empty()) return std::unique_ptr<char[]>(new char[kBodyBufferSize]);
+    auto b = std::move(buffers_.back());
+    buffers_.pop_back();
+    return b;
+  }
+  void give_buffer(std::unique_ptr<char[]> b) {
+    if (b && buffers_.size() < 64) buffers_.push_back(std::move(b));
+  }
+  static constexpr std::size_t kBodyBufferSize = 64 * 1024;
+
+ private:
+  ServerState& state_;
+  boost::asio::io_context ioc_{1};
+  proxy::UpstreamPool pool_;
+  std::shared_ptr<const runtime::Runtime> current_;
+  std::uint64_t version_ = ~0ull;
+  std::unordered_set<HttpSession*> idle_;
+  std::vector<std::unique_ptr<char[]>> buffers_;
+};
+
+}  // namespace portcullis::server

@@ -1,0 +1,126 @@
+"""The command line: `portcullis version`, `portcullis check -c FILE` (exit 0 on a good file,
+exit 1 with FILE:LINE:COL diagnostics on a bad one) and `run` refusing a bad file."""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import HERE, base_config, gateway_bin, line_of, require_binary, route, to_yaml
+
+
+def project_version() -> str:
+    text = (HERE.parent.parent / "CMakeLists.txt").read_text()
+    return re.search(r"project\(portcullis\s+VERSION\s+([0-9.]+)", text).group(1)
+
+
+class CliTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        require_binary(gateway_bin())
+        cls.dir = tempfile.mkdtemp(prefix="portcullis-cli-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def run_cli(self, *args, timeout=20):
+        return subprocess.run([gateway_bin(), *args], capture_output=True, text=True, timeout=timeout)
+
+    def good_text(self):
+        return to_yaml(base_config(18080, server={"listen": "127.0.0.1:18081"}))
+
+    def test_version(self):
+        """`portcullis version` exits 0 and prints the project version."""
+        p = self.run_cli("version")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(project_version(), p.stdout + p.stderr)
+
+    def test_check_good_file(self):
+        """`check` on a valid file exits 0 and prints no diagnostics."""
+        path = self.write("good.yaml", self.good_text())
+        p = self.run_cli("check", "-c", path)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotRegex(p.stdout + p.stderr, r"good\.yaml:\d+:\d+:")
+
+    def test_check_unknown_upstream(self):
+        """A route naming a missing upstream: exit 1 and `bad.yaml:LINE:COL: ...` pointing at
+        that route's line."""
+        cfg = base_config(18080)
+        cfg["routes"].append(route("ghost", path_prefix="/ghost", upstream="no-such-upstream"))
+        text = to_yaml(cfg)
+        path = self.write("bad.yaml", text)
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        lines = [int(n) for n in re.findall(r"bad\.yaml:(\d+):(?:\d+): \S", out)]
+        self.assertIn(line_of(text, "no-such-upstream"), lines, out)
+        self.assertIn("no-such-upstream", out)
+
+    def test_check_yaml_syntax_error(self):
+        """Broken YAML: exit 1 and a `bad-syntax.yaml:LINE:COL:` diagnostic near the break."""
+        text = self.good_text().replace('name: "reports"', 'name: [unclosed')
+        path = self.write("bad-syntax.yaml", text)
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        m = re.search(r"bad-syntax\.yaml:(\d+):(\d+): \S", out)
+        self.assertIsNotNone(m, out)
+        broken_line = line_of(text, "[unclosed")
+        self.assertTrue(broken_line <= int(m.group(1)) <= len(text.splitlines()) + 1, out)
+
+    def test_check_reports_each_problem(self):
+        """Several independent problems are each reported on a FILE:LINE:COL line."""
+        cfg = base_config(18080)
+        cfg["routes"].append(route("ghost1", path_prefix="/ghost1", upstream="missing-one"))
+        cfg["routes"].append(route("ghost2", path_prefix="/ghost2", upstream="missing-two"))
+        text = to_yaml(cfg)
+        path = self.write("bad-multi.yaml", text)
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        lines = {int(n) for n in re.findall(r"bad-multi\.yaml:(\d+):\d+: ", out)}
+        self.assertIn(line_of(text, "missing-one"), lines, out)
+        self.assertIn(line_of(text, "missing-two"), lines, out)
+
+    def test_check_wrong_type_and_unknown_auth(self):
+        """A value of the wrong type and an unsupported auth value are diagnosed with lines."""
+        cfg = base_config(18080)
+        cfg["server"]["max_body_bytes"] = "lots"
+        cfg["routes"].append(route("weird", path_prefix="/weird", auth="sometimes"))
+        text = to_yaml(cfg)
+        path = self.write("bad-types.yaml", text)
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        lines = {int(n) for n in re.findall(r"bad-types\.yaml:(\d+):\d+: ", out)}
+        self.assertIn(line_of(text, '"lots"'), lines, out)
+        self.assertIn(line_of(text, '"sometimes"'), lines, out)
+
+    def test_check_missing_file(self):
+        """A file that does not exist: a non-zero exit naming the file."""
+        path = os.path.join(self.dir, "does-not-exist.yaml")
+        p = self.run_cli("check", "-c", path)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("does-not-exist.yaml", p.stdout + p.stderr)
+
+    def test_run_refuses_bad_file(self):
+        """`run` with an invalid file exits non-zero with the diagnostic instead of serving."""
+        cfg = base_config(18080)
+        cfg["routes"].append(route("ghost", path_prefix="/ghost", upstream="nope"))
+        text = to_yaml(cfg)
+        path = self.write("bad-run.yaml", text)
+        p = self.run_cli("run", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertNotEqual(p.returncode, 0, out)
+        self.assertRegex(out, r"bad-run\.yaml:%d:\d+: " % line_of(text, '"nope"'))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,155 @@
+"""Observability: one JSON access-log line per request with the documented keys, secrets
+never written to the gateway's output, Prometheus metrics with route and status labels,
+and the admin health endpoints."""
+
+import unittest
+
+from harness import (ACCESS_LOG_KEYS, GatewayTestCase, base_config, build_request, free_port,
+                     parse_prometheus, route, wait_until)
+
+PLANTED = ["PLANTED-SECRET-xyz", "PLANTED-COOKIE", "PLANTED-QUERY", "PLANTED-APIKEY"]
+
+
+class ObservabilityTest(GatewayTestCase):
+
+    @classmethod
+    def make_config(cls, echo):
+        return base_config(
+            echo.port,
+            upstreams={"dead": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 5,
+                                "connect_timeout_s": 2}},
+            routes=[
+                route("echo", path_prefix="/echo"),
+                route("fwd", path_prefix="/fwd", forward_authorization=True),
+                route("dead", path_prefix="/dead", upstream="dead"),
+            ])
+
+    # --- access log -----------------------------------------------------------------------------
+
+    def test_access_log_line_has_all_keys(self):
+        """A proxied request produces a JSON line with every documented key and the right
+        method, path, status, route, upstream and request_id."""
+        r = self.get("/echo/logged?a=1", [("X-Request-Id", "obs-keys-1")])
+        self.assertEqual(r.status, 200, str(r))
+        entry = self.gateway.wait_for_access_log("obs-keys-1")
+        missing = ACCESS_LOG_KEYS - entry.keys()
+        self.assertEqual(missing, set(), f"access-log line lacks keys: {entry}")
+        self.assertEqual(entry["method"], "GET")
+        self.assertTrue(str(entry["path"]).startswith("/echo/logged"), entry)
+        self.assertEqual(int(entry["status"]), 200)
+        self.assertEqual(entry["route"], "echo")
+        self.assertEqual(entry["upstream"], "echo")
+        self.assertIsInstance(entry["duration_ms"], (int, float))
+        self.assertGreaterEqual(entry["duration_ms"], 0)
+
+    def test_one_line_per_request(self):
+        """Three requests on one keep-alive connection produce exactly one line each."""
+        ids = [f"obs-count-{i}" for i in range(3)]
+        with self.gateway.connect() as c:
+            for rid in ids:
+                c.send(build_request("GET", "/echo/count", [("X-Request-Id", rid)]))
+                self.assertEqual(c.read_response().status, 200)
+        for rid in ids:
+            self.gateway.wait_for_access_log(rid)
+        for rid in ids:
+            lines = [e for e in self.gateway.access_log() if e.get("request_id") == rid]
+            self.assertEqual(len(lines), 1, f"{rid}: {lines}")
+
+    def test_error_responses_are_logged(self):
+        """A 404 and a 502 are logged with their status (and the 502 with its upstream)."""
+        self.assertEqual(self.get("/nowhere", [("X-Request-Id", "obs-404")]).status, 404)
+        self.assertEqual(self.get("/dead/x", [("X-Request-Id", "obs-502")]).status, 502)
+        self.assertEqual(int(self.gateway.wait_for_access_log("obs-404")["status"]), 404)
+        e502 = self.gateway.wait_for_access_log("obs-502")
+        self.assertEqual(int(e502["status"]), 502)
+        self.assertEqual(e502["route"], "dead")
+        self.assertEqual(e502["upstream"], "dead")
+
+    def test_planted_secrets_never_appear_in_output(self):
+        """Authorization, Cookie and a token/api_key query value never appear anywhere in
+        the gateway's stdout or stderr, while the requests themselves are logged."""
+        secret_headers = [("Authorization", "Bearer PLANTED-SECRET-xyz"),
+                          ("Cookie", "session=PLANTED-COOKIE")]
+        query = "?token=PLANTED-QUERY&api_key=PLANTED-APIKEY&page=2"
+        cases = [
+            ("obs-secret-ok", "/echo/secret" + query, 200),        # proxied
+            ("obs-secret-fwd", "/fwd/secret" + query, 200),        # Authorization forwarded
+            ("obs-secret-404", "/unrouted/secret" + query, 404),   # no route
+            ("obs-secret-502", "/dead/secret" + query, 502),       # upstream failure
+        ]
+        for rid, target, status in cases:
+            r = self.get(target, [*secret_headers, ("X-Request-Id", rid)])
+            self.assertEqual(r.status, status, f"{target}: {r}")
+        # A bad request carrying the same secrets (two Authorization headers: 400).
+        r = self.gateway.send_raw(build_request("GET", "/echo/bad" + query, [
+            ("Authorization", "Bearer PLANTED-SECRET-xyz"), ("Authorization", "Bearer PLANTED-SECRET-xyz"),
+            ("Cookie", "session=PLANTED-COOKIE")]))
+        self.assertEqual(r.status, 400, str(r))
+        for rid, _, _ in cases:
+            entry = self.gateway.wait_for_access_log(rid)
+            self.assertNotIn("PLANTED", str(entry))
+        # The forwarded route proves the secret did travel: it must still not be logged.
+        self.assertEqual(self.get("/fwd/x", secret_headers).echo().header("Authorization"),
+                         "Bearer PLANTED-SECRET-xyz")
+        output = self.gateway.output()
+        for secret in PLANTED:
+            self.assertNotIn(secret, output, f"{secret} written to the gateway's output")
+
+    def test_redacted_query_keeps_other_parameters(self):
+        """Redaction hides only the listed parameters' values: the path is still logged."""
+        self.get("/echo/redact?token=PLANTED-QUERY&page=3", [("X-Request-Id", "obs-redact")])
+        entry = self.gateway.wait_for_access_log("obs-redact")
+        self.assertIn("/echo/redact", entry["path"])
+        self.assertNotIn("PLANTED-QUERY", str(entry))
+
+    # --- metrics ----------------------------------------------------------------------------------
+
+    def requests_total(self, route_name, status):
+        total = 0.0
+        for name, labels, value in parse_prometheus(self.gateway.metrics()):
+            if (name == "portcullis_requests_total" and labels.get("route") == route_name
+                    and labels.get("status") == str(status)):
+                total += value
+        return total
+
+    def test_metrics_count_requests_by_route_and_status(self):
+        """/metrics exposes portcullis_requests_total{route=...,status=...} and it grows by
+        the number of requests sent."""
+        before = self.requests_total("echo", 200)
+        for _ in range(3):
+            self.assertEqual(self.get("/echo/metrics").status, 200)
+        wait_until(lambda: self.requests_total("echo", 200) >= before + 3, 5,
+                   message="portcullis_requests_total{route=echo,status=200} to grow by 3")
+        self.assertIn("portcullis_requests_total", self.gateway.metrics())
+
+    def test_metrics_count_errors(self):
+        """An upstream failure is counted under its route with status 502."""
+        before = self.requests_total("dead", 502)
+        self.assertEqual(self.get("/dead/m").status, 502)
+        wait_until(lambda: self.requests_total("dead", 502) >= before + 1, 5,
+                   message="portcullis_requests_total{route=dead,status=502} to grow")
+
+    def test_metrics_are_prometheus_text(self):
+        """/metrics answers 200 in the Prometheus text format (with # TYPE lines)."""
+        r = self.gateway.admin_get("/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertIn("text/plain", r.header("Content-Type") or "")
+        self.assertIn("# TYPE portcullis_requests_total counter", r.body.decode())
+
+    # --- admin ------------------------------------------------------------------------------------
+
+    def test_admin_health_endpoints(self):
+        """The admin listener answers /healthz and /readyz with 200."""
+        self.assertEqual(self.gateway.admin_get("/healthz").status, 200)
+        self.assertEqual(self.gateway.admin_get("/readyz").status, 200)
+
+    def test_admin_endpoints_are_not_on_the_public_listener(self):
+        """/metrics on the public port is routed like any other path (here: 404), so the
+        admin surface is not exposed to clients."""
+        r = self.get("/metrics")
+        self.assertEqual(r.status, 404, str(r))
+        self.assertNotIn(b"portcullis_requests_total", r.body)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,509 @@
+// Tests for the config loader: what a valid file produces, and that every mistake a user
+// can make is reported at the right file:line:col, all at once.
+#include "config/loader.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace portcullis::config {
+namespace {
+
+// The smallest valid config; tests append or replace pieces of it.
+constexpr const char* kUpstream =
+    "upstreams:\n"
+    "  reports: { url: http://127.0.0.1:9001 }\n";
+
+LoadResult load(const std::string& yaml) {
+  return load_config_string(yaml, "test.yaml", "/etc/pc");
+}
+
+// All diagnostics as "FILE:LINE:COL: message" lines, for readable failure output.
+std::string all(const std::vector<Diagnostic>& ds) {
+  std::string out;
+  for (const auto& d : ds) out += d.str() + "\n";
+  return out;
+}
+
+// Asserts exactly one error, at line:col, whose message contains `text`.
+void expect_one_error(const std::string& yaml, int line, int col, const std::string& text) {
+  LoadResult r = load(yaml);
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].line, line) << all(r.errors);
+  EXPECT_EQ(r.errors[0].col, col) << all(r.errors);
+  EXPECT_NE(r.errors[0].message.find(text), std::string::npos) << all(r.errors);
+}
+
+TEST(LoaderTest, FullConfigLoadsWithEveryValue) {
+  LoadResult r = load(R"(
+server:   { listen: 0.0.0.0:8081, workers: 4, max_header_bytes: 8192, max_body_bytes: 0, header_timeout_s: 5, idle_timeout_s: 30, body_timeout_s: 20, drain_timeout_s: 0, max_connections: 100 }
+admin:    { listen: "[::1]:9902" }
+upstreams:
+  reports: { url: http://Reports.internal:9001/api/, timeout_s: 2.5, connect_timeout_s: 0.5, max_idle_connections: 8, idle_timeout_s: 15 }
+identity:
+  headers: { user_id: X-Sub, client_id: X-Client, scopes: X-Scp, roles: X-Rol, auth_method: X-Am, request_id: X-Rid }
+  strip_inbound: [X-Scopes, X-Subject]
+routes:
+  - { name: health,  match: { path: /healthz }, upstream: reports, auth: none }
+  - { name: reports, match: { path_prefix: /v1/reports/, methods: [get, Post], host: API.Example.com:443 }, upstream: reports, auth: none, forward_authorization: true, strip_prefix: /v1 }
+log: { level: debug, access: logs/access.log, redact_query_params: [token, api_key] }
+)");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.source_path, "test.yaml");
+  EXPECT_EQ(c.server.listen.str(), "0.0.0.0:8081");
+  EXPECT_EQ(c.server.workers, 4u);
+  EXPECT_EQ(c.server.max_header_bytes, 8192u);
+  EXPECT_EQ(c.server.max_body_bytes, 0u);
+  EXPECT_EQ(c.server.header_timeout_s, 5u);
+  EXPECT_EQ(c.server.idle_timeout_s, 30u);
+  EXPECT_EQ(c.server.body_timeout_s, 20u);
+  EXPECT_EQ(c.server.drain_timeout_s, 0u);
+  EXPECT_EQ(c.server.max_connections, 100u);
+  EXPECT_TRUE(c.admin.enabled);
+  EXPECT_EQ(c.admin.listen.host, "::1");
+  EXPECT_EQ(c.admin.listen.str(), "[::1]:9902");
+
+  ASSERT_EQ(c.upstreams.count("reports"), 1u);
+  const UpstreamConfig& u = c.upstreams.at("reports");
+  EXPECT_EQ(u.name, "reports");
+  EXPECT_EQ(u.scheme, "http");
+  EXPECT_EQ(u.host, "Reports.internal");
+  EXPECT_EQ(u.port, 9001);
+  EXPECT_EQ(u.base_path, "/api");
+  EXPECT_EQ(u.host_header, "Reports.internal:9001");
+  EXPECT_DOUBLE_EQ(u.timeout_s, 2.5);
+  EXPECT_DOUBLE_EQ(u.connect_timeout_s, 0.5);
+  EXPECT_EQ(u.max_idle_connections, 8u);
+  EXPECT_EQ(u.idle_timeout_s, 15u);
+  EXPECT_EQ(u.mark.line, 5);
+
+  EXPECT_EQ(c.identity.headers.user_id, "X-Sub");
+  EXPECT_EQ(c.identity.headers.request_id, "X-Rid");
+  EXPECT_EQ(c.identity.strip_inbound, (std::vector<std::string>{"X-Scopes", "X-Subject"}));
+
+  ASSERT_EQ(c.routes.size(), 2u);
+  EXPECT_EQ(c.routes[0].name, "health");
+  EXPECT_EQ(c.routes[0].match.path, "/healthz");
+  EXPECT_FALSE(c.routes[0].match.path_prefix);
+  EXPECT_TRUE(c.routes[0].auth_none);
+  EXPECT_EQ(c.routes[0].mark.line, 10);
+  const RouteConfig& rep = c.routes[1];
+  EXPECT_EQ(rep.match.path_prefix, "/v1/reports");  // trailing '/' dropped
+  EXPECT_EQ(rep.match.methods, (std::vector<std::string>{"GET", "POST"}));
+  EXPECT_EQ(rep.match.host, "api.example.com");  // lower case, port removed
+  EXPECT_EQ(rep.upstream, "reports");
+  EXPECT_TRUE(rep.forward_authorization);
+  EXPECT_EQ(rep.strip_prefix, "/v1");
+
+  EXPECT_EQ(c.log.level, "debug");
+  EXPECT_EQ(c.log.access, "/etc/pc/logs/access.log");  // relative to the config's directory
+  EXPECT_EQ(c.log.redact_query_params, (std::vector<std::string>{"token", "api_key"}));
+}
+
+TEST(LoaderTest, OmittedKeysKeepTheirDefaults) {
+  LoadResult r = load(std::string(kUpstream) +
+                      "routes: [{ name: a, match: { path: / }, upstream: reports, auth: none }]\n"
+                      "server: { listen: ':9000' }\n"
+                      "admin: { enabled: false }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  const Config& c = *r.config;
+  EXPECT_EQ(c.server.listen.str(), "127.0.0.1:9000");  // ":PORT" keeps the default host
+  EXPECT_EQ(c.server.workers, 1u);
+  EXPECT_EQ(c.server.max_connections, 20000u);
+  EXPECT_FALSE(c.admin.enabled);
+  EXPECT_EQ(c.upstreams.at("reports").port, 9001);
+  EXPECT_EQ(c.upstreams.at("reports").base_path, "");
+  EXPECT_DOUBLE_EQ(c.upstreams.at("reports").timeout_s, 30);
+  EXPECT_EQ(c.identity.headers.user_id, "X-User-Id");
+  EXPECT_EQ(c.log.level, "info");
+  EXPECT_EQ(c.log.access, "stdout");
+  EXPECT_FALSE(c.routes[0].forward_authorization);
+}
+
+TEST(LoaderTest, UpstreamPortDefaultsTo80) {
+  LoadResult r = load(
+      "upstreams: { u: { url: 'http://backend/' } }\n"
+      "routes: [{ name: a, match: { path: / }, upstream: u, auth: none }]\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->upstreams.at("u").port, 80);
+  EXPECT_EQ(r.config->upstreams.at("u").host_header, "backend");
+  EXPECT_EQ(r.config->upstreams.at("u").base_path, "");
+}
+
+TEST(LoaderTest, ShippedQuickstartExampleLoads) {
+  // The example in examples/ must always pass `portcullis check`.
+  std::filesystem::path example =
+      std::filesystem::path(__FILE__).parent_path() / "../../../examples/quickstart.yaml";
+  LoadResult r = load_config_file(example.lexically_normal().string());
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+  EXPECT_EQ(r.config->server.listen.str(), "127.0.0.1:8080");
+  EXPECT_EQ(r.config->admin.listen.str(), "127.0.0.1:9901");
+  EXPECT_FALSE(r.config->routes.empty());
+}
+
+TEST(LoaderTest, UnknownKeyIsReportedWithASuggestion) {
+  expect_one_error(std::string(kUpstream) + "server:\n  lisen: 127.0.0.1:80\n", 4, 3,
+                   "unknown key 'lisen' in server (did you mean 'listen'?)");
+}
+
+TEST(LoaderTest, UnknownKeysAreCaughtInEverySection) {
+  LoadResult r = load(
+      "srever: {}\n"                                          // 1
+      "upstreams: { u: { url: 'http://h', timout_s: 1 } }\n"  // 2
+      "identity: { headers: { user: X-U } }\n"                // 3
+      "routes:\n"                                             // 4
+      "  - { name: a, match: { path: /, method: [GET] }, upstream: u, auth: none, extra: 1 }\n"
+      "log: { levl: info }\n");
+  ASSERT_EQ(r.errors.size(), 6u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(),
+            "test.yaml:1:1: unknown key 'srever' in the top level (did you mean "
+            "'server'?)");
+  EXPECT_EQ(r.errors[1].line, 2);
+  EXPECT_NE(r.errors[1].message.find("'timout_s' in upstream 'u'"), std::string::npos);
+  EXPECT_NE(r.errors[2].message.find("'user' in identity.headers"), std::string::npos);
+  EXPECT_NE(r.errors[3].message.find("'method' in route 'a' match"), std::string::npos);
+  EXPECT_NE(r.errors[4].message.find("'extra' in route 'a'"), std::string::npos);
+  EXPECT_EQ(r.errors[5].line, 6);
+}
+
+TEST(LoaderTest, AllErrorsAreReportedInFileOrder) {
+  LoadResult r = load(
+      "routes:\n"
+      "  - { name: a, match: { path: /a }, upstream: nowhere, auth: none }\n"  // line 2
+      "server:\n"
+      "  workers: 999\n"             // line 4
+      "  listen: 127.0.0.1:99999\n"  // line 5
+      "log: { level: loud }\n");     // line 6
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 4u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(), "test.yaml:2:47: upstream 'nowhere' is not defined in upstreams");
+  EXPECT_EQ(r.errors[1].str(), "test.yaml:4:12: 'workers' must be between 0 and 256");
+  EXPECT_EQ(r.errors[2].line, 5);
+  EXPECT_EQ(r.errors[2].col, 11);
+  EXPECT_NE(r.errors[2].message.find("port must be 0..65535"), std::string::npos);
+  EXPECT_EQ(r.errors[3].line, 6);
+  EXPECT_EQ(r.errors[3].col, 15);
+}
+
+TEST(LoaderTest, YamlSyntaxErrorIsOneDiagnostic) {
+  LoadResult r = load("server:\n  listen: [127.0.0.1:80\n");
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].file, "test.yaml");
+  EXPECT_GT(r.errors[0].line, 0);
+  EXPECT_GT(r.errors[0].col, 0);
+}
+
+TEST(LoaderTest, MissingFileSaysWhy) {
+  LoadResult r = load_config_file("/nonexistent/portcullis.yaml");
+  EXPECT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].str(),
+            "/nonexistent/portcullis.yaml: cannot read: No such file or directory");
+}
+
+TEST(LoaderTest, ConfigMustBeAMap) {
+  expect_one_error("- a\n- b\n", 1, 1, "must be a map");
+}
+
+TEST(LoaderTest, DuplicateKeyIsAnError) {
+  expect_one_error(std::string(kUpstream) + "log:\n  level: info\n  level: debug\n", 5, 3,
+                   "duplicate key 'level' in log");
+}
+
+TEST(LoaderTest, SecondYamlDocumentIsAnError) {
+  expect_one_error(std::string(kUpstream) + "---\nlog: {}\n", 4, 1, "more than one YAML document");
+}
+
+TEST(LoaderTest, ListenAddressForms) {
+  auto listen = [](const std::string& value) {
+    return load("server: { listen: '" + value + "' }\n");
+  };
+  LoadResult r = listen("[::]:443");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->server.listen.host, "::");
+  EXPECT_EQ(r.config->server.listen.port, 443);
+  r = listen("localhost:0");  // port 0: the OS picks one
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->server.listen.str(), "localhost:0");
+
+  for (const char* bad : {"8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:http", "example.com:80",
+                          "1.2.3.4:65536", "user@1.2.3.4:80", "::1:80"}) {
+    r = listen(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    ASSERT_EQ(r.errors.size(), 1u) << bad << "\n" << all(r.errors);
+    EXPECT_EQ(r.errors[0].line, 1) << bad;
+    EXPECT_EQ(r.errors[0].col, 19) << bad;  // the value, not the key
+  }
+}
+
+TEST(LoaderTest, UnquotedIpv6ListenExplainsQuoting) {
+  // Unquoted, [::1]:8080 is a YAML syntax error; [::1] alone is a list.
+  expect_one_error("server:\n  listen: [::1]\n", 2, 11, "quote IPv6");
+}
+
+TEST(LoaderTest, AdminAndServerOnTheSameAddressIsAnError) {
+  expect_one_error("server: { listen: 127.0.0.1:8080 }\nadmin: { listen: 127.0.0.1:8080 }\n", 2, 18,
+                   "clashes with server.listen");
+  // The wildcard address covers loopback too.
+  expect_one_error("server: { listen: 0.0.0.0:9901 }\n", 1, 19,
+                   "admin listen address 127.0.0.1:9901 clashes with server.listen 0.0.0.0:9901");
+  EXPECT_TRUE(load("server: { listen: 127.0.0.1:9901 }\nadmin: { enabled: false }\n").ok());
+}
+
+TEST(LoaderTest, NumbersAreChecked) {
+  expect_one_error("server: { max_body_bytes: -1 }\n", 1, 27, "whole number");
+  expect_one_error("server: { workers: 2.5 }\n", 1, 20, "whole number");
+  expect_one_error("server: { header_timeout_s: 0 }\n", 1, 29, "between 1 and");
+  expect_one_error("server: { max_connections: 99999999999999999999999 }\n", 1, 28,
+                   "between 1 and");
+  expect_one_error("upstreams: { u: { url: 'http://h', timeout_s: 0 } }\n", 1, 47,
+                   "greater than 0");
+  expect_one_error("upstreams: { u: { url: 'http://h', connect_timeout_s: .nan } }\n", 1, 55,
+                   "greater than 0");
+  expect_one_error("upstreams: { u: { url: 'http://h', idle_timeout_s: 1.5 } }\n", 1, 52,
+                   "whole number");
+  expect_one_error("server:\n  workers:\n", 2, 3, "'workers' must be a whole number");
+}
+
+TEST(LoaderTest, BooleansAreOnlyTrueOrFalse) {
+  expect_one_error("admin: { enabled: yes }\n", 1, 19, "true or false");
+}
+
+TEST(LoaderTest, UpstreamUrlIsValidated) {
+  auto url_error = [](const std::string& url, const std::string& text) {
+    SCOPED_TRACE(url);
+    expect_one_error("upstreams:\n  u: { url: '" + url + "' }\n", 2, 13, text);
+  };
+  url_error("https://h", "https upstreams are not supported yet");
+  url_error("ftp://h", "the scheme must be http");
+  url_error("127.0.0.1:9001", "invalid upstream url");
+  url_error("localhost:9001", "expected http://HOST");
+  url_error("http://user:pw@h", "credentials");
+  url_error("http://h/?a=1", "query or fragment");
+  url_error("http://h/#x", "query or fragment");
+  url_error("http://:80", "a host is required");
+  url_error("http://h:0", "port must be 1..65535");
+  url_error("http://h:70000", "port must be 1..65535");
+  expect_one_error("upstreams:\n  u: { timeout_s: 1 }\n", 2, 6,
+                   "missing required key 'url' in upstream 'u'");
+}
+
+TEST(LoaderTest, UpstreamIpv6Host) {
+  LoadResult r = load("upstreams: { u: { url: 'http://[::1]:9001/x' } }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->upstreams.at("u").host, "::1");
+  EXPECT_EQ(r.config->upstreams.at("u").host_header, "[::1]:9001");
+}
+
+TEST(LoaderTest, IdentityHeadersMustBeValidAndDistinct) {
+  expect_one_error("identity: { headers: { user_id: 'X User' } }\n", 1, 33,
+                   "not a valid HTTP header name");
+  // Case-insensitive clash with another header's default name.
+  expect_one_error("identity:\n  headers:\n    client_id: x-user-id\n", 3, 16,
+                   "'x-user-id' is used for both user_id and client_id");
+  expect_one_error("identity: { strip_inbound: [X-Ok, 'Bad:Name'] }\n", 1, 35,
+                   "not a valid HTTP header name");
+}
+
+// A valid route with `extra` spliced into its map.
+std::string route(const std::string& extra, const std::string& match = "{ path_prefix: /r }") {
+  return std::string(kUpstream) + "routes:\n  - { name: r, match: " + match +
+         ", upstream: reports, " + extra + " }\n";
+}
+
+TEST(LoaderTest, RouteRequiredKeys) {
+  LoadResult r = load(std::string(kUpstream) + "routes:\n  - { match: { path: / } }\n");
+  ASSERT_EQ(r.errors.size(), 3u) << all(r.errors);
+  for (const auto& e : r.errors) {
+    EXPECT_EQ(e.line, 4);
+    EXPECT_EQ(e.col, 5);
+  }
+  EXPECT_NE(r.errors[0].message.find("missing required key 'name' in routes[0]"),
+            std::string::npos);
+  EXPECT_NE(r.errors[1].message.find("'upstream'"), std::string::npos);
+  EXPECT_NE(r.errors[2].message.find("'auth'"), std::string::npos);
+}
+
+TEST(LoaderTest, RouteNamesAreUnique) {
+  LoadResult r = load(std::string(kUpstream) +
+                      "routes:\n"
+                      "  - { name: r, match: { path: /a }, upstream: reports, auth: none }\n"
+                      "  - { name: r, match: { path: /b }, upstream: reports, auth: none }\n");
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(), "test.yaml:5:13: duplicate route name 'r' (first used at line 4)");
+}
+
+TEST(LoaderTest, RouteMatchNeedsExactlyOnePath) {
+  expect_one_error(route("auth: none", "{ methods: [GET] }"), 4, 23,
+                   "needs exactly one of 'path' or 'path_prefix'");
+  expect_one_error(route("auth: none", "{ path: /a, path_prefix: /b }"), 4, 23, "exactly one");
+  expect_one_error(route("auth: none", "{ path: a }"), 4, 31, "must start with '/'");
+  expect_one_error(route("auth: none", "{ path: '/a?x=1' }"), 4, 31, "no '?'");
+  expect_one_error(route("auth: none", "{ path: '/a b' }"), 4, 31, "plain URL path");
+  expect_one_error(route("auth: none", "{ path: '/a%zz' }"), 4, 31, "plain URL path");
+  expect_one_error(route("auth: none", "{ path: '/a%2fb' }"), 4, 31, "could never match");
+  expect_one_error(route("auth: none", "{ path: /a, methods: ['GE T'] }"), 4, 45,
+                   "not a valid HTTP method");
+  expect_one_error(route("auth: none", "{ path: /a, host: 'u@h' }"), 4, 41, "invalid host");
+}
+
+TEST(LoaderTest, RoutePathsAreNormalised) {
+  LoadResult r = load(route("auth: none", "{ path_prefix: '//v1/./x/../reports//' }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].match.path_prefix, "/v1/reports");
+  r = load(route("auth: none", "{ path_prefix: / }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].match.path_prefix, "/");  // the root keeps its '/'
+  r = load(route("auth: none", "{ path: '/%7Euser' }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].match.path, "/~user");
+  r = load(route("auth: none", "{ path: '/a//b/' }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].match.path, "/a/b/");  // exact paths keep a trailing '/'
+}
+
+TEST(LoaderTest, AuthMustBeNoneOrAList) {
+  expect_one_error(route("auth: api_key"), 4, 69, "must be none or a list");
+  expect_one_error(route("auth: []"), 4, 69, "must be none or a list");
+  expect_one_error(route("auth: [basic]"), 4, 70, "unknown auth method 'basic'");
+  expect_one_error(route("auth: ['jwt:']"), 4, 70, "unknown auth method 'jwt:'");
+}
+
+TEST(LoaderTest, AuthMethodsAreNotAvailableYet) {
+  LoadResult r = load(route("auth: [api_key, 'jwt:corp', 'oauth2:google']"));
+  ASSERT_EQ(r.errors.size(), 3u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(),
+            "test.yaml:4:70: auth method 'api_key' is not available (no api_keys configured)");
+  EXPECT_EQ(r.errors[1].message,
+            "auth method 'jwt:corp' is not available (no jwt_providers configured)");
+  EXPECT_EQ(r.errors[2].message,
+            "auth method 'oauth2:google' is not available (no oauth2_providers configured)");
+}
+
+TEST(LoaderTest, AuthNoneCannotHaveRequirements) {
+  expect_one_error(route("auth: none, require_scopes: [read]"), 4, 91,
+                   "need an authenticated caller");
+  expect_one_error(route("auth: none, allow_clients: [c1]"), 4, 90, "auth: none");
+  // Empty lists ask for nothing, so they are harmless.
+  EXPECT_TRUE(load(route("auth: none, require_scopes: [], require_roles: []")).ok());
+}
+
+TEST(LoaderTest, StripPrefixMustPrefixTheRoutePath) {
+  expect_one_error(route("auth: none, strip_prefix: v1"), 4, 89, "must start with '/'");
+  expect_one_error(route("auth: none, strip_prefix: /x"), 4, 89,
+                   "'strip_prefix' /x is not a prefix of the route's path_prefix /r");
+  LoadResult r = load(route("auth: none, strip_prefix: /r/", "{ path_prefix: /r/s }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].strip_prefix, "/r");
+}
+
+TEST(LoaderTest, ShadowedRoutesAreWarnedAbout) {
+  LoadResult r =
+      load(std::string(kUpstream) +
+           "routes:\n"
+           "  - { name: api, match: { path_prefix: /v1 }, upstream: reports, auth: none }\n"
+           "  - { name: rep, match: { path: /v1/reports, methods: [GET] }, upstream: "
+           "reports, auth: none }\n"
+           "  - { name: other, match: { path_prefix: /v10 }, upstream: reports, auth: "
+           "none }\n"
+           "  - { name: get, match: { path: /x, methods: [GET] }, upstream: reports, "
+           "auth: none }\n"
+           "  - { name: getpost, match: { path: /x, methods: [GET, POST] }, upstream: "
+           "reports, auth: none }\n"
+           "  - { name: hosted, match: { path: /y, host: a.example }, upstream: "
+           "reports, auth: none }\n"
+           "  - { name: anyhost, match: { path: /y }, upstream: reports, auth: none }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  // /v10 is not under /v1 (segments), a GET-only route does not cover POST, and a
+  // host-specific route does not cover other hosts.
+  ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+  EXPECT_EQ(r.warnings[0].str(),
+            "test.yaml:5:5: route 'rep' is never reached: route 'api' (line 4) matches first");
+}
+
+TEST(LoaderTest, RootPrefixShadowsEverythingAfterIt) {
+  LoadResult r =
+      load(std::string(kUpstream) +
+           "routes:\n"
+           "  - { name: all, match: { path_prefix: / }, upstream: reports, auth: none }\n"
+           "  - { name: b, match: { path: /b, host: h }, upstream: reports, auth: none }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+  EXPECT_NE(r.warnings[0].message.find("route 'b' is never reached"), std::string::npos);
+}
+
+TEST(LoaderTest, NoRoutesIsAWarning) {
+  LoadResult r = load("");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u);
+  EXPECT_NE(r.warnings[0].message.find("no routes"), std::string::npos);
+}
+
+TEST(LoaderTest, LogLevelAndAccess) {
+  expect_one_error("log: { level: verbose }\n", 1, 15,
+                   "must be one of trace, debug, info, warn, error");
+  LoadResult r = load("log: { access: /var/log/pc.log }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.access, "/var/log/pc.log");
+  r = load("log: { access: off }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.access, "off");
+}
+
+TEST(LoaderTest, RelativePathsResolveAgainstTheConfigFilesDirectory) {
+  std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "pc_loader_test_relative";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "gw.yaml") << "log: { access: access.log }\n";
+  LoadResult r = load_config_file((dir / "gw.yaml").string());
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.access, (dir / "access.log").lexically_normal().string());
+  EXPECT_EQ(r.config->source_path, (dir / "gw.yaml").lexically_normal().string());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LoaderTest, WrongShapesAreReportedNotCrashedOn) {
+  // Each is wrong in a different structural way; all must come back as diagnostics.
+  for (const char* yaml : {
+           "server: 1\n",
+           "server: [a]\n",
+           "upstreams: [a]\n",
+           "upstreams: { u: 1 }\n",
+           "upstreams: { u: }\n",
+           "upstreams: { 'bad name': { url: 'http://h' } }\n",
+           "routes: { a: 1 }\n",
+           "routes: [1]\n",
+           "routes: [{}]\n",
+           "routes: [{ name: [x] }]\n",
+           "routes: [{ name: a, match: 1, upstream: u, auth: none }]\n",
+           "routes: [{ name: a, match: { path: [/] }, upstream: u, auth: none }]\n",
+           "routes: [{ name: a, match: { path: / }, upstream: u, auth: [[api_key]] }]\n",
+           "routes: [{ name: a, match: { path: / }, upstream: u, auth: { api_key: 1 } }]\n",
+           "identity: { headers: [X-A] }\n",
+           "identity: { strip_inbound: X-A }\n",
+           "log: { redact_query_params: [[a]] }\n",
+           "? [a, b]\n: 1\n",
+           "~: 1\n",
+           "server: { listen: '' }\n",
+           "a: &x [*x]\n",
+       }) {
+    LoadResult r = load(yaml);
+    EXPECT_FALSE(r.ok()) << yaml;
+    EXPECT_FALSE(r.errors.empty()) << yaml;
+    for (const auto& e : r.errors) EXPECT_FALSE(e.message.empty()) << yaml;
+  }
+}
+
+TEST(LoaderTest, DiagnosticFormat) {
+  EXPECT_EQ((Diagnostic{"a.yaml", 3, 7, "bad"}).str(), "a.yaml:3:7: bad");
+  EXPECT_EQ((Diagnostic{"a.yaml", 0, 0, "cannot read: x"}).str(), "a.yaml: cannot read: x");
+}
+
+}  // namespace
+}  // namespace portcullis::config

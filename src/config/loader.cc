@@ -15,8 +15,10 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <set>
+#include <string>
 #include <system_error>
 
 namespace portcullis::config {
@@ -514,11 +516,11 @@ class Loader {
     // Two listeners on one port fail at bind time; say so now, where the file is checked.
     const auto& admin = config_->admin;
     const auto& server = config_->server;
-    auto loopback_or_any = [](const std::string& h) {
-      return h == "0.0.0.0" || h == "::" || h == "localhost" || h == "127.0.0.1" || h == "::1";
-    };
-    bool same_host = admin.listen.host == server.listen.host ||
-                     (loopback_or_any(admin.listen.host) && loopback_or_any(server.listen.host));
+    auto canonical = [](const std::string& h) { return h == "localhost" ? "127.0.0.1" : h; };
+    std::string a = canonical(admin.listen.host), b = canonical(server.listen.host);
+    bool v4 = a.find(':') == std::string::npos && b.find(':') == std::string::npos;
+    // "::" is dual-stack on Linux, so it takes the port on every address.
+    bool same_host = a == b || a == "::" || b == "::" || (v4 && (a == "0.0.0.0" || b == "0.0.0.0"));
     if (admin.enabled && admin.listen.port != 0 && admin.listen.port == server.listen.port &&
         same_host) {
       error(admin_listen_at_.line ? admin_listen_at_ : server_listen_at_,

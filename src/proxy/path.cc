@@ -2,6 +2,7 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <vector>
 
 namespace portcullis::proxy {
 
@@ -30,6 +31,37 @@ std::string merge_slashes(std::string_view p) {
   return out;
 }
 
+// RFC 3986 §5.2.4 on an absolute path whose percent-encoding is already normalised:
+// "." segments vanish, ".." removes the previous segment and never climbs above the root.
+std::string remove_dot_segments(std::string_view p) {
+  std::vector<std::string_view> out;
+  std::size_t i = 1;  // p starts with '/'
+  bool trailing_slash = false;
+  while (i <= p.size()) {
+    std::size_t j = p.find('/', i);
+    if (j == std::string_view::npos) j = p.size();
+    std::string_view seg = p.substr(i, j - i);
+    const bool last = j == p.size();
+    if (seg == ".") {
+      trailing_slash = last;
+    } else if (seg == "..") {
+      if (!out.empty()) out.pop_back();
+      trailing_slash = last;
+    } else {
+      out.push_back(seg);
+      trailing_slash = false;
+    }
+    i = j + 1;
+  }
+  std::string result;
+  for (auto seg : out) {
+    result.push_back('/');
+    result += seg;
+  }
+  if (result.empty() || trailing_slash) result.push_back('/');
+  return result;
+}
+
 }  // namespace
 
 TargetError normalise_target(std::string_view raw, Target& out) {
@@ -51,17 +83,12 @@ TargetError normalise_target(std::string_view raw, Target& out) {
   out.query = std::string(u.encoded_query());
   u.remove_query();
   u.set_encoded_path(merge_slashes(u.encoded_path()));
-  // The first pass decodes %2E into '.', which can form new dot segments; the second pass
-  // removes those. Anything dot-like left after that is refused rather than forwarded.
-  u.normalize_path();
+  // normalize_path decodes percent-encoded unreserved characters (so %2E is '.'); the dot
+  // segments, including those that decoding revealed, are then removed here.
   u.normalize_path();
   std::string_view p = u.encoded_path();
   if (p.empty() || p.front() != '/') return TargetError::Malformed;
-  if (p.find("/../") != std::string_view::npos || p.ends_with("/..") ||
-      p.find("/./") != std::string_view::npos || p.ends_with("/.")) {
-    return TargetError::Malformed;
-  }
-  out.path.assign(p.data(), p.size());
+  out.path = remove_dot_segments(p);
   return TargetError::None;
 }
 

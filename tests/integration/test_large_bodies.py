@@ -2,6 +2,7 @@
 gateway's peak resident memory (VmHWM) grows by less than 64 MiB."""
 
 import hashlib
+import time
 import unittest
 
 from harness import GatewayTestCase, base_config, build_request, pattern_bytes, proc_status_kib
@@ -48,6 +49,25 @@ class LargeBodyTest(GatewayTestCase):
         self.assertEqual(seen.body_sha256, digest.hexdigest())
         self.assert_memory_flat("1 GiB upload")
 
+    def test_chunked_upload_1gib(self):
+        """The same 1 GiB sent chunked (length unknown up front) also streams with flat memory."""
+        piece = bytes(range(255, -1, -1)) * (PIECE // 256)
+        digest = hashlib.sha256()
+        with self.gateway.connect(timeout=120) as c:
+            c.send(build_request("POST", "/echo/upload-chunked", [("Transfer-Encoding", "chunked")]))
+            for _ in range(GIB // PIECE):
+                c.send(b"%x\r\n" % len(piece))
+                c.send(piece)
+                c.send(b"\r\n")
+                digest.update(piece)
+            c.send(b"0\r\n\r\n")
+            r = c.read_response("POST", timeout=120)
+        self.assertEqual(r.status, 200, str(r))
+        seen = r.echo()
+        self.assertEqual(seen.body_bytes, GIB)
+        self.assertEqual(seen.body_sha256, digest.hexdigest())
+        self.assert_memory_flat("1 GiB chunked upload")
+
     def test_download_1gib(self):
         """A 1 GiB chunked response from the upstream arrives intact with flat gateway memory."""
         window = pattern_bytes(0, PIECE + 251)
@@ -71,6 +91,19 @@ class LargeBodyTest(GatewayTestCase):
         self.assertEqual(r.body_bytes, GIB)
         self.assertIsNone(state["bad_at"], f"pattern broken near byte {state['bad_at']}")
         self.assert_memory_flat("1 GiB download")
+
+
+    def test_slow_reader_does_not_make_gateway_buffer(self):
+        """A client that stops reading a 1 GiB download for 2 s: the gateway applies
+        backpressure to the upstream instead of buffering what the client has not taken."""
+        with self.gateway.connect(timeout=120) as c:
+            c.send(build_request("GET", "/echo/stalled", [("X-Echo-Bytes", str(GIB))]))
+            head = c.read_head(timeout=10)
+            self.assertEqual(head.status, 200, str(head))
+            time.sleep(2)  # the stall itself is what is tested; nothing to poll
+            self.assert_memory_flat("stalled 1 GiB download")
+        # The stalled connection is dropped mid-body; the gateway keeps serving.
+        self.assertEqual(self.get("/echo/after-stall").status, 200)
 
 
 if __name__ == "__main__":

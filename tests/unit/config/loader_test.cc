@@ -255,6 +255,7 @@ TEST(LoaderTest, AdminAndServerOnTheSameAddressIsAnError) {
   expect_one_error("server: { listen: 0.0.0.0:9901 }\n", 1, 19,
                    "admin listen address 127.0.0.1:9901 clashes with server.listen 0.0.0.0:9901");
   EXPECT_TRUE(load("server: { listen: 127.0.0.1:9901 }\nadmin: { enabled: false }\n").ok());
+  EXPECT_TRUE(load("server: { listen: '[::1]:9901' }\n").ok());  // different address family
 }
 
 TEST(LoaderTest, NumbersAreChecked) {

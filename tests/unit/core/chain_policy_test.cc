@@ -1,0 +1,154 @@
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <set>
+
+#include "auth/chain.h"
+#include "auth/status.h"
+#include "policy/route_policy.h"
+
+namespace portcullis::auth {
+namespace {
+
+namespace http = boost::beast::http;
+
+// A mechanism that answers from a fixed script, synchronously or later.
+class ScriptedAuthenticator : public Authenticator {
+ public:
+  ScriptedAuthenticator(std::string method, std::string scheme, AuthResult answer)
+      : method_(std::move(method)), scheme_(std::move(scheme)), answer_(std::move(answer)) {}
+  std::string_view method() const override { return method_; }
+  std::string_view challenge_scheme() const override { return scheme_; }
+  void authenticate(const AuthRequest&, AuthCallback done) override {
+    ++calls;
+    if (deferred) {
+      pending = std::move(done);
+    } else {
+      done(answer_);
+    }
+  }
+  void finish() { pending(answer_); }
+  int calls = 0;
+  bool deferred = false;
+  AuthCallback pending;
+
+ private:
+  std::string method_, scheme_;
+  AuthResult answer_;
+};
+
+identity::Identity who(std::string client, std::vector<std::string> scopes = {}) {
+  identity::Identity id;
+  id.client_id = std::move(client);
+  id.scopes = std::move(scopes);
+  id.auth_method = "test";
+  return id;
+}
+
+struct Fixture {
+  http::fields headers;
+  config::RouteConfig route;
+  AuthRequest request{headers, "GET", "/x", "/x", "127.0.0.1", "rid", route};
+};
+
+TEST(AuthChain, FirstMechanismThatFindsACredentialDecides) {
+  Fixture fx;
+  auto none = std::make_shared<ScriptedAuthenticator>("a", "ApiKey", AuthResult{});
+  auto bad = std::make_shared<ScriptedAuthenticator>(
+      "b", "Bearer", AuthResult::fail(Status::ExpiredCredential, "token expired"));
+  auto good = std::make_shared<ScriptedAuthenticator>("c", "Bearer", AuthResult::ok(who("x")));
+  AuthChain chain({none, bad, good});
+  std::optional<AuthResult> got;
+  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, Status::ExpiredCredential);
+  EXPECT_EQ(got->challenge, "Bearer");
+  EXPECT_EQ(good->calls, 0);
+}
+
+TEST(AuthChain, NoCredentialAnywhereIsMissingCredentialWithEveryChallenge) {
+  Fixture fx;
+  auto a = std::make_shared<ScriptedAuthenticator>("a", "ApiKey", AuthResult{});
+  auto b = std::make_shared<ScriptedAuthenticator>("b", "Bearer", AuthResult{});
+  auto c = std::make_shared<ScriptedAuthenticator>("c", "Bearer", AuthResult{});
+  AuthChain chain({a, b, c});
+  std::optional<AuthResult> got;
+  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, Status::MissingCredential);
+  EXPECT_EQ(chain.challenges(), (std::vector<std::string>{"ApiKey", "Bearer"}));
+}
+
+TEST(AuthChain, AsynchronousAnswersContinueTheChain) {
+  Fixture fx;
+  auto a = std::make_shared<ScriptedAuthenticator>("a", "ApiKey", AuthResult{});
+  a->deferred = true;
+  auto b = std::make_shared<ScriptedAuthenticator>("b", "Bearer", AuthResult::ok(who("app")));
+  AuthChain chain({a, b});
+  std::optional<AuthResult> got;
+  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  EXPECT_FALSE(got);
+  a->finish();
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, Status::Ok);
+  EXPECT_EQ(got->identity.client_id, "app");
+}
+
+TEST(AuthChain, AnOkWithoutAMethodNameIsRefused) {
+  Fixture fx;
+  auto sloppy = std::make_shared<ScriptedAuthenticator>("a", "Bearer",
+                                                        AuthResult::ok(identity::Identity{}));
+  AuthChain chain({sloppy});
+  std::optional<AuthResult> got;
+  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  ASSERT_TRUE(got);
+  EXPECT_NE(got->status, Status::Ok);
+}
+
+TEST(RoutePolicy, ScopesRolesAndClients) {
+  config::RouteConfig r;
+  r.require_scopes = {"orders:read"};
+  policy::RoutePolicy p(r);
+  EXPECT_EQ(p.check(who("c", {"orders:read", "x"})).status, Status::Ok);
+  auto d = p.check(who("c", {"orders:write"}));
+  EXPECT_EQ(d.status, Status::InsufficientScope);
+  EXPECT_EQ(d.scope, "orders:read");
+
+  config::RouteConfig any;
+  any.require_any_scope = {"a", "b"};
+  EXPECT_EQ(policy::RoutePolicy(any).check(who("c", {"b"})).status, Status::Ok);
+  EXPECT_EQ(policy::RoutePolicy(any).check(who("c", {"c"})).status, Status::InsufficientScope);
+
+  config::RouteConfig roles;
+  roles.require_roles = {"admin"};
+  auto id = who("c");
+  EXPECT_EQ(policy::RoutePolicy(roles).check(id).status, Status::MissingRole);
+  id.roles = {"admin"};
+  EXPECT_EQ(policy::RoutePolicy(roles).check(id).status, Status::Ok);
+
+  config::RouteConfig clients;
+  clients.allow_clients = {"partner-1"};
+  EXPECT_EQ(policy::RoutePolicy(clients).check(who("partner-2")).status,
+            Status::ClientNotAllowed);
+  EXPECT_EQ(policy::RoutePolicy(clients).check(who("partner-1")).status, Status::Ok);
+}
+
+TEST(Status, OneMappingToHttp) {
+  EXPECT_EQ(http_status(Status::MissingCredential), 401u);
+  EXPECT_EQ(error_code(Status::MissingCredential), "");
+  EXPECT_EQ(http_status(Status::ExpiredCredential), 401u);
+  EXPECT_EQ(error_code(Status::ExpiredCredential), "invalid_token");
+  EXPECT_EQ(http_status(Status::InsufficientScope), 403u);
+  EXPECT_EQ(error_code(Status::InsufficientScope), "insufficient_scope");
+  EXPECT_EQ(http_status(Status::ProviderUnavailable), 503u);
+  EXPECT_EQ(http_status(Status::AmbiguousCredential), 400u);
+  // Every status has a distinct reason for logs and metrics.
+  std::set<std::string_view> reasons;
+  for (int s = static_cast<int>(Status::MissingCredential);
+       s <= static_cast<int>(Status::StoreUnavailable); ++s) {
+    EXPECT_TRUE(reasons.insert(reason(static_cast<Status>(s))).second) << s;
+  }
+}
+
+}  // namespace
+}  // namespace portcullis::auth

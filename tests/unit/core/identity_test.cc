@@ -1,0 +1,89 @@
+#include <gtest/gtest.h>
+
+#include "identity/forwarder.h"
+#include "identity/request_id.h"
+#include "identity/sanitizer.h"
+
+namespace portcullis::identity {
+namespace {
+
+namespace http = boost::beast::http;
+
+std::vector<std::string> names(const http::fields& f) {
+  std::vector<std::string> out;
+  for (const auto& h : f) out.emplace_back(h.name_string());
+  return out;
+}
+
+TEST(Sanitizer, RemovesIdentityHeadersInEverySpelling) {
+  config::IdentityConfig cfg;
+  cfg.strip_inbound = {"X-Scopes", "X-Subject"};
+  Sanitizer s(cfg, {"X-Tenant"});
+  http::fields f;
+  for (const char* n : {"X-User-Id", "x-user-id", "X-USER-ID", "x_user_id", "X_User_Id",
+                        "X-Client-Id", "x-user-scopes", "X-User-Roles", "x_auth_method",
+                        "X-Scopes", "x_subject", "x-tenant"}) {
+    f.insert(n, "forged");
+  }
+  f.insert("Accept", "*/*");
+  f.insert("X-Request-Id", "abc");
+  EXPECT_EQ(s.sanitize(f), 12u);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"Accept", "X-Request-Id"}));
+}
+
+TEST(Sanitizer, LeavesLookalikesAlone) {
+  Sanitizer s(config::IdentityConfig{}, {});
+  http::fields f;
+  f.insert("X-User-Idx", "1");
+  f.insert("X-User", "1");
+  EXPECT_EQ(s.sanitize(f), 0u);
+  EXPECT_EQ(names(f).size(), 2u);
+}
+
+TEST(Forwarder, SetsIdentityAndDropsAuthorizationByDefault) {
+  http::fields f;
+  f.insert(http::field::authorization, "Bearer x");
+  Identity id;
+  id.subject = "42";
+  id.client_id = "app";
+  id.scopes = {"orders:read", "orders:write"};
+  id.roles = {"admin"};
+  id.auth_method = "jwt";
+  id.extra_headers = {{"X-Tenant", "t1"}};
+  forward_identity(f, id, config::IdentityHeaders{}, "rid-1", {});
+  EXPECT_EQ(f.count(http::field::authorization), 0u);
+  EXPECT_EQ(f["X-User-Id"], "42");
+  EXPECT_EQ(f["X-Client-Id"], "app");
+  EXPECT_EQ(f["X-User-Scopes"], "orders:read orders:write");
+  EXPECT_EQ(f["X-User-Roles"], "admin");
+  EXPECT_EQ(f["X-Auth-Method"], "jwt");
+  EXPECT_EQ(f["X-Request-Id"], "rid-1");
+  EXPECT_EQ(f["X-Tenant"], "t1");
+}
+
+TEST(Forwarder, KeepsAuthorizationWhenTheRouteAsks) {
+  http::fields f;
+  f.insert(http::field::authorization, "Bearer x");
+  forward_identity(f, Identity{}, config::IdentityHeaders{}, "rid", {true});
+  EXPECT_EQ(f[http::field::authorization], "Bearer x");
+  EXPECT_EQ(f.count("X-User-Id"), 0u);  // anonymous: no empty identity headers
+}
+
+TEST(RequestId, AcceptsOnlySafeValues) {
+  EXPECT_TRUE(is_acceptable_request_id("abc-123_X.y"));
+  EXPECT_TRUE(is_acceptable_request_id(std::string(128, 'a')));
+  EXPECT_FALSE(is_acceptable_request_id(std::string(129, 'a')));
+  EXPECT_FALSE(is_acceptable_request_id(""));
+  EXPECT_FALSE(is_acceptable_request_id("a b"));
+  EXPECT_FALSE(is_acceptable_request_id("a\"b"));
+}
+
+TEST(RequestId, GeneratedIdsAreUniqueAndAcceptable) {
+  auto a = generate_request_id(), b = generate_request_id();
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 32u);
+  EXPECT_TRUE(is_acceptable_request_id(a));
+}
+
+}  // namespace
+}  // namespace portcullis::identity

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -21,7 +22,7 @@ std::string key_of(const config::UpstreamConfig& u) {
 }
 
 // True when the peer has closed (or reset) an idle connection. Non-blocking peek.
-bool peer_closed(tcp::socket& s) {
+bool peer_closed(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return true;
@@ -38,7 +39,8 @@ std::size_t UpstreamPool::idle_count() const {
 }
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
-    const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error) {
+    const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error,
+    UpstreamConnection*& connecting, const bool& timed_out) {
   error = ConnectError::None;
   reused = false;
   std::string key = key_of(upstream);
@@ -50,7 +52,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
       auto c = std::move(list.back());
       list.pop_back();
       if (now - c->idle_since > max_idle) continue;
-      if (probe && peer_closed(c->stream.socket())) continue;
+      if (probe && peer_closed(c->stream)) continue;
       reused = true;
       co_return c;
     }
@@ -58,8 +60,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
 
   auto c = std::make_unique<UpstreamConnection>(ioc_);
   c->key = std::move(key);
-  c->stream.expires_after(std::chrono::milliseconds(
-      static_cast<long long>(upstream.connect_timeout_s * 1000)));
+  connecting = c.get();
   beast::error_code ec;
   auto addr = asio::ip::make_address(upstream.host, ec);
   if (!ec) {
@@ -70,17 +71,19 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     const std::string service = std::to_string(upstream.port);
     auto [rec, results] = co_await resolver.async_resolve(upstream.host, service, nothrow);
     if (rec) {
+      connecting = nullptr;
       error = ConnectError::Resolve;
       co_return nullptr;
     }
-    auto [cec, ep] = co_await c->stream.async_connect(results, nothrow);
+    auto [cec, ep] = co_await asio::async_connect(c->stream, results, nothrow);
     ec = cec;
   }
+  connecting = nullptr;
   if (ec) {
-    error = ec == beast::error::timeout ? ConnectError::Timeout : ConnectError::Refused;
+    error = timed_out ? ConnectError::Timeout : ConnectError::Refused;
     co_return nullptr;
   }
-  c->stream.socket().set_option(tcp::no_delay(true), ec);
+  c->stream.set_option(tcp::no_delay(true), ec);
   co_return c;
 }
 
@@ -89,7 +92,6 @@ void UpstreamPool::release(const config::UpstreamConfig& upstream,
   auto& list = idle_[c->key];
   if (list.size() >= upstream.max_idle_connections) return;
   c->idle_since = std::chrono::steady_clock::now();
-  c->stream.expires_never();
   list.push_back(std::move(c));
 }
 

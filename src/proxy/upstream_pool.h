@@ -4,8 +4,8 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -16,9 +16,15 @@
 
 namespace portcullis::proxy {
 
+// Sockets bound to the worker's io_context executor type (cheaper than any_io_executor on
+// every operation). Timeouts are not per operation: the session's deadline is checked by the
+// worker's sweeper, which cancels the sockets of a session that ran out of time.
+using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
+                                                boost::asio::io_context::executor_type>;
+
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc) {}
-  boost::beast::tcp_stream stream;
+  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc.get_executor()) {}
+  Socket stream;
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not yet parsed
   std::chrono::steady_clock::time_point idle_since;
   std::string key;
@@ -32,9 +38,11 @@ class UpstreamPool {
 
   // A pooled connection when one is idle (`reused` = true), else a new one.
   // `probe`: check a pooled connection is still open before handing it out (for requests
-  // whose body cannot be replayed).
+  // whose body cannot be replayed). `connecting` points at a new connection while its
+  // connect is pending, so the caller's deadline can cancel it.
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
-      const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error);
+      const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error,
+      UpstreamConnection*& connecting, const bool& timed_out);
 
   // Back to the pool; dropped when the pool for that upstream is full.
   void release(const config::UpstreamConfig& upstream, std::unique_ptr<UpstreamConnection> c);

@@ -8,7 +8,6 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -73,19 +72,32 @@ Failure bad_request(std::string description, std::string reason) {
 }  // namespace
 
 struct HttpSession::Impl {
-  Impl(tcp::socket socket, Worker& w) : client(std::move(socket)), worker(w) {
+  Impl(proxy::Socket socket, Worker& w) : client(std::move(socket)), worker(w) {
     beast::error_code ec;
-    auto ep = client.socket().remote_endpoint(ec);
+    auto ep = client.remote_endpoint(ec);
     if (!ec) client_ip = ep.address().to_string();
-    client.socket().set_option(tcp::no_delay(true), ec);
+    client.set_option(tcp::no_delay(true), ec);
   }
 
-  beast::tcp_stream client;
+  proxy::Socket client;
   beast::flat_buffer buffer;  // bytes from the client not yet parsed (pipelining)
   Worker& worker;
   HttpSession* owner = nullptr;
   std::string client_ip;
   bool idle = false;
+
+  // One deadline at a time (the session's operations are sequential); the worker's sweeper
+  // cancels the client socket and the upstream in use once it passes.
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
+  proxy::UpstreamConnection* upstream_in_use = nullptr;
+  Clock::time_point head_start;  // first byte of the current request
+  template <class Duration>
+  void arm(Duration d) {
+    timed_out = false;
+    deadline = worker.now() + std::chrono::duration_cast<Clock::duration>(d);
+  }
+  void disarm() { deadline = Clock::time_point::max(); }
 
   // Per-request state.
   std::optional<http::request_parser<http::buffer_body>> parser;
@@ -112,10 +124,11 @@ struct HttpSession::Impl {
 
 HttpSession::HttpSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-void HttpSession::start(tcp::socket socket, Worker& worker) {
+void HttpSession::start(proxy::Socket socket, Worker& worker) {
   auto session = std::shared_ptr<HttpSession>(
       new HttpSession(std::make_unique<Impl>(std::move(socket), worker)));
   session->impl_->owner = session.get();
+  worker.sessions().insert(session.get());
   worker.state().active_sessions.fetch_add(1);
   asio::co_spawn(worker.ioc(), session->impl_->run(session), [](std::exception_ptr e) {
     if (!e) return;
@@ -130,8 +143,18 @@ void HttpSession::start(tcp::socket socket, Worker& worker) {
 void HttpSession::close_idle() {
   if (!impl_->idle) return;
   beast::error_code ec;
-  impl_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
-  impl_->client.socket().close(ec);
+  impl_->client.shutdown(tcp::socket::shutdown_both, ec);
+  impl_->client.close(ec);
+}
+
+void HttpSession::check_deadline(Clock::time_point now) {
+  Impl& d = *impl_;
+  if (now < d.deadline) return;
+  d.deadline = Clock::time_point::max();
+  d.timed_out = true;
+  beast::error_code ec;
+  d.client.cancel(ec);
+  if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
 }
 
 asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
@@ -142,7 +165,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     if (closed) break;
     if (failure) {
       // The request could not even be read: answer, log, and close.
-      auto start = Clock::now();
+      const auto start = head_start;
       request_id = identity::generate_request_id();
       route_name.clear();
       upstream_name.clear();
@@ -161,10 +184,10 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     if (!keep_alive || worker.draining()) break;
   }
   beast::error_code ec;
-  client.socket().shutdown(tcp::socket::shutdown_send, ec);
-  client.socket().close(ec);
+  client.shutdown(tcp::socket::shutdown_send, ec);
+  client.close(ec);
+  worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
-  (void)self;
 }
 
 asio::awaitable<std::optional<Failure>> HttpSession::Impl::read_head(
@@ -178,10 +201,8 @@ asio::awaitable<std::optional<Failure>> HttpSession::Impl::read_head(
       co_return std::nullopt;
     }
     idle = true;
-    worker.idle_sessions().insert(owner);
-    sock.expires_after(std::chrono::seconds(sc.idle_timeout_s));
+    arm(std::chrono::seconds(sc.idle_timeout_s));
     auto [ec, n] = co_await sock.async_read_some(buffer.prepare(4096), nothrow);
-    worker.idle_sessions().erase(owner);
     idle = false;
     if (ec || n == 0) {
       closed = true;
@@ -189,8 +210,9 @@ asio::awaitable<std::optional<Failure>> HttpSession::Impl::read_head(
     }
     buffer.commit(n);
   }
+  head_start = Clock::now();
   // The whole head must arrive within header_timeout_s of its first byte.
-  sock.expires_after(std::chrono::seconds(sc.header_timeout_s));
+  arm(std::chrono::seconds(sc.header_timeout_s));
   std::size_t skip = 0, head_len = 0;
   for (;;) {
     auto data = buffer.data();
@@ -204,7 +226,7 @@ asio::awaitable<std::optional<Failure>> HttpSession::Impl::read_head(
     auto [ec, n] = co_await sock.async_read_some(buffer.prepare(std::max<std::size_t>(
                                                       4096, buffer.size())),
                                                   nothrow);
-    if (ec == beast::error::timeout) {
+    if (timed_out) {
       co_return Failure{408, "request_timeout", "the request head did not arrive in time",
                         "header_timeout", true};
     }
@@ -278,7 +300,7 @@ asio::awaitable<std::optional<Failure>> HttpSession::Impl::read_head(
 
 asio::awaitable<bool> HttpSession::Impl::handle(
     const std::shared_ptr<const runtime::Runtime>& rtp) {
-  const auto start = Clock::now();
+  const auto start = head_start;
   const runtime::Runtime& rt = *rtp;
   const auto& cfg = *rt.config;
   auto& req = parser->get();
@@ -346,6 +368,7 @@ asio::awaitable<bool> HttpSession::Impl::handle(
   if (!route.chain.empty()) {
     auth::AuthRequest areq{req, method, req.target(), target.path, client_ip, request_id,
                            *route.config};
+    disarm();
     const asio::any_io_executor ex = client.get_executor();
     auth::AuthResult result =
         co_await async_authenticate(route.chain, areq, ex, asio::use_awaitable);
@@ -388,7 +411,7 @@ asio::awaitable<bool> HttpSession::Impl::handle(
   if (auto expect = req.find(http::field::expect); expect != req.end()) {
     if (beast::iequals(expect->value(), "100-continue") && !parser->is_done() && version == 11) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      client.expires_after(std::chrono::seconds(cfg.server.body_timeout_s));
+      arm(std::chrono::seconds(cfg.server.body_timeout_s));
       auto [ec, n] = co_await asio::async_write(client, asio::buffer(kContinue), nothrow);
       if (ec) co_return false;
     }
@@ -458,7 +481,10 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
     failure.reset();
     bool reused = false;
     proxy::ConnectError cerr;
-    conn = co_await worker.pool().acquire(up, !parser->is_done(), reused, cerr);
+    arm(seconds(up.connect_timeout_s));
+    conn = co_await worker.pool().acquire(up, !parser->is_done(), reused, cerr, upstream_in_use,
+                                          timed_out);
+    upstream_in_use = conn.get();
     if (!conn) {
       failure = cerr == proxy::ConnectError::Timeout
                     ? fail(504, "gateway_timeout", "the upstream did not accept a connection in time",
@@ -475,14 +501,14 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
         body_started = true;
         req.body().data = body;
         req.body().size = kBody;
-        client.expires_after(body_timeout);
+        arm(body_timeout);
         auto [ec, n] = co_await http::async_read(client, buffer, *parser, nothrow);
         if (ec == http::error::need_buffer) ec = {};
         if (ec) {
           if (ec == http::error::body_limit) {
             failure = Failure{413, "payload_too_large", "the request body is too large",
                               "body_too_large", true};
-          } else if (ec == beast::error::timeout) {
+          } else if (timed_out) {
             failure = Failure{408, "request_timeout", "the request body did not arrive in time",
                               "body_timeout", true};
           } else {
@@ -500,7 +526,7 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
         req.body().size = 0;
         req.body().more = false;
       }
-      conn->stream.expires_after(body_timeout);
+      arm(body_timeout);
       auto [ec, n] = co_await http::async_write(conn->stream, sr, nothrow);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
@@ -515,14 +541,14 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
       break;
     }
     // Response head (interim 1xx answers other than 101 are dropped).
-    conn->stream.expires_after(seconds(up.timeout_s));
+    arm(seconds(up.timeout_s));
     for (;;) {
       rp.emplace();
       rp->body_limit(boost::none);
       rp->header_limit(64 * 1024);
       if (is_head) rp->skip(true);
       auto [ec, n] = co_await http::async_read_header(conn->stream, conn->buffer, *rp, nothrow);
-      if (ec == beast::error::timeout) {
+      if (ec && timed_out) {
         failure = fail(504, "gateway_timeout", "the upstream did not answer in time",
                        "upstream_timeout");
       } else if (ec) {
@@ -545,12 +571,14 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
     break;
   }
 
+  upstream_in_use = nullptr;
   if (failure) {
     status = failure->status;
     reason = failure->reason;
     co_await send_error(rt, *failure, {}, client_version);
     co_return false;
   }
+  upstream_in_use = conn.get();
 
   // Response: head adjusted, body streamed.
   auto& res = rp->get();
@@ -578,7 +606,7 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
     res.body().data = nullptr;
     res.body().size = 0;
     res.body().more = false;
-    client.expires_after(body_timeout);
+    arm(body_timeout);
     auto [ec, n] = co_await http::async_write_header(client, ws, nothrow);
     if (ec) keep = false;
     bytes_out += n;
@@ -587,7 +615,7 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
       if (!rp->is_done()) {
         res.body().data = body;
         res.body().size = kBody;
-        conn->stream.expires_after(body_timeout);
+        arm(body_timeout);
         auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, *rp, nothrow);
         if (ec == http::error::need_buffer) ec = {};
         if (ec == http::error::end_of_stream && !up_chunked &&
@@ -611,7 +639,7 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
         res.body().size = 0;
         res.body().more = false;
       }
-      client.expires_after(body_timeout);
+      arm(body_timeout);
       auto [ec, n] = co_await http::async_write(client, ws, nothrow);
       if (ec == http::error::need_buffer) ec = {};
       bytes_out += n;
@@ -624,6 +652,8 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
       if (ws.is_done()) break;
     }
   }
+  disarm();
+  upstream_in_use = nullptr;
   if (upstream_ok && up_keep_alive && rp->is_done() && conn->buffer.size() == 0) {
     worker.pool().release(up, std::move(conn));
   }
@@ -646,8 +676,9 @@ asio::awaitable<void> HttpSession::Impl::send_error(const runtime::Runtime& rt, 
   res.body() = json::serialize(o);
   res.prepare_payload();
   res.keep_alive(!f.close && !worker.draining() && parser && parser->keep_alive());
-  client.expires_after(std::chrono::seconds(rt.config->server.body_timeout_s));
+  arm(std::chrono::seconds(rt.config->server.body_timeout_s));
   auto [ec, n] = co_await http::async_write(client, res, nothrow);
+  disarm();
   bytes_out += n;
 }
 

@@ -3,9 +3,10 @@
 // streaming bodies in both directions; then the next request on the same connection.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <memory>
+
+#include "proxy/upstream_pool.h"
 
 namespace portcullis::server {
 
@@ -14,9 +15,12 @@ class Worker;
 class HttpSession {
  public:
   // Runs the connection to its end on the worker's executor.
-  static void start(boost::asio::ip::tcp::socket socket, Worker& worker);
+  static void start(proxy::Socket socket, Worker& worker);
 
-  // Called by the worker when draining: an idle connection is closed at once.
+  // Called by the worker's sweeper: past its deadline, the session's pending operations are
+  // cancelled and it sees a timeout.
+  void check_deadline(std::chrono::steady_clock::time_point now);
+  // Called when draining: a connection waiting for its next request is closed at once.
   void close_idle();
 
   struct Impl;

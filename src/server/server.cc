@@ -28,7 +28,8 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(worker.ioc(), nothrow);
+    proxy::Socket socket(worker.ioc().get_executor());
+    auto [ec] = co_await acceptor.async_accept(socket, nothrow);
     if (ec) {
       if (!acceptor.is_open() || worker.draining()) co_return;
       if (ec == asio::error::no_descriptors) {
@@ -97,8 +98,7 @@ struct Server::Impl {
       asio::post(workers[i]->ioc(), [this, i] {
         boost::system::error_code ec;
         acceptors[i]->close(ec);
-        auto idle = workers[i]->idle_sessions();  // copy: closing edits the set
-        for (auto* s : idle) s->close_idle();
+        workers[i]->close_idle_sessions();
       });
     }
     asio::co_spawn(main_ioc, wait_for_drain(std::chrono::steady_clock::now() +
@@ -113,10 +113,7 @@ struct Server::Impl {
       co_await timer.async_wait(nothrow);
       // Sessions that went idle after the drain began are closed too.
       for (auto& w : workers) {
-        asio::post(w->ioc(), [wp = w.get()] {
-          auto idle = wp->idle_sessions();
-          for (auto* s : idle) s->close_idle();
-        });
+        asio::post(w->ioc(), [wp = w.get()] { wp->close_idle_sessions(); });
       }
     }
     if (state.active_sessions.load() > 0) {
@@ -217,6 +214,7 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
   for (unsigned i = 0; i < d.worker_count; ++i) {
     Worker& w = *d.workers[i];
     asio::co_spawn(w.ioc(), accept_loop(*d.acceptors[i], w), asio::detached);
+    asio::co_spawn(w.ioc(), w.sweep(), asio::detached);
     d.threads.emplace_back([&w] {
       auto guard = asio::make_work_guard(w.ioc());
       for (;;) {

@@ -2,8 +2,10 @@
 // runtime. Sessions run on exactly one worker, so nothing here needs a lock.
 #pragma once
 
-#include <boost/asio/io_context.hpp>
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
 #include <memory>
 #include <unordered_set>
 #include <vector>
@@ -25,6 +27,8 @@ struct ServerState {
 
 class Worker {
  public:
+  using Clock = std::chrono::steady_clock;
+
   explicit Worker(ServerState& state) : state_(state), pool_(ioc_) {}
 
   boost::asio::io_context& ioc() { return ioc_; }
@@ -42,8 +46,18 @@ class Worker {
     return current_;
   }
 
-  // Sessions waiting for their next request; closed at once when draining starts.
-  std::unordered_set<HttpSession*>& idle_sessions() { return idle_; }
+  // A coarse clock (updated by the sweeper every kSweepInterval) for session deadlines, so
+  // the request path reads no clock and arms no timer per operation.
+  Clock::time_point now() const { return now_; }
+  static constexpr std::chrono::milliseconds kSweepInterval{50};
+
+  // Every live session on this worker; the sweeper checks their deadlines, draining closes
+  // the idle ones.
+  std::unordered_set<HttpSession*>& sessions() { return sessions_; }
+  // Runs forever on this worker: refreshes now() and enforces deadlines.
+  boost::asio::awaitable<void> sweep();
+  // Closes the sessions that are waiting for a next request (draining).
+  void close_idle_sessions();
 
   // Body buffers are taken per request, not per connection, so idle keep-alive
   // connections cost no buffer memory.
@@ -64,7 +78,8 @@ class Worker {
   proxy::UpstreamPool pool_;
   std::shared_ptr<const runtime::Runtime> current_;
   std::uint64_t version_ = ~0ull;
-  std::unordered_set<HttpSession*> idle_;
+  Clock::time_point now_ = Clock::now();
+  std::unordered_set<HttpSession*> sessions_;
   std::vector<std::unique_ptr<char[]>> buffers_;
 };
 

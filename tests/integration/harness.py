@@ -720,6 +720,7 @@ class GatewayTestCase(unittest.TestCase):
                 pass
             r = c.read_response("GET", timeout)
             self.assertEqual(r.status, status, f"request {data[:300]!r} -> {r}")
+            self.assert_error_json(r, status)
             self.assertTrue(c.peer_closed(timeout),
                             f"connection stayed open after {status} for {data[:200]!r}")
             return r

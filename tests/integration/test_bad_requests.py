@@ -4,7 +4,7 @@ size and time limits answer 431, 413 and 408."""
 import time
 import unittest
 
-from harness import GatewayTestCase, base_config, build_request, chunked
+from harness import ConnectionClosed, GatewayTestCase, base_config, build_request, chunked
 
 MAX_BODY = 65536
 
@@ -58,9 +58,11 @@ class BadRequestTest(GatewayTestCase):
         self.assert_rejected_and_closed(head("Transfer-Encoding: gzip") + b"xxxx")
 
     def test_chunked_twice(self):
-        """Transfer-Encoding: chunked, chunked: 400."""
+        """Transfer-Encoding: chunked, chunked (in one header or two): 400."""
         self.assert_rejected_and_closed(
             head("Transfer-Encoding: chunked, chunked") + b"0\r\n\r\n" + SMUGGLED)
+        self.assert_rejected_and_closed(
+            head("Transfer-Encoding: chunked", "Transfer-Encoding: chunked") + b"0\r\n\r\n" + SMUGGLED)
 
     def test_chunked_not_last(self):
         """Transfer-Encoding: chunked, gzip (chunked must be the final coding): 400."""
@@ -117,13 +119,13 @@ class BadRequestTest(GatewayTestCase):
     def test_header_too_large_is_431(self):
         """One header bigger than max_header_bytes (16384): 431."""
         r = self.gateway.send_raw(build_request("GET", "/echo/big", [("X-Big", "a" * 20000)]))
-        self.assertEqual(r.status, 431, str(r))
+        self.assert_error_json(r, 431)
 
     def test_many_headers_too_large_is_431(self):
         """Many small headers adding up past max_header_bytes: 431."""
         headers = [(f"X-H{i}", "v" * 90) for i in range(250)]
         r = self.gateway.send_raw(build_request("GET", "/echo/many", headers))
-        self.assertEqual(r.status, 431, str(r))
+        self.assert_error_json(r, 431)
 
     def test_headers_under_limit_are_accepted(self):
         """Control: headers adding up to well under the limit pass."""
@@ -136,7 +138,7 @@ class BadRequestTest(GatewayTestCase):
         with self.gateway.connect() as c:
             c.send(head(f"Content-Length: {MAX_BODY + 1}"))
             r = c.read_response("POST", timeout=5)
-        self.assertEqual(r.status, 413, str(r))
+        self.assert_error_json(r, 413)
 
     def test_chunked_body_over_max_body_is_413(self):
         """A chunked body that grows past max_body_bytes: 413."""
@@ -151,7 +153,7 @@ class BadRequestTest(GatewayTestCase):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the gateway may answer and close before we finish
             r = c.read_response("POST", timeout=5)
-        self.assertEqual(r.status, 413, str(r))
+        self.assert_error_json(r, 413)
 
     def test_body_at_max_body_is_accepted(self):
         """Control: a body of exactly max_body_bytes, chunked, passes."""
@@ -161,14 +163,20 @@ class BadRequestTest(GatewayTestCase):
         self.assertEqual(r.status, 200, str(r))
         self.assertEqual(r.echo().body_bytes, MAX_BODY)
 
+    def read_timeout_answer(self, conn, timeout):
+        try:
+            return conn.read_response(timeout=timeout)
+        except ConnectionClosed:
+            self.fail("the gateway closed the connection without answering 408")
+
     def test_slow_headers_are_408(self):
         """Half a request head, then silence past header_timeout_s (1 s): 408, then closed."""
         with self.gateway.connect() as c:
             c.send(b"GET /echo/slow HTTP/1.1\r\nHost: gatew")
             start = time.monotonic()
-            r = c.read_response(timeout=6)
+            r = self.read_timeout_answer(c, 6)
             elapsed = time.monotonic() - start
-            self.assertEqual(r.status, 408, str(r))
+            self.assert_error_json(r, 408)
             self.assertTrue(c.peer_closed(3), "connection stayed open after 408")
         self.assertLess(elapsed, 4.0)
 
@@ -188,8 +196,8 @@ class BadRequestTest(GatewayTestCase):
                         break
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            r = c.read_response(timeout=5)
-        self.assertEqual(r.status, 408, str(r))
+            r = self.read_timeout_answer(c, 5)
+        self.assert_error_json(r, 408)
 
 
 if __name__ == "__main__":

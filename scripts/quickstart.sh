@@ -50,7 +50,7 @@ stop_pid() {
 }
 
 cleanup() {
-  trap - EXIT INT TERM
+  trap - EXIT INT TERM HUP
   # The gateway first (it drains in-flight requests), then its upstream.
   stop_pid "$gateway_pid" 35 "the gateway"
   stop_pid "$echo_pid" 5 "portcullis-echo"
@@ -64,7 +64,7 @@ on_signal() {
   exit 0
 }
 trap cleanup EXIT
-trap on_signal INT TERM
+trap on_signal INT TERM HUP
 
 port_in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
 for addr in "$ECHO_ADDR" "$GATEWAY_ADDR" "$ADMIN_ADDR"; do
@@ -76,8 +76,10 @@ if ! "$GATEWAY" check -c "$CONFIG" >"$tmp/check.log" 2>&1; then
   die "$CONFIG is not valid"
 fi
 
+# Both run in sessions of their own (setsid), so that Ctrl-C reaches only this script, which
+# then stops them in order: the gateway first (it drains), then its upstream.
 # The echo upstream prints "listening HOST:PORT" once it accepts connections.
-"$ECHO_BIN" --listen "$ECHO_ADDR" >"$tmp/echo.log" 2>&1 &
+setsid "$ECHO_BIN" --listen "$ECHO_ADDR" >"$tmp/echo.log" 2>&1 &
 echo_pid=$!
 for ((i = 0; i < 100; i++)); do
   grep -q "^listening " "$tmp/echo.log" && break
@@ -88,7 +90,7 @@ grep -q "^listening " "$tmp/echo.log" || { cat "$tmp/echo.log" >&2; die "portcul
 
 # The gateway writes its access log (one JSON line per request) to stdout: leave it on the
 # terminal so requests show up as you make them.
-"$GATEWAY" run -c "$CONFIG" &
+setsid "$GATEWAY" run -c "$CONFIG" &
 gateway_pid=$!
 ready=0
 for ((i = 0; i < 150; i++)); do
@@ -110,12 +112,13 @@ cat <<EOF
 Portcullis is running: gateway http://$GATEWAY_ADDR -> echo upstream http://$ECHO_ADDR
 (admin http://$ADMIN_ADDR). Try, from another terminal:
 
-  # A proxied GET. The echo upstream answers with what it received: note the identity
-  # headers the gateway set (X-Request-Id, X-Auth-Method) and the Host it was sent.
+  # A proxied GET. The echo upstream answers with what it received: note the headers
+  # the gateway added (X-Request-Id, X-Forwarded-For/-Proto/-Host) and the Host it sent.
   curl -s 'http://$GATEWAY_ADDR/v1/reports?year=2024&token=s3cret' | python3 -m json.tool
 
   # A client claiming to be someone else: its X-User-Id and X-Scopes are stripped
-  # before the request is forwarded, so the upstream never sees them.
+  # before the request is forwarded, so the upstream never sees them (these routes are
+  # auth: none, so no user identity is set either).
   curl -s -H 'X-User-Id: admin' -H 'X-Scopes: admin' http://$GATEWAY_ADDR/v1/reports | python3 -m json.tool
 
   # The gateway's own health and Prometheus metrics on the admin listener.

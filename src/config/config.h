@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/secret.h"
@@ -89,6 +90,9 @@ struct RouteConfig {
   std::vector<std::string> allow_clients;      // client id must be one of
   bool forward_authorization = false;
   std::optional<std::string> strip_prefix;     // removed from the path before forwarding
+  // Query parameter that may carry an API key on this route (off when unset). Needs api_key
+  // in `auth`; the parameter is removed before forwarding and redacted in the access log.
+  std::optional<std::string> api_key_query_param;
   Mark mark;
 };
 
@@ -98,6 +102,26 @@ struct LogConfig {
   std::vector<std::string> redact_query_params;  // values written as "[redacted]"
 };
 
+// The `api_keys` section: where the key registry lives and how keys are presented.
+struct ApiKeysConfig {
+  std::string header = "X-API-Key";  // also accepted: Authorization: ApiKey <key>
+  std::string store;                 // as written, e.g. "sqlite:///var/lib/portcullis/keys.db"
+  std::string store_path;            // the SQLite file, absolute
+  Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
+  unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
+  Mark mark;
+};
+
+// A key store location parsed from "sqlite:///abs/path.db" or "sqlite:relative/path.db".
+struct KeyStoreLocation {
+  std::string kind;  // "sqlite"
+  std::string path;  // absolute (relative paths resolved against base_dir)
+};
+// Defined in loader.cc; also used by `portcullis keys --store`. False with `error` set
+// when the URL is not a supported store.
+bool parse_key_store_url(std::string_view url, const std::string& base_dir,
+                         KeyStoreLocation& out, std::string& error);
+
 struct Config {
   std::string source_path;  // the file it was loaded from
   ServerConfig server;
@@ -106,6 +130,7 @@ struct Config {
   IdentityConfig identity;
   std::vector<RouteConfig> routes;
   LogConfig log;
+  std::optional<ApiKeysConfig> api_keys;
 };
 
 }  // namespace portcullis::config

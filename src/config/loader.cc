@@ -174,10 +174,13 @@ bool shadows(const RouteConfig& a, const RouteConfig& b) {
 }
 
 // Whether a syntactically valid auth method names a configured mechanism; the error
-// message when it does not. No mechanism exists yet: each section that adds one
-// (api_keys, jwt_providers, oauth2_providers) adds its lookup here.
-std::optional<std::string> auth_method_unavailable(const Config& /*config*/,
+// message when it does not. Each section that adds a mechanism (api_keys, jwt_providers,
+// oauth2_providers) adds its lookup here.
+std::optional<std::string> auth_method_unavailable(const Config& config,
                                                    std::string_view method) {
+  // api_keys is set as soon as the section is present, even with errors in it, so that a
+  // broken section is reported once and not again at every route that uses it.
+  if (method == "api_key" && config.api_keys) return std::nullopt;
   std::string section = method == "api_key"          ? "api_keys"
                         : method.starts_with("jwt:") ? "jwt_providers"
                                                      : "oauth2_providers";
@@ -499,12 +502,14 @@ class Loader {
               {"admin", stash},
               {"upstreams", stash},
               {"identity", stash},
+              {"api_keys", stash},
               {"routes", stash},
               {"log", stash}});
     if (sections.count("server")) load_server(sections["server"]);
     if (sections.count("admin")) load_admin(sections["admin"]);
     if (sections.count("upstreams")) load_upstreams(sections["upstreams"]);
     if (sections.count("identity")) load_identity(sections["identity"]);
+    if (sections.count("api_keys")) load_api_keys(sections["api_keys"]);
     if (sections.count("routes")) {
       load_routes(sections["routes"]);
     }
@@ -733,7 +738,7 @@ class Loader {
       return;
     }
 
-    Mark require_at, strip_at;
+    Mark require_at, strip_at, query_param_at;
     bool auth_given = false, match_ok = false;
     auto list = [&](std::string_view key, std::vector<std::string>& target, bool no_spaces) {
       return Field{key, [&, no_spaces](const Entry& f) {
@@ -774,6 +779,24 @@ class Loader {
          list("require_roles", r.require_roles, true),
          list("allow_clients", r.allow_clients, false),
          {"forward_authorization", [&](const Entry& f) { read_bool(f, r.forward_authorization); }},
+         {"api_key_query_param",
+          [&](const Entry& f) {
+            std::string name;
+            if (!read_nonempty_string(f, name)) return;
+            // Unreserved characters only: the name is matched after percent-decoding, and
+            // a plain name reads the same in the config, the URL and the access log.
+            bool plain = std::all_of(name.begin(), name.end(), [](char c) {
+              return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '.' || c == '_' || c == '~';
+            });
+            if (!plain) {
+              error(f.at, "'api_key_query_param' may only use letters, digits, '-', '.', '_' "
+                          "and '~'");
+              return;
+            }
+            r.api_key_query_param = name;
+            query_param_at = f.at;
+          }},
          {"strip_prefix", [&](const Entry& f) {
             std::string p;
             if (!read_nonempty_string(f, p)) return;
@@ -800,6 +823,10 @@ class Loader {
       error(require_at,
             "require_scopes, require_any_scope, require_roles and allow_clients need an "
             "authenticated caller, but the route has auth: none");
+    }
+    if (r.api_key_query_param && auth_given &&
+        std::find(r.auth.begin(), r.auth.end(), "api_key") == r.auth.end()) {
+      error(query_param_at, "'api_key_query_param' needs api_key in the route's auth");
     }
     if (errors_.size() == errors_before) config_->routes.push_back(std::move(r));
   }
@@ -879,6 +906,87 @@ class Loader {
     return ok;
   }
 
+  void load_api_keys(const Entry& e) {
+    // Present from here on, even with errors: routes naming api_key are not reported again.
+    auto& k = config_->api_keys.emplace();
+    k.mark = e.key_at;
+    auto seen = walk_map(
+        e.value, e.at, "api_keys",
+        {{"header",
+          [&](const Entry& f) {
+            std::string h;
+            if (!read_header_name(f, h)) return;
+            std::string lower = to_lower(h);
+            if (lower == "authorization") {
+              error(f.at, "api_keys.header cannot be Authorization: 'Authorization: ApiKey "
+                          "<key>' is always accepted");
+              return;
+            }
+            // The sanitizer removes identity headers before authentication runs, so a key
+            // sent in one of them would never be seen.
+            const auto& ids = config_->identity.headers;
+            for (const std::string* name : {&ids.user_id, &ids.client_id, &ids.scopes, &ids.roles,
+                                             &ids.auth_method, &ids.request_id}) {
+              if (to_lower(*name) == lower) {
+                error(f.at, "api_keys.header '" + h + "' is an identity header");
+                return;
+              }
+            }
+            for (const auto& name : config_->identity.strip_inbound) {
+              if (to_lower(name) == lower) {
+                error(f.at, "api_keys.header '" + h + "' is listed in identity.strip_inbound");
+                return;
+              }
+            }
+            k.header = h;
+          }},
+         {"store",
+          [&](const Entry& f) {
+            std::string url;
+            if (!read_nonempty_string(f, url)) return;
+            KeyStoreLocation loc;
+            std::string why;
+            if (!parse_key_store_url(url, base_dir_, loc, why)) {
+              error(f.at, "invalid api_keys.store '" + url + "': " + why);
+              return;
+            }
+            k.store = url;
+            k.store_path = loc.path;
+          }},
+         {"pepper",
+          [&](const Entry& f) {
+            std::string text;
+            if (!read_string(f, text)) return;
+            if (text.empty()) {
+              error(f.at, "api_keys.pepper must not be empty: use ${ENV_NAME} or file:/path");
+              return;
+            }
+            SecretRef ref = parse_secret_ref(text);
+            if (ref.kind == SecretRef::Kind::Literal) {
+              error(f.at, "api_keys.pepper must be a reference, ${ENV_NAME} or file:/path, "
+                          "not the pepper itself");
+              return;
+            }
+            std::string why;
+            if (!resolve_secret(ref, text, base_dir_, k.pepper, why)) {
+              error(f.at, "api_keys.pepper: " + why);
+              return;
+            }
+            if (k.pepper.reveal().size() < 16) {
+              error(f.at, "api_keys.pepper is " + std::to_string(k.pepper.reveal().size()) +
+                              " bytes; use at least 16 random bytes (e.g. openssl rand "
+                              "-base64 32)");
+              k.pepper = Secret();
+            }
+          }},
+         {"poll_interval_ms",
+          [&](const Entry& f) { read_uint(f, k.poll_interval_ms, 100, 60000); }}});
+    if (e.value.IsMap() || e.value.IsNull()) {
+      require(seen, "store", e.at, "api_keys");
+      require(seen, "pepper", e.at, "api_keys");
+    }
+  }
+
   void load_log(const Entry& e) {
     auto& log = config_->log;
     walk_map(e.value, e.at, "log",
@@ -947,6 +1055,44 @@ LoadResult load_or_report(std::string_view yaml, const std::string& name,
 }
 
 }  // namespace
+
+bool parse_key_store_url(std::string_view url, const std::string& base_dir,
+                         KeyStoreLocation& out, std::string& error) {
+  static constexpr const char* kForms =
+      "expected sqlite:///absolute/path.db or sqlite:relative/path.db";
+  auto parsed = boost::urls::parse_uri(url);
+  if (!parsed) {
+    error = kForms;
+    return false;
+  }
+  std::string scheme = to_lower(parsed->scheme());
+  if (scheme != "sqlite") {
+    error = "unsupported key store '" + scheme + "' (only sqlite is supported); " + kForms;
+    return false;
+  }
+  if (parsed->has_authority() && !parsed->encoded_authority().empty()) {
+    error = "a sqlite store is a file, not a host: " + std::string(kForms);
+    return false;
+  }
+  if (parsed->has_query() || parsed->has_fragment()) {
+    error = "a query or fragment is not allowed";
+    return false;
+  }
+  std::string path = parsed->path();  // percent-decoded
+  if (path.empty() || path == "/") {
+    error = "a file path is required: " + std::string(kForms);
+    return false;
+  }
+  if (path.find('\0') != std::string::npos) {
+    error = "the path contains NUL";
+    return false;
+  }
+  std::filesystem::path p(path);
+  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
+  out.kind = "sqlite";
+  out.path = p.lexically_normal().string();
+  return true;
+}
 
 std::string normalise_config_path(std::string_view path) {
   std::string p = remove_dot_segments(path);

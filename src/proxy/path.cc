@@ -2,6 +2,8 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
+#include <array>
+#include <cctype>
 #include <vector>
 
 namespace portcullis::proxy {
@@ -62,10 +64,63 @@ std::string remove_dot_segments(std::string_view p) {
   return result;
 }
 
+
+// True when an origin-form target is already in normal form: only unreserved characters,
+// sub-delims, ':' and '@' in the path (no '%', so nothing to decode), no empty or dot
+// segments, and a query of plain query characters. Most requests take this path and skip
+// Boost.URL entirely; anything else gets the full treatment.
+bool already_normal(std::string_view raw, Target& out) {
+  static constexpr auto table = [] {
+    std::array<unsigned char, 256> t{};  // 1 = path char, 2 = query char
+    for (int c = 'a'; c <= 'z'; ++c) t[c] = 3;
+    for (int c = 'A'; c <= 'Z'; ++c) t[c] = 3;
+    for (int c = '0'; c <= '9'; ++c) t[c] = 3;
+    for (unsigned char c : std::string_view("-._~!$&'()*+,;=:@")) t[c] = 3;
+    t['/'] = 3;
+    t['?'] = 2;
+    t['%'] = 2;
+    return t;
+  }();
+  std::size_t i = 0;
+  const std::size_t n = raw.size();
+  if (n == 0 || raw[0] != '/') return false;
+  std::size_t seg_start = 1;
+  for (; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(raw[i]);
+    if (c == '?') break;
+    if (!(table[c] & 1)) return false;
+    if (c == '/' && i > 0) {
+      std::string_view seg = raw.substr(seg_start, i - seg_start);
+      if (seg.empty() || seg == "." || seg == "..") return false;
+      seg_start = i + 1;
+    }
+  }
+  std::string_view last = raw.substr(seg_start, i - seg_start);
+  if (last == "." || last == "..") return false;
+  out.path.assign(raw.data(), i);
+  if (i < n) {
+    for (std::size_t j = i + 1; j < n; ++j) {
+      const unsigned char c = static_cast<unsigned char>(raw[j]);
+      if (!(table[c] & 2) && !(table[c] & 1)) return false;
+      if (c == '%' && (j + 2 >= n || !std::isxdigit(static_cast<unsigned char>(raw[j + 1])) ||
+                       !std::isxdigit(static_cast<unsigned char>(raw[j + 2])))) {
+        return false;
+      }
+    }
+    out.has_query = true;
+    out.query.assign(raw.data() + i + 1, n - i - 1);
+  } else {
+    out.has_query = false;
+    out.query.clear();
+  }
+  return true;
+}
+
 }  // namespace
 
 TargetError normalise_target(std::string_view raw, Target& out) {
   if (raw.empty()) return TargetError::Malformed;
+  if (already_normal(raw, out)) return TargetError::None;
   urls::url u;
   if (raw.front() == '/') {
     auto r = urls::parse_origin_form(raw);

@@ -11,8 +11,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <optional>
+#include <tuple>
 
 #include "auth/status.h"
 #include "identity/forwarder.h"
@@ -69,6 +72,85 @@ Failure bad_request(std::string description, std::string reason) {
   return {400, "invalid_request", std::move(description), std::move(reason), true};
 }
 
+// Copies a message's head (start line and fields, as Beast serializes them) into `out`, so
+// it goes to the socket as one contiguous buffer instead of one iovec per field.
+template <bool isRequest>
+void serialize_head(http::message<isRequest, http::buffer_body>& msg, std::string& out) {
+  out.clear();
+  msg.body().data = nullptr;
+  msg.body().size = 0;
+  msg.body().more = true;
+  http::serializer<isRequest, http::buffer_body> sr{msg};
+  sr.split(true);
+  beast::error_code ec;
+  while (!sr.is_header_done() && !ec) {
+    sr.next(ec, [&](beast::error_code&, const auto& buffers) {
+      std::size_t n = 0;
+      for (auto b : beast::buffers_range_ref(buffers)) {
+        out.append(static_cast<const char*>(b.data()), b.size());
+        n += b.size();
+      }
+      sr.consume(n);
+    });
+  }
+}
+
+// Feeds body bytes that are already buffered to the parser, without I/O. Returns how many
+// body bytes landed in the body buffer; `ec` carries a parse error. A small body that arrived
+// with its head is thus relayed without another read operation.
+template <class Parser>
+std::size_t put_buffered(Parser& p, beast::flat_buffer& buf, std::size_t capacity,
+                         beast::error_code& ec) {
+  p.eager(true);
+  while (buf.size() > 0 && !p.is_done() && p.get().body().size > 0) {
+    const std::size_t n = p.put(buf.data(), ec);
+    buf.consume(n);
+    if (ec == http::error::need_buffer || ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || n == 0) break;
+  }
+  return capacity - p.get().body().size;
+}
+
+// Writes one outgoing message piece by piece: the head (pending until the first piece, so a
+// small message is a single send), then body bytes, chunk-framed when the message is chunked.
+class OutgoingMessage {
+ public:
+  template <bool isRequest>
+  void begin(http::message<isRequest, http::buffer_body>& msg, bool chunked) {
+    serialize_head(msg, prefix_);
+    chunked_ = chunked;
+  }
+
+  // `last`: no more body follows (writes the final chunk of a chunked body).
+  asio::awaitable<std::tuple<beast::error_code, std::size_t>> write(proxy::Socket& s,
+                                                                    const char* data,
+                                                                    std::size_t n, bool last) {
+    suffix_.clear();
+    if (chunked_) {
+      if (n > 0) {
+        char hex[24];
+        const int len = std::snprintf(hex, sizeof hex, "%zx\r\n", n);
+        prefix_.append(hex, static_cast<std::size_t>(len));
+        suffix_ = "\r\n";
+      }
+      if (last) suffix_ += "0\r\n\r\n";
+    }
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
+                                                    asio::buffer(suffix_)};
+    auto result = co_await asio::async_write(s, buffers, nothrow);
+    prefix_.clear();
+    co_return result;
+  }
+
+ private:
+  std::string prefix_;
+  std::string suffix_;
+  bool chunked_ = false;
+};
+
 }  // namespace
 
 struct HttpSession::Impl {
@@ -92,6 +174,7 @@ struct HttpSession::Impl {
   bool timed_out = false;
   proxy::UpstreamConnection* upstream_in_use = nullptr;
   Clock::time_point head_start;  // first byte of the current request
+  OutgoingMessage out;            // the message being written (request up, then response down)
   template <class Duration>
   void arm(Duration d) {
     timed_out = false;
@@ -494,16 +577,20 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
       break;
     }
     // Request: head, then the body streamed through one buffer.
-    http::serializer<true, http::buffer_body> sr{req};
+    out.begin(req, req.chunked());
     bool write_failed = false;
     for (;;) {
+      std::size_t piece = 0;
       if (!parser->is_done()) {
         body_started = true;
         req.body().data = body;
         req.body().size = kBody;
-        arm(body_timeout);
-        auto [ec, n] = co_await http::async_read(client, buffer, *parser, nothrow);
-        if (ec == http::error::need_buffer) ec = {};
+        beast::error_code ec;
+        if (put_buffered(*parser, buffer, kBody, ec) == 0 && !ec && !parser->is_done()) {
+          arm(body_timeout);
+          auto [rec, n] = co_await http::async_read(client, buffer, *parser, nothrow);
+          ec = rec == http::error::need_buffer ? beast::error_code{} : rec;
+        }
         if (ec) {
           if (ec == http::error::body_limit) {
             failure = Failure{413, "payload_too_large", "the request body is too large",
@@ -517,24 +604,18 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
           }
           break;
         }
-        req.body().size = kBody - req.body().size;
-        req.body().data = body;
-        req.body().more = !parser->is_done();
-        bytes_in += req.body().size;
-      } else {
-        req.body().data = nullptr;
-        req.body().size = 0;
-        req.body().more = false;
+        piece = kBody - req.body().size;
+        bytes_in += piece;
       }
+      const bool last = parser->is_done();
       arm(body_timeout);
-      auto [ec, n] = co_await http::async_write(conn->stream, sr, nothrow);
-      if (ec == http::error::need_buffer) ec = {};
+      auto [ec, n] = co_await out.write(conn->stream, body, piece, last);
       if (ec) {
         write_failed = true;
         failure = fail(502, "bad_gateway", "the upstream connection broke", "upstream_write_failed");
         break;
       }
-      if (sr.is_done()) break;
+      if (last) break;
     }
     if (failure) {
       if (write_failed && reused && !body_started && attempt == 0) continue;
@@ -600,24 +681,22 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
   res.keep_alive(keep);
   status = res.result_int();
 
-  http::serializer<false, http::buffer_body> ws{res};
+  // A message with no body (HEAD, 204, 304, Content-Length: 0) is its head alone.
+  const bool out_chunked = res.chunked() && !rp->is_done();
+  out.begin(res, out_chunked);
   bool upstream_ok = true;
-  if (rp->is_done()) {
-    res.body().data = nullptr;
-    res.body().size = 0;
-    res.body().more = false;
-    arm(body_timeout);
-    auto [ec, n] = co_await http::async_write_header(client, ws, nothrow);
-    if (ec) keep = false;
-    bytes_out += n;
-  } else {
+  {
     for (;;) {
+      std::size_t piece = 0;
       if (!rp->is_done()) {
         res.body().data = body;
         res.body().size = kBody;
-        arm(body_timeout);
-        auto [ec, n] = co_await http::async_read(conn->stream, conn->buffer, *rp, nothrow);
-        if (ec == http::error::need_buffer) ec = {};
+        beast::error_code ec;
+        if (put_buffered(*rp, conn->buffer, kBody, ec) == 0 && !ec && !rp->is_done()) {
+          arm(body_timeout);
+          auto [rec, n] = co_await http::async_read(conn->stream, conn->buffer, *rp, nothrow);
+          ec = rec == http::error::need_buffer ? beast::error_code{} : rec;
+        }
         if (ec == http::error::end_of_stream && !up_chunked &&
             res.count(http::field::content_length) == 0) {
           ec = {};
@@ -631,17 +710,11 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
           keep = false;
           break;
         }
-        res.body().size = kBody - res.body().size;
-        res.body().data = body;
-        res.body().more = !rp->is_done();
-      } else {
-        res.body().data = nullptr;
-        res.body().size = 0;
-        res.body().more = false;
+        piece = kBody - res.body().size;
       }
+      const bool last = rp->is_done();
       arm(body_timeout);
-      auto [ec, n] = co_await http::async_write(client, ws, nothrow);
-      if (ec == http::error::need_buffer) ec = {};
+      auto [ec, n] = co_await out.write(client, body, piece, last);
       bytes_out += n;
       if (ec) {
         reason = "client_gone";
@@ -649,7 +722,7 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
         upstream_ok = false;
         break;
       }
-      if (ws.is_done()) break;
+      if (last) break;
     }
   }
   disarm();

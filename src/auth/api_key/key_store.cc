@@ -1,0 +1,78 @@
+#include "auth/api_key/key_store.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace portcullis::auth::api_key {
+
+std::string_view to_string(KeyStatus s) {
+  switch (s) {
+    case KeyStatus::Active:
+      return "active";
+    case KeyStatus::Disabled:
+      return "disabled";
+    case KeyStatus::Revoked:
+      return "revoked";
+  }
+  return "revoked";
+}
+
+std::optional<KeyStatus> parse_status(std::string_view s) {
+  if (s == "active") return KeyStatus::Active;
+  if (s == "disabled") return KeyStatus::Disabled;
+  if (s == "revoked") return KeyStatus::Revoked;
+  return std::nullopt;
+}
+
+KeyInfo KeyInfo::from(const KeyRow& r) {
+  KeyInfo k;
+  k.id = r.id;
+  k.client_id = r.client_id;
+  k.scopes = r.scopes;
+  k.routes = r.routes;
+  k.cidrs = r.cidrs;
+  k.label = r.label;
+  k.status = r.status;
+  k.created_at = r.created_at;
+  k.expires_at = r.expires_at;
+  k.last_used_at = r.last_used_at;
+  k.seq = r.seq;
+  return k;
+}
+
+bool usable(const KeyInfo& k, std::int64_t now) {
+  return k.status == KeyStatus::Active && (!k.expires_at || *k.expires_at > now);
+}
+
+std::string_view effective_status(const KeyInfo& k, std::int64_t now) {
+  if (k.status == KeyStatus::Active && k.expires_at && *k.expires_at <= now) return "expired";
+  return to_string(k.status);
+}
+
+RotationPlan plan_rotation(const std::vector<KeyInfo>& client_keys, std::int64_t now,
+                           std::int64_t grace_seconds) {
+  RotationPlan plan;
+  const KeyInfo* newest = nullptr;
+  for (const auto& k : client_keys) {
+    if (!usable(k, now)) continue;
+    if (newest == nullptr ||
+        std::tie(k.created_at, k.seq, k.id) > std::tie(newest->created_at, newest->seq, newest->id)) {
+      newest = &k;
+    }
+  }
+  if (newest == nullptr) {
+    plan.error = "has no active key to rotate (create one with `keys create`)";
+    return plan;
+  }
+  plan.template_key = *newest;
+  const std::int64_t until = now + std::max<std::int64_t>(grace_seconds, 0);
+  for (const auto& k : client_keys) {
+    if (!usable(k, now)) continue;
+    if (k.expires_at && *k.expires_at <= until) continue;  // already expires sooner
+    plan.expire.emplace_back(k.id, until);
+  }
+  plan.ok = true;
+  return plan;
+}
+
+}  // namespace portcullis::auth::api_key

@@ -1,0 +1,127 @@
+// KeyStore: where API keys live. The gateway only reads (load_all, changes_since) and records
+// usage; the `portcullis keys` CLI writes. SqliteKeyStore is the embedded default; a
+// PostgreSQL store can implement the same interface.
+//
+// Every change to a key (create, status, expiry) gives the changed rows a new `seq`, one
+// higher than any before, so a reader that remembers the highest seq it has seen can ask
+// for exactly what changed since. Rows are never deleted: revoke instead.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "auth/api_key/secret_hash.h"
+
+namespace portcullis::auth::api_key {
+
+enum class KeyStatus : std::uint8_t { Active, Disabled, Revoked };
+
+std::string_view to_string(KeyStatus s);
+std::optional<KeyStatus> parse_status(std::string_view s);
+
+// One stored key. The string views are valid only during the visitor call.
+struct KeyRow {
+  std::string_view id;
+  std::string_view secret_hmac;  // 32 raw bytes: HMAC-SHA-256(pepper, secret)
+  std::string_view client_id;
+  KeyStatus status = KeyStatus::Active;
+  std::int64_t created_at = 0;                // unix seconds
+  std::optional<std::int64_t> expires_at;     // unix seconds; none = never
+  std::string_view scopes;                    // space-separated
+  std::string_view routes;                    // space-separated route names; empty = any
+  std::string_view cidrs;                     // space-separated CIDR blocks; empty = any
+  std::string_view label;
+  std::optional<std::int64_t> last_used_at;
+  std::int64_t seq = 0;
+};
+
+using RowVisitor = std::function<void(const KeyRow&)>;
+
+// What an operator creates. Owned strings (the CLI builds it).
+struct NewKey {
+  std::string id;
+  Digest secret_hmac{};
+  std::string client_id;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at;
+  std::string scopes, routes, cidrs, label;
+};
+
+// An owned copy of a row, for listings and the CLI.
+struct KeyInfo {
+  std::string id, client_id, scopes, routes, cidrs, label;
+  KeyStatus status = KeyStatus::Active;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at, last_used_at;
+  std::int64_t seq = 0;
+  static KeyInfo from(const KeyRow& r);
+};
+
+// Active, not yet expired: the key authenticates.
+bool usable(const KeyInfo& k, std::int64_t now);
+// "active", "disabled", "revoked" or "expired".
+std::string_view effective_status(const KeyInfo& k, std::int64_t now);
+
+// What a rotation does (plan_rotation is pure, so it is tested without a store).
+struct RotationPlan {
+  bool ok = false;
+  std::string error;
+  KeyInfo template_key;  // the client's newest usable key: scopes, routes, cidrs copied
+  std::vector<std::pair<std::string, std::int64_t>> expire;  // id -> new expires_at
+};
+// Every usable key of the client expires at now + grace (an earlier expiry is kept); the new
+// key copies the newest usable key's scopes, routes and CIDRs.
+RotationPlan plan_rotation(const std::vector<KeyInfo>& client_keys, std::int64_t now,
+                           std::int64_t grace_seconds);
+
+enum class WriteResult : std::uint8_t { Ok, NotFound, Conflict, Refused, Error };
+
+struct PollResult {
+  bool ok = false;
+  bool reset = false;  // the store was replaced: the rows visited are the whole set
+  std::int64_t max_seq = 0;
+  std::string error;
+};
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+
+  // "sqlite:/var/lib/portcullis/keys.db": for logs (never contains a secret).
+  virtual std::string describe() const = 0;
+
+  // Stores the pepper fingerprint when the store has none; refuses (false, `error`) when it
+  // holds a different one.
+  virtual bool bind_pepper(const Digest& fingerprint, std::string& error) = 0;
+
+  // ---- Gateway side.
+  // Every key. max_seq is the highest seq seen (0 for an empty store).
+  virtual PollResult load_all(const RowVisitor& visit) = 0;
+  // Keys whose seq is above `seq`. When the store was replaced underneath (a restored
+  // backup), `reset` is set and every key is visited.
+  virtual PollResult changes_since(std::int64_t seq, const RowVisitor& visit) = 0;
+  // Sets last_used_at = when for these ids, in one transaction. Does not change seq.
+  virtual bool record_usage(const std::vector<std::string>& ids, std::int64_t when,
+                            std::string& error) = 0;
+
+  // ---- Administration (the CLI).
+  virtual bool list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
+                    std::string& error) = 0;
+  virtual bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) = 0;
+  // Conflict when the id exists already.
+  virtual WriteResult create(const NewKey& key, std::string& error) = 0;
+  // Revoked is final: NotFound, or Refused with `error` explaining.
+  virtual WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) = 0;
+  // Atomically: plan the rotation of the client's keys (plan_rotation), insert
+  // `make_new(template)` and apply the expiries. `plan` receives what was done.
+  virtual WriteResult rotate(std::string_view client, std::int64_t now,
+                             std::int64_t grace_seconds,
+                             const std::function<NewKey(const KeyInfo& template_key)>& make_new,
+                             RotationPlan& plan, std::string& error) = 0;
+};
+
+}  // namespace portcullis::auth::api_key

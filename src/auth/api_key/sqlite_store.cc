@@ -1,0 +1,644 @@
+#include "auth/api_key/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace portcullis::auth::api_key {
+namespace {
+
+constexpr const char* kSchemaV1 = R"sql(
+CREATE TABLE api_keys (
+  id           TEXT PRIMARY KEY NOT NULL,
+  secret_hmac  BLOB NOT NULL CHECK (length(secret_hmac) = 32),
+  client_id    TEXT NOT NULL,
+  status       TEXT NOT NULL CHECK (status IN ('active', 'disabled', 'revoked')),
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER,
+  scopes       TEXT NOT NULL DEFAULT '',
+  routes       TEXT NOT NULL DEFAULT '',
+  cidrs        TEXT NOT NULL DEFAULT '',
+  label        TEXT NOT NULL DEFAULT '',
+  last_used_at INTEGER,
+  seq          INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX api_keys_seq ON api_keys (seq);
+CREATE INDEX api_keys_client ON api_keys (client_id);
+CREATE TABLE portcullis_meta (
+  name  TEXT PRIMARY KEY NOT NULL,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kColumns =
+    "id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, label, "
+    "last_used_at, seq";
+
+// A prepared statement, finalised on scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const std::string& sql) {
+    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
+        SQLITE_OK) {
+      stmt_ = nullptr;
+    }
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  explicit operator bool() const { return stmt_ != nullptr; }
+  sqlite3_stmt* get() const { return stmt_; }
+
+  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind_blob(int i, const void* p, std::size_t n) {
+    sqlite3_bind_blob(stmt_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
+  }
+  void bind(int i, std::optional<std::int64_t> v) {
+    if (v) {
+      bind(i, *v);
+    } else {
+      sqlite3_bind_null(stmt_, i);
+    }
+  }
+  int step() { return sqlite3_step(stmt_); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string_view text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string_view();
+  }
+  std::string_view blob(int col) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string_view();
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<std::int64_t> optional_integer(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return integer(col);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+KeyRow read_row(const Stmt& s) {
+  KeyRow r;
+  r.id = s.text(0);
+  r.secret_hmac = s.blob(1);
+  r.client_id = s.text(2);
+  // A status this version does not know fails closed.
+  r.status = parse_status(s.text(3)).value_or(KeyStatus::Revoked);
+  r.created_at = s.integer(4);
+  r.expires_at = s.optional_integer(5);
+  r.scopes = s.text(6);
+  r.routes = s.text(7);
+  r.cidrs = s.text(8);
+  r.label = s.text(9);
+  r.last_used_at = s.optional_integer(10);
+  r.seq = s.integer(11);
+  return r;
+}
+
+// A transaction rolled back unless committed.
+class Txn {
+ public:
+  Txn(sqlite3* db, bool write) : db_(db) {
+    ok_ = sqlite3_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr) ==
+          SQLITE_OK;
+  }
+  ~Txn() {
+    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+  bool ok() const { return ok_; }
+  bool commit() {
+    done_ = true;
+    return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
+  }
+
+ private:
+  sqlite3* db_;
+  bool ok_ = false;
+  bool done_ = false;
+};
+
+}  // namespace
+
+SqliteKeyStore::SqliteKeyStore(std::string path, Options options)
+    : path_(std::move(path)), options_(options) {}
+
+SqliteKeyStore::~SqliteKeyStore() { close_db(); }
+
+std::string SqliteKeyStore::fail(std::string_view what) const {
+  std::string msg = describe() + ": " + std::string(what);
+  if (db_ != nullptr) msg += ": " + std::string(sqlite3_errmsg(db_));
+  return msg;
+}
+
+void SqliteKeyStore::close_db() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
+std::unique_ptr<SqliteKeyStore> SqliteKeyStore::open(const std::string& path,
+                                                     const Options& options,
+                                                     std::string& error) {
+  std::unique_ptr<SqliteKeyStore> store(new SqliteKeyStore(path, options));
+  if (!store->open_db(options.create, error)) return nullptr;
+  return store;
+}
+
+bool SqliteKeyStore::open_db(bool create, std::string& error) {
+  close_db();
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    if (errno != ENOENT || !create) {
+      error = describe() + ": " + std::strerror(errno);
+      return false;
+    }
+    // Key hashes and client names are nobody else's business: 0600 from the first byte
+    // (SQLite gives the -wal and -shm files the same mode).
+    int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) {
+      error = describe() + ": cannot create: " + std::strerror(errno);
+      return false;
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  if (::access(path_.c_str(), R_OK | W_OK) != 0) {
+    error = describe() + ": " + std::strerror(errno);
+    return false;
+  }
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path_.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    error = fail("cannot open");
+    close_db();
+    return false;
+  }
+  sqlite3_extended_result_codes(db_, 1);
+  sqlite3_busy_timeout(db_, options_.busy_timeout_ms);
+
+  auto exec = [&](const char* sql, const char* what) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+    error = fail(what);
+    close_db();
+    return false;
+  };
+  std::int64_t version = 0;
+  {
+    Stmt s(db_, "PRAGMA user_version");
+    if (!s || s.step() != SQLITE_ROW) {
+      // "file is not a database" shows up here.
+      error = fail("cannot read");
+      close_db();
+      return false;
+    }
+    version = s.integer(0);
+  }
+  if (version > kSchemaVersion) {
+    error = describe() + ": schema version " + std::to_string(version) +
+            " is newer than this portcullis supports (" + std::to_string(kSchemaVersion) + ")";
+    close_db();
+    return false;
+  }
+  if (version == 0 && !create) {
+    error = describe() + ": not a portcullis key store (no schema)";
+    close_db();
+    return false;
+  }
+  if (!exec("PRAGMA journal_mode = WAL", "cannot switch to WAL mode")) return false;
+  if (version < kSchemaVersion) {
+    Txn txn(db_, true);
+    if (!txn.ok()) {
+      error = fail("cannot start the schema migration");
+      close_db();
+      return false;
+    }
+    // Another process may have migrated while we waited for the write lock.
+    Stmt s(db_, "PRAGMA user_version");
+    version = s && s.step() == SQLITE_ROW ? s.integer(0) : -1;
+    if (version == 0) {
+      if (!exec(kSchemaV1, "cannot create the schema")) return false;
+      if (!exec("PRAGMA user_version = 1", "cannot set the schema version")) return false;
+    }
+    // Later migrations: if (version < 2) { ALTER ...; PRAGMA user_version = 2; }
+    if (!txn.commit()) {
+      error = fail("cannot commit the schema migration");
+      close_db();
+      return false;
+    }
+  }
+  struct stat st2 {};
+  if (::stat(path_.c_str(), &st2) != 0) {
+    error = describe() + ": " + std::strerror(errno);
+    close_db();
+    return false;
+  }
+  dev_ = st2.st_dev;
+  ino_ = st2.st_ino;
+  return true;
+}
+
+bool SqliteKeyStore::check_file(bool& replaced, std::string& error) {
+  replaced = false;
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) != 0) {
+    // An open connection would go on reading a deleted file; a store that is gone is an
+    // error even though the old data is still readable.
+    error = describe() + ": " + std::strerror(errno);
+    return false;
+  }
+  if (::access(path_.c_str(), R_OK | W_OK) != 0) {
+    error = describe() + ": " + std::strerror(errno);
+    return false;
+  }
+  if (db_ == nullptr || st.st_dev != dev_ || st.st_ino != ino_) {
+    if (!open_db(false, error)) return false;
+    replaced = true;
+  }
+  return true;
+}
+
+bool SqliteKeyStore::bind_pepper(const Digest& fingerprint, std::string& error) {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return false;
+  }
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start a transaction");
+    return false;
+  }
+  Stmt sel(db_, "SELECT value FROM portcullis_meta WHERE name = 'pepper_fingerprint'");
+  if (!sel) {
+    error = fail("cannot read the pepper fingerprint");
+    return false;
+  }
+  int rc = sel.step();
+  if (rc == SQLITE_ROW) {
+    if (!digest_equal(fingerprint, sel.blob(0))) {
+      error = describe() +
+              ": the pepper differs from the one this key store was created with (changing the "
+              "pepper is not supported: every key would stop working)";
+      return false;
+    }
+    return true;
+  }
+  if (rc != SQLITE_DONE) {
+    error = fail("cannot read the pepper fingerprint");
+    return false;
+  }
+  Stmt ins(db_, "INSERT INTO portcullis_meta (name, value) VALUES ('pepper_fingerprint', ?1)");
+  if (!ins) {
+    error = fail("cannot store the pepper fingerprint");
+    return false;
+  }
+  ins.bind_blob(1, fingerprint.data(), fingerprint.size());
+  if (ins.step() != SQLITE_DONE || !txn.commit()) {
+    error = fail("cannot store the pepper fingerprint");
+    return false;
+  }
+  return true;
+}
+
+bool SqliteKeyStore::scan(const char* sql, std::int64_t arg, const RowVisitor& visit,
+                          std::string& error) {
+  Stmt s(db_, sql);
+  if (!s) {
+    error = fail("cannot query keys");
+    return false;
+  }
+  if (sqlite3_bind_parameter_count(s.get()) > 0) s.bind(1, arg);
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) visit(read_row(s));
+  if (rc != SQLITE_DONE) {
+    error = fail("cannot read keys");
+    return false;
+  }
+  return true;
+}
+
+PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
+  std::lock_guard lock(mu_);
+  PollResult r;
+  r.reset = true;
+  if (db_ == nullptr && !open_db(false, r.error)) return r;
+  Txn txn(db_, false);
+  if (!txn.ok()) {
+    r.error = fail("cannot start a read transaction");
+    return r;
+  }
+  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
+  if (!max || max.step() != SQLITE_ROW) {
+    r.error = fail("cannot read keys");
+    return r;
+  }
+  r.max_seq = max.integer(0);
+  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys";
+  if (!scan(sql.c_str(), 0, visit, r.error)) return r;
+  txn.commit();
+  r.ok = true;
+  return r;
+}
+
+PollResult SqliteKeyStore::changes_since(std::int64_t seq, const RowVisitor& visit) {
+  std::lock_guard lock(mu_);
+  PollResult r;
+  bool replaced = false;
+  if (!check_file(replaced, r.error)) return r;
+  Txn txn(db_, false);
+  if (!txn.ok()) {
+    r.error = fail("cannot start a read transaction");
+    return r;
+  }
+  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
+  if (!max || max.step() != SQLITE_ROW) {
+    r.error = fail("cannot read keys");
+    return r;
+  }
+  r.max_seq = max.integer(0);
+  // A store restored from an older copy in place has gone back in seq: read it whole.
+  r.reset = replaced || r.max_seq < seq;
+  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys" +
+                    (r.reset ? "" : " WHERE seq > ?1 ORDER BY seq");
+  if (r.reset || r.max_seq > seq) {
+    if (!scan(sql.c_str(), seq, visit, r.error)) return r;
+  }
+  txn.commit();
+  r.ok = true;
+  return r;
+}
+
+bool SqliteKeyStore::record_usage(const std::vector<std::string>& ids, std::int64_t when,
+                                  std::string& error) {
+  std::lock_guard lock(mu_);
+  bool replaced = false;
+  if (!check_file(replaced, error)) return false;
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start a write transaction");
+    return false;
+  }
+  Stmt s(db_,
+         "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND "
+         "(last_used_at IS NULL OR last_used_at < ?1)");
+  if (!s) {
+    error = fail("cannot record key usage");
+    return false;
+  }
+  for (const auto& id : ids) {
+    s.bind(1, when);
+    s.bind(2, id);
+    if (s.step() != SQLITE_DONE) {
+      error = fail("cannot record key usage");
+      return false;
+    }
+    s.reset();
+  }
+  if (!txn.commit()) {
+    error = fail("cannot commit key usage");
+    return false;
+  }
+  return true;
+}
+
+bool SqliteKeyStore::list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
+                          std::string& error) {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return false;
+  }
+  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys" +
+                    (client ? " WHERE client_id = ?1" : "") +
+                    " ORDER BY client_id, created_at, seq, id";
+  Stmt s(db_, sql);
+  if (!s) {
+    error = fail("cannot list keys");
+    return false;
+  }
+  if (client) s.bind(1, *client);
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(KeyInfo::from(read_row(s)));
+  if (rc != SQLITE_DONE) {
+    error = fail("cannot list keys");
+    return false;
+  }
+  return true;
+}
+
+bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) {
+  std::lock_guard lock(mu_);
+  out.reset();
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return false;
+  }
+  Stmt s(db_, std::string("SELECT ") + kColumns + " FROM api_keys WHERE id = ?1");
+  if (!s) {
+    error = fail("cannot read key");
+    return false;
+  }
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) {
+    out = KeyInfo::from(read_row(s));
+    return true;
+  }
+  if (rc != SQLITE_DONE) {
+    error = fail("cannot read key");
+    return false;
+  }
+  return true;
+}
+
+bool SqliteKeyStore::next_seq(std::int64_t& seq, std::string& error) {
+  Stmt s(db_, "SELECT coalesce(max(seq), 0) + 1 FROM api_keys");
+  if (!s || s.step() != SQLITE_ROW) {
+    error = fail("cannot read seq");
+    return false;
+  }
+  seq = s.integer(0);
+  return true;
+}
+
+bool SqliteKeyStore::insert(const NewKey& key, std::int64_t seq, WriteResult& result,
+                            std::string& error) {
+  Stmt s(db_,
+         "INSERT INTO api_keys (id, secret_hmac, client_id, status, created_at, expires_at, "
+         "scopes, routes, cidrs, label, last_used_at, seq) "
+         "VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)");
+  if (!s) {
+    error = fail("cannot insert key");
+    result = WriteResult::Error;
+    return false;
+  }
+  s.bind(1, key.id);
+  s.bind_blob(2, key.secret_hmac.data(), key.secret_hmac.size());
+  s.bind(3, key.client_id);
+  s.bind(4, key.created_at);
+  s.bind(5, key.expires_at);
+  s.bind(6, key.scopes);
+  s.bind(7, key.routes);
+  s.bind(8, key.cidrs);
+  s.bind(9, key.label);
+  s.bind(10, seq);
+  int rc = s.step();
+  if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    error = describe() + ": key id " + key.id + " exists already";
+    result = WriteResult::Conflict;
+    return false;
+  }
+  if (rc != SQLITE_DONE) {
+    error = fail("cannot insert key");
+    result = WriteResult::Error;
+    return false;
+  }
+  return true;
+}
+
+WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return WriteResult::Error;
+  }
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start a write transaction");
+    return WriteResult::Error;
+  }
+  std::int64_t seq = 0;
+  if (!next_seq(seq, error)) return WriteResult::Error;
+  WriteResult result = WriteResult::Ok;
+  if (!insert(key, seq, result, error)) return result;
+  if (!txn.commit()) {
+    error = fail("cannot commit");
+    return WriteResult::Error;
+  }
+  return WriteResult::Ok;
+}
+
+WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status,
+                                       std::string& error) {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return WriteResult::Error;
+  }
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start a write transaction");
+    return WriteResult::Error;
+  }
+  Stmt sel(db_, "SELECT status FROM api_keys WHERE id = ?1");
+  if (!sel) {
+    error = fail("cannot read key");
+    return WriteResult::Error;
+  }
+  sel.bind(1, id);
+  int rc = sel.step();
+  if (rc == SQLITE_DONE) {
+    error = "no key with id " + std::string(id);
+    return WriteResult::NotFound;
+  }
+  if (rc != SQLITE_ROW) {
+    error = fail("cannot read key");
+    return WriteResult::Error;
+  }
+  auto current = parse_status(sel.text(0)).value_or(KeyStatus::Revoked);
+  if (current == KeyStatus::Revoked && status != KeyStatus::Revoked) {
+    error = "key " + std::string(id) + " is revoked; revocation is final (create a new key)";
+    return WriteResult::Refused;
+  }
+  if (current == status) return WriteResult::Ok;
+  std::int64_t seq = 0;
+  if (!next_seq(seq, error)) return WriteResult::Error;
+  Stmt upd(db_, "UPDATE api_keys SET status = ?1, seq = ?2 WHERE id = ?3");
+  if (!upd) {
+    error = fail("cannot update key");
+    return WriteResult::Error;
+  }
+  upd.bind(1, to_string(status));
+  upd.bind(2, seq);
+  upd.bind(3, id);
+  if (upd.step() != SQLITE_DONE || !txn.commit()) {
+    error = fail("cannot update key");
+    return WriteResult::Error;
+  }
+  return WriteResult::Ok;
+}
+
+WriteResult SqliteKeyStore::rotate(std::string_view client, std::int64_t now,
+                                   std::int64_t grace_seconds,
+                                   const std::function<NewKey(const KeyInfo&)>& make_new,
+                                   RotationPlan& plan, std::string& error) {
+  std::lock_guard lock(mu_);
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return WriteResult::Error;
+  }
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start a write transaction");
+    return WriteResult::Error;
+  }
+  std::vector<KeyInfo> keys;
+  {
+    Stmt s(db_, std::string("SELECT ") + kColumns + " FROM api_keys WHERE client_id = ?1");
+    if (!s) {
+      error = fail("cannot read keys");
+      return WriteResult::Error;
+    }
+    s.bind(1, client);
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) keys.push_back(KeyInfo::from(read_row(s)));
+    if (rc != SQLITE_DONE) {
+      error = fail("cannot read keys");
+      return WriteResult::Error;
+    }
+  }
+  plan = plan_rotation(keys, now, grace_seconds);
+  if (!plan.ok) {
+    error = "client " + std::string(client) + " " + plan.error;
+    return WriteResult::Refused;
+  }
+  std::int64_t seq = 0;
+  if (!next_seq(seq, error)) return WriteResult::Error;
+  // The new key and the expiries share one seq: a reader sees all of them or none.
+  Stmt upd(db_, "UPDATE api_keys SET expires_at = ?1, seq = ?2 WHERE id = ?3");
+  if (!upd) {
+    error = fail("cannot update keys");
+    return WriteResult::Error;
+  }
+  for (const auto& [id, until] : plan.expire) {
+    upd.bind(1, until);
+    upd.bind(2, seq);
+    upd.bind(3, id);
+    if (upd.step() != SQLITE_DONE) {
+      error = fail("cannot update keys");
+      return WriteResult::Error;
+    }
+    upd.reset();
+  }
+  WriteResult result = WriteResult::Ok;
+  if (!insert(make_new(plan.template_key), seq, result, error)) return result;
+  if (!txn.commit()) {
+    error = fail("cannot commit");
+    return WriteResult::Error;
+  }
+  return WriteResult::Ok;
+}
+
+}  // namespace portcullis::auth::api_key

@@ -1,0 +1,70 @@
+// SqliteKeyStore: the key registry in one SQLite file (WAL mode, so the CLI can write while
+// gateways read). The schema is created and migrated here (PRAGMA user_version), by the
+// gateway at start and by the CLI, whichever opens the file first.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "auth/api_key/key_store.h"
+
+struct sqlite3;
+
+namespace portcullis::auth::api_key {
+
+class SqliteKeyStore : public KeyStore {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  struct Options {
+    // Create the file and the schema when missing. Never done when reopening a store that
+    // was replaced while running: an empty store would revoke every key at once.
+    bool create = true;
+    int busy_timeout_ms = 5000;
+  };
+
+  static std::unique_ptr<SqliteKeyStore> open(const std::string& path, const Options& options,
+                                              std::string& error);
+  ~SqliteKeyStore() override;
+
+  std::string describe() const override { return "sqlite:" + path_; }
+  bool bind_pepper(const Digest& fingerprint, std::string& error) override;
+
+  PollResult load_all(const RowVisitor& visit) override;
+  PollResult changes_since(std::int64_t seq, const RowVisitor& visit) override;
+  bool record_usage(const std::vector<std::string>& ids, std::int64_t when,
+                    std::string& error) override;
+
+  bool list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
+            std::string& error) override;
+  bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
+  WriteResult create(const NewKey& key, std::string& error) override;
+  WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
+  WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
+                     const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
+                     std::string& error) override;
+
+ private:
+  SqliteKeyStore(std::string path, Options options);
+  bool open_db(bool create, std::string& error);
+  void close_db();
+  // The file is still the one we opened (not deleted, not replaced, still accessible).
+  // Reopens a replacement; `replaced` is then set.
+  bool check_file(bool& replaced, std::string& error);
+  bool scan(const char* sql, std::int64_t arg, const RowVisitor& visit, std::string& error);
+  bool insert(const NewKey& key, std::int64_t seq, WriteResult& result, std::string& error);
+  bool next_seq(std::int64_t& seq, std::string& error);
+  std::string fail(std::string_view what) const;
+
+  std::string path_;
+  Options options_;
+  sqlite3* db_ = nullptr;
+  dev_t dev_ = 0;
+  ino_t ino_ = 0;
+  std::mutex mu_;
+};
+
+}  // namespace portcullis::auth::api_key

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/keys.h"
 #include "config/loader.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
   check->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
   auto* version = app.add_subcommand("version", "Print the version");
+  portcullis::cli::KeysCommand keys(app);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -49,6 +51,7 @@ int main(int argc, char** argv) {
     std::cout << "portcullis " << PORTCULLIS_VERSION << "\n";
     return 0;
   }
+  if (keys.parsed()) return keys.run();
   if (check->parsed()) {
     return load_and_report(config_path, false).ok() ? 0 : 1;
   }

@@ -1,5 +1,9 @@
 #include "runtime/runtime.h"
 
+#include <algorithm>
+
+#include "auth/api_key/api_key_authenticator.h"
+
 namespace portcullis::runtime {
 
 bool Runtime::ready() const {
@@ -15,15 +19,44 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   rt->config = config;
   rt->router = proxy::Router(config->routes);
   rt->sanitizer = identity::Sanitizer(config->identity, {});
-  rt->access_log =
-      observe::AccessLog::open(config->log.access, config->log.redact_query_params, error);
+  // A query parameter that can carry an API key is never written to the access log.
+  std::vector<std::string> redact = config->log.redact_query_params;
+  bool api_key_used = false;
+  for (const auto& route : config->routes) {
+    api_key_used |= std::find(route.auth.begin(), route.auth.end(), "api_key") != route.auth.end();
+    const auto& param = route.api_key_query_param;
+    if (param && std::find(redact.begin(), redact.end(), *param) == redact.end()) {
+      redact.push_back(*param);
+    }
+  }
+  rt->access_log = observe::AccessLog::open(config->log.access, std::move(redact), error);
   if (!rt->access_log) return nullptr;
+
+  // One registry per key store, shared by every route (and kept across reloads).
+  std::shared_ptr<auth::api_key::KeyRegistry> keys;
+  if (api_key_used && config->api_keys) {
+    keys = auth::api_key::open_registry(*config->api_keys, error);
+    if (!keys) {
+      error = "api_keys: " + error;
+      return nullptr;
+    }
+  }
   for (const auto& route : config->routes) {
     RouteRuntime r;
     r.config = &route;
     r.upstream = &config->upstreams.at(route.upstream);
     // Mechanisms (api_key, jwt:NAME, oauth2:NAME) are added here as they are built; the
     // loader refuses any method this build does not have.
+    std::vector<std::shared_ptr<auth::Authenticator>> mechanisms;
+    for (const auto& method : route.auth) {
+      if (method == "api_key" && keys) {
+        // Per route: the query parameter that may carry the key is a route option.
+        mechanisms.push_back(std::make_shared<auth::api_key::ApiKeyAuthenticator>(
+            keys, config->api_keys->header, route.api_key_query_param));
+      }
+    }
+    rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
+    r.chain = auth::AuthChain(std::move(mechanisms));
     r.policy = policy::RoutePolicy(route);
     std::string challenges;
     for (const auto& scheme : r.chain.challenges()) {

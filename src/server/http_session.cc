@@ -72,27 +72,46 @@ Failure bad_request(std::string description, std::string reason) {
   return {400, "invalid_request", std::move(description), std::move(reason), true};
 }
 
-// Copies a message's head (start line and fields, as Beast serializes them) into `out`, so
-// it goes to the socket as one contiguous buffer instead of one iovec per field.
-template <bool isRequest>
-void serialize_head(http::message<isRequest, http::buffer_body>& msg, std::string& out) {
+// Writes a message's head (start line, then each field as stored) into `out`, so it goes to
+// the socket as one contiguous buffer. Framing headers (Content-Length, Transfer-Encoding)
+// are fields like any other here; the body writer below follows them.
+void append_version(std::string& out, unsigned version) {
+  out += version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+void serialize_head(const http::request<http::buffer_body>& msg, std::string& out) {
   out.clear();
-  msg.body().data = nullptr;
-  msg.body().size = 0;
-  msg.body().more = true;
-  http::serializer<isRequest, http::buffer_body> sr{msg};
-  sr.split(true);
-  beast::error_code ec;
-  while (!sr.is_header_done() && !ec) {
-    sr.next(ec, [&](beast::error_code&, const auto& buffers) {
-      std::size_t n = 0;
-      for (auto b : beast::buffers_range_ref(buffers)) {
-        out.append(static_cast<const char*>(b.data()), b.size());
-        n += b.size();
-      }
-      sr.consume(n);
-    });
+  out += msg.method_string();
+  out.push_back(' ');
+  out += msg.target();
+  out.push_back(' ');
+  append_version(out, msg.version());
+  out += "\r\n";
+  for (const auto& f : msg) {
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
   }
+  out += "\r\n";
+}
+
+void serialize_head(const http::response<http::buffer_body>& msg, std::string& out) {
+  out.clear();
+  append_version(out, msg.version());
+  char code[8];
+  std::snprintf(code, sizeof code, " %03u ", msg.result_int() % 1000);
+  out += code;
+  std::string_view reason = msg.reason();
+  out += reason.empty() ? std::string_view(http::obsolete_reason(msg.result())) : reason;
+  out += "\r\n";
+  for (const auto& f : msg) {
+    out += f.name_string();
+    out += ": ";
+    out += f.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
 }
 
 // Feeds body bytes that are already buffered to the parser, without I/O. Returns how many

@@ -34,9 +34,10 @@ CREATE TABLE portcullis_meta (
 ) WITHOUT ROWID;
 )sql";
 
-constexpr const char* kColumns =
-    "id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, label, "
-    "last_used_at, seq";
+// String literals, concatenated at compile time (GCC 12 warns about std::string + literal).
+#define PC_KEY_SELECT                                                                           \
+  "SELECT id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, " \
+  "label, last_used_at, seq FROM api_keys"
 
 // A prepared statement, finalised on scope exit.
 class Stmt {
@@ -345,8 +346,7 @@ PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
     return r;
   }
   r.max_seq = max.integer(0);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys";
-  if (!scan(sql.c_str(), 0, visit, r.error)) return r;
+  if (!scan(PC_KEY_SELECT, 0, visit, r.error)) return r;
   txn.commit();
   r.ok = true;
   return r;
@@ -370,10 +370,9 @@ PollResult SqliteKeyStore::changes_since(std::int64_t seq, const RowVisitor& vis
   r.max_seq = max.integer(0);
   // A store restored from an older copy in place has gone back in seq: read it whole.
   r.reset = replaced || r.max_seq < seq;
-  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys" +
-                    (r.reset ? "" : " WHERE seq > ?1 ORDER BY seq");
+  const char* sql = r.reset ? PC_KEY_SELECT : PC_KEY_SELECT " WHERE seq > ?1 ORDER BY seq";
   if (r.reset || r.max_seq > seq) {
-    if (!scan(sql.c_str(), seq, visit, r.error)) return r;
+    if (!scan(sql, seq, visit, r.error)) return r;
   }
   txn.commit();
   r.ok = true;
@@ -420,10 +419,8 @@ bool SqliteKeyStore::list(std::optional<std::string_view> client, std::vector<Ke
     error = describe() + ": not open";
     return false;
   }
-  std::string sql = std::string("SELECT ") + kColumns + " FROM api_keys" +
-                    (client ? " WHERE client_id = ?1" : "") +
-                    " ORDER BY client_id, created_at, seq, id";
-  Stmt s(db_, sql);
+  Stmt s(db_, client ? PC_KEY_SELECT " WHERE client_id = ?1 ORDER BY created_at, seq, id"
+                     : PC_KEY_SELECT " ORDER BY client_id, created_at, seq, id");
   if (!s) {
     error = fail("cannot list keys");
     return false;
@@ -445,7 +442,7 @@ bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::
     error = describe() + ": not open";
     return false;
   }
-  Stmt s(db_, std::string("SELECT ") + kColumns + " FROM api_keys WHERE id = ?1");
+  Stmt s(db_, PC_KEY_SELECT " WHERE id = ?1");
   if (!s) {
     error = fail("cannot read key");
     return false;
@@ -596,7 +593,7 @@ WriteResult SqliteKeyStore::rotate(std::string_view client, std::int64_t now,
   }
   std::vector<KeyInfo> keys;
   {
-    Stmt s(db_, std::string("SELECT ") + kColumns + " FROM api_keys WHERE client_id = ?1");
+    Stmt s(db_, PC_KEY_SELECT " WHERE client_id = ?1");
     if (!s) {
       error = fail("cannot read keys");
       return WriteResult::Error;

@@ -1,0 +1,58 @@
+// The api_key mechanism: finds a key in the configured header (X-API-Key by default), in
+// `Authorization: ApiKey <key>`, or in the route's api_key_query_param, and decides it
+// against the in-memory view of the key store. Synchronous, no I/O on the request path.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "auth/api_key/key_registry.h"
+#include "auth/authenticator.h"
+#include "config/config.h"
+
+namespace portcullis::auth::api_key {
+
+// The error_description of each outcome (distinct, so a caller can tell what to fix).
+namespace describe_outcome {
+inline constexpr std::string_view kMalformed = "malformed API key";
+inline constexpr std::string_view kUnknown = "unknown API key";
+inline constexpr std::string_view kWrongSecret = "API key secret does not match";
+inline constexpr std::string_view kDisabled = "API key is disabled";
+inline constexpr std::string_view kRevoked = "API key has been revoked";
+inline constexpr std::string_view kExpired = "API key has expired";
+inline constexpr std::string_view kRoute = "API key may not be used on this route";
+inline constexpr std::string_view kSource = "API key may not be used from this address";
+inline constexpr std::string_view kAmbiguous = "more than one API key was presented";
+inline constexpr std::string_view kUnavailable = "API keys cannot be checked right now";
+}  // namespace describe_outcome
+
+class ApiKeyAuthenticator : public Authenticator {
+ public:
+  // `query_param`: the route's api_key_query_param, if any (one authenticator per route).
+  ApiKeyAuthenticator(std::shared_ptr<KeyRegistry> registry, std::string header,
+                      std::optional<std::string> query_param);
+
+  std::string_view method() const override { return "api_key"; }
+  std::string_view challenge_scheme() const override { return "ApiKey"; }
+  void authenticate(const AuthRequest& request, AuthCallback done) override;
+  void scrub(boost::beast::http::fields& headers, std::string& target) const override;
+  bool ready() const override { return registry_ != nullptr; }
+
+  // The decision alone (tests call it directly). `now`: unix seconds.
+  AuthResult decide(const AuthRequest& request, std::int64_t now) const;
+
+ private:
+  std::shared_ptr<KeyRegistry> registry_;
+  std::string header_;
+  std::optional<std::string> query_param_;
+};
+
+// The registry for a config's api_keys section. A reload with the same store and pepper
+// gets the running registry (no reload of a million keys, no second poller); anything else
+// opens the store (creating it and its schema when missing) and loads it. Null with `error`
+// set when the store cannot be opened or read.
+std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
+                                           std::string& error);
+
+}  // namespace portcullis::auth::api_key

@@ -1,0 +1,96 @@
+// KeyRegistry: one key store as the gateway sees it. Loads every key at start, then a
+// background thread asks the store every poll interval for what changed (so a key created,
+// disabled or revoked with the CLI counts within about one interval) and writes the
+// last_used_at of keys that authenticated, batched, off the request path.
+//
+// When the store cannot be read, the last good view stays in use; the error is logged once
+// per change of state and counted (portcullis_api_key_store_errors_total,
+// portcullis_api_key_store_up).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <unordered_set>
+
+#include "auth/api_key/key_store.h"
+#include "auth/api_key/key_table.h"
+#include "auth/api_key/secret_hash.h"
+
+namespace portcullis::auth::api_key {
+
+class KeyRegistry {
+ public:
+  struct Options {
+    std::chrono::milliseconds poll_interval{1000};
+    std::chrono::milliseconds usage_flush_interval{5000};
+    bool background = true;  // false: the caller drives poll_once() (tests)
+  };
+
+  // Loads the whole store (and binds the pepper to it). Null with `error` set when the
+  // store cannot be read at all: there is no last good view to fall back on.
+  static std::shared_ptr<KeyRegistry> create(std::unique_ptr<KeyStore> store,
+                                             std::string_view pepper, const Options& options,
+                                             std::string& error);
+  ~KeyRegistry();
+  KeyRegistry(const KeyRegistry&) = delete;
+  KeyRegistry& operator=(const KeyRegistry&) = delete;
+
+  bool find(std::string_view id, KeyEntry& out) const { return table_.find(id, out); }
+  const SecretHasher& hasher() const { return *hasher_; }
+  std::size_t size() const { return table_.size(); }
+  bool store_ok() const { return store_ok_.load(std::memory_order_relaxed); }
+  const KeyStore& store() const { return *store_; }
+
+  // Remembers that a key authenticated; written to the store by the poller.
+  void note_used(std::string_view id);
+
+  void set_poll_interval(std::chrono::milliseconds interval);
+
+  // One poll: apply the store's changes. False when the store could not be read.
+  bool poll_once();
+  // Writes the remembered usage now. False when the store could not be written.
+  bool flush_usage();
+
+ private:
+  KeyRegistry(std::unique_ptr<KeyStore> store, std::unique_ptr<SecretHasher> hasher,
+              const Options& options);
+  struct Applied {
+    std::size_t changed = 0, bad_rows = 0, bad_cidrs = 0;
+    std::string first_bad;
+  };
+  RowVisitor visitor(std::uint32_t stamp, Applied& a);
+  void report(const Applied& a);
+  bool initial_load(std::string& error);
+  void run(std::stop_token stop);
+  void store_failed(const std::string& error);
+  void store_succeeded();
+
+  std::unique_ptr<KeyStore> store_;
+  std::unique_ptr<SecretHasher> hasher_;
+  Options options_;
+  KeyTable table_;
+
+  // Poller state (the poller thread, or the caller of poll_once).
+  std::mutex poll_mu_;
+  std::int64_t last_seq_ = 0;
+  std::uint32_t stamp_ = 0;
+  bool force_reload_ = false;
+  std::string last_error_;
+  std::atomic<bool> store_ok_{true};
+  std::atomic<std::int64_t> poll_interval_ms_{1000};
+
+  std::mutex usage_mu_;
+  std::unordered_set<std::string> used_;
+
+  std::mutex wake_mu_;
+  std::condition_variable_any wake_;
+  std::jthread thread_;
+};
+
+}  // namespace portcullis::auth::api_key

@@ -1,0 +1,453 @@
+#include "cli/keys.h"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/api_key/cidr.h"
+#include "auth/api_key/key_format.h"
+#include "auth/api_key/secret_hash.h"
+#include "auth/api_key/sqlite_store.h"
+#include "auth/api_key/time_format.h"
+#include "config/loader.h"
+
+namespace portcullis::cli {
+
+namespace ak = auth::api_key;
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";
+
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Printable ASCII without spaces: client ids, scopes and route names become header values.
+bool plain_token(std::string_view s) {
+  if (s.empty() || s.size() > 200) return false;
+  for (char c : s) {
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> split_list(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const auto& arg : args) {
+    std::size_t pos = 0;
+    while (pos <= arg.size()) {
+      std::size_t comma = arg.find(',', pos);
+      if (comma == std::string::npos) comma = arg.size();
+      std::string item = arg.substr(pos, comma - pos);
+      while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+      while (!item.empty() && item.back() == ' ') item.pop_back();
+      if (!item.empty()) out.push_back(item);
+      pos = comma + 1;
+    }
+  }
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+json::array to_array(std::string_view space_separated) {
+  json::array a;
+  std::size_t pos = 0;
+  while (pos < space_separated.size()) {
+    std::size_t sp = space_separated.find(' ', pos);
+    if (sp == std::string_view::npos) sp = space_separated.size();
+    if (sp > pos) a.emplace_back(space_separated.substr(pos, sp - pos));
+    pos = sp + 1;
+  }
+  return a;
+}
+
+json::value time_or_null(std::optional<std::int64_t> t) {
+  if (!t) return nullptr;
+  return json::value(ak::format_time(*t));
+}
+
+int fail(const std::string& message) {
+  std::cerr << "portcullis keys: " << message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+struct KeysCommand::State {
+  CLI::App* keys = nullptr;
+  CLI::App *create = nullptr, *list = nullptr, *disable = nullptr, *enable = nullptr,
+           *revoke = nullptr, *rotate = nullptr;
+  std::string config_path, store_url;
+
+  // create / rotate
+  std::string client;
+  std::vector<std::string> scopes, routes, cidrs;
+  std::string expires, label, grace = "7d";
+  bool json_out = false;
+  std::string id;
+
+  // Resolved.
+  std::unique_ptr<ak::SqliteKeyStore> store;
+  std::optional<std::string> pepper;
+  std::shared_ptr<const config::Config> config;
+
+  int open(bool need_pepper, bool create_store);
+  int cmd_create();
+  int cmd_list();
+  int cmd_status(ak::KeyStatus to);
+  int cmd_rotate();
+  bool new_key(const std::string& client_id, ak::NewKey& row, std::string& key);
+  void print_created(const ak::NewKey& row, const std::string& key, json::object extra);
+};
+
+KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  s.keys = app.add_subcommand("keys", "Manage API keys (create, list, disable, enable, revoke, "
+                                      "rotate)");
+  s.keys->require_subcommand(1);
+  s.keys->add_option("-c,--config", s.config_path,
+                     "Gateway config file: the key store and pepper of its api_keys section");
+  s.keys->add_option("--store", s.store_url,
+                     "Key store, e.g. sqlite:///var/lib/portcullis/keys.db (the pepper is read "
+                     "from PORTCULLIS_KEY_PEPPER)");
+
+  auto common = [&](CLI::App* sub) {
+    sub->fallthrough();  // -c / --store may come after the subcommand too
+    return sub;
+  };
+  s.create = common(s.keys->add_subcommand("create", "Create a key; it is printed this once"));
+  s.create->add_option("--client", s.client, "Client id the key authenticates as")->required();
+  s.create->add_option("--scopes", s.scopes, "Scopes, comma-separated");
+  s.create->add_option("--routes", s.routes, "Only these routes (names), comma-separated");
+  s.create->add_option("--allow-cidr", s.cidrs,
+                       "Only from this source CIDR (IPv4 or IPv6; repeatable)");
+  s.create->add_option("--expires", s.expires, "Expiry, RFC 3339: 2027-01-31T00:00:00Z");
+  s.create->add_option("--label", s.label, "Free text for operators");
+  s.create->add_flag("--json", s.json_out, "Print JSON");
+
+  s.list = common(s.keys->add_subcommand("list", "List keys (never their secrets)"));
+  s.list->add_option("--client", s.client, "Only this client's keys");
+  s.list->add_flag("--json", s.json_out, "Print JSON");
+
+  s.disable = common(s.keys->add_subcommand("disable", "Disable a key (enable undoes it)"));
+  s.disable->add_option("id", s.id, "Key id")->required();
+  s.enable = common(s.keys->add_subcommand("enable", "Enable a disabled key"));
+  s.enable->add_option("id", s.id, "Key id")->required();
+  s.revoke = common(s.keys->add_subcommand("revoke", "Revoke a key, for good"));
+  s.revoke->add_option("id", s.id, "Key id")->required();
+
+  s.rotate = common(s.keys->add_subcommand(
+      "rotate", "Create a new key for a client; its other keys expire after --grace"));
+  s.rotate->add_option("--client", s.client, "Client whose keys to rotate")->required();
+  s.rotate->add_option("--grace", s.grace,
+                       "How long the old keys keep working: 7d, 12h, 30m, 2s, 0 (default 7d)");
+  s.rotate->add_option("--label", s.label, "Label of the new key (default: the old one's)");
+  s.rotate->add_flag("--json", s.json_out, "Print JSON");
+}
+
+KeysCommand::~KeysCommand() = default;
+
+bool KeysCommand::parsed() const { return state_->keys->parsed(); }
+
+int KeysCommand::run() {
+  State& s = *state_;
+  if (s.create->parsed()) return s.cmd_create();
+  if (s.list->parsed()) return s.cmd_list();
+  if (s.disable->parsed()) return s.cmd_status(ak::KeyStatus::Disabled);
+  if (s.enable->parsed()) return s.cmd_status(ak::KeyStatus::Active);
+  if (s.revoke->parsed()) return s.cmd_status(ak::KeyStatus::Revoked);
+  if (s.rotate->parsed()) return s.cmd_rotate();
+  return fail("no subcommand");
+}
+
+int KeysCommand::State::open(bool need_pepper, bool create_store) {
+  std::string path;
+  if (!config_path.empty() && !store_url.empty()) {
+    return fail("give either -c FILE or --store URL, not both");
+  }
+  if (!config_path.empty()) {
+    auto result = config::load_config_file(config_path);
+    for (const auto& e : result.errors) std::cerr << e.str() << "\n";
+    if (!result.ok()) return 1;
+    config = result.config;
+    if (!config->api_keys) return fail(config_path + " has no api_keys section");
+    path = config->api_keys->store_path;
+    pepper = config->api_keys->pepper.reveal();
+  } else if (!store_url.empty()) {
+    config::KeyStoreLocation loc;
+    std::string why;
+    std::error_code ec;
+    auto cwd = std::filesystem::current_path(ec);
+    if (!config::parse_key_store_url(store_url, cwd.string(), loc, why)) {
+      return fail("--store '" + store_url + "': " + why);
+    }
+    path = loc.path;
+    if (const char* p = std::getenv(kPepperEnv); p != nullptr && *p != '\0') {
+      if (std::string_view(p).size() < 16) {
+        return fail(std::string(kPepperEnv) + " is shorter than 16 bytes; use a random pepper "
+                                              "(e.g. openssl rand -base64 32)");
+      }
+      pepper = p;
+    }
+  } else {
+    return fail("name the key store: -c FILE (its api_keys section) or --store "
+                "sqlite:///path/keys.db");
+  }
+  if (need_pepper && !pepper) {
+    return fail(std::string("the pepper is needed to create keys: set ") + kPepperEnv +
+                " or use -c FILE");
+  }
+  ak::SqliteKeyStore::Options opts;
+  opts.create = create_store;
+  std::string error;
+  store = ak::SqliteKeyStore::open(path, opts, error);
+  if (!store) return fail(error);
+  if (pepper) {
+    auto hasher = ak::SecretHasher::create(*pepper, error);
+    ak::Digest fp;
+    if (!hasher || !hasher->fingerprint(fp)) return fail("cannot use the pepper: " + error);
+    if (!store->bind_pepper(fp, error)) return fail(error);
+  }
+  return 0;
+}
+
+bool KeysCommand::State::new_key(const std::string& client_id, ak::NewKey& row,
+                                 std::string& key) {
+  ak::GeneratedKey g;
+  if (!ak::generate_key(g)) return false;
+  std::string error;
+  auto hasher = ak::SecretHasher::create(*pepper, error);
+  if (!hasher || !hasher->hash(g.secret, row.secret_hmac)) return false;
+  row.id = g.id;
+  row.client_id = client_id;
+  row.created_at = unix_now();
+  key = std::move(g.key);
+  return true;
+}
+
+void KeysCommand::State::print_created(const ak::NewKey& row, const std::string& key,
+                                       json::object extra) {
+  if (json_out) {
+    json::object o;
+    o["id"] = row.id;
+    o["key"] = key;
+    o["client_id"] = row.client_id;
+    o["scopes"] = to_array(row.scopes);
+    o["routes"] = to_array(row.routes);
+    o["cidrs"] = to_array(row.cidrs);
+    o["expires_at"] = time_or_null(row.expires_at);
+    o["label"] = row.label;
+    for (auto& kv : extra) o[kv.key()] = kv.value();
+    std::cout << json::serialize(o) << "\n";
+  } else {
+    std::cout << "key:     " << key << "\n"
+              << "id:      " << row.id << "\n"
+              << "client:  " << row.client_id << "\n";
+    if (!row.scopes.empty()) std::cout << "scopes:  " << row.scopes << "\n";
+    if (!row.routes.empty()) std::cout << "routes:  " << row.routes << "\n";
+    if (!row.cidrs.empty()) std::cout << "cidrs:   " << row.cidrs << "\n";
+    if (row.expires_at) std::cout << "expires: " << ak::format_time(*row.expires_at) << "\n";
+  }
+  std::cerr << "This is the only time the key is shown: store it now. Only its id and a "
+               "keyed hash of its secret are kept.\n";
+}
+
+int KeysCommand::State::cmd_create() {
+  if (!plain_token(client)) return fail("--client must be 1-200 printable characters, no spaces");
+  ak::NewKey row;
+  std::vector<std::string> scope_list = split_list(scopes), route_list = split_list(routes);
+  for (const auto& sc : scope_list) {
+    if (!plain_token(sc)) return fail("scope '" + sc + "' must be printable, without spaces");
+  }
+  for (const auto& r : route_list) {
+    bool simple = std::all_of(r.begin(), r.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+    });
+    if (!simple) return fail("route name '" + r + "' may only use letters, digits, '_', '-', '.'");
+  }
+  std::vector<std::string> cidr_list;
+  for (const auto& c : split_list(cidrs)) {
+    ak::Cidr block;
+    std::string why;
+    if (!ak::parse_cidr(c, block, why)) return fail("--allow-cidr " + why);
+    cidr_list.push_back(ak::to_string(block));
+  }
+  const std::int64_t now = unix_now();
+  if (!expires.empty()) {
+    auto t = ak::parse_time(expires);
+    if (!t) return fail("--expires '" + expires + "': expected RFC 3339, e.g. 2027-01-31T00:00:00Z");
+    if (*t <= now) return fail("--expires " + expires + " is in the past");
+    row.expires_at = *t;
+  }
+  for (char c : label) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return fail("--label must not contain control characters");
+    }
+  }
+  if (int rc = open(true, true); rc != 0) return rc;
+  if (config) {
+    for (const auto& r : route_list) {
+      bool known = std::any_of(config->routes.begin(), config->routes.end(),
+                               [&](const config::RouteConfig& rc) { return rc.name == r; });
+      if (!known) std::cerr << "warning: " << config_path << " has no route named '" << r << "'\n";
+    }
+  }
+  row.scopes = join(scope_list);
+  row.routes = join(route_list);
+  row.cidrs = join(cidr_list);
+  row.label = label;
+  std::string key, error;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (!new_key(client, row, key)) return fail("cannot generate a key (CSPRNG or HMAC failed)");
+    auto result = store->create(row, error);
+    if (result == ak::WriteResult::Ok) {
+      print_created(row, key, {});
+      return 0;
+    }
+    if (result != ak::WriteResult::Conflict) return fail(error);
+  }
+  return fail(error);
+}
+
+int KeysCommand::State::cmd_list() {
+  if (int rc = open(false, false); rc != 0) return rc;
+  std::vector<ak::KeyInfo> keys;
+  std::string error;
+  std::optional<std::string_view> only;
+  if (!client.empty()) only = client;
+  if (!store->list(only, keys, error)) return fail(error);
+  const std::int64_t now = unix_now();
+  if (json_out) {
+    json::array a;
+    for (const auto& k : keys) {
+      json::object o;
+      o["id"] = k.id;
+      o["client_id"] = k.client_id;
+      o["status"] = ak::effective_status(k, now);
+      o["stored_status"] = ak::to_string(k.status);
+      o["created_at"] = ak::format_time(k.created_at);
+      o["expires_at"] = time_or_null(k.expires_at);
+      o["last_used_at"] = time_or_null(k.last_used_at);
+      o["scopes"] = to_array(k.scopes);
+      o["routes"] = to_array(k.routes);
+      o["cidrs"] = to_array(k.cidrs);
+      o["label"] = k.label;
+      a.push_back(std::move(o));
+    }
+    std::cout << json::serialize(a) << "\n";
+    return 0;
+  }
+  if (keys.empty()) {
+    std::cerr << "no keys" << (client.empty() ? "" : " for client " + client) << "\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "CLIENT", "STATUS", "CREATED", "EXPIRES", "LAST USED", "SCOPES", "ROUTES", "CIDRS",
+       "LABEL"}};
+  for (const auto& k : keys) {
+    rows.push_back({k.id, k.client_id, std::string(ak::effective_status(k, now)),
+                    ak::format_time(k.created_at), k.expires_at ? ak::format_time(*k.expires_at) : "-",
+                    k.last_used_at ? ak::format_time(*k.last_used_at) : "-",
+                    k.scopes.empty() ? "-" : k.scopes, k.routes.empty() ? "*" : k.routes,
+                    k.cidrs.empty() ? "*" : k.cidrs, k.label});
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+  return 0;
+}
+
+int KeysCommand::State::cmd_status(ak::KeyStatus to) {
+  if (id.starts_with(ak::kKeyPrefix)) {
+    return fail("pass the key id (the 12 characters after ptk_), not the key itself");
+  }
+  if (!ak::valid_key_id(id)) return fail("'" + id + "' is not a key id (12 letters and digits)");
+  if (int rc = open(false, false); rc != 0) return rc;
+  std::optional<ak::KeyInfo> current;
+  std::string error;
+  if (!store->get(id, current, error)) return fail(error);
+  if (!current) return fail("no key with id " + id);
+  if (current->status == to) {
+    std::cout << "key " << id << " is already " << ak::to_string(to) << "\n";
+    return 0;
+  }
+  auto result = store->set_status(id, to, error);
+  if (result != ak::WriteResult::Ok) return fail(error);
+  std::cout << "key " << id << " (client " << current->client_id << "): "
+            << ak::to_string(current->status) << " -> " << ak::to_string(to) << "\n";
+  if (to == ak::KeyStatus::Active && current->expires_at && *current->expires_at <= unix_now()) {
+    std::cerr << "warning: the key expired at " << ak::format_time(*current->expires_at)
+              << " and still does not authenticate\n";
+  }
+  return 0;
+}
+
+int KeysCommand::State::cmd_rotate() {
+  auto grace_s = ak::parse_duration(grace);
+  if (!grace_s) return fail("--grace '" + grace + "': expected e.g. 7d, 12h, 30m, 2s or 0");
+  if (int rc = open(true, false); rc != 0) return rc;
+  const std::int64_t now = unix_now();
+  std::string key, error;
+  ak::NewKey created;
+  ak::RotationPlan plan;
+  ak::WriteResult result = ak::WriteResult::Conflict;
+  for (int attempt = 0; attempt < 3 && result == ak::WriteResult::Conflict; ++attempt) {
+    // The key is made before the transaction; only the copied settings come from it.
+    ak::NewKey fresh;
+    if (!new_key(client, fresh, key)) return fail("cannot generate a key (CSPRNG or HMAC failed)");
+    fresh.created_at = now;
+    auto make_new = [&](const ak::KeyInfo& tmpl) {
+      created = fresh;
+      created.scopes = tmpl.scopes;
+      created.routes = tmpl.routes;
+      created.cidrs = tmpl.cidrs;
+      created.label = label.empty() ? tmpl.label : label;
+      return created;
+    };
+    result = store->rotate(client, now, *grace_s, make_new, plan, error);
+  }
+  if (result != ak::WriteResult::Ok) return fail(error);
+  json::array expiring;
+  for (const auto& [old_id, until] : plan.expire) {
+    json::object o;
+    o["id"] = old_id;
+    o["expires_at"] = ak::format_time(until);
+    expiring.push_back(std::move(o));
+  }
+  print_created(created, key, {{"expiring", expiring}});
+  if (!json_out) {
+    for (const auto& [old_id, until] : plan.expire) {
+      std::cout << "old key " << old_id << " expires " << ak::format_time(until) << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace portcullis::cli

@@ -34,7 +34,7 @@ struct ServerConfig {
   unsigned idle_timeout_s = 60;             // keep-alive connection with no request
   unsigned body_timeout_s = 60;             // no body bytes for this long (either direction)
   unsigned drain_timeout_s = 30;            // SIGTERM: in-flight requests get this long
-  std::size_t max_connections = 20000;      // further accepts wait
+  std::size_t max_connections = 20000;      // further connections are closed at once
 };
 
 struct AdminConfig {

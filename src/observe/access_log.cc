@@ -144,7 +144,7 @@ std::string AccessLog::redact_query(std::string_view query) const {
     auto p = *it;
     for (const auto& name : redact_) {
       if (p.key == name && p.has_value) {
-        it = params.set(it, "[redacted]");
+        it = params.set(it, "REDACTED");
         break;
       }
     }
@@ -164,7 +164,9 @@ void AccessLog::write(const AccessEntry& e) {
   o["status"] = e.status;
   o["route"] = e.route;
   o["upstream"] = e.upstream;
-  o["duration_ms"] = static_cast<double>(static_cast<long long>(e.duration_ms * 1000)) / 1000;
+  // Integers: Boost.JSON writes doubles in exponent form, which log tools read poorly.
+  o["duration_ms"] = static_cast<std::int64_t>(e.duration_ms + 0.5);
+  o["duration_us"] = static_cast<std::int64_t>(e.duration_ms * 1000 + 0.5);
   o["client_ip"] = e.client_ip;
   o["client_id"] = e.client_id;
   o["user_id"] = e.user_id;

@@ -1,6 +1,6 @@
 // The access log: one JSON object per line per request. It is built from named fields only,
 // never from headers, so Authorization and cookies cannot reach it; query parameters named
-// in log.redact_query_params are written as "[redacted]".
+// in log.redact_query_params are written as "REDACTED".
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,340 @@
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/fields.hpp>
+
+#include "auth/api_key/api_key_authenticator.h"
+#include "auth/status.h"
+#include "fake_store.h"
+
+namespace portcullis::auth::api_key {
+namespace {
+
+namespace http = boost::beast::http;
+using testing::FakeKeyStore;
+using testing::StoredKey;
+namespace d = describe_outcome;
+
+constexpr std::string_view kPepper = "unit-test-pepper-0123456789";
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class ApiKeyAuthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    shared = std::make_shared<FakeKeyStore::Shared>();
+    partner = testing::add_key(*shared, kPepper,
+                               {.client_id = "partner-123", .scopes = "reports:read export"});
+    make_registry();
+    route.name = "reports";
+    other_route.name = "other";
+  }
+
+  void make_registry() {
+    std::string error;
+    KeyRegistry::Options o;
+    o.background = false;
+    registry = KeyRegistry::create(std::make_unique<FakeKeyStore>(shared), kPepper, o, error);
+    ASSERT_TRUE(registry) << error;
+    auth = std::make_unique<ApiKeyAuthenticator>(registry, "X-API-Key", "api_key");
+  }
+
+  AuthResult run(const http::fields& h, std::string_view target = "/v1/reports",
+                 std::string_view ip = "127.0.0.1", const config::RouteConfig* r = nullptr,
+                 std::int64_t now = 0) {
+    AuthRequest req{h, "GET", target, "/v1/reports", ip, "req-1", r ? *r : route};
+    return auth->decide(req, now ? now : now_s());
+  }
+
+  AuthResult with_key(std::string_view key, std::string_view ip = "127.0.0.1",
+                      const config::RouteConfig* r = nullptr) {
+    http::fields h;
+    h.set("X-API-Key", key);
+    return run(h, "/v1/reports", ip, r);
+  }
+
+  std::string add(StoredKey k) {
+    std::string key = testing::add_key(*shared, kPepper, std::move(k));
+    EXPECT_TRUE(registry->poll_once());
+    return key;
+  }
+
+  static std::string id_of(const std::string& key) { return key.substr(4, 12); }
+
+  std::shared_ptr<FakeKeyStore::Shared> shared;
+  std::shared_ptr<KeyRegistry> registry;
+  std::unique_ptr<ApiKeyAuthenticator> auth;
+  std::string partner;
+  config::RouteConfig route, other_route;
+};
+
+TEST_F(ApiKeyAuthTest, ValidKeyGivesTheKeysIdentity) {
+  AuthResult r = with_key(partner);
+  ASSERT_EQ(r.status, Status::Ok) << r.description;
+  EXPECT_EQ(r.identity.client_id, "partner-123");
+  EXPECT_EQ(r.identity.auth_method, "api-key");
+  EXPECT_EQ(r.identity.credential_id, id_of(partner));
+  EXPECT_EQ(r.identity.scopes, (std::vector<std::string>{"reports:read", "export"}));
+  EXPECT_TRUE(r.identity.subject.empty());
+  EXPECT_EQ(r.identity.credential_id.find(partner.substr(17)), std::string::npos);
+}
+
+TEST_F(ApiKeyAuthTest, NoKeyIsNotMine) {
+  http::fields h;
+  h.set(http::field::authorization, "Bearer abc.def.ghi");
+  EXPECT_EQ(run(h).status, Status::NoCredential);
+  EXPECT_EQ(run(http::fields{}).status, Status::NoCredential);
+  EXPECT_EQ(auth->challenge_scheme(), "ApiKey");
+  EXPECT_EQ(auth->method(), "api_key");
+}
+
+TEST_F(ApiKeyAuthTest, AuthorizationApiKeySchemeIsCaseInsensitive) {
+  for (std::string scheme : {"ApiKey ", "apikey ", "APIKEY  "}) {
+    http::fields h;
+    h.set(http::field::authorization, scheme + partner);
+    AuthResult r = run(h);
+    EXPECT_EQ(r.status, Status::Ok) << scheme << r.description;
+  }
+  http::fields h;
+  h.set(http::field::authorization, "ApiKey");
+  EXPECT_EQ(run(h).status, Status::MalformedCredential);
+}
+
+TEST_F(ApiKeyAuthTest, KeyInTwoPlacesIsAmbiguous) {
+  http::fields h;
+  h.set("X-API-Key", partner);
+  h.set(http::field::authorization, "ApiKey " + partner);
+  AuthResult r = run(h);
+  EXPECT_EQ(r.status, Status::AmbiguousCredential);
+  EXPECT_EQ(r.description, d::kAmbiguous);
+
+  http::fields twice;
+  twice.insert("X-API-Key", partner);
+  twice.insert("Accept", "*/*");
+  twice.insert("x-api-key", partner);
+  EXPECT_EQ(run(twice).status, Status::AmbiguousCredential);
+
+  http::fields header_and_query;
+  header_and_query.set("X-API-Key", partner);
+  EXPECT_EQ(run(header_and_query, "/v1/reports?api_key=" + partner).status,
+            Status::AmbiguousCredential);
+  EXPECT_EQ(run(http::fields{}, "/v1/reports?api_key=" + partner + "&api_key=" + partner).status,
+            Status::AmbiguousCredential);
+}
+
+TEST_F(ApiKeyAuthTest, QueryParameterOnlyWhereTheRouteEnablesIt) {
+  AuthResult r = run(http::fields{}, "/v1/reports?a=1&api_key=" + partner + "&b=2");
+  EXPECT_EQ(r.status, Status::Ok) << r.description;
+  // Percent-encoded name and value are decoded the way Boost.URL reads parameters.
+  std::string encoded = partner;
+  encoded.replace(0, 4, "%70tk_");
+  EXPECT_EQ(run(http::fields{}, "/v1/reports?api%5Fkey=" + encoded).status, Status::Ok);
+
+  ApiKeyAuthenticator header_only(registry, "X-API-Key", std::nullopt);
+  http::fields none;
+  AuthRequest req{none, "GET", "/v1/reports?api_key=" + partner, "/v1/reports", "127.0.0.1",
+                  "r", route};
+  EXPECT_EQ(header_only.decide(req, now_s()).status, Status::NoCredential);
+}
+
+TEST_F(ApiKeyAuthTest, MalformedKeys) {
+  std::string typo = partner;
+  typo[30] = typo[30] == 'a' ? 'b' : 'a';
+  for (std::string bad : {std::string(""), std::string("hello"), partner.substr(0, 65),
+                          partner + "x", typo, "ptk_" + std::string(62, 'a'),
+                          "Bearer " + partner}) {
+    AuthResult r = with_key(bad);
+    EXPECT_EQ(r.status, Status::MalformedCredential) << bad;
+    EXPECT_EQ(r.description, d::kMalformed);
+  }
+  // Refused before any lookup: a malformed key is never counted as used.
+  registry->flush_usage();
+  EXPECT_TRUE(shared->usage.empty());
+}
+
+TEST_F(ApiKeyAuthTest, UnknownId) {
+  GeneratedKey g;
+  ASSERT_TRUE(generate_key(g));
+  AuthResult r = with_key(g.key);
+  EXPECT_EQ(r.status, Status::UnknownCredential);
+  EXPECT_EQ(r.description, d::kUnknown);
+}
+
+TEST_F(ApiKeyAuthTest, WrongSecret) {
+  std::string forged = make_key(id_of(partner), std::string(43, 'Q'));
+  AuthResult r = with_key(forged);
+  EXPECT_EQ(r.status, Status::InvalidCredential);
+  EXPECT_EQ(r.description, d::kWrongSecret);
+}
+
+TEST_F(ApiKeyAuthTest, WrongPepperFailsEveryKey) {
+  std::string error;
+  KeyRegistry::Options o;
+  o.background = false;
+  auto other = KeyRegistry::create(std::make_unique<FakeKeyStore>(shared),
+                                   "a-completely-different-pepper", o, error);
+  ApiKeyAuthenticator a(other, "X-API-Key", std::nullopt);
+  http::fields h;
+  h.set("X-API-Key", partner);
+  AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route};
+  EXPECT_EQ(a.decide(req, now_s()).status, Status::InvalidCredential);
+}
+
+TEST_F(ApiKeyAuthTest, DisabledRevokedExpired) {
+  std::string disabled = add({.client_id = "c", .status = KeyStatus::Disabled});
+  std::string revoked = add({.client_id = "c", .status = KeyStatus::Revoked});
+  std::string expired = add({.client_id = "c", .expires_at = now_s() - 1});
+  std::string later = add({.client_id = "c", .expires_at = now_s() + 3600});
+  EXPECT_EQ(with_key(disabled).status, Status::DisabledCredential);
+  EXPECT_EQ(with_key(disabled).description, d::kDisabled);
+  EXPECT_EQ(with_key(revoked).status, Status::RevokedCredential);
+  EXPECT_EQ(with_key(revoked).description, d::kRevoked);
+  EXPECT_EQ(with_key(expired).status, Status::ExpiredCredential);
+  EXPECT_EQ(with_key(expired).description, d::kExpired);
+  EXPECT_EQ(with_key(later).status, Status::Ok);
+  // Expiry is checked against the request's time, not when the view was loaded.
+  http::fields h;
+  h.set("X-API-Key", later);
+  EXPECT_EQ(run(h, "/v1/reports", "127.0.0.1", nullptr, now_s() + 3600).status,
+            Status::ExpiredCredential);
+  // A wrong secret says nothing about a key's state.
+  EXPECT_EQ(with_key(make_key(id_of(revoked), std::string(43, 'Q'))).status,
+            Status::InvalidCredential);
+}
+
+TEST_F(ApiKeyAuthTest, RouteRestriction) {
+  std::string key = add({.client_id = "c", .routes = "reports billing"});
+  EXPECT_EQ(with_key(key).status, Status::Ok);
+  AuthResult r = with_key(key, "127.0.0.1", &other_route);
+  EXPECT_EQ(r.status, Status::RouteNotAllowed);
+  EXPECT_EQ(r.description, d::kRoute);
+  EXPECT_EQ(http_status(r.status), 403u);
+}
+
+TEST_F(ApiKeyAuthTest, SourceRestrictionV4AndV6) {
+  std::string key = add({.client_id = "c", .cidrs = "10.0.0.0/8 2001:db8::/32"});
+  EXPECT_EQ(with_key(key, "10.1.2.3").status, Status::Ok);
+  EXPECT_EQ(with_key(key, "::ffff:10.1.2.3").status, Status::Ok);
+  EXPECT_EQ(with_key(key, "2001:db8::7").status, Status::Ok);
+  AuthResult r = with_key(key, "127.0.0.1");
+  EXPECT_EQ(r.status, Status::SourceNotAllowed);
+  EXPECT_EQ(r.description, d::kSource);
+  EXPECT_EQ(with_key(key, "2001:db9::7").status, Status::SourceNotAllowed);
+  EXPECT_EQ(with_key(key, "").status, Status::SourceNotAllowed);
+  // A stored CIDR list that does not parse allows no source (fail closed).
+  std::string broken = add({.client_id = "c", .cidrs = "10.0.0.0/8 not-a-cidr"});
+  EXPECT_EQ(with_key(broken, "10.1.2.3").status, Status::SourceNotAllowed);
+}
+
+TEST_F(ApiKeyAuthTest, ChangesAreSeenAfterAPoll) {
+  GeneratedKey g;
+  // Created after the registry loaded: unknown until the next poll.
+  std::string later = testing::add_key(*shared, kPepper, {.client_id = "late"});
+  EXPECT_EQ(with_key(later).status, Status::UnknownCredential);
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(with_key(later).status, Status::Ok);
+  testing::update(*shared, id_of(later), [](StoredKey& k) { k.status = KeyStatus::Revoked; });
+  EXPECT_EQ(with_key(later).status, Status::Ok);
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(with_key(later).status, Status::RevokedCredential);
+}
+
+TEST_F(ApiKeyAuthTest, UnreadableStoreKeepsTheLastGoodView) {
+  shared->fail = true;
+  EXPECT_FALSE(registry->poll_once());
+  EXPECT_FALSE(registry->store_ok());
+  EXPECT_EQ(with_key(partner).status, Status::Ok);
+  EXPECT_FALSE(registry->poll_once());
+  shared->fail = false;
+  std::string fresh = testing::add_key(*shared, kPepper, {.client_id = "fresh"});
+  EXPECT_TRUE(registry->poll_once());
+  EXPECT_TRUE(registry->store_ok());
+  EXPECT_EQ(with_key(fresh).status, Status::Ok);
+}
+
+TEST_F(ApiKeyAuthTest, ReplacedStoreDropsKeysItNoLongerHas) {
+  std::string keep = add({.client_id = "keep"});
+  {
+    std::lock_guard lock(shared->mu);
+    shared->rows.erase(id_of(partner));
+    shared->replaced = true;
+  }
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(with_key(partner).status, Status::UnknownCredential);
+  EXPECT_EQ(with_key(keep).status, Status::Ok);
+  EXPECT_EQ(registry->size(), 1u);
+}
+
+TEST_F(ApiKeyAuthTest, UsageIsWrittenInBatchesOffTheRequestPath) {
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(with_key(partner).status, Status::Ok);
+  EXPECT_TRUE(shared->usage.empty()) << "nothing is written while deciding";
+  ASSERT_TRUE(registry->flush_usage());
+  ASSERT_EQ(shared->usage.size(), 1u);
+  EXPECT_EQ(shared->usage[0].first, id_of(partner));
+  EXPECT_NEAR(static_cast<double>(shared->usage[0].second), static_cast<double>(now_s()), 5);
+  // Failed writes are retried with the next batch.
+  EXPECT_EQ(with_key(partner).status, Status::Ok);
+  shared->fail = true;
+  EXPECT_FALSE(registry->flush_usage());
+  shared->fail = false;
+  ASSERT_TRUE(registry->flush_usage());
+  EXPECT_EQ(shared->usage.size(), 2u);
+  // Failures are not usage.
+  shared->usage.clear();
+  with_key(make_key(id_of(partner), std::string(43, 'Q')));
+  ASSERT_TRUE(registry->flush_usage());
+  EXPECT_TRUE(shared->usage.empty());
+}
+
+TEST_F(ApiKeyAuthTest, ScrubRemovesEveryCopyOfTheKey) {
+  http::fields h;
+  h.set("X-API-Key", partner);
+  h.set("Accept", "*/*");
+  std::string target = "/v1/reports?a=%2F&api_key=" + partner + "&b=c+d";
+  auth->scrub(h, target);
+  EXPECT_EQ(h.count("X-API-Key"), 0u);
+  EXPECT_EQ(h.count("Accept"), 1u);
+  EXPECT_EQ(target, "/v1/reports?a=%2F&b=c+d");
+
+  std::string only = "/v1/reports?api_key=" + partner;
+  auth->scrub(h, only);
+  EXPECT_EQ(only, "/v1/reports");
+
+  std::string encoded = "/x?api%5Fkey=" + partner + "&z=1";
+  auth->scrub(h, encoded);
+  EXPECT_EQ(encoded, "/x?z=1");
+
+  std::string untouched = "/x?apikey=1&q=api_key";
+  auth->scrub(h, untouched);
+  EXPECT_EQ(untouched, "/x?apikey=1&q=api_key");
+
+  // Authorization: ApiKey goes even on a route that forwards Authorization; Bearer stays.
+  http::fields a;
+  a.set(http::field::authorization, "ApiKey " + partner);
+  auth->scrub(a, target);
+  EXPECT_EQ(a.count(http::field::authorization), 0u);
+  a.set(http::field::authorization, "Bearer xyz");
+  auth->scrub(a, target);
+  EXPECT_EQ(a.count(http::field::authorization), 1u);
+}
+
+TEST_F(ApiKeyAuthTest, ScrubLeavesTheQueryAloneWithoutTheRouteOption) {
+  ApiKeyAuthenticator header_only(registry, "X-API-Key", std::nullopt);
+  http::fields h;
+  std::string target = "/x?api_key=abc";
+  header_only.scrub(h, target);
+  EXPECT_EQ(target, "/x?api_key=abc");
+}
+
+TEST_F(ApiKeyAuthTest, ManyKeysLookUpInConstantTime) {
+  for (int i = 0; i < 2000; ++i) testing::add_key(*shared, kPepper, {.client_id = "bulk"});
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(registry->size(), 2001u);
+  EXPECT_EQ(with_key(partner).status, Status::Ok);
+}
+
+}  // namespace
+}  // namespace portcullis::auth::api_key

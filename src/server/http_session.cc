@@ -14,6 +14,8 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <mutex>
 #include <optional>
 #include <tuple>
 
@@ -40,20 +42,75 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-// Runs the chain and resumes the coroutine on the session's executor, whichever thread the
-// mechanism answered on.
-template <class Token>
-auto async_authenticate(const auth::AuthChain& chain, const auth::AuthRequest& request,
-                        asio::any_io_executor ex, Token&& token) {
-  return asio::async_initiate<Token, void(auth::AuthResult)>(
-      [&chain, &request, ex](auto handler) {
-        auto h = std::make_shared<std::decay_t<decltype(handler)>>(std::move(handler));
-        chain.run(request, [h, ex](auth::AuthResult r) {
-          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
-        });
-      },
-      token);
-}
+// Where a mechanism's answer meets the session. Most answers are synchronous (an API key
+// lookup, a cached token): they are taken on the spot and the coroutine never suspends. An
+// asynchronous answer (a JWKS fetch, an introspection call) may arrive on any thread; it
+// resumes the coroutine on the session's own executor.
+class AuthWait {
+ public:
+  using Handler = std::function<void()>;
+
+  // The callback given to the chain. Captures one pointer, so std::function stores it
+  // without allocating.
+  auth::AuthCallback callback() {
+    return [this](auth::AuthResult r) { deliver(std::move(r)); };
+  }
+
+  void reset() {
+    std::lock_guard lock(mu_);
+    result_.reset();
+    waiting_ = false;
+  }
+  // After chain.run() returned: the answer, when it came synchronously.
+  std::optional<auth::AuthResult> take_if_ready() {
+    std::lock_guard lock(mu_);
+    std::optional<auth::AuthResult> r;
+    r.swap(result_);
+    if (!r) waiting_ = true;
+    return r;
+  }
+
+  template <class Token>
+  auto async_wait(asio::any_io_executor ex, Token&& token) {
+    return asio::async_initiate<Token, void()>(
+        [this, ex](auto handler) {
+          auto h = std::make_shared<std::decay_t<decltype(handler)>>(std::move(handler));
+          Handler resume = [h, ex] { asio::post(ex, [h]() mutable { (*h)(); }); };
+          std::unique_lock lock(mu_);
+          if (result_) {
+            lock.unlock();
+            resume();
+          } else {
+            resume_ = std::move(resume);
+          }
+        },
+        token);
+  }
+  auth::AuthResult take() {
+    std::lock_guard lock(mu_);
+    auth::AuthResult r = std::move(*result_);
+    result_.reset();
+    waiting_ = false;
+    return r;
+  }
+
+ private:
+  void deliver(auth::AuthResult r) {
+    Handler resume;
+    {
+      std::lock_guard lock(mu_);
+      result_ = std::move(r);
+      if (waiting_) resume = std::move(resume_);
+      resume_ = nullptr;
+    }
+    if (resume) resume();
+  }
+
+  std::mutex mu_;
+  std::optional<auth::AuthResult> result_;
+  bool waiting_ = false;
+  Handler resume_;
+};
 
 std::chrono::milliseconds seconds(double s) {
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
@@ -194,6 +251,7 @@ struct HttpSession::Impl {
   proxy::UpstreamConnection* upstream_in_use = nullptr;
   Clock::time_point head_start;  // first byte of the current request
   OutgoingMessage out;            // the message being written (request up, then response down)
+  AuthWait auth_wait;             // the auth chain's answer for the current request
   template <class Duration>
   void arm(Duration d) {
     timed_out = false;
@@ -471,9 +529,16 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     auth::AuthRequest areq{req, method, req.target(), target.path, client_ip, request_id,
                            *route.config};
     disarm();
-    const asio::any_io_executor ex = client.get_executor();
-    auth::AuthResult result =
-        co_await async_authenticate(route.chain, areq, ex, asio::use_awaitable);
+    auth_wait.reset();
+    route.chain.run(areq, auth_wait.callback());
+    auth::AuthResult result;
+    if (auto now = auth_wait.take_if_ready()) {
+      result = std::move(*now);
+    } else {
+      const asio::any_io_executor ex = client.get_executor();
+      co_await auth_wait.async_wait(ex, asio::use_awaitable);
+      result = auth_wait.take();
+    }
     if (result.status == auth::Status::Ok) {
       who = std::move(result.identity);
       auto decision = route.policy.check(who);

@@ -3,6 +3,9 @@
 #include "config/secret.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -15,7 +18,10 @@ namespace {
 class SecretTest : public testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::path(testing::TempDir()) / "pc_secret_test";
+    // One folder per test and process: CTest runs the tests of this file in parallel.
+    const auto* info = testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::path(testing::TempDir()) /
+           ("pc_secret_test_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override {

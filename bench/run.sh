@@ -8,6 +8,15 @@
 #   nginx     nginx reverse proxy on 9003 (bench/peers/nginx-proxy.conf)
 #   haproxy   HAProxy plain proxying on 9004 (bench/peers/haproxy-jwt.cfg.in; the same
 #             HAProxy checks an RS256 JWT on 9002, target haproxy-jwt)
+#   idp       only with an oauth2 target: the test IdP (tests/idp, npm oidc-provider) on 9100;
+#             portcullis-oauth2 sends one opaque token (cache on), portcullis-oauth2-nocache
+#             the same token to a provider with cache_s: 0 (one introspection per request),
+#             idp-introspect the IdP's own introspection capacity (bench/peers/introspect.lua)
+#   jwt       portcullis-jwt: RS256 tokens checked by the gateway against the same public key
+#             as haproxy-jwt, one repeated token (verified-token cache on);
+#             portcullis-jwt-nocache: a provider with token_cache_entries: 0 and a different
+#             token on every request (bench/peers/jwt-tokens.lua cycles through JWT_TOKENS
+#             pre-minted tokens, made with tests/idp/jwt_keys.mjs)
 #
 # Each target gets `wrk -t1 -c32 -d${DURATION}s --latency` REPEAT times, interleaved
 # (all targets once, then all again); the table shows the medians. Then bench/idle_conns.py
@@ -19,6 +28,7 @@
 #   CONNS=32        wrk connections
 #   TARGETS="upstream gateway nginx haproxy"   targets to run, in order (see TARGET_* below)
 #   IDLE_CONNS=5000 idle connections for the memory measurement (0 skips it)
+#   JWT_TOKEN_COUNT=4000  distinct tokens portcullis-jwt-nocache cycles through
 #   JOBS, VERBOSE   as for scripts/build.sh (the Release build goes to build-release/)
 set -euo pipefail
 
@@ -50,6 +60,11 @@ declare -A TARGET_LABEL=(
   [nginx]="nginx proxy"
   [haproxy]="HAProxy plain"
   [haproxy-jwt]="HAProxy + jwt_verify"
+  [portcullis-oauth2]="Portcullis oauth2 cached"
+  [portcullis-oauth2-nocache]="Portcullis oauth2 no cache"
+  [idp-introspect]="IdP introspection"
+  [portcullis-jwt]="Portcullis jwt cached"
+  [portcullis-jwt-nocache]="Portcullis jwt no cache"
 )
 declare -A TARGET_PORT=(
   [upstream]=9001
@@ -57,11 +72,31 @@ declare -A TARGET_PORT=(
   [nginx]=9003
   [haproxy]=9004
   [haproxy-jwt]=9002
+  [portcullis-oauth2]=$GATEWAY_PORT
+  [portcullis-oauth2-nocache]=$GATEWAY_PORT
+  [idp-introspect]=9100
+  [portcullis-jwt]=$GATEWAY_PORT
+  [portcullis-jwt-nocache]=$GATEWAY_PORT
 )
-declare -A TARGET_PATH=()
+declare -A TARGET_PATH=(
+  [portcullis-oauth2]=/oauth2/
+  [portcullis-oauth2-nocache]=/oauth2-nocache/
+  [idp-introspect]=/token/introspection
+  [portcullis-jwt]=/jwt/
+  [portcullis-jwt-nocache]=/jwt-nocache/
+)
+# @OPAQUE@ stands for an opaque access token from the test IdP.
 declare -A TARGET_HEADER=(
   [haproxy-jwt]='Authorization: Bearer @JWT@'
+  [portcullis-oauth2]='Authorization: Bearer @OPAQUE@'
+  [portcullis-oauth2-nocache]='Authorization: Bearer @OPAQUE@'
+  [portcullis-jwt]='Authorization: Bearer @JWT@'
+  [portcullis-jwt-nocache]='Authorization: Bearer @JWT@'
 )
+# A wrk script for targets that are not a plain GET (and the curl options of their probe).
+declare -A TARGET_SCRIPT=([idp-introspect]="$ROOT/bench/peers/introspect.lua"
+  [portcullis-jwt-nocache]="$ROOT/bench/peers/jwt-tokens.lua")
+declare -A TARGET_PROBE=([idp-introspect]='-u gateway:bench-gateway-secret -d token=@OPAQUE@')
 # The ratio line compares these two.
 RATIO_NUM=gateway
 RATIO_DEN=haproxy
@@ -156,10 +191,40 @@ admin:
   listen: 127.0.0.1:$GATEWAY_ADMIN_PORT
 upstreams:
   up: { url: http://127.0.0.1:${TARGET_PORT[upstream]} }
-routes:
+$(jwt_gateway_providers)
+$(oauth2_gateway_config)
+$(jwt_gateway_routes)
   - { name: all, match: { path_prefix: / }, upstream: up, auth: none }
 log: { level: warn, access: off }
 EOF
+}
+
+# The oauth2 providers and routes (with the `routes:` line), when an oauth2 target runs.
+USE_IDP=0
+[[ " $TARGETS " == *" portcullis-oauth2"* || " $TARGETS " == *" idp-introspect "* ]] && USE_IDP=1
+oauth2_gateway_config() {
+  if [ "$USE_IDP" = 1 ]; then
+    local idp=http://127.0.0.1:${TARGET_PORT[idp-introspect]}/token/introspection
+    echo "oauth2_providers:"
+    echo "  idp: { introspection_endpoint: $idp, client_id: gateway, client_secret: \"file:$tmp/idp.secret\", cache_s: 300 }"
+    echo "  idp_nocache: { introspection_endpoint: $idp, client_id: gateway, client_secret: \"file:$tmp/idp.secret\", cache_s: 0, negative_cache_s: 0, timeout_ms: 5000 }"
+    echo "routes:"
+    echo "  - { name: oauth2, match: { path_prefix: /oauth2 }, upstream: up, auth: [oauth2:idp], strip_prefix: /oauth2 }"
+    echo "  - { name: oauth2-nocache, match: { path_prefix: /oauth2-nocache }, upstream: up, auth: [oauth2:idp_nocache], strip_prefix: /oauth2-nocache }"
+  else
+    echo "routes:"
+  fi
+}
+
+# The jwt providers and routes: the key, issuer and audience HAProxy's jwt_verify checks.
+jwt_gateway_providers() {
+  echo "jwt_providers:"
+  echo "  bench: { issuer: https://issuer.test, audiences: [api://orders], algorithms: [RS256], public_key_file: $tmp/jwt.pub }"
+  echo "  bench_nocache: { issuer: https://issuer.test, audiences: [api://orders], algorithms: [RS256], public_key_file: $tmp/jwt.pub, token_cache_entries: 0 }"
+}
+jwt_gateway_routes() {
+  echo "  - { name: jwt, match: { path_prefix: /jwt }, upstream: up, auth: [jwt:bench], strip_prefix: /jwt }"
+  echo "  - { name: jwt-nocache, match: { path_prefix: /jwt-nocache }, upstream: up, auth: [jwt:bench_nocache], strip_prefix: /jwt-nocache }"
 }
 
 # An RSA-2048 key pair for HAProxy's jwt_verify frontend, and an RS256 token it accepts.
@@ -174,15 +239,32 @@ jwt_sig="$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -sign "
 JWT="$jwt_head.$jwt_body.$jwt_sig"
 
 target_url() { echo "http://127.0.0.1:${TARGET_PORT[$1]}${TARGET_PATH[$1]:-/}"; }
+OPAQUE=""
 target_header() {
   local h="${TARGET_HEADER[$1]:-}"
-  echo "${h//@JWT@/$JWT}"
+  h="${h//@JWT@/$JWT}"
+  echo "${h//@OPAQUE@/$OPAQUE}"
 }
 
 sed "s|@PUBKEY@|$tmp/jwt.pub|g" "$PEERS/haproxy-jwt.cfg.in" >"$tmp/haproxy.cfg"
 haproxy -c -q -f "$tmp/haproxy.cfg" >"$tmp/haproxy-check.log" 2>&1 ||
   { cat "$tmp/haproxy-check.log" >&2; die "HAProxy rejected bench/peers/haproxy-jwt.cfg.in"; }
 
+if [ "$USE_IDP" = 1 ]; then
+  command -v node >/dev/null || die "node not found (the oauth2 targets need Node.js and npm)"
+  [ -d tests/idp/node_modules/oidc-provider ] ||
+    (cd tests/idp && npm ci --no-audit --no-fund >/dev/null) || die "npm ci in tests/idp failed"
+  printf '%s\n' bench-gateway-secret >"$tmp/idp.secret"
+fi
+# A few thousand distinct RS256 tokens for portcullis-jwt-nocache (signed by jose's Node).
+if [[ " $TARGETS " == *" portcullis-jwt-nocache "* ]]; then
+  command -v node >/dev/null || die "node not found (portcullis-jwt-nocache mints its tokens with Node.js)"
+  bash scripts/idp-deps.sh || die "scripts/idp-deps.sh failed"
+  node tests/idp/jwt_keys.mjs tokens --key "$tmp/jwt.key" --kid bench --iss https://issuer.test \
+    --aud api://orders --count "${JWT_TOKEN_COUNT:-4000}" >"$tmp/jwt-tokens.txt" ||
+    die "could not mint the benchmark tokens"
+  export JWT_TOKENS="$tmp/jwt-tokens.txt"
+fi
 write_gateway_config
 "$GATEWAY" check -c "$tmp/gateway.yaml" >"$tmp/gateway-check.log" 2>&1 ||
   { cat "$tmp/gateway-check.log" >&2; die "the gateway rejected the bench config"; }
@@ -193,6 +275,16 @@ GATEWAY_PID="${pids[-1]}"
 start nginx 9003 nginx -e "$tmp/nginx-proxy-early.log" -c "$PEERS/nginx-proxy.conf"
 start haproxy 9004 haproxy -f "$tmp/haproxy.cfg"
 port_in_use 9002 || die "HAProxy is not listening on 9002"
+if [ "$USE_IDP" = 1 ]; then
+  export IDP_GATEWAY_SECRET=bench-gateway-secret IDP_ACCESS_TOKEN_TTL=86400
+  start idp "${TARGET_PORT[idp-introspect]}" node tests/idp/oauth2_idp.mjs --port "${TARGET_PORT[idp-introspect]}"
+  for ((i = 0; i < 100; i++)); do grep -q '^listening' "$tmp/idp.log" && break; sleep 0.1; done
+  OPAQUE="$(curl -s -u test-client:test-client-secret -d grant_type=client_credentials \
+    -d scope=orders:read "http://127.0.0.1:${TARGET_PORT[idp-introspect]}/token" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')" ||
+    die "could not get an access token from the test IdP"
+  export TOKEN="$OPAQUE" BASIC="$(printf 'gateway:bench-gateway-secret' | openssl base64 -A)"
+fi
 
 # Every target must answer 200 before it is measured.
 for t in $TARGETS; do
@@ -200,6 +292,9 @@ for t in $TARGETS; do
   hdr="$(target_header "$t")"
   args=(-s -o "$tmp/probe.out" -w '%{http_code}' --max-time 5)
   [ -z "$hdr" ] || args+=(-H "$hdr")
+  probe="${TARGET_PROBE[$t]:-}"
+  # shellcheck disable=SC2206 # word splitting wanted: the probe's curl options
+  [ -z "$probe" ] || args+=(${probe//@OPAQUE@/$OPAQUE})
   code="$(curl "${args[@]}" "$url" || true)"
   [ "$code" = 200 ] || die "$t ($url) answered '$code' instead of 200: $(head -c 300 "$tmp/probe.out" 2>/dev/null)"
 done
@@ -225,6 +320,7 @@ for ((r = 1; r <= REPEAT; r++)); do
     hdr="$(target_header "$t")"
     args=(-t1 -c"$CONNS" -d"${DURATION}s" --latency)
     [ -z "$hdr" ] || args+=(-H "$hdr")
+    [ -z "${TARGET_SCRIPT[$t]:-}" ] || args+=(-s "${TARGET_SCRIPT[$t]}")
     out="$tmp/wrk-$t-$r.txt"
     wrk "${args[@]}" "$url" >"$out" 2>&1 || { echo >&2; cat "$out" >&2; die "wrk failed against $t"; }
     rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
@@ -275,6 +371,21 @@ if [ -n "${MED_RPS[$RATIO_NUM]:-}" ] && [ -n "${MED_RPS[$RATIO_DEN]:-}" ]; then
     -v na="${TARGET_LABEL[$RATIO_NUM]}" -v nb="${TARGET_LABEL[$RATIO_DEN]}" \
     'BEGIN { printf "\n%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
 fi
+# The oauth2 figures: a cached token against the gateway's own auth: none throughput, and
+# introspection on every request against what the IdP can introspect by itself.
+ratio_line() {
+  [ -n "${MED_RPS[$1]:-}" ] && [ -n "${MED_RPS[$2]:-}" ] || return 0
+  awk -v a="${MED_RPS[$1]}" -v b="${MED_RPS[$2]}" -v c="${MED_P99[$1]}" -v d="${MED_P99[$2]}" \
+    -v na="${TARGET_LABEL[$1]}" -v nb="${TARGET_LABEL[$2]}" \
+    'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
+}
+ratio_line portcullis-oauth2 gateway
+# The jwt figures (issue 4): cached against HAProxy's jwt_verify and against auth: none; a fresh
+# token per request (no cache) against HAProxy's jwt_verify.
+ratio_line portcullis-jwt haproxy-jwt
+ratio_line portcullis-jwt gateway
+ratio_line portcullis-jwt-nocache haproxy-jwt
+ratio_line portcullis-oauth2-nocache idp-introspect
 for w in "${warnings[@]}"; do
   echo "warning: $w"
 done

@@ -45,6 +45,9 @@ constexpr Row row(Status s) {
     case Status::RevokedCredential:
       return {HttpClass::Unauthorized, 401, "invalid_token", "revoked_credential",
               "the credential has been revoked"};
+    case Status::InactiveCredential:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "inactive_credential",
+              "the token is not active"};
     case Status::WrongAudience:
       return {HttpClass::Unauthorized, 401, "invalid_token", "wrong_audience",
               "the token was issued for another audience"};
@@ -57,6 +60,9 @@ constexpr Row row(Status s) {
     case Status::WrongTokenType:
       return {HttpClass::Unauthorized, 401, "invalid_token", "wrong_token_type",
               "this kind of token may not be used to call APIs"};
+    case Status::InvalidClaims:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "invalid_claims",
+              "the token's claims are missing or invalid"};
     case Status::RouteNotAllowed:
       return {HttpClass::Forbidden, 403, "insufficient_scope", "route_not_allowed",
               "the credential may not be used on this route"};

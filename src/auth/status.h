@@ -31,6 +31,9 @@ enum class Status : std::uint8_t {
   DisabledCredential,
   // The credential has been revoked.
   RevokedCredential,
+  // The identity provider says the token is not active (RFC 7662 active:false: revoked,
+  // expired or never issued; the provider does not say which).
+  InactiveCredential,
   // The token was issued for another audience.
   WrongAudience,
   // The token's algorithm is not in the provider's allow-list.
@@ -39,6 +42,9 @@ enum class Status : std::uint8_t {
   UnknownSigningKey,
   // The token is of a kind that may not call APIs (ID token, refresh token).
   WrongTokenType,
+  // The token's claims are missing, of the wrong type or out of bounds (a required claim
+  // absent, exp not a number, lifetime above the maximum, a claim that cannot be forwarded).
+  InvalidClaims,
   // Authenticated, but the credential may not be used on this route.
   RouteNotAllowed,
   // Authenticated, but the request comes from a source address the credential excludes.

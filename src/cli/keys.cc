@@ -119,8 +119,9 @@ struct KeysCommand::State {
 
 KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
   State& s = *state_;
-  s.keys = app.add_subcommand("keys", "Manage API keys (create, list, disable, enable, revoke, "
-                                      "rotate)");
+  s.keys = app.add_subcommand("keys",
+                              "Manage API keys (create, list, disable, enable, revoke, "
+                              "rotate)");
   s.keys->require_subcommand(1);
   s.keys->add_option("-c,--config", s.config_path,
                      "Gateway config file: the key store and pepper of its api_keys section");
@@ -164,7 +165,9 @@ KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
 
 KeysCommand::~KeysCommand() = default;
 
-bool KeysCommand::parsed() const { return state_->keys->parsed(); }
+bool KeysCommand::parsed() const {
+  return state_->keys->parsed();
+}
 
 int KeysCommand::run() {
   State& s = *state_;
@@ -201,14 +204,16 @@ int KeysCommand::State::open(bool need_pepper, bool create_store) {
     path = loc.path;
     if (const char* p = std::getenv(kPepperEnv); p != nullptr && *p != '\0') {
       if (std::string_view(p).size() < 16) {
-        return fail(std::string(kPepperEnv) + " is shorter than 16 bytes; use a random pepper "
-                                              "(e.g. openssl rand -base64 32)");
+        return fail(std::string(kPepperEnv) +
+                    " is shorter than 16 bytes; use a random pepper "
+                    "(e.g. openssl rand -base64 32)");
       }
       pepper = p;
     }
   } else {
-    return fail("name the key store: -c FILE (its api_keys section) or --store "
-                "sqlite:///path/keys.db");
+    return fail(
+        "name the key store: -c FILE (its api_keys section) or --store "
+        "sqlite:///path/keys.db");
   }
   if (need_pepper && !pepper) {
     return fail(std::string("the pepper is needed to create keys: set ") + kPepperEnv +
@@ -228,8 +233,7 @@ int KeysCommand::State::open(bool need_pepper, bool create_store) {
   return 0;
 }
 
-bool KeysCommand::State::new_key(const std::string& client_id, ak::NewKey& row,
-                                 std::string& key) {
+bool KeysCommand::State::new_key(const std::string& client_id, ak::NewKey& row, std::string& key) {
   ak::GeneratedKey g;
   if (!ak::generate_key(g)) return false;
   std::string error;
@@ -292,7 +296,8 @@ int KeysCommand::State::cmd_create() {
   const std::int64_t now = unix_now();
   if (!expires.empty()) {
     auto t = ak::parse_time(expires);
-    if (!t) return fail("--expires '" + expires + "': expected RFC 3339, e.g. 2027-01-31T00:00:00Z");
+    if (!t)
+      return fail("--expires '" + expires + "': expected RFC 3339, e.g. 2027-01-31T00:00:00Z");
     if (*t <= now) return fail("--expires " + expires + " is in the past");
     row.expires_at = *t;
   }
@@ -358,15 +363,15 @@ int KeysCommand::State::cmd_list() {
     std::cerr << "no keys" << (client.empty() ? "" : " for client " + client) << "\n";
     return 0;
   }
-  std::vector<std::vector<std::string>> rows = {
-      {"ID", "CLIENT", "STATUS", "CREATED", "EXPIRES", "LAST USED", "SCOPES", "ROUTES", "CIDRS",
-       "LABEL"}};
+  std::vector<std::vector<std::string>> rows = {{"ID", "CLIENT", "STATUS", "CREATED", "EXPIRES",
+                                                 "LAST USED", "SCOPES", "ROUTES", "CIDRS",
+                                                 "LABEL"}};
   for (const auto& k : keys) {
-    rows.push_back({k.id, k.client_id, std::string(ak::effective_status(k, now)),
-                    ak::format_time(k.created_at), k.expires_at ? ak::format_time(*k.expires_at) : "-",
-                    k.last_used_at ? ak::format_time(*k.last_used_at) : "-",
-                    k.scopes.empty() ? "-" : k.scopes, k.routes.empty() ? "*" : k.routes,
-                    k.cidrs.empty() ? "*" : k.cidrs, k.label});
+    rows.push_back(
+        {k.id, k.client_id, std::string(ak::effective_status(k, now)),
+         ak::format_time(k.created_at), k.expires_at ? ak::format_time(*k.expires_at) : "-",
+         k.last_used_at ? ak::format_time(*k.last_used_at) : "-", k.scopes.empty() ? "-" : k.scopes,
+         k.routes.empty() ? "*" : k.routes, k.cidrs.empty() ? "*" : k.cidrs, k.label});
   }
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {
@@ -400,8 +405,8 @@ int KeysCommand::State::cmd_status(ak::KeyStatus to) {
   }
   auto result = store->set_status(id, to, error);
   if (result != ak::WriteResult::Ok) return fail(error);
-  std::cout << "key " << id << " (client " << current->client_id << "): "
-            << ak::to_string(current->status) << " -> " << ak::to_string(to) << "\n";
+  std::cout << "key " << id << " (client " << current->client_id
+            << "): " << ak::to_string(current->status) << " -> " << ak::to_string(to) << "\n";
   if (to == ak::KeyStatus::Active && current->expires_at && *current->expires_at <= unix_now()) {
     std::cerr << "warning: the key expired at " << ak::format_time(*current->expires_at)
               << " and still does not authenticate\n";

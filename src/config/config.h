@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/oauth2_config.h"
+#include "config/jwt_config.h"
 #include "config/secret.h"
 
 namespace portcullis::config {
@@ -93,6 +95,9 @@ struct RouteConfig {
   // Query parameter that may carry an API key on this route (off when unset). Needs api_key
   // in `auth`; the parameter is removed before forwarding and redacted in the access log.
   std::optional<std::string> api_key_query_param;
+  // Query parameter that may carry a bearer JWT on this route (off when unset). Needs a
+  // jwt: method in `auth`; removed before forwarding and redacted in the access log.
+  std::optional<std::string> jwt_query_param;
   Mark mark;
 };
 
@@ -131,6 +136,8 @@ struct Config {
   std::vector<RouteConfig> routes;
   LogConfig log;
   std::optional<ApiKeysConfig> api_keys;
+  std::map<std::string, JwtProviderConfig> jwt_providers;  // config/jwt_config.h
+  std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
 };
 
 }  // namespace portcullis::config

@@ -1,6 +1,8 @@
 // The config loader: YAML text -> validated Config. Every problem found is collected as a
 // Diagnostic pointing at the offending node, so one `portcullis check` run shows them all.
 #include "config/loader.h"
+#include "config/jwt_section.h"
+#include "config/oauth2_section.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -181,6 +183,12 @@ std::optional<std::string> auth_method_unavailable(const Config& config,
   // api_keys is set as soon as the section is present, even with errors in it, so that a
   // broken section is reported once and not again at every route that uses it.
   if (method == "api_key" && config.api_keys) return std::nullopt;
+  if (method.starts_with("oauth2:")) return oauth2_method_unavailable(config, method);
+  if (method.starts_with("jwt:") && !config.jwt_providers.empty()) {
+    if (config.jwt_providers.count(std::string(method.substr(4)))) return std::nullopt;
+    return "auth method '" + std::string(method) + "': no jwt provider '" +
+           std::string(method.substr(4)) + "' is defined in jwt_providers";
+  }
   std::string section = method == "api_key"          ? "api_keys"
                         : method.starts_with("jwt:") ? "jwt_providers"
                                                      : "oauth2_providers";
@@ -503,6 +511,8 @@ class Loader {
               {"upstreams", stash},
               {"identity", stash},
               {"api_keys", stash},
+              {"oauth2_providers", stash},
+              {"jwt_providers", stash},
               {"routes", stash},
               {"log", stash}});
     if (sections.count("server")) load_server(sections["server"]);
@@ -510,6 +520,12 @@ class Loader {
     if (sections.count("upstreams")) load_upstreams(sections["upstreams"]);
     if (sections.count("identity")) load_identity(sections["identity"]);
     if (sections.count("api_keys")) load_api_keys(sections["api_keys"]);
+    if (sections.count("oauth2_providers")) {
+      const Entry& o = sections["oauth2_providers"];
+      load_oauth2_section(o.value, o.at, base_dir_, *config_,
+                          [this](Mark m, std::string s) { error(m, std::move(s)); });
+    }
+    if (sections.count("jwt_providers")) load_jwt_section(sections["jwt_providers"]);
     if (sections.count("routes")) {
       load_routes(sections["routes"]);
     }
@@ -738,7 +754,7 @@ class Loader {
       return;
     }
 
-    Mark require_at, strip_at, query_param_at;
+    Mark require_at, strip_at, query_param_at, jwt_param_at;
     bool auth_given = false, match_ok = false;
     auto list = [&](std::string_view key, std::vector<std::string>& target, bool no_spaces) {
       return Field{key, [&, no_spaces](const Entry& f) {
@@ -797,6 +813,17 @@ class Loader {
             r.api_key_query_param = name;
             query_param_at = f.at;
           }},
+         {"jwt_query_param",
+          [&](const Entry& f) {
+            std::string name;
+            if (!read_nonempty_string(f, name)) return;
+            if (std::string problem = check_jwt_query_param(name); !problem.empty()) {
+              error(f.at, problem);
+              return;
+            }
+            r.jwt_query_param = name;
+            jwt_param_at = f.at;
+          }},
          {"strip_prefix", [&](const Entry& f) {
             std::string p;
             if (!read_nonempty_string(f, p)) return;
@@ -827,6 +854,11 @@ class Loader {
     if (r.api_key_query_param && auth_given &&
         std::find(r.auth.begin(), r.auth.end(), "api_key") == r.auth.end()) {
       error(query_param_at, "'api_key_query_param' needs api_key in the route's auth");
+    }
+    if (r.jwt_query_param && auth_given &&
+        std::none_of(r.auth.begin(), r.auth.end(),
+                     [](const std::string& m) { return m.starts_with("jwt:"); })) {
+      error(jwt_param_at, "'jwt_query_param' needs a jwt:NAME method in the route's auth");
     }
     if (errors_.size() == errors_before) config_->routes.push_back(std::move(r));
   }
@@ -904,6 +936,16 @@ class Loader {
     }
     if (ok) r.auth = std::move(methods);
     return ok;
+  }
+
+  // jwt_providers lives in config/jwt_section.cc.
+  void load_jwt_section(const Entry& e) {
+    JwtSectionContext ctx;
+    ctx.base_dir = base_dir_;
+    ctx.identity = &config_->identity;
+    ctx.error = [this](int line, int col, const std::string& m) { error({line, col}, m); };
+    ctx.warning = [this](int line, int col, const std::string& m) { warning({line, col}, m); };
+    load_jwt_providers(e.value, e.at.line, e.at.col, ctx, config_->jwt_providers);
   }
 
   void load_api_keys(const Entry& e) {

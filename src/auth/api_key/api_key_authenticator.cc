@@ -1,10 +1,10 @@
 #include "auth/api_key/api_key_authenticator.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -49,8 +49,7 @@ AuthResult fail(Status s, std::string_view description) {
 
 }  // namespace
 
-ApiKeyAuthenticator::ApiKeyAuthenticator(std::shared_ptr<KeyRegistry> registry,
-                                         std::string header,
+ApiKeyAuthenticator::ApiKeyAuthenticator(std::shared_ptr<KeyRegistry> registry, std::string header,
                                          std::optional<std::string> query_param)
     : registry_(std::move(registry)),
       header_(std::move(header)),
@@ -94,7 +93,8 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
 
   // ---- Is it a key at all? Decided without a lookup.
   ParsedKey parsed;
-  if (parse_key(key, parsed) != ParseError::None) return fail(Status::MalformedCredential, d::kMalformed);
+  if (parse_key(key, parsed) != ParseError::None)
+    return fail(Status::MalformedCredential, d::kMalformed);
 
   if (!registry_) return fail(Status::StoreUnavailable, d::kUnavailable);
   KeyEntry e;

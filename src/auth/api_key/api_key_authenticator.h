@@ -52,7 +52,6 @@ class ApiKeyAuthenticator : public Authenticator {
 // gets the running registry (no reload of a million keys, no second poller); anything else
 // opens the store (creating it and its schema when missing) and loads it. Null with `error`
 // set when the store cannot be opened or read.
-std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
-                                           std::string& error);
+std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config, std::string& error);
 
 }  // namespace portcullis::auth::api_key

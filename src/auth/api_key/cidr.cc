@@ -51,8 +51,8 @@ bool parse_cidr(std::string_view text, Cidr& out, std::string& error) {
   if (!len.empty() || text.find('/') != std::string_view::npos) {
     auto [ptr, ec] = std::from_chars(len.data(), len.data() + len.size(), bits);
     if (len.empty() || ec != std::errc() || ptr != len.data() + len.size() || bits > max) {
-      error = "'" + std::string(original) + "': the prefix length must be 0.." +
-              std::to_string(max);
+      error =
+          "'" + std::string(original) + "': the prefix length must be 0.." + std::to_string(max);
       return false;
     }
   }

@@ -15,9 +15,9 @@ namespace portcullis::auth::api_key {
 using IpBytes = std::array<std::uint8_t, 16>;
 
 struct Cidr {
-  IpBytes addr{};        // network address, host bits zero
-  std::uint8_t bits = 0; // prefix length in the 128-bit space (IPv4 /n is 96 + n)
-  bool v4 = false;       // written as IPv4
+  IpBytes addr{};         // network address, host bits zero
+  std::uint8_t bits = 0;  // prefix length in the 128-bit space (IPv4 /n is 96 + n)
+  bool v4 = false;        // written as IPv4
 };
 
 // "10.0.0.0/8", "2001:db8::/32", or a single address ("10.1.2.3", "::1"). Host bits set

@@ -25,7 +25,9 @@ bool is_base62(std::string_view s) {
   return true;
 }
 
-bool valid_key_id(std::string_view id) { return id.size() == kIdLength && is_base62(id); }
+bool valid_key_id(std::string_view id) {
+  return id.size() == kIdLength && is_base62(id);
+}
 
 std::string checksum(std::string_view body) {
   uLong crc = crc32(0L, Z_NULL, 0);
@@ -56,8 +58,7 @@ ParseError parse_key(std::string_view key, ParsedKey& out) {
   if (key.size() != kKeyLength) return ParseError::WrongLength;
   constexpr std::size_t sep = kKeyPrefix.size() + kIdLength;
   if (key[sep] != '_') return ParseError::BadCharacter;
-  if (!is_base62(key.substr(kKeyPrefix.size(), kIdLength)) ||
-      !is_base62(key.substr(sep + 1))) {
+  if (!is_base62(key.substr(kKeyPrefix.size(), kIdLength)) || !is_base62(key.substr(sep + 1))) {
     return ParseError::BadCharacter;
   }
   const std::string_view body = key.substr(0, kKeyLength - kCheckLength);

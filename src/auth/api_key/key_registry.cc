@@ -2,10 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+
 #include "observe/metrics.h"
 
 namespace portcullis::auth::api_key {
 namespace {
+
+std::atomic<std::uint64_t> g_next_registry_id{1};
 
 constexpr std::string_view kStoreUp = "portcullis_api_key_store_up";
 constexpr std::string_view kStoreErrors = "portcullis_api_key_store_errors_total";
@@ -24,13 +29,16 @@ std::int64_t unix_now() {
 
 KeyRegistry::KeyRegistry(std::unique_ptr<KeyStore> store, std::unique_ptr<SecretHasher> hasher,
                          const Options& options)
-    : store_(std::move(store)), hasher_(std::move(hasher)), options_(options) {
+    : store_(std::move(store)),
+      hasher_(std::move(hasher)),
+      options_(options),
+      id_(g_next_registry_id.fetch_add(1)) {
   poll_interval_ms_ = options.poll_interval.count();
 }
 
 std::shared_ptr<KeyRegistry> KeyRegistry::create(std::unique_ptr<KeyStore> store,
-                                                 std::string_view pepper,
-                                                 const Options& options, std::string& error) {
+                                                 std::string_view pepper, const Options& options,
+                                                 std::string& error) {
   auto hasher = SecretHasher::create(pepper, error);
   if (!hasher) return nullptr;
   Digest fingerprint;
@@ -41,6 +49,7 @@ std::shared_ptr<KeyRegistry> KeyRegistry::create(std::unique_ptr<KeyStore> store
   if (!store->bind_pepper(fingerprint, error)) return nullptr;
   std::shared_ptr<KeyRegistry> r(new KeyRegistry(std::move(store), std::move(hasher), options));
   if (!r->initial_load(error)) return nullptr;
+  observe::Metrics::global().add(kStoreErrors, {}, 0);  // the series exists before any error
   if (options.background) {
     r->thread_ = std::jthread([raw = r.get()](std::stop_token stop) { raw->run(stop); });
   }
@@ -73,8 +82,8 @@ RowVisitor KeyRegistry::visitor(std::uint32_t stamp, Applied& a) {
 
 void KeyRegistry::report(const Applied& a) {
   if (a.bad_rows > 0) {
-    spdlog::warn("api keys: {} stored keys are unusable (bad id or hash), e.g. '{}'",
-                 a.bad_rows, a.first_bad);
+    spdlog::warn("api keys: {} stored keys are unusable (bad id or hash), e.g. '{}'", a.bad_rows,
+                 a.first_bad);
   }
   if (a.bad_cidrs > 0) {
     spdlog::warn("api keys: {} keys have unreadable CIDR lists and allow no source, e.g. {}",
@@ -95,14 +104,35 @@ bool KeyRegistry::initial_load(std::string& error) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - start)
                       .count();
-  spdlog::info("api keys: loaded {} keys from {} in {} ms", table_.size(), store_->describe(),
-               ms);
+  spdlog::info("api keys: loaded {} keys from {} in {} ms", table_.size(), store_->describe(), ms);
   report(a);
   store_succeeded();
   return true;
 }
 
 void KeyRegistry::note_used(std::string_view id) {
+  // Each thread remembers the last few ids it recorded since the last write, so a busy key
+  // does not take the shared lock on every request.
+  struct Recent {
+    std::uint64_t owner = 0, epoch = 0;
+    std::array<KeyId, 8> ids{};
+    unsigned n = 0;
+  };
+  thread_local Recent recent;
+  if (id.size() != kIdLength) return;
+  KeyId k;
+  std::copy(id.begin(), id.end(), k.begin());
+  const std::uint64_t epoch = usage_epoch_.load(std::memory_order_acquire);
+  if (recent.owner == id_ && recent.epoch == epoch) {
+    for (unsigned i = 0; i < std::min<unsigned>(recent.n, recent.ids.size()); ++i) {
+      if (recent.ids[i] == k) return;
+    }
+  } else {
+    recent.owner = id_;
+    recent.epoch = epoch;
+    recent.n = 0;
+  }
+  recent.ids[recent.n++ % recent.ids.size()] = k;
   std::lock_guard lock(usage_mu_);
   if (used_.size() < kMaxPendingUsage) used_.emplace(id);
 }
@@ -144,6 +174,8 @@ bool KeyRegistry::poll_once() {
 
 bool KeyRegistry::flush_usage() {
   std::unordered_set<std::string> batch;
+  // A new epoch first: from here on every thread records its keys into the next batch.
+  usage_epoch_.fetch_add(1, std::memory_order_acq_rel);
   {
     std::lock_guard lock(usage_mu_);
     batch.swap(used_);

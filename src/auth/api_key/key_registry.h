@@ -85,6 +85,8 @@ class KeyRegistry {
   std::atomic<bool> store_ok_{true};
   std::atomic<std::int64_t> poll_interval_ms_{1000};
 
+  const std::uint64_t id_;  // never reused: tags this registry in thread-local caches
+  std::atomic<std::uint64_t> usage_epoch_{1};  // bumped by every usage write
   std::mutex usage_mu_;
   std::unordered_set<std::string> used_;
 

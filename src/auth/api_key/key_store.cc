@@ -55,8 +55,8 @@ RotationPlan plan_rotation(const std::vector<KeyInfo>& client_keys, std::int64_t
   const KeyInfo* newest = nullptr;
   for (const auto& k : client_keys) {
     if (!usable(k, now)) continue;
-    if (newest == nullptr ||
-        std::tie(k.created_at, k.seq, k.id) > std::tie(newest->created_at, newest->seq, newest->id)) {
+    if (newest == nullptr || std::tie(k.created_at, k.seq, k.id) >
+                                 std::tie(newest->created_at, newest->seq, newest->id)) {
       newest = &k;
     }
   }

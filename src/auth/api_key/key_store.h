@@ -29,11 +29,11 @@ struct KeyRow {
   std::string_view secret_hmac;  // 32 raw bytes: HMAC-SHA-256(pepper, secret)
   std::string_view client_id;
   KeyStatus status = KeyStatus::Active;
-  std::int64_t created_at = 0;                // unix seconds
-  std::optional<std::int64_t> expires_at;     // unix seconds; none = never
-  std::string_view scopes;                    // space-separated
-  std::string_view routes;                    // space-separated route names; empty = any
-  std::string_view cidrs;                     // space-separated CIDR blocks; empty = any
+  std::int64_t created_at = 0;             // unix seconds
+  std::optional<std::int64_t> expires_at;  // unix seconds; none = never
+  std::string_view scopes;                 // space-separated
+  std::string_view routes;                 // space-separated route names; empty = any
+  std::string_view cidrs;                  // space-separated CIDR blocks; empty = any
   std::string_view label;
   std::optional<std::int64_t> last_used_at;
   std::int64_t seq = 0;
@@ -118,8 +118,7 @@ class KeyStore {
   virtual WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) = 0;
   // Atomically: plan the rotation of the client's keys (plan_rotation), insert
   // `make_new(template)` and apply the expiries. `plan` receives what was done.
-  virtual WriteResult rotate(std::string_view client, std::int64_t now,
-                             std::int64_t grace_seconds,
+  virtual WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                              const std::function<NewKey(const KeyInfo& template_key)>& make_new,
                              RotationPlan& plan, std::string& error) = 0;
 };

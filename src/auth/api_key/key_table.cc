@@ -84,9 +84,8 @@ KeyTable::Upsert KeyTable::upsert(const KeyRow& row, std::uint32_t stamp) {
   std::memcpy(e.secret_hmac.data(), row.secret_hmac.data(), e.secret_hmac.size());
   e.client_id = intern_client(row.client_id);
   e.scopes = intern_list(row.scopes);
-  e.routes = row.routes.find_first_not_of(' ') == std::string_view::npos
-                 ? nullptr
-                 : intern_list(row.routes);
+  e.routes = row.routes.find_first_not_of(' ') == std::string_view::npos ? nullptr
+                                                                         : intern_list(row.routes);
   bool cidrs_ok = true;
   if (row.cidrs.find_first_not_of(' ') != std::string_view::npos) {
     e.cidrs = intern_cidrs(row.cidrs, cidrs_ok);

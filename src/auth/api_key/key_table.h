@@ -2,7 +2,7 @@
 // decided without I/O. Lookups take a shared lock on one of 16 shards (O(1), no allocation);
 // the poller thread is the only writer.
 //
-// Records are compact (~110 bytes with the map node, so 1,000,000 keys fit in ~150 MiB):
+// Records are compact (~125 bytes with the map node: 1,000,000 keys take ~125 MB):
 // client ids, scope lists, route lists and CIDR lists are interned, and an entry points at
 // the shared copy. The pools only grow (by distinct values, which are few) and live as long
 // as the table, so a pointer read under the lock stays valid after it is released.
@@ -32,9 +32,9 @@ using KeyId = std::array<char, kIdLength>;
 struct KeyEntry {
   Digest secret_hmac{};
   const std::string* client_id = nullptr;
-  const std::vector<std::string>* scopes = nullptr;  // never null once stored
-  const std::vector<std::string>* routes = nullptr;  // null: any route
-  const std::vector<Cidr>* cidrs = nullptr;          // null: any source
+  const std::vector<std::string>* scopes = nullptr;                    // never null once stored
+  const std::vector<std::string>* routes = nullptr;                    // null: any route
+  const std::vector<Cidr>* cidrs = nullptr;                            // null: any source
   std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();  // max: never
   std::uint32_t stamp = 0;  // poll generation that last wrote the entry
   KeyStatus status = KeyStatus::Revoked;

@@ -6,10 +6,46 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <array>
+#include <atomic>
+#include <cstdint>
+
 namespace portcullis::auth::api_key {
 
 namespace {
 constexpr std::string_view kFingerprintInput = "portcullis api key pepper fingerprint v1";
+
+std::atomic<std::uint64_t> g_next_id{1};
+
+// Per thread, a copy of each recently used keyed context: re-initialised for every hash
+// (EVP_MAC_init with a null key keeps the key), which costs less than copying the context
+// each time. Ids are never reused, so a slot of a hasher that is gone is only evicted.
+class ContextCache {
+ public:
+  ~ContextCache() {
+    for (auto& s : slots_) EVP_MAC_CTX_free(s.ctx);
+  }
+  EVP_MAC_CTX* get(std::uint64_t owner, const EVP_MAC_CTX* keyed) {
+    for (auto& s : slots_) {
+      if (s.owner == owner) return s.ctx;
+    }
+    Slot& s = slots_[next_++ % slots_.size()];
+    EVP_MAC_CTX_free(s.ctx);
+    s.ctx = EVP_MAC_CTX_dup(keyed);
+    s.owner = s.ctx != nullptr ? owner : 0;
+    return s.ctx;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t owner = 0;
+    EVP_MAC_CTX* ctx = nullptr;
+  };
+  std::array<Slot, 4> slots_{};
+  unsigned next_ = 0;
+};
+
+thread_local ContextCache t_contexts;
 
 std::string openssl_error() {
   unsigned long e = ERR_get_error();
@@ -21,6 +57,7 @@ std::string openssl_error() {
 }  // namespace
 
 struct SecretHasher::Impl {
+  std::uint64_t id = g_next_id.fetch_add(1);
   EVP_MAC* mac = nullptr;
   EVP_MAC_CTX* keyed = nullptr;  // initialised with the pepper; copied for every hash
   ~Impl() {
@@ -56,17 +93,18 @@ std::unique_ptr<SecretHasher> SecretHasher::create(std::string_view pepper, std:
 }
 
 bool SecretHasher::hash(std::string_view secret, Digest& out) const {
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(impl_->keyed);
+  EVP_MAC_CTX* ctx = t_contexts.get(impl_->id, impl_->keyed);
   if (ctx == nullptr) return false;
   std::size_t len = 0;
-  bool ok = EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(secret.data()),
-                           secret.size()) == 1 &&
-            EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
-  EVP_MAC_CTX_free(ctx);
-  return ok;
+  return EVP_MAC_init(ctx, nullptr, 0, nullptr) == 1 &&
+         EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(secret.data()),
+                        secret.size()) == 1 &&
+         EVP_MAC_final(ctx, out.data(), &len, out.size()) == 1 && len == out.size();
 }
 
-bool SecretHasher::fingerprint(Digest& out) const { return hash(kFingerprintInput, out); }
+bool SecretHasher::fingerprint(Digest& out) const {
+  return hash(kFingerprintInput, out);
+}
 
 bool digest_equal(const Digest& a, const Digest& b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;

@@ -19,7 +19,7 @@ class SecretHasher {
   SecretHasher(const SecretHasher&) = delete;
   SecretHasher& operator=(const SecretHasher&) = delete;
 
-  // Thread-safe: each call works on its own copy of the keyed context.
+  // Thread-safe: each thread works on its own copy of the keyed context.
   bool hash(std::string_view secret, Digest& out) const;
   // A value that identifies the pepper without revealing it, stored with the keys so that a
   // gateway or CLI started with another pepper is refused instead of failing every key.

@@ -35,7 +35,7 @@ CREATE TABLE portcullis_meta (
 )sql";
 
 // String literals, concatenated at compile time (GCC 12 warns about std::string + literal).
-#define PC_KEY_SELECT                                                                           \
+#define PC_KEY_SELECT                                                                          \
   "SELECT id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, " \
   "label, last_used_at, seq FROM api_keys"
 
@@ -138,7 +138,9 @@ class Txn {
 SqliteKeyStore::SqliteKeyStore(std::string path, Options options)
     : path_(std::move(path)), options_(options) {}
 
-SqliteKeyStore::~SqliteKeyStore() { close_db(); }
+SqliteKeyStore::~SqliteKeyStore() {
+  close_db();
+}
 
 std::string SqliteKeyStore::fail(std::string_view what) const {
   std::string msg = describe() + ": " + std::string(what);
@@ -152,8 +154,7 @@ void SqliteKeyStore::close_db() {
 }
 
 std::unique_ptr<SqliteKeyStore> SqliteKeyStore::open(const std::string& path,
-                                                     const Options& options,
-                                                     std::string& error) {
+                                                     const Options& options, std::string& error) {
   std::unique_ptr<SqliteKeyStore> store(new SqliteKeyStore(path, options));
   if (!store->open_db(options.create, error)) return nullptr;
   return store;
@@ -527,8 +528,7 @@ WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
   return WriteResult::Ok;
 }
 
-WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status,
-                                       std::string& error) {
+WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status, std::string& error) {
   std::lock_guard lock(mu_);
   if (db_ == nullptr) {
     error = describe() + ": not open";

@@ -136,16 +136,16 @@ TEST_F(ApiKeyAuthTest, QueryParameterOnlyWhereTheRouteEnablesIt) {
   ApiKeyAuthenticator header_only(registry, "X-API-Key", std::nullopt);
   http::fields none;
   AuthRequest req{none, "GET", "/v1/reports?api_key=" + partner, "/v1/reports", "127.0.0.1",
-                  "r", route};
+                  "r",  route};
   EXPECT_EQ(header_only.decide(req, now_s()).status, Status::NoCredential);
 }
 
 TEST_F(ApiKeyAuthTest, MalformedKeys) {
   std::string typo = partner;
   typo[30] = typo[30] == 'a' ? 'b' : 'a';
-  for (std::string bad : {std::string(""), std::string("hello"), partner.substr(0, 65),
-                          partner + "x", typo, "ptk_" + std::string(62, 'a'),
-                          "Bearer " + partner}) {
+  for (std::string bad :
+       {std::string(""), std::string("hello"), partner.substr(0, 65), partner + "x", typo,
+        "ptk_" + std::string(62, 'a'), "Bearer " + partner}) {
     AuthResult r = with_key(bad);
     EXPECT_EQ(r.status, Status::MalformedCredential) << bad;
     EXPECT_EQ(r.description, d::kMalformed);

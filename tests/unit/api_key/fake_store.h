@@ -112,8 +112,7 @@ class FakeKeyStore : public KeyStore {
 };
 
 // Makes a key, stores its HMAC under `pepper` in `shared`, returns the full key.
-inline std::string add_key(FakeKeyStore::Shared& shared, std::string_view pepper,
-                           StoredKey k) {
+inline std::string add_key(FakeKeyStore::Shared& shared, std::string_view pepper, StoredKey k) {
   GeneratedKey g;
   generate_key(g);
   std::string error;

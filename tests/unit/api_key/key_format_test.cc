@@ -1,8 +1,8 @@
+#include "auth/api_key/key_format.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
-
-#include "auth/api_key/key_format.h"
 
 namespace portcullis::auth::api_key {
 namespace {

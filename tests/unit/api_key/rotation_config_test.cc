@@ -21,7 +21,8 @@ KeyInfo key(std::string id, std::int64_t created, KeyStatus st = KeyStatus::Acti
 }
 
 TEST(Rotation, NewestUsableKeyIsTheTemplateAndEveryUsableKeyExpires) {
-  std::vector<KeyInfo> keys = {key("old", 100), key("newest", 300),
+  std::vector<KeyInfo> keys = {key("old", 100),
+                               key("newest", 300),
                                key("disabled", 400, KeyStatus::Disabled),
                                key("revoked", 500, KeyStatus::Revoked),
                                key("expired", 600, KeyStatus::Active, 900),
@@ -34,9 +35,9 @@ TEST(Rotation, NewestUsableKeyIsTheTemplateAndEveryUsableKeyExpires) {
   std::map<std::string, std::int64_t> expire(p.expire.begin(), p.expire.end());
   // "soon" already expires before the grace ends: left alone. Disabled, revoked and expired
   // keys are not touched.
-  EXPECT_EQ(expire, (std::map<std::string, std::int64_t>{
-                        {"old", 1000 + 7 * 86400}, {"newest", 1000 + 7 * 86400},
-                        {"later", 1000 + 7 * 86400}}));
+  EXPECT_EQ(expire, (std::map<std::string, std::int64_t>{{"old", 1000 + 7 * 86400},
+                                                         {"newest", 1000 + 7 * 86400},
+                                                         {"later", 1000 + 7 * 86400}}));
 }
 
 TEST(Rotation, ZeroGraceExpiresNow) {
@@ -52,8 +53,8 @@ TEST(Rotation, ZeroGraceExpiresNow) {
 
 TEST(Rotation, NothingToRotate) {
   EXPECT_FALSE(plan_rotation({}, 1000, 60).ok);
-  RotationPlan p = plan_rotation({key("r", 1, KeyStatus::Revoked), key("e", 1, KeyStatus::Active, 5)},
-                                 1000, 60);
+  RotationPlan p =
+      plan_rotation({key("r", 1, KeyStatus::Revoked), key("e", 1, KeyStatus::Active, 5)}, 1000, 60);
   EXPECT_FALSE(p.ok);
   EXPECT_NE(p.error.find("no active key"), std::string::npos);
 }
@@ -103,8 +104,9 @@ TEST_F(ApiKeysConfigTest, TheIssuesExampleLoads) {
 }
 
 TEST_F(ApiKeysConfigTest, RelativeStoreResolvesAgainstTheConfigFile) {
-  auto r = load(std::string("api_keys: { store: \"sqlite:keys/k.db\", pepper: ${PC_TEST_PEPPER} }\n") +
-                kRoutes);
+  auto r = load(
+      std::string("api_keys: { store: \"sqlite:keys/k.db\", pepper: \"${PC_TEST_PEPPER}\" }\n") +
+      kRoutes);
   ASSERT_TRUE(r.ok()) << errors(r);
   EXPECT_EQ(r.config->api_keys->store_path, "/etc/portcullis/keys/k.db");
   EXPECT_EQ(r.config->api_keys->header, "X-API-Key");
@@ -116,11 +118,13 @@ TEST_F(ApiKeysConfigTest, MissingPepperIsAnErrorAtItsPosition) {
   auto r = load(std::string("api_keys:\n  store: sqlite:k.db\n  pepper: ${PC_NO_SUCH_PEPPER}\n") +
                 kRoutes);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(errors(r), "gw.yaml:3:11: api_keys.pepper: environment variable 'PC_NO_SUCH_PEPPER' "
-                       "is not set\n");
+  EXPECT_EQ(errors(r),
+            "gw.yaml:3:11: api_keys.pepper: environment variable 'PC_NO_SUCH_PEPPER' "
+            "is not set\n");
 
   setenv("PC_EMPTY_PEPPER", "", 1);
-  r = load(std::string("api_keys:\n  store: sqlite:k.db\n  pepper: ${PC_EMPTY_PEPPER}\n") + kRoutes);
+  r = load(std::string("api_keys:\n  store: sqlite:k.db\n  pepper: ${PC_EMPTY_PEPPER}\n") +
+           kRoutes);
   EXPECT_NE(errors(r).find("gw.yaml:3:11: api_keys.pepper: environment variable "
                            "'PC_EMPTY_PEPPER' is empty"),
             std::string::npos)
@@ -140,7 +144,8 @@ TEST_F(ApiKeysConfigTest, MissingPepperIsAnErrorAtItsPosition) {
   EXPECT_NE(errors(r).find("must be a reference"), std::string::npos) << errors(r);
 
   setenv("PC_SHORT_PEPPER", "short", 1);
-  r = load(std::string("api_keys:\n  store: sqlite:k.db\n  pepper: ${PC_SHORT_PEPPER}\n") + kRoutes);
+  r = load(std::string("api_keys:\n  store: sqlite:k.db\n  pepper: ${PC_SHORT_PEPPER}\n") +
+           kRoutes);
   EXPECT_NE(errors(r).find("at least 16"), std::string::npos) << errors(r);
 }
 
@@ -153,8 +158,9 @@ TEST_F(ApiKeysConfigTest, ApiKeyWithoutTheSectionIsAnError) {
 }
 
 TEST_F(ApiKeysConfigTest, BrokenSectionIsReportedOnce) {
-  auto r = load(std::string("api_keys:\n  store: postgres://db/keys\n  pepper: ${PC_TEST_PEPPER}\n") +
-                kRoutes);
+  auto r =
+      load(std::string("api_keys:\n  store: postgres://db/keys\n  pepper: ${PC_TEST_PEPPER}\n") +
+           kRoutes);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.errors.size(), 1u) << errors(r);
   EXPECT_NE(errors(r).find("unsupported key store 'postgres'"), std::string::npos) << errors(r);
@@ -166,7 +172,8 @@ TEST_F(ApiKeysConfigTest, BadValues) {
     EXPECT_FALSE(r.ok()) << section;
     EXPECT_NE(errors(r).find(needle), std::string::npos) << section << "\n" << errors(r);
   };
-  const std::string tail = ", pepper: ${PC_TEST_PEPPER} }\n";
+  // Flow style needs the reference quoted ({ and } are flow syntax).
+  const std::string tail = ", pepper: \"${PC_TEST_PEPPER}\" }\n";
   expect_error("api_keys: { header: Authorization, store: sqlite:k.db" + tail,
                "cannot be Authorization");
   expect_error("api_keys: { header: X-Client-Id, store: sqlite:k.db" + tail,
@@ -189,7 +196,7 @@ routes:
   - { name: bad, match: { path: /y }, upstream: reports, auth: none, api_key_query_param: "a b" }
 )");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(errors(r).find("gw.yaml:5:95: 'api_key_query_param' needs api_key in the route's auth"),
+  EXPECT_NE(errors(r).find("gw.yaml:5:92: 'api_key_query_param' needs api_key in the route's auth"),
             std::string::npos)
       << errors(r);
   EXPECT_NE(errors(r).find("may only use letters"), std::string::npos) << errors(r);

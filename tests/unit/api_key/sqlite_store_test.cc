@@ -1,3 +1,5 @@
+#include "auth/api_key/sqlite_store.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -7,7 +9,6 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
-#include "auth/api_key/sqlite_store.h"
 
 namespace portcullis::auth::api_key {
 namespace {
@@ -69,7 +70,8 @@ TEST_F(SqliteStoreTest, CreatesSchemaWalAndPrivateFile) {
     sqlite3_stmt* st = nullptr;
     sqlite3_prepare_v2(db, sql, -1, &st, nullptr);
     std::string v;
-    if (sqlite3_step(st) == SQLITE_ROW) v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    if (sqlite3_step(st) == SQLITE_ROW)
+      v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
     return v;
   };
@@ -112,8 +114,8 @@ TEST_F(SqliteStoreTest, NeverStoresTheSecret) {
 
 TEST_F(SqliteStoreTest, ChangesSinceSeesExactlyWhatChanged) {
   auto store = open();
-  std::string a = create(*store, "a", {.scopes = "s1 s2", .routes = "r1", .cidrs = "10.0.0.0/8",
-                                       .label = "first"});
+  std::string a = create(
+      *store, "a", {.scopes = "s1 s2", .routes = "r1", .cidrs = "10.0.0.0/8", .label = "first"});
   std::string b = create(*store, "b", {.expires_at = 1900000000});
   std::vector<std::string> seen;
   PollResult r = store->load_all([&](const KeyRow& row) { seen.emplace_back(row.id); });
@@ -214,7 +216,15 @@ TEST_F(SqliteStoreTest, DeletedFileIsAnErrorAndARestoredOneAReset) {
   std::string a = create(*store, "a");
   auto noop = [](const KeyRow&) {};
   ASSERT_TRUE(store->changes_since(1, noop).ok);
-  fs::copy_file(path, dir + "/backup.db");
+  // A backup as the docs say to take one (a plain copy of a WAL database can miss the
+  // latest transactions).
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    std::string sql = "VACUUM INTO '" + dir + "/backup.db'";
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
   fs::remove(path);
   fs::remove(path + "-wal");
   fs::remove(path + "-shm");
@@ -253,25 +263,29 @@ TEST_F(SqliteStoreTest, SeqGoingBackwardsIsAReset) {
 TEST_F(SqliteStoreTest, RotateExpiresOldKeysAndCopiesSettings) {
   auto store = open();
   create(*store, "rot", {.created_at = 1000, .scopes = "old"});
-  std::string newest = create(*store, "rot", {.created_at = 2000, .scopes = "a b",
-                                              .routes = "reports", .cidrs = "10.0.0.0/8",
-                                              .label = "L"});
+  std::string newest = create(*store, "rot",
+                              {.created_at = 2000,
+                               .scopes = "a b",
+                               .routes = "reports",
+                               .cidrs = "10.0.0.0/8",
+                               .label = "L"});
   create(*store, "other", {.created_at = 3000});
   RotationPlan plan;
   std::string error;
   NewKey made;
-  auto result = store->rotate("rot", 5000, 60,
-                              [&](const KeyInfo& t) {
-                                made.id = "NEWNEWNEWNEW";
-                                made.client_id = "rot";
-                                made.created_at = 5000;
-                                made.scopes = t.scopes;
-                                made.routes = t.routes;
-                                made.cidrs = t.cidrs;
-                                made.label = t.label;
-                                return made;
-                              },
-                              plan, error);
+  auto result = store->rotate(
+      "rot", 5000, 60,
+      [&](const KeyInfo& t) {
+        made.id = "NEWNEWNEWNEW";
+        made.client_id = "rot";
+        made.created_at = 5000;
+        made.scopes = t.scopes;
+        made.routes = t.routes;
+        made.cidrs = t.cidrs;
+        made.label = t.label;
+        return made;
+      },
+      plan, error);
   ASSERT_EQ(result, WriteResult::Ok) << error;
   EXPECT_EQ(plan.template_key.id, newest.substr(4, 12));
   EXPECT_EQ(plan.expire.size(), 2u);
@@ -303,7 +317,8 @@ TEST_F(SqliteStoreTest, RotateExpiresOldKeysAndCopiesSettings) {
   EXPECT_FALSE(other[0].expires_at);
 
   RotationPlan none;
-  EXPECT_EQ(store->rotate("nobody", 5000, 60, [](const KeyInfo&) { return NewKey{}; }, none, error),
+  EXPECT_EQ(store->rotate(
+                "nobody", 5000, 60, [](const KeyInfo&) { return NewKey{}; }, none, error),
             WriteResult::Refused);
   EXPECT_NE(error.find("no active key"), std::string::npos) << error;
 }

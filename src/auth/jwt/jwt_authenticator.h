@@ -1,0 +1,46 @@
+// The jwt mechanism for one route: finds a bearer JWT (Authorization: Bearer, a provider's
+// own header or cookie, or the route's jwt_query_param), lets the token's iss pick one of
+// the route's providers, and validates it against that provider's keys and policy. The
+// verified-token cache answers repeated tokens without a signature check; a key-set refetch
+// (unknown kid) answers later, from the HTTP client's thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/authenticator.h"
+#include "auth/jwt/provider.h"
+
+namespace portcullis::auth::jwt {
+
+class JwtAuthenticator : public Authenticator {
+ public:
+  // `providers`: the route's jwt providers, in the route's order. `query_param`: the route's
+  // jwt_query_param. `unknown_issuer_is_mine`: whether a JWT from an issuer none of the
+  // providers knows is refused here (true) or left to a later mechanism (false: the route
+  // also lists an oauth2 mechanism, which may know it).
+  JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
+                   std::optional<std::string> query_param, bool unknown_issuer_is_mine = true);
+
+  std::string_view method() const override { return method_; }
+  std::string_view challenge_scheme() const override { return "Bearer"; }
+  void authenticate(const AuthRequest& request, AuthCallback done) override;
+  void scrub(boost::beast::http::fields& headers, std::string& target) const override;
+  bool ready() const override;
+
+  const std::vector<std::shared_ptr<Provider>>& providers() const { return providers_; }
+
+ private:
+  std::vector<std::shared_ptr<Provider>> providers_;
+  std::optional<std::string> query_param_;
+  bool unknown_issuer_is_mine_;
+  std::string method_;
+  std::size_t max_token_bytes_ = 0;  // the largest of the providers'
+};
+
+// "ab12cd34ef56": the first 12 hex characters of a token's SHA-256, for logs.
+std::string token_id(const TokenDigest& digest);
+
+}  // namespace portcullis::auth::jwt

@@ -1,0 +1,59 @@
+// A configured JWT provider at run time: its policy, its keys (static, or a remote JWK set
+// kept by JwksCache) and its verified-token cache. Providers outlive reloads: a reload whose
+// provider config is unchanged gets the running provider back, with its keys and cache.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "auth/jwt/algorithms.h"
+#include "auth/jwt/claims.h"
+#include "auth/jwt/key_source.h"
+#include "auth/jwt/token_cache.h"
+#include "config/config.h"
+
+namespace portcullis::auth::jwt {
+
+using UnixNow = std::function<std::int64_t()>;
+
+class Provider {
+ public:
+  // From a validated config, with the given key source (tests pass fakes).
+  Provider(const config::JwtProviderConfig& config, std::shared_ptr<KeySource> keys,
+           UnixNow now = {});
+
+  const std::string& name() const { return config_.name; }
+  const std::string& issuer() const { return config_.issuer; }
+  const config::JwtProviderConfig& config() const { return config_; }
+  const AlgSet& algorithms() const { return algorithms_; }
+  const ClaimsPolicy& policy() const { return policy_; }
+  KeySource& keys() { return *keys_; }
+  const std::shared_ptr<KeySource>& key_source() const { return keys_; }
+  TokenCache& cache() { return cache_; }
+  bool ready() const { return keys_->ready(); }
+  std::int64_t now() const { return now_(); }
+  void start() { keys_->start(); }
+
+ private:
+  const config::JwtProviderConfig config_;
+  AlgSet algorithms_;
+  ClaimsPolicy policy_;
+  std::shared_ptr<KeySource> keys_;
+  TokenCache cache_;
+  UnixNow now_;
+};
+
+// The key source a config describes: static keys at once, or a JwksCache fetching over HTTP
+// (jwks_uri or discovery) through net::HttpClient. Null with `error` set when static key
+// material is unusable.
+std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& config,
+                                           std::string& error);
+
+// The running provider for `config`, started: the same object as before when an identical
+// provider config is already running (reloads keep keys and cache), else a new one.
+std::shared_ptr<Provider> open_provider(const config::JwtProviderConfig& config,
+                                        std::string& error);
+
+}  // namespace portcullis::auth::jwt

@@ -1,0 +1,29 @@
+// JSON for JOSE headers, JWT payloads and JWK sets: RFC 8259 through Boost.JSON's
+// basic_parser, with two extra rules the default parser does not have: a member name may
+// appear only once per object (RFC 7515 §5.2: a JOSE header with duplicate names must be
+// rejected, or "alg" could mean one thing to us and another to the issuer), and nesting is
+// limited.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+
+namespace portcullis::auth::jwt {
+
+enum class JsonError {
+  None,
+  Syntax,          // not JSON, invalid UTF-8, trailing bytes, too deep
+  DuplicateMember, // the same member name twice in one object
+  NotAnObject,     // valid JSON, but the top level is not an object
+};
+
+// Parses `text` into `out` (top level must be an object).
+JsonError parse_strict_object(std::string_view text, boost::json::object& out,
+                              std::size_t max_depth = 32);
+// Same for any top-level value.
+JsonError parse_strict(std::string_view text, boost::json::value& out,
+                       std::size_t max_depth = 32);
+
+}  // namespace portcullis::auth::jwt

@@ -1,0 +1,48 @@
+#include "auth/jwt/token.h"
+
+#include <algorithm>
+
+#include "auth/jwt/base64url.h"
+#include "auth/jwt/strict_json.h"
+
+namespace portcullis::auth::jwt {
+
+bool looks_like_jws(std::string_view text) {
+  return std::count(text.begin(), text.end(), '.') == 2;
+}
+
+TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out) {
+  if (text.size() > max_bytes) return TokenError::TooLarge;
+  const std::size_t d1 = text.find('.');
+  if (d1 == std::string_view::npos) return TokenError::NotJwt;
+  const std::size_t d2 = text.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || text.find('.', d2 + 1) != std::string_view::npos) {
+    return TokenError::NotJwt;
+  }
+  const std::string_view h = text.substr(0, d1);
+  const std::string_view p = text.substr(d1 + 1, d2 - d1 - 1);
+  const std::string_view s = text.substr(d2 + 1);
+  if (h.empty() || p.empty()) return TokenError::BadEncoding;
+
+  std::string header_json, payload_json;
+  if (!base64url_decode(h, header_json) || !base64url_decode(p, payload_json) ||
+      !base64url_decode(s, out.signature)) {
+    return TokenError::BadEncoding;
+  }
+  for (auto [json, obj] : {std::pair{&header_json, &out.header},
+                           std::pair{&payload_json, &out.payload}}) {
+    switch (parse_strict_object(*json, *obj)) {
+      case JsonError::None:
+        break;
+      case JsonError::DuplicateMember:
+        return TokenError::DuplicateMember;
+      default:
+        return TokenError::BadJson;
+    }
+  }
+  out.raw = text;
+  out.signing_input = text.substr(0, d2);
+  return TokenError::None;
+}
+
+}  // namespace portcullis::auth::jwt

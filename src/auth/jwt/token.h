@@ -1,0 +1,37 @@
+// Splitting and decoding a compact JWS (RFC 7515 §7.1): exactly three base64url parts, the
+// first two JSON objects without duplicate member names. Nothing here trusts the content;
+// the header's alg/kid/crit are read out for the checks that follow.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portcullis::auth::jwt {
+
+enum class TokenError {
+  None,
+  NotJwt,           // not three dot-separated parts: some other kind of credential
+  TooLarge,         // longer than max_token_bytes
+  BadEncoding,      // a part is not canonical unpadded base64url, or header/payload empty
+  BadJson,          // header or payload is not a JSON object
+  DuplicateMember,  // header or payload repeats a member name
+};
+
+struct Token {
+  std::string_view raw;            // the whole token (points into the caller's buffer)
+  std::string_view signing_input;  // header "." payload, as received
+  std::string signature;           // decoded
+  boost::json::object header;
+  boost::json::object payload;
+};
+
+// True when `text` has the shape of a compact JWS: three non-empty-headed parts separated by
+// exactly two dots. Cheap; decides "is this mine" before any decoding.
+bool looks_like_jws(std::string_view text);
+
+TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out);
+
+}  // namespace portcullis::auth::jwt

@@ -1,0 +1,54 @@
+#include "auth/oauth2/http_transport.h"
+
+#include "net/http_client.h"
+
+namespace portcullis::auth::oauth2 {
+namespace {
+
+// Introspection answers and discovery documents are small; anything bigger is not one.
+constexpr std::size_t kMaxBody = 256 * 1024;
+
+config::FetchUrl fetch_url(const config::HttpUrl& u) {
+  config::FetchUrl f;
+  f.url = u.url;
+  f.host = u.host;
+  f.port = u.port;
+  f.target = u.target;
+  f.host_header = u.host_header;
+  return f;
+}
+
+HttpOutcome outcome_of(net::HttpResponse r) {
+  HttpOutcome o;
+  if (r.ok) {
+    o.kind = HttpOutcome::Kind::Response;
+    o.status = r.status;
+    o.body = std::move(r.body);
+    return o;
+  }
+  o.kind = r.error.find("timed out") != std::string::npos ? HttpOutcome::Kind::Timeout
+                                                          : HttpOutcome::Kind::Unreachable;
+  o.detail = std::move(r.error);
+  return o;
+}
+
+}  // namespace
+
+void HttpClientTransport::send(HttpExchange x, std::function<void(HttpOutcome)> done) {
+  auto callback = [done = std::move(done)](net::HttpResponse r) { done(outcome_of(std::move(r))); };
+  net::HeaderList headers(x.headers.begin(), x.headers.end());
+  if (x.method == "GET") {
+    client_.get(fetch_url(x.url), std::move(headers), x.timeout, kMaxBody, std::move(callback));
+  } else {
+    // The client encodes the form itself (the same application/x-www-form-urlencoded).
+    net::HeaderList form(x.form.begin(), x.form.end());
+    client_.post_form(fetch_url(x.url), std::move(headers), std::move(form), x.timeout, kMaxBody,
+                      std::move(callback));
+  }
+}
+
+std::shared_ptr<IntrospectionTransport> make_http_transport() {
+  return std::make_shared<HttpClientTransport>(net::HttpClient::shared());
+}
+
+}  // namespace portcullis::auth::oauth2

@@ -1,0 +1,419 @@
+#include "auth/oauth2/oauth2_authenticator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+
+#include "identity/identity.h"
+#include "observe/metrics.h"
+
+namespace portcullis::auth::oauth2 {
+namespace {
+
+namespace json = boost::json;
+namespace http = boost::beast::http;
+
+std::int64_t system_unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+DecisionPtr refuse(Status s, std::string_view description) {
+  auto d = std::make_shared<Decision>();
+  d->result = AuthResult::fail(s, std::string(description), "Bearer");
+  return d;
+}
+
+// A claim by dotted path ("realm_access.roles"); a member whose name holds the whole path
+// wins, so "https://example.com/roles"-style names with dots still work when written whole.
+const json::value* claim_at(const json::object& claims, std::string_view path) {
+  if (const auto* whole = claims.if_contains(path)) return whole;
+  const json::object* obj = &claims;
+  while (true) {
+    const auto dot = path.find('.');
+    const auto* v = obj->if_contains(path.substr(0, dot));
+    if (v == nullptr || dot == std::string_view::npos) return v;
+    if (!v->is_object()) return nullptr;
+    obj = &v->get_object();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// A space-separated string or an array of strings; other shapes give nothing.
+std::vector<std::string> string_list(const json::value* v) {
+  std::vector<std::string> out;
+  if (v == nullptr) return out;
+  if (v->is_string()) return identity::split_scopes(v->get_string());
+  if (v->is_array()) {
+    for (const auto& item : v->get_array()) {
+      if (item.is_string() && !item.get_string().empty()) out.emplace_back(item.get_string());
+    }
+  }
+  return out;
+}
+
+// A NumericDate claim: nullopt when absent, and `bad` set when present but not a number.
+std::optional<std::int64_t> numeric_date(const json::object& claims, std::string_view name,
+                                         bool& bad) {
+  const auto* v = claims.if_contains(name);
+  if (v == nullptr || v->is_null()) return std::nullopt;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) {
+    return static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), INT64_MAX));
+  }
+  if (v->is_double() && std::isfinite(v->get_double())) {
+    return static_cast<std::int64_t>(std::floor(v->get_double()));
+  }
+  bad = true;
+  return std::nullopt;
+}
+
+std::string_view failure_description(IntrospectionAnswer::Kind k) {
+  switch (k) {
+    case IntrospectionAnswer::Kind::Timeout:
+      return describe::kTimeout;
+    case IntrospectionAnswer::Kind::Unreachable:
+      return describe::kUnreachable;
+    case IntrospectionAnswer::Kind::HttpStatus:
+      return describe::kHttpError;
+    case IntrospectionAnswer::Kind::Malformed:
+    case IntrospectionAnswer::Kind::Answer:
+    case IntrospectionAnswer::Kind::Refused:
+      break;
+  }
+  return describe::kBadAnswer;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+// ---- Token extraction ------------------------------------------------------------------
+
+std::optional<std::string_view> bearer_token(const http::fields& headers) {
+  // Every field is looked at (fields of one name need not be adjacent). Two Authorization
+  // headers never get here: the session refuses them with 400.
+  for (const auto& f : headers) {
+    if (f.name() != http::field::authorization) continue;
+    std::string_view value = trim(f.value());
+    const auto sp = value.find_first_of(" \t");
+    std::string_view scheme = value.substr(0, sp);
+    if (!boost::beast::iequals(scheme, "Bearer")) continue;
+    return sp == std::string_view::npos ? std::string_view() : trim(value.substr(sp));
+  }
+  return std::nullopt;
+}
+
+bool is_b64token(std::string_view t) {
+  std::size_t i = 0;
+  while (i < t.size()) {
+    const char c = t[i];
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
+    if (!ok) break;
+    ++i;
+  }
+  if (i == 0) return false;
+  while (i < t.size() && t[i] == '=') ++i;
+  return i == t.size();
+}
+
+// ---- Provider ----------------------------------------------------------------------------
+
+std::shared_ptr<OAuth2Provider> OAuth2Provider::create(
+    const config::OAuth2ProviderConfig& config, std::shared_ptr<IntrospectionTransport> transport,
+    Clocks clocks) {
+  auto p = std::make_shared<OAuth2Provider>(config, std::move(transport), std::move(clocks));
+  observe::Metrics::global().set_gauge(series::kBreakerOpen, {{"provider", config.name}}, 0);
+  p->maybe_discover();
+  return p;
+}
+
+OAuth2Provider::OAuth2Provider(const config::OAuth2ProviderConfig& config,
+                               std::shared_ptr<IntrospectionTransport> transport, Clocks clocks)
+    : config_(config),
+      transport_(std::move(transport)),
+      clocks_{clocks.steady, clocks.unix_now ? clocks.unix_now : system_unix_now},
+      cache_(config.cache_entries, clocks.steady),
+      breaker_(config.breaker_failures, std::chrono::seconds(config.breaker_open_s),
+               clocks.steady),
+      expected_issuer_(config.issuer) {
+  if (!config_.introspection_endpoint.empty()) {
+    client_ = std::make_shared<IntrospectionClient>(
+        IntrospectionClient::Settings{config_.introspection_endpoint, config_.client_id,
+                                      config_.client_secret, config_.auth_method,
+                                      std::chrono::milliseconds(config_.timeout_ms)},
+        transport_);
+  }
+}
+
+std::shared_ptr<const IntrospectionClient> OAuth2Provider::client() const {
+  std::lock_guard lock(mu_);
+  return client_;
+}
+
+bool OAuth2Provider::ready() const {
+  if (client()) return true;
+  maybe_discover();
+  return false;
+}
+
+void OAuth2Provider::maybe_discover() const {
+  if (config_.discovery.empty()) return;
+  const auto now = clocks_.steady ? clocks_.steady() : CircuitBreaker::Clock::now();
+  {
+    std::lock_guard lock(mu_);
+    if (client_ || discovering_ || now < next_discovery_) return;
+    discovering_ = true;
+    next_discovery_ = now + std::chrono::seconds(2);  // retry pace while it fails
+  }
+  HttpExchange x;
+  x.method = "GET";
+  x.url = config_.discovery;
+  x.headers.emplace_back("Accept", "application/json");
+  x.timeout = std::chrono::milliseconds(config_.timeout_ms);
+  std::weak_ptr<const OAuth2Provider> weak = weak_from_this();
+  transport_->send(std::move(x), [weak](HttpOutcome outcome) {
+    if (auto self = weak.lock()) self->discovered(outcome);
+  });
+}
+
+void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
+  auto fail = [&](const std::string& why) {
+    spdlog::warn("oauth2 provider '{}': discovery from {} failed: {}; retrying", config_.name,
+                 config_.discovery.url, why);
+    std::lock_guard lock(mu_);
+    discovering_ = false;
+  };
+  if (outcome.kind != HttpOutcome::Kind::Response) {
+    return fail(outcome.kind == HttpOutcome::Kind::Timeout ? "timeout" : outcome.detail);
+  }
+  if (outcome.status != 200) return fail("HTTP " + std::to_string(outcome.status));
+  boost::system::error_code ec;
+  json::value doc = json::parse(outcome.body, ec);
+  if (ec || !doc.is_object()) return fail("the document is not a JSON object");
+  const auto* endpoint = doc.get_object().if_contains("introspection_endpoint");
+  const auto* issuer = doc.get_object().if_contains("issuer");
+  if (endpoint == nullptr || !endpoint->is_string()) {
+    return fail("the document has no introspection_endpoint");
+  }
+  if (issuer == nullptr || !issuer->is_string() || issuer->get_string().empty()) {
+    return fail("the document has no issuer");
+  }
+  if (config_.issuer && *config_.issuer != issuer->get_string()) {
+    return fail("its issuer '" + std::string(issuer->get_string()) +
+                "' is not the configured issuer '" + *config_.issuer + "'");
+  }
+  config::HttpUrl url;
+  std::string why;
+  if (!config::parse_http_url(std::string(endpoint->get_string()), url, why)) {
+    return fail("introspection_endpoint: " + why);
+  }
+  auto client = std::make_shared<IntrospectionClient>(
+      IntrospectionClient::Settings{url, config_.client_id, config_.client_secret,
+                                    config_.auth_method,
+                                    std::chrono::milliseconds(config_.timeout_ms)},
+      transport_);
+  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name,
+               url.url, std::string(issuer->get_string()));
+  std::lock_guard lock(mu_);
+  client_ = std::move(client);
+  expected_issuer_ = std::string(issuer->get_string());
+  discovering_ = false;
+}
+
+void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback done) {
+  const TokenKey key = token_key(token);
+  const auto lookup = cache_.lookup(
+      key, [done = std::move(done)](const DecisionPtr& d) { done(d->result); });
+  auto& metrics = observe::Metrics::global();
+  switch (lookup) {
+    case IntrospectionCache::Lookup::HitPositive:
+      metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "positive"}});
+      return;
+    case IntrospectionCache::Lookup::HitNegative:
+      metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "negative"}});
+      return;
+    case IntrospectionCache::Lookup::Joined:
+      metrics.add(series::kCoalesced, {{"provider", config_.name}});
+      return;
+    case IntrospectionCache::Lookup::Leader:
+      metrics.add(series::kCacheMisses, {{"provider", config_.name}});
+      introspect(key, std::string(token));
+      return;
+  }
+}
+
+void OAuth2Provider::introspect(const TokenKey& key, std::string token) {
+  auto client = this->client();
+  if (!client) {
+    maybe_discover();
+    cache_.complete(key, refuse(Status::ProviderUnavailable, describe::kNotDiscovered), {});
+    return;
+  }
+  if (!breaker_.allow()) {
+    observe::Metrics::global().add(series::kBreakerRejected, {{"provider", config_.name}});
+    cache_.complete(key, refuse(Status::ProviderUnavailable, describe::kBreakerOpen), {});
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  client->introspect(token, [self = shared_from_this(), key, start](IntrospectionAnswer a) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto& metrics = observe::Metrics::global();
+    const std::string& name = self->config_.name;
+    metrics.observe(series::kLatency, {{"provider", name}}, secs);
+    metrics.add(series::kCalls, {{"provider", name}, {"result", result_label(a)}});
+    if (!a.ok()) {
+      spdlog::debug("oauth2 provider '{}': introspection failed: {}", name, a.detail);
+    }
+    self->record_call(a.ok());
+    Verdict v = self->decide(a, key, self->clocks_.unix_now());
+    self->cache_.complete(key, std::move(v.decision), v.ttl);
+  });
+}
+
+void OAuth2Provider::record_call(bool ok) const {
+  const bool was_open = breaker_.is_open();
+  if (ok) {
+    breaker_.record_success();
+  } else {
+    breaker_.record_failure();
+  }
+  const bool open = breaker_.is_open();
+  if (open == was_open) return;
+  observe::Metrics::global().set_gauge(series::kBreakerOpen, {{"provider", config_.name}},
+                                       open ? 1 : 0);
+  if (open) {
+    spdlog::warn("oauth2 provider '{}': introspection failing, pausing calls for {}s",
+                 config_.name, config_.breaker_open_s);
+  } else {
+    spdlog::info("oauth2 provider '{}': introspection answering again", config_.name);
+  }
+}
+
+OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer,
+                                               const TokenKey& key, std::int64_t now) const {
+  Verdict v;
+  if (!answer.ok()) {
+    v.decision = refuse(Status::ProviderUnavailable, failure_description(answer.kind));
+    return v;  // never cached
+  }
+  const auto negative = [&](Status s, std::string_view why) {
+    v.decision = refuse(s, why);
+    v.ttl = std::chrono::seconds(config_.negative_cache_s);
+    return v;
+  };
+  if (answer.kind == IntrospectionAnswer::Kind::Refused) {
+    return negative(Status::UnknownCredential, describe::kRefused);
+  }
+  const json::object& c = answer.claims;
+  if (!answer.active()) return negative(Status::InactiveCredential, describe::kInactive);
+
+  // Only access tokens call APIs (RFC 7662 token_type; oidc-provider says "Bearer" for
+  // access tokens and "refresh_token" for refresh tokens).
+  if (const auto* tt = c.if_contains("token_type"); tt != nullptr && !tt->is_null()) {
+    const std::string_view type = tt->is_string() ? std::string_view(tt->get_string()) : "";
+    if (boost::beast::iequals(type, "refresh_token")) {
+      return negative(Status::WrongTokenType, describe::kRefreshToken);
+    }
+    if (!boost::beast::iequals(type, "access_token") && !boost::beast::iequals(type, "bearer")) {
+      return negative(Status::WrongTokenType, describe::kOtherTokenType);
+    }
+  }
+  bool bad = false;
+  const auto exp = numeric_date(c, "exp", bad);
+  const auto nbf = numeric_date(c, "nbf", bad);
+  if (bad) {
+    v.decision = refuse(Status::ProviderUnavailable, describe::kBadAnswer);
+    return v;
+  }
+  if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired);
+  if (nbf && *nbf > now + 60) return negative(Status::CredentialNotYetValid, describe::kNotYetValid);
+
+  std::optional<std::string> issuer;
+  {
+    std::lock_guard lock(mu_);
+    issuer = expected_issuer_;
+  }
+  if (issuer) {
+    const auto* iss = c.if_contains("iss");
+    if (iss == nullptr || !iss->is_string() || iss->get_string() != *issuer) {
+      return negative(Status::UnknownCredential, describe::kIssuer);
+    }
+  }
+  if (!config_.audiences.empty()) {
+    const auto auds = string_list(c.if_contains("aud"));
+    // `aud` as a string is one audience, even with spaces in it.
+    std::vector<std::string> single;
+    if (const auto* a = c.if_contains("aud"); a != nullptr && a->is_string()) {
+      single.emplace_back(a->get_string());
+    }
+    const auto& list = single.empty() ? auds : single;
+    bool match = false;
+    for (const auto& want : config_.audiences) {
+      match |= std::find(list.begin(), list.end(), want) != list.end();
+    }
+    if (!match) return negative(Status::WrongAudience, describe::kAudience);
+  }
+
+  identity::Identity id;
+  if (const auto* sub = c.if_contains("sub"); sub != nullptr && sub->is_string()) {
+    id.subject = std::string(sub->get_string());
+  }
+  if (const auto* cid = c.if_contains("client_id"); cid != nullptr && cid->is_string()) {
+    id.client_id = std::string(cid->get_string());
+  }
+  if (config_.scopes_claim.empty()) {
+    id.scopes = string_list(c.if_contains("scope"));
+    if (id.scopes.empty()) id.scopes = string_list(c.if_contains("scp"));
+  } else {
+    id.scopes = string_list(claim_at(c, config_.scopes_claim));
+  }
+  if (!config_.roles_claim.empty()) id.roles = string_list(claim_at(c, config_.roles_claim));
+  id.auth_method = "oauth2";
+  id.credential_id = credential_id(key);
+
+  auto d = std::make_shared<Decision>();
+  d->result = AuthResult::ok(std::move(id));
+  v.decision = std::move(d);
+  std::int64_t ttl = config_.cache_s;
+  if (exp) ttl = std::min<std::int64_t>(ttl, *exp - now);
+  v.ttl = std::chrono::seconds(std::max<std::int64_t>(ttl, 0));
+  return v;
+}
+
+// ---- Authenticator ---------------------------------------------------------------------
+
+OAuth2Authenticator::OAuth2Authenticator(std::shared_ptr<OAuth2Provider> provider)
+    : provider_(std::move(provider)), method_("oauth2:" + provider_->config().name) {}
+
+void OAuth2Authenticator::authenticate(const AuthRequest& request, AuthCallback done) {
+  const auto token = bearer_token(request.headers);
+  if (!token) {
+    done(AuthResult::fail(Status::NoCredential));
+    return;
+  }
+  if (token->size() > kMaxTokenBytes) {
+    done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kTooLarge)));
+    return;
+  }
+  if (!is_b64token(*token)) {
+    done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kMalformed)));
+    return;
+  }
+  provider_->authenticate_token(*token, std::move(done));
+}
+
+}  // namespace portcullis::auth::oauth2

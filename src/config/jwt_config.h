@@ -1,0 +1,71 @@
+// The `jwt_providers` section: where each provider's keys come from and how its tokens are
+// checked. Filled and validated by config/jwt_section.cc; included from config.h.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "config/secret.h"
+
+namespace portcullis::config {
+
+// An http:// URL the gateway fetches from (JWKS, discovery). https is a later issue.
+struct FetchUrl {
+  std::string url;     // as written
+  std::string host;    // to connect to
+  uint16_t port = 80;
+  std::string target;  // path and query, at least "/"
+  std::string host_header;
+};
+
+// Parses an http:// URL for fetching; false with `error` set otherwise (https included, with
+// a message saying it is not supported yet).
+bool parse_fetch_url(std::string_view text, FetchUrl& out, std::string& error);
+
+struct JwtProviderConfig {
+  enum class KeySource { JwksUri, JwksFile, PublicKeyFile, Secret, Discovery };
+
+  std::string name;
+  std::string issuer;                   // exact match with the token's iss
+  std::vector<std::string> audiences;   // the token's aud must contain one of them
+  std::vector<std::string> algorithms;  // allow-list, validated names ("RS256", "EdDSA")
+
+  KeySource key_source = KeySource::JwksUri;
+  FetchUrl jwks_uri;                    // JwksUri
+  FetchUrl discovery;                   // Discovery: .well-known/openid-configuration
+  std::string jwks_file;                // JwksFile: absolute path
+  std::string jwks_json;                // JwksFile: its content, read at load
+  std::string public_key_file;          // PublicKeyFile: absolute path
+  std::string public_key_pem;           // PublicKeyFile: its content, read at load
+  Secret secret;                        // Secret: HMAC key, from ${ENV} or file:
+
+  unsigned clock_skew_s = 60;
+  std::size_t max_token_bytes = 8192;
+  std::vector<std::string> required_claims{"exp"};
+  std::optional<unsigned> max_lifetime_s;
+  std::optional<std::string> typ;       // e.g. "at+jwt"; compared case-insensitively,
+                                        // with or without "application/"
+  std::string scopes_claim;             // empty: "scope" (space-separated) or "scp"
+  std::string roles_claim;              // dotted path, e.g. realm_access.roles; empty: none
+  std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim -> header
+  std::optional<std::string> header;    // extra header carrying the bare token
+  std::optional<std::string> cookie;    // cookie carrying the bare token
+
+  unsigned jwks_refresh_s = 300;
+  unsigned jwks_min_refresh_s = 30;
+  unsigned jwks_max_refresh_s = 86400;
+  unsigned jwks_refetch_cooldown_s = 10;
+  unsigned jwks_max_stale_s = 86400;
+  unsigned jwks_timeout_ms = 3000;
+  std::size_t token_cache_entries = 100000;  // 0 disables the verified-token cache
+  unsigned cache_max_s = 300;
+
+  int line = 0;  // where the provider is defined, for messages
+  int col = 0;
+};
+
+}  // namespace portcullis::config

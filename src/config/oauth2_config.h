@@ -1,0 +1,54 @@
+// The `oauth2_providers` section: authorization servers whose opaque access tokens the
+// gateway checks by RFC 7662 introspection. Parsed by config/oauth2_section.cc.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/secret.h"
+
+namespace portcullis::config {
+
+// An http:// URL split for a client: "http://127.0.0.1:9100/token/introspection".
+struct HttpUrl {
+  std::string url;     // as written (or as discovered)
+  std::string host;    // IP literal (no brackets) or name
+  uint16_t port = 80;
+  std::string target;  // path and query, at least "/"
+  std::string host_header;  // the URL's authority
+  bool empty() const { return url.empty(); }
+  friend bool operator==(const HttpUrl&, const HttpUrl&) = default;
+};
+
+// Parses an absolute http:// URL (https is a later issue). False with `error` set otherwise.
+bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
+
+enum class ClientAuthMethod : std::uint8_t { ClientSecretBasic, ClientSecretPost };
+
+struct OAuth2ProviderConfig {
+  std::string name;
+  HttpUrl introspection_endpoint;  // empty when it comes from discovery
+  HttpUrl discovery;               // …/.well-known/openid-configuration, or empty
+  std::string client_id;
+  Secret client_secret;            // resolved ${ENV} or file:
+  ClientAuthMethod auth_method = ClientAuthMethod::ClientSecretBasic;
+  std::optional<std::string> issuer;  // expected `iss` (from discovery when not set)
+  std::vector<std::string> audiences;  // `aud` must intersect when set
+  unsigned timeout_ms = 2000;
+  unsigned cache_s = 60;            // positive answers: until min(exp, now + cache_s)
+  unsigned negative_cache_s = 10;   // refusals
+  std::size_t cache_entries = 100000;
+  std::string scopes_claim;  // empty: `scope` (space-separated) or `scp` (string or array)
+  std::string roles_claim;   // dotted path, e.g. realm_access.roles; empty: no roles
+  unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
+  unsigned breaker_open_s = 5;    // how long it stays open before one trial call
+  int line = 0;  // position of the provider's name, for messages
+  int col = 0;
+
+  friend bool operator==(const OAuth2ProviderConfig&, const OAuth2ProviderConfig&) = default;
+};
+
+}  // namespace portcullis::config

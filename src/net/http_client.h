@@ -1,0 +1,65 @@
+// A small asynchronous HTTP/1.1 client for talking to identity providers (JWKS, discovery,
+// later token introspection). One per process, on its own thread with its own io_context,
+// started on first use and shared by every provider. Callers never wait on it: requests
+// are queued and their callbacks run on the client's thread.
+//
+// http:// only for now (https to identity providers is a later issue; the config loader
+// refuses it). One connection per request (Connection: close); no redirects followed.
+// Asio and Beast stay inside http_client.cc.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/jwt_config.h"
+
+namespace portcullis::net {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+struct HttpResponse {
+  bool ok = false;     // a complete response arrived (whatever its status)
+  std::string error;   // what went wrong when !ok: "timed out", "connection refused", ...
+  unsigned status = 0;
+  HeaderList headers;  // as received
+  std::string body;
+
+  // First value of a header (case-insensitive), or empty.
+  std::string_view header(std::string_view name) const;
+};
+
+using HttpCallback = std::function<void(HttpResponse)>;
+
+class HttpClient {
+ public:
+  // The process-wide client (its thread starts on first use, stops at exit).
+  static HttpClient& shared();
+
+  HttpClient();
+  ~HttpClient();
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // GET `url`. The whole exchange (resolve, connect, request, response) must end within
+  // `timeout`; a body over `max_body` bytes fails the request.
+  void get(const config::FetchUrl& url, HeaderList headers, std::chrono::milliseconds timeout,
+           std::size_t max_body, HttpCallback done);
+  // POST application/x-www-form-urlencoded (fields are percent-encoded here).
+  void post_form(const config::FetchUrl& url, HeaderList headers, HeaderList form,
+                 std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done);
+  // Runs `fn` on the client's thread after `delay` (never inline).
+  void after(std::chrono::milliseconds delay, std::function<void()> fn);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portcullis::net

@@ -1,0 +1,105 @@
+// A real OpenID provider for the jwt integration tests: npm oidc-provider on loopback with
+// client credentials and resource indicators, issuing RFC 9068 JWT access tokens (typ
+// at+jwt) signed with an RS256 key published at its jwks_uri (found through discovery).
+//
+//   node jwt_oidc.mjs [--port N]     prints "listening 127.0.0.1:PORT" once ready
+//
+// Client: test-client / client_secret_basic (IDP_TEST_CLIENT_SECRET, default
+// test-client-secret), grant client_credentials, scopes orders:read orders:write, resource
+// urn:portcullis:orders (the token's aud).
+//
+// Test control (outside the provider's own routes):
+//   POST /test/rotate    a new signing key (new kid) signs from now on; the old one is
+//                        removed from the JWKS. Answers {"kid": NEW, "removed": OLD}.
+//   GET  /test/kid       {"kid": CURRENT}
+import http from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider from 'oidc-provider';
+
+const args = process.argv.slice(2);
+const portArg = args.indexOf('--port');
+const wantPort = portArg >= 0 ? Number(args[portArg + 1]) : 0;
+const testSecret = process.env.IDP_TEST_CLIENT_SECRET || 'test-client-secret';
+const RESOURCE = 'urn:portcullis:orders';
+const SCOPES = 'orders:read orders:write';
+
+let serial = 0;
+let currentKid;
+let callback;
+
+async function newJwk() {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  serial += 1;
+  const kid = `oidc-${Date.now()}-${serial}`;
+  return { ...(await exportJWK(privateKey)), kid, alg: 'RS256', use: 'sig' };
+}
+
+// oidc-provider's key set is fixed per instance: a rotation builds a new instance with the new
+// key only (tokens are JWTs, so nothing stored is needed to validate them).
+function build(issuer, jwk) {
+  const provider = new Provider(issuer, {
+    jwks: { keys: [jwk] },
+    scopes: ['openid', 'orders:read', 'orders:write'],
+    clients: [{
+      client_id: 'test-client',
+      client_secret: testSecret,
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: SCOPES,
+    }],
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => RESOURCE,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, indicator) => {
+          if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
+          return {
+            scope: SCOPES,
+            audience: RESOURCE,
+            accessTokenTTL: 3600,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'RS256' } },
+          };
+        },
+      },
+    },
+  });
+  currentKid = jwk.kid;
+  callback = provider.callback();
+}
+
+function json(res, status, body) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+let issuer;
+const server = http.createServer(async (req, res) => {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  if (url.pathname === '/test/rotate' && req.method === 'POST') {
+    const removed = currentKid;
+    build(issuer, await newJwk());
+    return json(res, 200, { kid: currentKid, removed });
+  }
+  if (url.pathname === '/test/kid') return json(res, 200, { kid: currentKid });
+  return callback(req, res);
+});
+
+server.listen(wantPort, '127.0.0.1', async () => {
+  issuer = `http://127.0.0.1:${server.address().port}`;
+  build(issuer, await newJwk());
+  process.stdout.write(`listening 127.0.0.1:${server.address().port}\n`);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT']) {
+  process.on(sig, () => {
+    server.closeAllConnections?.();
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 500).unref();
+  });
+}

@@ -1,0 +1,180 @@
+"""The jwt tests' token issuers as processes: tests/idp/jwt_keys.mjs (keys for every JWS
+algorithm, tokens minted with npm jose, a JWKS endpoint with switches) and
+tests/idp/jwt_oidc.mjs (npm oidc-provider issuing RFC 9068 access tokens by client
+credentials, with key rotation). Plus the byte-level helpers attack tokens are built from."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Optional
+
+IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
+HS_SECRET = "portcullis-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123"
+OIDC_CLIENT_SECRET = "jwt-test-client-secret-0123456789"
+OIDC_RESOURCE = "urn:portcullis:orders"
+
+
+def b64u(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64u(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def require_node_modules() -> None:
+    """Fails (never skips) when tests/idp has not been installed."""
+    if not ((IDP_DIR / "node_modules" / "jose").is_dir() and
+            (IDP_DIR / "node_modules" / "oidc-provider").is_dir()):
+        raise RuntimeError("tests/idp/node_modules is missing: run bash scripts/idp-deps.sh")
+    if not shutil.which("node"):
+        raise RuntimeError("node not found: the jwt tests need Node.js")
+
+
+def _http(method: str, url: str, body: Optional[dict] = None, headers: Optional[dict] = None,
+          data: Optional[bytes] = None, timeout: float = 10) -> tuple:
+    if body is not None:
+        data = json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+class NodeProcess:
+    """A node script that prints "listening 127.0.0.1:PORT" once ready."""
+
+    def __init__(self, workdir: str, script: str, name: str, args: tuple = (),
+                 env: Optional[dict] = None):
+        require_node_modules()
+        self.log_path = os.path.join(workdir, f"{name}.log")
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(["node", str(IDP_DIR / script), *args],
+                                     stdout=subprocess.PIPE, stderr=self._log,
+                                     env=dict(os.environ, **(env or {})))
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        m = re.match(r"^listening 127\.0\.0\.1:(\d+)$", line.strip())
+        if not m:
+            self.proc.kill()
+            raise RuntimeError(f"{script} did not start: {line!r}\n{self.log()}")
+        self.port = int(m.group(1))
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        self._log.close()
+
+
+class JwtKeys(NodeProcess):
+    """tests/idp/jwt_keys.mjs serve."""
+
+    def __init__(self, workdir: str, name: str = "jwt-keys"):
+        super().__init__(workdir, "jwt_keys.mjs", name, ("serve", "--secret", HS_SECRET))
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.base}/jwks.json"
+
+    def _post(self, path: str, body: Optional[dict] = None) -> dict:
+        status, data = _http("POST", self.base + path, body or {})
+        if status != 200:
+            raise AssertionError(f"jwt_keys {path}: {status} {data[:500]!r}")
+        return json.loads(data)
+
+    def mint(self, alg: str, claims: dict, header: Optional[dict] = None, **kw) -> str:
+        """A token minted by jose. kw: kid=... (None: no kid), key='unpublished'."""
+        body = {"alg": alg, "claims": claims}
+        if header:
+            body["header"] = header
+        body.update(kw)
+        return self._post("/mint", body)["token"]
+
+    def sign(self, alg: str, signing_input: str, secret: Optional[bytes] = None) -> str:
+        body = {"alg": alg, "input": signing_input}
+        if secret is not None:
+            body["secret"] = secret.decode("latin-1")
+        return self._post("/sign", body)["signature"]
+
+    def forge(self, header_json: str, payload_json: str, alg: str) -> str:
+        """A token from exact JSON text, validly signed with this issuer's key for `alg`."""
+        signing_input = f"{b64u(header_json)}.{b64u(payload_json)}"
+        return f"{signing_input}.{self.sign(alg, signing_input)}"
+
+    def state(self, **kw) -> dict:
+        return self._post("/state", kw)
+
+    def rotate(self, family: str) -> dict:
+        return self._post(f"/rotate?family={family}")
+
+    def jwks_fetches(self) -> int:
+        status, data = _http("GET", self.base + "/stats")
+        return json.loads(data)["jwks_fetches"]
+
+    def pem(self, family: str) -> str:
+        return _http("GET", f"{self.base}/pem/{family}")[1].decode()
+
+    def jwk(self, family: str) -> dict:
+        return json.loads(_http("GET", f"{self.base}/jwk/{family}")[1])
+
+    def jwks(self) -> str:
+        return _http("GET", self.jwks_uri)[1].decode()
+
+
+class JwtOidc(NodeProcess):
+    """tests/idp/jwt_oidc.mjs: oidc-provider; `port` to come back on the same address."""
+
+    def __init__(self, workdir: str, port: int = 0, name: str = "jwt-oidc"):
+        super().__init__(workdir, "jwt_oidc.mjs", name, ("--port", str(port)),
+                         env={"IDP_TEST_CLIENT_SECRET": OIDC_CLIENT_SECRET})
+
+    @property
+    def issuer(self) -> str:
+        return self.base
+
+    @property
+    def discovery(self) -> str:
+        return f"{self.base}/.well-known/openid-configuration"
+
+    def client_credentials(self, scope: str = "orders:read") -> str:
+        basic = base64.b64encode(f"test-client:{OIDC_CLIENT_SECRET}".encode()).decode()
+        form = f"grant_type=client_credentials&scope={scope.replace(' ', '+')}" \
+               f"&resource={OIDC_RESOURCE}"
+        status, data = _http("POST", f"{self.base}/token", data=form.encode(),
+                             headers={"Authorization": f"Basic {basic}",
+                                      "Content-Type": "application/x-www-form-urlencoded"})
+        if status != 200:
+            raise AssertionError(f"token request: {status} {data[:500]!r}")
+        return json.loads(data)["access_token"]
+
+    def rotate(self) -> dict:
+        return json.loads(_http("POST", f"{self.base}/test/rotate", {})[1])

@@ -26,9 +26,23 @@ struct HistogramData {
   double sum = 0;
 };
 
+struct RouteStats {
+  std::vector<std::pair<unsigned, std::uint64_t>> by_status;  // few distinct statuses
+  HistogramData duration;
+};
+
+void add_observation(HistogramData& h, double seconds) {
+  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+    if (seconds <= kBuckets[i]) ++h.counts[i];
+  }
+  ++h.count;
+  h.sum += seconds;
+}
+
 // One per thread. The mutex is only contended while /metrics reads the shard.
 struct Shard {
   std::mutex mu;
+  std::unordered_map<std::string, RouteStats, Hash, std::equal_to<>> routes;
   std::unordered_map<std::string, double, Hash, std::equal_to<>> counters;
   // key: name + '\0' + rendered labels (without braces)
   std::unordered_map<std::string, HistogramData, Hash, std::equal_to<>> histograms;
@@ -129,12 +143,25 @@ void Metrics::observe(std::string_view name, Labels labels, double seconds) {
   std::lock_guard lock(s.mu);
   auto it = s.histograms.find(std::string_view(key));
   if (it == s.histograms.end()) it = s.histograms.emplace(key, HistogramData{}).first;
-  HistogramData& h = it->second;
-  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) ++h.counts[i];
+  add_observation(it->second, seconds);
+}
+
+void Metrics::record_request(std::string_view route, unsigned status, double seconds) {
+  Shard& s = impl_->local();
+  std::lock_guard lock(s.mu);
+  auto it = s.routes.find(route);
+  if (it == s.routes.end()) it = s.routes.emplace(std::string(route), RouteStats{}).first;
+  RouteStats& r = it->second;
+  bool found = false;
+  for (auto& [code, n] : r.by_status) {
+    if (code == status) {
+      ++n;
+      found = true;
+      break;
+    }
   }
-  ++h.count;
-  h.sum += seconds;
+  if (!found) r.by_status.emplace_back(status, 1);
+  add_observation(r.duration, seconds);
 }
 
 void Metrics::set_gauge(std::string_view name, Labels labels, double value) {
@@ -159,6 +186,7 @@ void Metrics::reset() {
     std::lock_guard l2(s->mu);
     s->counters.clear();
     s->histograms.clear();
+    s->routes.clear();
   }
   impl_->gauges.clear();
   impl_->collectors.clear();
@@ -174,6 +202,22 @@ std::string Metrics::render() const {
     for (auto& s : impl_->shards) {
       std::lock_guard l2(s->mu);
       for (const auto& [k, v] : s->counters) counters[k] += v;
+      for (const auto& [route, r] : s->routes) {
+        for (const auto& [code, n] : r.by_status) {
+          std::string key(series::kRequests);
+          key += "{";
+          append_labels(key, {{"route", route}, {"status", std::to_string(code)}});
+          key += "}";
+          counters[key] += static_cast<double>(n);
+        }
+        std::string hkey(series::kDuration);
+        hkey.push_back('\0');
+        append_labels(hkey, {{"route", route}});
+        auto& m = histograms[hkey];
+        for (std::size_t i = 0; i < kBuckets.size(); ++i) m.counts[i] += r.duration.counts[i];
+        m.count += r.duration.count;
+        m.sum += r.duration.sum;
+      }
       for (const auto& [k, h] : s->histograms) {
         auto& m = histograms[k];
         for (std::size_t i = 0; i < kBuckets.size(); ++i) m.counts[i] += h.counts[i];

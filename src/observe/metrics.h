@@ -21,6 +21,9 @@ class Metrics {
   void add(std::string_view name, Labels labels, double value = 1);
   // Histogram of seconds with the default latency buckets.
   void observe(std::string_view name, Labels labels, double seconds);
+  // The per-request pair (portcullis_requests_total{route,status} and
+  // portcullis_request_duration_seconds{route}) in one lookup: the request path's hot call.
+  void record_request(std::string_view route, unsigned status, double seconds);
   // Gauge: set from any thread; last write wins.
   void set_gauge(std::string_view name, Labels labels, double value);
   // Called at scrape time to append extra series (e.g. state owned by a component).

@@ -844,10 +844,7 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt, std::string_view
                                     Clock::time_point start) {
   const double secs = std::chrono::duration<double>(Clock::now() - start).count();
   auto& metrics = observe::Metrics::global();
-  char code[8];
-  std::snprintf(code, sizeof code, "%u", status);
-  metrics.add(observe::series::kRequests, {{"route", route_name}, {"status", code}});
-  metrics.observe(observe::series::kDuration, {{"route", route_name}}, secs);
+  metrics.record_request(route_name, status, secs);
   if (!rt.access_log->enabled()) return;
   observe::AccessEntry e;
   e.request_id = request_id;

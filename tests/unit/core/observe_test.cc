@@ -33,6 +33,24 @@ TEST(Metrics, CountsAndRendersPrometheusText) {
   m.reset();
 }
 
+TEST(Metrics, RecordRequestFeedsTheRequestCounterAndHistogram) {
+  auto& m = observe::Metrics::global();
+  m.reset();
+  m.record_request("orders", 200, 0.0007);
+  m.record_request("orders", 200, 0.2);
+  m.record_request("orders", 401, 0.0001);
+  const std::string text = m.render();
+  EXPECT_NE(text.find("portcullis_requests_total{route=\"orders\",status=\"200\"} 2"),
+            std::string::npos);
+  EXPECT_NE(text.find("portcullis_requests_total{route=\"orders\",status=\"401\"} 1"),
+            std::string::npos);
+  EXPECT_NE(text.find("portcullis_request_duration_seconds_bucket{route=\"orders\",le=\"0.001\"} 2"),
+            std::string::npos);
+  EXPECT_NE(text.find("portcullis_request_duration_seconds_count{route=\"orders\"} 3"),
+            std::string::npos);
+  m.reset();
+}
+
 TEST(HeaderBlock, FindsTheEndOfTheHead) {
   std::size_t skip = 0;
   EXPECT_EQ(server::find_head_end("GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", skip), 27u);

@@ -71,10 +71,24 @@ for addr in "$ECHO_ADDR" "$GATEWAY_ADDR" "$ADMIN_ADDR"; do
   port_in_use "$addr" && die "$addr is already in use (is another quickstart or bench/run.sh running?)"
 done
 
+# The API-key store's pepper (made once, kept in .quickstart/, which git ignores) and a demo
+# key for a partner, made on every run: a key is shown only when it is created.
+mkdir -p .quickstart
+chmod 700 .quickstart
+if [ ! -s .quickstart/pepper ]; then
+  (umask 077 && openssl rand -hex 32 > .quickstart/pepper)
+fi
+PORTCULLIS_KEY_PEPPER="$(cat .quickstart/pepper)"
+export PORTCULLIS_KEY_PEPPER
 if ! "$GATEWAY" check -c "$CONFIG" >"$tmp/check.log" 2>&1; then
   cat "$tmp/check.log" >&2
   die "$CONFIG is not valid"
 fi
+
+demo_key="$("$GATEWAY" keys create -c "$CONFIG" --client partner-123 --scopes reports:read \
+  --label "quickstart demo" --expires "$(date -u -d '+1 day' +%Y-%m-%dT%H:%M:%SZ)" --json 2>"$tmp/keys.log" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')" ||
+  { cat "$tmp/keys.log" >&2; die "could not create the demo API key"; }
 
 # Both run in sessions of their own (setsid), so that Ctrl-C reaches only this script, which
 # then stops them in order: the gateway first (it drains), then its upstream.
@@ -120,6 +134,12 @@ Portcullis is running: gateway http://$GATEWAY_ADDR -> echo upstream http://$ECH
   # before the request is forwarded, so the upstream never sees them (these routes are
   # auth: none, so no user identity is set either).
   curl -s -H 'X-User-Id: admin' -H 'X-Scopes: admin' http://$GATEWAY_ADDR/v1/reports | python3 -m json.tool
+
+  # A partner route that needs an API key with the reports:read scope. With the demo key
+  # (made just now, valid for a day) the upstream sees X-Client-Id: partner-123 and
+  # X-Auth-Method: api-key, and never the key itself; without it, a 401.
+  curl -s -H 'X-API-Key: $demo_key' http://$GATEWAY_ADDR/v1/partner/reports | python3 -m json.tool
+  curl -si http://$GATEWAY_ADDR/v1/partner/reports
 
   # The gateway's own health and Prometheus metrics on the admin listener.
   curl -s http://$ADMIN_ADDR/readyz

@@ -9,8 +9,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 IDP="$ROOT/tests/idp"
 
-command -v node >/dev/null || { echo "idp-deps: node is not installed" >&2; exit 1; }
-command -v npm >/dev/null || { echo "idp-deps: npm is not installed" >&2; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  # The project's machines come with Node 20; elsewhere fall back to Debian's packages.
+  echo "idp-deps: installing nodejs and npm from Debian"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
 
 if [ -d "$IDP/node_modules" ] && [ "$IDP/node_modules" -nt "$IDP/package-lock.json" ]; then
   exit 0

@@ -14,6 +14,9 @@ BUILD_DIR="${BUILD_DIR:-build}"
 export BUILD_DIR
 
 bash scripts/build.sh -DPORTCULLIS_TESTS=ON
+# The real identity provider (npm oidc-provider) and token minting (npm jose) for the
+# JWT and OAuth2 integration tests.
+bash scripts/idp-deps.sh
 
 if ! ctest --test-dir "$BUILD_DIR" --output-on-failure --no-tests=error -j "${JOBS:-2}"; then
   echo "test: FAILED (see the output above)" >&2

@@ -9,14 +9,18 @@
 #   haproxy   HAProxy plain proxying on 9004 (bench/peers/haproxy-jwt.cfg.in; the same
 #             HAProxy checks an RS256 JWT on 9002, target haproxy-jwt)
 #   idp       only with an oauth2 target: the test IdP (tests/idp, npm oidc-provider) on 9100;
-#             portcullis-oauth2 sends one opaque token (cache on), portcullis-oauth2-nocache
-#             the same token to a provider with cache_s: 0 (one introspection per request),
-#             idp-introspect the IdP's own introspection capacity (bench/peers/introspect.lua)
+#             portcullis-oauth2 sends one opaque token (cached after the first request),
+#             portcullis-oauth2-nocache rotates through 500 tokens (oidc-provider's
+#             in-memory store keeps 1,000) on a provider with cache_s: 0 (one introspection
+#             per request), idp-introspect sends the same calls to the IdP directly: its
+#             own capacity
 #   jwt       portcullis-jwt: RS256 tokens checked by the gateway against the same public key
 #             as haproxy-jwt, one repeated token (verified-token cache on);
 #             portcullis-jwt-nocache: a provider with token_cache_entries: 0 and a different
 #             token on every request (bench/peers/jwt-tokens.lua cycles through JWT_TOKENS
-#             pre-minted tokens, made with tests/idp/jwt_keys.mjs)
+#             pre-minted tokens, made with tests/idp/jwt_keys.mjs); gateway-bearer: the
+#             auth: none route sent the same Authorization header, to separate the cost of a
+#             ~600-byte header from the cost of checking it
 #
 # Each target gets `wrk -t1 -c32 -d${DURATION}s --latency` REPEAT times, interleaved
 # (all targets once, then all again); the table shows the medians. Then bench/idle_conns.py
@@ -63,8 +67,10 @@ declare -A TARGET_LABEL=(
   [portcullis-oauth2]="Portcullis oauth2 cached"
   [portcullis-oauth2-nocache]="Portcullis oauth2 no cache"
   [idp-introspect]="IdP introspection"
+  [portcullis-apikey]="Portcullis api_key"
+  [gateway-bearer]="Portcullis none+Bearer"
   [portcullis-jwt]="Portcullis jwt cached"
-  [portcullis-jwt-nocache]="Portcullis jwt no cache"
+  [portcullis-jwt-nocache]="Portcullis jwt nocache"
 )
 declare -A TARGET_PORT=(
   [upstream]=9001
@@ -75,6 +81,8 @@ declare -A TARGET_PORT=(
   [portcullis-oauth2]=$GATEWAY_PORT
   [portcullis-oauth2-nocache]=$GATEWAY_PORT
   [idp-introspect]=9100
+  [portcullis-apikey]=$GATEWAY_PORT
+  [gateway-bearer]=$GATEWAY_PORT
   [portcullis-jwt]=$GATEWAY_PORT
   [portcullis-jwt-nocache]=$GATEWAY_PORT
 )
@@ -82,6 +90,7 @@ declare -A TARGET_PATH=(
   [portcullis-oauth2]=/oauth2/
   [portcullis-oauth2-nocache]=/oauth2-nocache/
   [idp-introspect]=/token/introspection
+  [portcullis-apikey]=/apikey/
   [portcullis-jwt]=/jwt/
   [portcullis-jwt-nocache]=/jwt-nocache/
 )
@@ -89,12 +98,15 @@ declare -A TARGET_PATH=(
 declare -A TARGET_HEADER=(
   [haproxy-jwt]='Authorization: Bearer @JWT@'
   [portcullis-oauth2]='Authorization: Bearer @OPAQUE@'
-  [portcullis-oauth2-nocache]='Authorization: Bearer @OPAQUE@'
+  [portcullis-apikey]='X-API-Key: @APIKEY@'
+  [portcullis-oauth2-nocache]='Authorization: Bearer @OPAQUE@'  # probe; the script rotates
+  [gateway-bearer]='Authorization: Bearer @JWT@'
   [portcullis-jwt]='Authorization: Bearer @JWT@'
   [portcullis-jwt-nocache]='Authorization: Bearer @JWT@'
 )
 # A wrk script for targets that are not a plain GET (and the curl options of their probe).
 declare -A TARGET_SCRIPT=([idp-introspect]="$ROOT/bench/peers/introspect.lua"
+  [portcullis-oauth2-nocache]="$ROOT/bench/peers/bearer_tokens.lua"
   [portcullis-jwt-nocache]="$ROOT/bench/peers/jwt-tokens.lua")
 declare -A TARGET_PROBE=([idp-introspect]='-u gateway:bench-gateway-secret -d token=@OPAQUE@')
 # The ratio line compares these two.
@@ -192,8 +204,10 @@ admin:
 upstreams:
   up: { url: http://127.0.0.1:${TARGET_PORT[upstream]} }
 $(jwt_gateway_providers)
+$(apikey_gateway_section)
 $(oauth2_gateway_config)
 $(jwt_gateway_routes)
+$(apikey_gateway_route)
   - { name: all, match: { path_prefix: / }, upstream: up, auth: none }
 log: { level: warn, access: off }
 EOF
@@ -214,6 +228,19 @@ oauth2_gateway_config() {
   else
     echo "routes:"
   fi
+}
+
+# portcullis-apikey: a key store in $tmp with one key (created below), and its route.
+USE_APIKEY=0
+[[ " $TARGETS " == *" portcullis-apikey "* ]] && USE_APIKEY=1
+export PORTCULLIS_KEY_PEPPER=bench-pepper-0123456789abcdef
+apikey_gateway_section() {
+  [ "$USE_APIKEY" = 1 ] || return 0
+  echo "api_keys: { store: \"sqlite://$tmp/keys.db\", pepper: \"\${PORTCULLIS_KEY_PEPPER}\" }"
+}
+apikey_gateway_route() {
+  [ "$USE_APIKEY" = 1 ] || return 0
+  echo "  - { name: apikey, match: { path_prefix: /apikey }, upstream: up, auth: [api_key], strip_prefix: /apikey }"
 }
 
 # The jwt providers and routes: the key, issuer and audience HAProxy's jwt_verify checks.
@@ -240,9 +267,11 @@ JWT="$jwt_head.$jwt_body.$jwt_sig"
 
 target_url() { echo "http://127.0.0.1:${TARGET_PORT[$1]}${TARGET_PATH[$1]:-/}"; }
 OPAQUE=""
+APIKEY=""
 target_header() {
   local h="${TARGET_HEADER[$1]:-}"
   h="${h//@JWT@/$JWT}"
+  h="${h//@APIKEY@/$APIKEY}"
   echo "${h//@OPAQUE@/$OPAQUE}"
 }
 
@@ -265,6 +294,10 @@ if [[ " $TARGETS " == *" portcullis-jwt-nocache "* ]]; then
     die "could not mint the benchmark tokens"
   export JWT_TOKENS="$tmp/jwt-tokens.txt"
 fi
+if [ "$USE_APIKEY" = 1 ]; then
+  APIKEY="$("$GATEWAY" keys --store "sqlite://$tmp/keys.db" create --client bench --scopes orders:read --json 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')" || die "could not create an API key"
+fi
 write_gateway_config
 "$GATEWAY" check -c "$tmp/gateway.yaml" >"$tmp/gateway-check.log" 2>&1 ||
   { cat "$tmp/gateway-check.log" >&2; die "the gateway rejected the bench config"; }
@@ -283,7 +316,9 @@ if [ "$USE_IDP" = 1 ]; then
     -d scope=orders:read "http://127.0.0.1:${TARGET_PORT[idp-introspect]}/token" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')" ||
     die "could not get an access token from the test IdP"
-  export TOKEN="$OPAQUE" BASIC="$(printf 'gateway:bench-gateway-secret' | openssl base64 -A)"
+  python3 bench/peers/mint_tokens.py "http://127.0.0.1:${TARGET_PORT[idp-introspect]}" 500 \
+    >"$tmp/tokens.txt" || die "could not mint tokens at the test IdP"
+  export OAUTH2_TOKENS="$tmp/tokens.txt" BASIC="$(printf 'gateway:bench-gateway-secret' | openssl base64 -A)"
 fi
 
 # Every target must answer 200 before it is measured.
@@ -384,6 +419,7 @@ ratio_line portcullis-oauth2 gateway
 # token per request (no cache) against HAProxy's jwt_verify.
 ratio_line portcullis-jwt haproxy-jwt
 ratio_line portcullis-jwt gateway
+ratio_line portcullis-jwt gateway-bearer
 ratio_line portcullis-jwt-nocache haproxy-jwt
 ratio_line portcullis-oauth2-nocache idp-introspect
 for w in "${warnings[@]}"; do

@@ -70,7 +70,6 @@ asio::awaitable<void> exchange(Request req, HttpCallback done) {
   HttpResponse res;
   auto ex = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + req.timeout;
-  bool timed_out = false;
   {
     // Resolving cannot be bounded by the stream's timer; a timer cancels it instead.
     auto resolver = std::make_shared<tcp::resolver>(ex);
@@ -123,7 +122,7 @@ asio::awaitable<void> exchange(Request req, HttpCallback done) {
     if (rec) {
       res.error = rec == http::error::body_limit
                       ? "the response is larger than " + std::to_string(req.max_body) + " bytes"
-                      : "reading the response failed: " + describe(rec, timed_out);
+                      : "reading the response failed: " + describe(rec, false);
       done(std::move(res));
       co_return;
     }

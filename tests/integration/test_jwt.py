@@ -578,6 +578,31 @@ class JwtRemoteKeysTest(JwtAssertions, unittest.TestCase):
                    interval=0.2, message="200 once the issuer is back")
         gw.stop()
 
+    def test_reload_keeps_an_unchanged_provider(self):
+        keys, gw = self.start("reload", {"r": {"issuer": MAIN_ISS}})
+        gw.start()
+        token = keys.mint("RS256", claims())
+        self.assertEqual(gw.request("GET", "/x", bearer(token)).status, 200)
+        fetches = keys.jwks_fetches()
+        mark = gw.output_mark()
+        gw.reload()
+        gw.wait_for_output("configuration reloaded", since=mark)
+        # Same provider config: same keys and cache, no new fetch, still ready.
+        self.assertEqual(gw.admin_get("/readyz").status, 200)
+        self.assertEqual(gw.request("GET", "/x", bearer(token)).status, 200)
+        self.assertEqual(keys.jwks_fetches(), fetches)
+        # A changed provider starts afresh (and fetches its keys).
+        cfg = gw.config
+        cfg["jwt_providers"]["r"]["audiences"] = [AUD, "api://more"]
+        gw.write_config(cfg)
+        mark = gw.output_mark()
+        gw.reload()
+        gw.wait_for_output("configuration reloaded", since=mark)
+        wait_until(lambda: keys.jwks_fetches() > fetches, 5, message="a fetch by the new provider")
+        wait_until(lambda: gw.request("GET", "/x", bearer(token)).status == 200, 5,
+                   message="the new provider serving")
+        gw.stop()
+
     def test_cold_start_without_the_issuer(self):
         keys, gw = self.start("cold", {"cold": {"issuer": MAIN_ISS, "jwks_min_refresh_s": 1,
                                                  "jwks_refetch_cooldown_s": 1}}, lazy=True)

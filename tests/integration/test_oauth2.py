@@ -302,7 +302,8 @@ class OAuth2Test(GatewayTestCase):
         latencies.sort()
         self.assertGreater(len(latencies), 20)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
-        self.assertLess(p99, 0.1, f"auth: none route slowed down: p99 {p99 * 1000:.1f} ms")
+        # A worker waiting on the provider would show here as >= timeout_ms (500 ms).
+        self.assertLess(p99, 0.2, f"auth: none route slowed down: p99 {p99 * 1000:.1f} ms")
         self.wait_breaker_closed("fragile")
 
     def wait_breaker_closed(self, name: str) -> None:

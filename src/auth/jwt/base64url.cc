@@ -38,10 +38,14 @@ bool base64url_decode(std::string_view in, std::string& out) {
   if (rem == 2 && (last & 0x0f) != 0) return false;
   if (rem == 3 && (last & 0x03) != 0) return false;
 
-  // To the standard alphabet with padding, for EVP_DecodeBlock.
-  std::string std64;
-  std64.reserve(in.size() + 3);
-  for (char c : in) std64.push_back(c == '-' ? '+' : c == '_' ? '/' : c);
+  // To the standard alphabet with padding, for EVP_DecodeBlock (a per-thread scratch buffer:
+  // this runs for every part of every token).
+  thread_local std::string std64;
+  std64.assign(in);
+  for (char& c : std64) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+  }
   const std::size_t pad = rem == 0 ? 0 : 4 - rem;
   std64.append(pad, '=');
   out.resize(std64.size() / 4 * 3);

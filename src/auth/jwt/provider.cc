@@ -85,7 +85,7 @@ class HttpJwksFetcher : public JwksFetcher {
 
 // OpenID Connect Discovery: the document names the issuer (checked) and the jwks_uri. It is
 // fetched first, and again whenever a JWKS fetch has failed (the jwks_uri may have moved).
-class DiscoveryFetcher : public JwksFetcher, public std::enable_shared_from_this<DiscoveryFetcher> {
+class DiscoveryFetcher : public JwksFetcher {
  public:
   DiscoveryFetcher(config::FetchUrl url, std::string issuer, std::chrono::milliseconds timeout)
       : state_(std::make_shared<State>()) {

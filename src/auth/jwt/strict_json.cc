@@ -105,11 +105,12 @@ struct StrictHandler {
 
 }  // namespace
 
-JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_depth) {
+JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_depth,
+                       json::storage_ptr sp) {
   json::parse_options opts;
   opts.max_depth = max_depth;
   json::basic_parser<StrictHandler> p(opts);
-  p.handler().st.reset();
+  p.handler().st.reset(std::move(sp));
   error_code ec;
   std::size_t n = p.write_some(false, text.data(), text.size(), ec);
   if (p.handler().duplicate) return JsonError::DuplicateMember;
@@ -118,9 +119,10 @@ JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_
   return JsonError::None;
 }
 
-JsonError parse_strict_object(std::string_view text, json::object& out, std::size_t max_depth) {
+JsonError parse_strict_object(std::string_view text, json::object& out, std::size_t max_depth,
+                              json::storage_ptr sp) {
   json::value v;
-  JsonError e = parse_strict(text, v, max_depth);
+  JsonError e = parse_strict(text, v, max_depth, std::move(sp));
   if (e != JsonError::None) return e;
   if (!v.is_object()) return JsonError::NotAnObject;
   out = std::move(v.get_object());

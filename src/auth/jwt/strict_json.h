@@ -6,6 +6,7 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
@@ -19,11 +20,12 @@ enum class JsonError {
   NotAnObject,     // valid JSON, but the top level is not an object
 };
 
-// Parses `text` into `out` (top level must be an object).
+// Parses `text` into `out` (top level must be an object). The result is allocated from `sp`
+// (e.g. a monotonic buffer that lives as long as `out`).
 JsonError parse_strict_object(std::string_view text, boost::json::object& out,
-                              std::size_t max_depth = 32);
+                              std::size_t max_depth = 32, boost::json::storage_ptr sp = {});
 // Same for any top-level value.
 JsonError parse_strict(std::string_view text, boost::json::value& out,
-                       std::size_t max_depth = 32);
+                       std::size_t max_depth = 32, boost::json::storage_ptr sp = {});
 
 }  // namespace portcullis::auth::jwt

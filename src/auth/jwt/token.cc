@@ -31,7 +31,7 @@ TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out)
   }
   for (auto [json, obj] : {std::pair{&header_json, &out.header},
                            std::pair{&payload_json, &out.payload}}) {
-    switch (parse_strict_object(*json, *obj)) {
+    switch (parse_strict_object(*json, *obj, 32, obj->storage())) {
       case JsonError::None:
         break;
       case JsonError::DuplicateMember:

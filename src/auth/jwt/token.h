@@ -3,6 +3,7 @@
 // the header's alg/kid/crit are read out for the checks that follow.
 #pragma once
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <optional>
 #include <string>
@@ -21,11 +22,23 @@ enum class TokenError {
 };
 
 struct Token {
+  Token() = default;
+  Token(const Token&) = delete;
+  Token& operator=(const Token&) = delete;
+
   std::string_view raw;            // the whole token (points into the caller's buffer)
   std::string_view signing_input;  // header "." payload, as received
   std::string signature;           // decoded
-  boost::json::object header;
-  boost::json::object payload;
+
+ private:
+  // Header and payload are allocated from here: one token's JSON rarely needs more, and
+  // the parse then costs no heap allocation (the resource falls back to the heap beyond).
+  alignas(16) unsigned char buffer_[2048];
+  boost::json::monotonic_resource arena_{buffer_, sizeof buffer_};
+
+ public:
+  boost::json::object header{&arena_};
+  boost::json::object payload{&arena_};
 };
 
 // True when `text` has the shape of a compact JWS: three non-empty-headed parts separated by

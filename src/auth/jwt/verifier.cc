@@ -96,9 +96,21 @@ class ContextCache {
 
 thread_local ContextCache t_contexts;
 
+// One digest context per thread, reused: EVP_Digest() allocates and frees one per call.
+struct MdCtx {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~MdCtx() { EVP_MD_CTX_free(ctx); }
+};
+thread_local MdCtx t_md;
+
+bool digest_with(const EVP_MD* md, std::string_view data, unsigned char* out, unsigned& len) {
+  return md && t_md.ctx && EVP_DigestInit_ex2(t_md.ctx, md, nullptr) == 1 &&
+         EVP_DigestUpdate(t_md.ctx, data.data(), data.size()) == 1 &&
+         EVP_DigestFinal_ex(t_md.ctx, out, &len) == 1;
+}
+
 bool digest(Alg alg, std::string_view data, unsigned char* out, unsigned& len) {
-  const EVP_MD* md = md_for(alg_hash_bytes(alg));
-  return md && EVP_Digest(data.data(), data.size(), out, &len, md, nullptr) == 1;
+  return digest_with(md_for(alg_hash_bytes(alg)), data, out, len);
 }
 
 SignatureCheck verify_hmac(Alg alg, const Key& key, std::string_view input,
@@ -196,7 +208,7 @@ SignatureCheck verify_signature(Alg alg, const Key& key, std::string_view signin
 
 void sha256(std::string_view data, unsigned char out[32]) {
   unsigned len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, md_for(32), nullptr);
+  digest_with(md_for(32), data, out, len);
 }
 
 std::string sign_for_tests(Alg alg, const Key& key, std::string_view input) {

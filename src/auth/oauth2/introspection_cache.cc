@@ -9,9 +9,12 @@
 namespace portcullis::auth::oauth2 {
 
 TokenKey token_key(std::string_view token) {
+  // Fetched once: an implicit fetch (EVP_sha256()) costs a lookup and a lock on every call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   TokenKey key{};
   unsigned int len = 0;
-  if (EVP_Digest(token.data(), token.size(), key.data(), &len, EVP_sha256(), nullptr) != 1 ||
+  if (sha256 == nullptr ||
+      EVP_Digest(token.data(), token.size(), key.data(), &len, sha256, nullptr) != 1 ||
       len != key.size()) {
     // Cannot happen with a working libcrypto; an all-zero key would alias every token, so
     // refuse to go on rather than mix identities.
@@ -50,6 +53,15 @@ IntrospectionCache::IntrospectionCache(std::size_t capacity, Now now)
 IntrospectionCache::Shard& IntrospectionCache::shard_of(const TokenKey& key) {
   // Byte 8 is not used by KeyHash (bytes 0..7), so shard and bucket are independent.
   return *shards_[key[8] % shards_.size()];
+}
+
+DecisionPtr IntrospectionCache::find(const TokenKey& key) {
+  Shard& s = shard_of(key);
+  std::lock_guard lock(s.mu);
+  auto it = s.index.find(key);
+  if (it == s.index.end() || it->second->expires <= now()) return nullptr;
+  s.lru.splice(s.lru.begin(), s.lru, it->second);
+  return it->second->decision;
 }
 
 IntrospectionCache::Lookup IntrospectionCache::lookup(const TokenKey& key, Waiter waiter) {

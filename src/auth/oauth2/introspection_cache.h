@@ -51,6 +51,9 @@ class IntrospectionCache {
 
   explicit IntrospectionCache(std::size_t capacity, Now now = {});
 
+  // The hot path: the cached decision, or null (expired entries are left to lookup()).
+  DecisionPtr find(const TokenKey& key);
+
   // Looks the key up. On a hit, calls `waiter` before returning (outside any lock).
   Lookup lookup(const TokenKey& key, Waiter waiter);
 

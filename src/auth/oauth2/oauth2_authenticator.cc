@@ -235,9 +235,15 @@ void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
 
 void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback done) {
   const TokenKey key = token_key(token);
+  auto& metrics = observe::Metrics::global();
+  if (DecisionPtr hit = cache_.find(key)) {  // no waiter to build on a hit
+    metrics.add(series::kCacheHits,
+                {{"provider", config_.name}, {"kind", hit->positive() ? "positive" : "negative"}});
+    done(hit->result);
+    return;
+  }
   const auto lookup = cache_.lookup(
       key, [done = std::move(done)](const DecisionPtr& d) { done(d->result); });
-  auto& metrics = observe::Metrics::global();
   switch (lookup) {
     case IntrospectionCache::Lookup::HitPositive:
       metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "positive"}});

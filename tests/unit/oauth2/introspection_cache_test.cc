@@ -69,6 +69,21 @@ TEST(IntrospectionCache, PositiveAnswerIsKeptForItsTtlOnly) {
   EXPECT_EQ(again.calls, 0);
 }
 
+TEST(IntrospectionCache, FindSeesLiveEntriesOnly) {
+  FakeClock clock;
+  IntrospectionCache cache(10, clock.steady());
+  const auto key = token_key("t");
+  EXPECT_EQ(cache.find(key), nullptr);
+  Probe p;
+  cache.lookup(key, p.waiter());
+  EXPECT_EQ(cache.find(key), nullptr);  // in flight is not cached
+  cache.complete(key, positive("bob"), 5s);
+  ASSERT_NE(cache.find(key), nullptr);
+  EXPECT_EQ(cache.find(key)->result.identity.subject, "bob");
+  clock.advance(5s);
+  EXPECT_EQ(cache.find(key), nullptr);
+}
+
 TEST(IntrospectionCache, NegativeAnswerIsAHitOfItsOwnKind) {
   FakeClock clock;
   IntrospectionCache cache(10, clock.steady());

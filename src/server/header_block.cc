@@ -1,5 +1,6 @@
 #include "server/header_block.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace portcullis::server {
@@ -13,9 +14,33 @@ std::size_t find_head_end(std::string_view data, std::size_t& skip) {
   return pos + 4;
 }
 
+namespace {
+
+// True when none of the 8 bytes in `w` is a control character (< 0x20) or DEL (0x7f); it may
+// answer false for a clean word (then the bytes are looked at one by one), never true for a
+// word with such a byte. Bytes >= 0x80 (obs-text) count as clean.
+bool word_is_plain(std::uint64_t w) {
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  constexpr std::uint64_t high = 0x8080808080808080ull;
+  const std::uint64_t below_space = (w - ones * 0x20) & ~w & high;
+  const std::uint64_t x = w ^ (ones * 0x7f);  // a zero byte where w had DEL
+  const std::uint64_t del = (x - ones) & ~x & high;
+  return (below_space | del) == 0;
+}
+
+}  // namespace
+
 HeadCheck check_head(std::string_view head) {
   const std::size_t n = head.size();
   for (std::size_t i = 0; i < n; ++i) {
+    // Most of a head is printable text: skip it a word at a time.
+    while (i + 8 <= n) {
+      std::uint64_t w;
+      std::memcpy(&w, head.data() + i, sizeof w);
+      if (!word_is_plain(w)) break;
+      i += 8;
+    }
+    if (i >= n) break;
     const unsigned char c = static_cast<unsigned char>(head[i]);
     if (c >= 0x20 && c != 0x7f) continue;
     if (c == '\t') continue;

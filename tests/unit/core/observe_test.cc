@@ -72,5 +72,19 @@ TEST(HeaderBlock, RefusesAmbiguousBytes) {
   EXPECT_EQ(server::check_head("GET / HTTP/1.1\r\nA: b\tc\r\n\r\n"), HeadCheck::Ok);
 }
 
+TEST(HeaderBlock, FindsABadByteAtAnyPositionOfALongHead) {
+  // The check skips printable text a word at a time: a bad byte must be found wherever it is.
+  const std::string clean = "GET / HTTP/1.1\r\nAuthorization: Bearer " + std::string(300, 'x') +
+                            "\xc3\xa9\r\n\r\n";
+  ASSERT_EQ(server::check_head(clean), server::HeadCheck::Ok);
+  for (std::size_t pos = 16; pos < clean.size() - 4; ++pos) {
+    for (char bad : {'\0', '\x01', '\x1f', '\x7f'}) {
+      std::string head = clean;
+      head[pos] = bad;
+      EXPECT_EQ(server::check_head(head), server::HeadCheck::ControlChar) << pos;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace portcullis

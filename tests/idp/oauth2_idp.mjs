@@ -1,14 +1,15 @@
 // A real authorization server for the oauth2 integration tests: npm oidc-provider on
 // loopback, with introspection (RFC 7662), revocation (RFC 7009), client credentials and
-// resource indicators (RFC 8707). Access tokens for the resource urn:portcullis:api are
-// opaque; those for urn:portcullis:jwt are RFC 9068 JWTs (for routes that list a jwt
-// provider before the oauth2 one).
+// resource indicators (RFC 8707). Access tokens for the resources urn:portcullis:api and
+// urn:portcullis:other are opaque; those for urn:portcullis:jwt are RFC 9068 JWTs (for
+// routes that list a jwt provider before the oauth2 one).
 //
 //   node oauth2_idp.mjs [--port N]      prints "listening 127.0.0.1:PORT" once ready
 //
 // Clients (secrets from the environment, defaults for local runs):
 //   gateway      the resource server: introspects, client_secret_basic
 //                (IDP_GATEWAY_SECRET, default gateway-secret)
+//   gateway-post the same with client_secret_post (same secret)
 //   test-client  gets tokens by client credentials, revokes them, client_secret_basic
 //                (IDP_TEST_CLIENT_SECRET, default test-client-secret)
 //
@@ -30,6 +31,7 @@ const testSecret = process.env.IDP_TEST_CLIENT_SECRET || 'test-client-secret';
 
 const OPAQUE = 'urn:portcullis:api';
 const JWT = 'urn:portcullis:jwt';
+const OTHER = 'urn:portcullis:other';
 const SCOPES = 'orders:read orders:write';
 
 let introspections = 0;
@@ -126,6 +128,14 @@ server.listen(wantPort, '127.0.0.1', async () => {
         token_endpoint_auth_method: 'client_secret_basic',
       },
       {
+        client_id: 'gateway-post',
+        client_secret: gatewaySecret,
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+      {
         client_id: 'test-client',
         client_secret: testSecret,
         grant_types: ['client_credentials'],
@@ -145,12 +155,12 @@ server.listen(wantPort, '127.0.0.1', async () => {
         defaultResource: () => OPAQUE,
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, indicator) => {
-          if (indicator !== OPAQUE && indicator !== JWT) throw new Provider.errors.InvalidTarget();
+          if (![OPAQUE, JWT, OTHER].includes(indicator)) throw new Provider.errors.InvalidTarget();
           return {
             scope: SCOPES,
             audience: indicator,
             accessTokenTTL: Number(process.env.IDP_ACCESS_TOKEN_TTL || 3600),
-            accessTokenFormat: indicator === OPAQUE ? 'opaque' : 'jwt',
+            accessTokenFormat: indicator === JWT ? 'jwt' : 'opaque',
             jwt: { sign: { alg: 'RS256' } },
           };
         },

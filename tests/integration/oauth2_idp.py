@@ -23,6 +23,7 @@ GATEWAY_SECRET = "gateway-secret-for-tests-0123456789"
 TEST_CLIENT_SECRET = "test-client-secret-0123456789"
 OPAQUE_RESOURCE = "urn:portcullis:api"
 JWT_RESOURCE = "urn:portcullis:jwt"
+OTHER_RESOURCE = "urn:portcullis:other"
 
 
 def ensure_node_modules() -> None:

@@ -2,7 +2,8 @@
 real authorization server (npm oidc-provider, tests/idp/oauth2_idp.mjs) on loopback.
 
 One gateway for the class, with providers that differ only where a test needs it:
-  idp        cache_s 60: the normal case
+  idp        cache_s 60, issuer and audience checked: the normal case
+  post       client_secret_post instead of client_secret_basic
   idp_short  cache_s 2: revocation is seen once the cache entry ends
   idp_off    cache_s 0: revocation is seen at once
   fragile    timeout_ms 500, its own breaker: the slow / failing provider tests
@@ -22,7 +23,7 @@ import unittest
 
 from harness import (Echo, GatewayTestCase, RawConnection, base_config, build_request,
                      gateway_bin, parse_prometheus, route, wait_until)
-from oauth2_idp import GATEWAY_SECRET, JWT_RESOURCE, Idp
+from oauth2_idp import GATEWAY_SECRET, JWT_RESOURCE, OPAQUE_RESOURCE, OTHER_RESOURCE, Idp
 
 
 def bearer(token: str) -> list:
@@ -36,30 +37,12 @@ def provider(idp: Idp, secret_file: str, **overrides) -> dict:
     return p
 
 
-def jwt_supported() -> bool:
-    """Whether this build has the jwt mechanism (issue 4), asked of `portcullis check`."""
-    probe = ("upstreams: { u: { url: http://127.0.0.1:9 } }\n"
-             "jwt_providers: { p: { issuer: http://x.test, audiences: [a], algorithms: [RS256],"
-             " jwks_uri: http://127.0.0.1:9/jwks } }\n"
-             "routes: [ { name: r, match: { path_prefix: / }, upstream: u, auth: [jwt:p] } ]\n")
-    path = f"/tmp/portcullis-jwt-probe-{os.getpid()}.yaml"
-    with open(path, "w") as f:
-        f.write(probe)
-    try:
-        return subprocess.run([gateway_bin(), "check", "-c", path], capture_output=True,
-                              timeout=10).returncode == 0
-    finally:
-        os.unlink(path)
-
-
 class OAuth2Test(GatewayTestCase):
     idp: Idp
     idp_down: Idp
-    with_jwt = False
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.with_jwt = jwt_supported()
         # The IdPs first: the gateway's config names their ports.
         cls.idp_workdir = tempfile.mkdtemp(prefix="portcullis-oauth2-idp-")
         cls.addClassCleanup(shutil.rmtree, cls.idp_workdir, True)
@@ -82,10 +65,14 @@ class OAuth2Test(GatewayTestCase):
             route("fragile", path_prefix="/fragile", auth=["oauth2:fragile"]),
             route("down", path_prefix="/down", auth=["oauth2:down"]),
             route("disc", path_prefix="/disc", auth=["oauth2:disc"]),
+            route("post", path_prefix="/post", auth=["oauth2:post"]),
             route("open", path_prefix="/open"),
         ])
         cfg["oauth2_providers"] = {
-            "idp": provider(cls.idp, secret, cache_s=60),
+            "idp": provider(cls.idp, secret, cache_s=60, issuer=cls.idp.issuer,
+                            audiences=[OPAQUE_RESOURCE]),
+            "post": dict(provider(cls.idp, secret), client_id="gateway-post",
+                         auth_method="client_secret_post"),
             "idp_short": provider(cls.idp, secret, cache_s=2, negative_cache_s=1),
             "idp_off": provider(cls.idp, secret, cache_s=0, negative_cache_s=0),
             "fragile": provider(cls.idp, secret, cache_s=0, negative_cache_s=0, timeout_ms=500,
@@ -95,12 +82,12 @@ class OAuth2Test(GatewayTestCase):
             "disc": {"discovery": cls.idp.discovery, "client_id": "gateway",
                      "client_secret": f"file:{secret}"},
         }
-        if cls.with_jwt:
-            cfg["jwt_providers"] = {"main": {
-                "issuer": cls.idp.issuer, "audiences": [JWT_RESOURCE], "algorithms": ["RS256"],
-                "jwks_uri": f"{cls.idp.issuer}/jwks", "typ": "at+jwt"}}
-            cfg["routes"].insert(0, route("both", path_prefix="/both",
-                                          auth=["jwt:main", "oauth2:idp"]))
+        # The route of the issue's example: JWTs validated locally, other tokens introspected.
+        cfg["jwt_providers"] = {"main": {
+            "issuer": cls.idp.issuer, "audiences": [JWT_RESOURCE], "algorithms": ["RS256"],
+            "jwks_uri": f"{cls.idp.issuer}/jwks", "typ": "at+jwt"}}
+        cfg["routes"].insert(0, route("both", path_prefix="/both",
+                                      auth=["jwt:main", "oauth2:idp"]))
         # Sections in an order the YAML writer keeps: providers before routes.
         ordered = {k: v for k, v in cfg.items() if k != "routes"}
         ordered["routes"] = cfg["routes"]
@@ -139,6 +126,20 @@ class OAuth2Test(GatewayTestCase):
         self.assertEqual(entry["auth_method"], "oauth2")
         self.assertEqual(entry["client_id"], "test-client")
         self.assertNotIn(token, self.gateway.output())
+
+    def test_token_for_another_resource_is_refused_by_audience(self):
+        token = self.idp.token("orders:read", resource=OTHER_RESOURCE)
+        self.assertEqual(self.idp.introspect(token)["aud"], OTHER_RESOURCE)
+        r = self.get("/v1/orders", bearer(token))
+        self.assert_bearer_error(r, 401, "invalid_token", "another audience")
+        # The same token is fine where no audience is required.
+        self.assertEqual(self.get("/off", bearer(token)).status, 200)
+
+    def test_client_secret_post(self):
+        token = self.idp.token()
+        r = self.get("/post", bearer(token))
+        self.assertEqual(r.status, 200, str(r))
+        self.assertEqual(r.echo().header("X-Client-Id"), "test-client")
 
     def test_second_request_is_answered_from_the_cache(self):
         token = self.idp.token()
@@ -185,8 +186,6 @@ class OAuth2Test(GatewayTestCase):
         self.assertEqual(self.get("/off", bearer(rt)).status, 401)
 
     def test_jwt_and_opaque_tokens_on_one_route(self):
-        if not self.with_jwt:
-            self.skipTest("this build has no jwt mechanism yet (issue 4)")
         opaque = self.idp.token("orders:read")
         jwt = self.idp.token("orders:read", resource=JWT_RESOURCE)
         self.assertEqual(jwt.count("."), 2)

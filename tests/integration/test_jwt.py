@@ -53,6 +53,8 @@ D_EXPIRED = "the token has expired"
 D_NOT_YET = "the token is not valid yet"
 D_FUTURE = "the token was issued in the future"
 D_AUDIENCE = "the token audience is not accepted"
+D_REFRESH = "a refresh token may not be used to call APIs"
+D_ID_TOKEN = "an ID token may not be used to call APIs"
 D_LIFETIME = "the token lifetime exceeds the allowed maximum"
 D_MISSING_EXP = "the token lacks the required claim exp"
 D_NOT_NUMBER = "the token claim is not a number: "
@@ -462,6 +464,17 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
             "iss": TYPED_ISS, "sub": "42", "aud": AUD, "nonce": "n", "iat": now,
             "exp": now + 600}, header={"typ": "JWT"})
         self.refused(id_token2, D_TYP)
+
+    def test_refresh_and_id_tokens_marked_as_such_are_refused(self):
+        """Issuers that mint refresh and ID tokens as JWTs mark them (Keycloak's typ, Cognito's
+        token_use); such a token never authorizes a call, even with the right audience."""
+        for marker, description in ((("typ", "Refresh"), D_REFRESH), (("token_use", "refresh"), D_REFRESH),
+                                    (("typ", "ID"), D_ID_TOKEN), (("token_use", "id"), D_ID_TOKEN)):
+            token = self.keys.mint("RS256", claims(**{marker[0]: marker[1]}))
+            self.refused(token, description)
+        # The same claims without the marker pass.
+        r = self.call(self.keys.mint("RS256", claims()))
+        self.assertEqual(r.status, 200, str(r))
 
     # --- cache and metrics ----------------------------------------------------------------------
 

@@ -140,8 +140,25 @@ Verdict check_typ(const json::object& header, const ClaimsPolicy& policy) {
   return {};
 }
 
+// Refresh and ID tokens never authorize API calls, whatever the provider's config: issuers
+// that issue them as JWTs mark them in the payload (Keycloak: "typ": "Refresh" / "Offline" /
+// "ID"; Amazon Cognito: "token_use": "refresh" / "id").
+Verdict check_token_use(const json::object& payload) {
+  for (const char* name : {"typ", "token_use"}) {
+    const json::value* v = member(payload, name);
+    if (v == nullptr || !v->is_string()) continue;
+    const std::string kind = lower(std::string_view(v->get_string()));
+    if (kind == "refresh" || kind == "offline" || kind == "refresh_token") {
+      return Verdict::fail(Status::WrongTokenType, d::kRefreshToken);
+    }
+    if (kind == "id" || kind == "id_token") return Verdict::fail(Status::WrongTokenType, d::kIdToken);
+  }
+  return {};
+}
+
 Verdict check_claims(const json::object& payload, const ClaimsPolicy& policy, std::int64_t now,
                      TokenTimes& times) {
+  if (Verdict v = check_token_use(payload); v.status != Status::Ok) return v;
   // Types first: a time claim that is not a number is refused whatever its value.
   for (auto [name, slot] : {std::pair{"exp", &times.exp}, std::pair{"nbf", &times.nbf},
                             std::pair{"iat", &times.iat}}) {

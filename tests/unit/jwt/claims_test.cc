@@ -45,6 +45,22 @@ TEST(ClaimsTest, AcceptsAValidToken) {
   EXPECT_EQ(*t.nbf, kNow - 10);
 }
 
+TEST(ClaimsTest, RefreshAndIdTokensNeverAuthorize) {
+  for (const char* marker : {R"("typ":"Refresh")", R"("typ":"Offline")", R"("token_use":"refresh")"}) {
+    Verdict v = check(claims(marker));
+    EXPECT_EQ(v.status, Status::WrongTokenType) << marker;
+    EXPECT_EQ(v.description, d::kRefreshToken) << marker;
+  }
+  for (const char* marker : {R"("typ":"ID")", R"("token_use":"id")"}) {
+    Verdict v = check(claims(marker));
+    EXPECT_EQ(v.status, Status::WrongTokenType) << marker;
+    EXPECT_EQ(v.description, d::kIdToken) << marker;
+  }
+  // Access-token markers pass.
+  EXPECT_TRUE(check(claims(R"("typ":"Bearer")")).ok());
+  EXPECT_TRUE(check(claims(R"("token_use":"access")")).ok());
+}
+
 TEST(ClaimsTest, ExpiryAndNotBeforeUseTheSkew) {
   auto c = claims();
   EXPECT_TRUE(check(c, policy(), kNow + 300 + 59).ok());

@@ -47,7 +47,9 @@ struct AuthResult {
   }
 };
 
-using AuthCallback = std::function<void(AuthResult)>;
+// Takes the result by rvalue reference: it travels from the mechanism through the chain to the
+// session without being copied or moved on the way.
+using AuthCallback = std::function<void(AuthResult&&)>;
 
 class Authenticator {
  public:

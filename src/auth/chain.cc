@@ -34,7 +34,7 @@ void AuthChain::run_from(std::size_t index, const AuthRequest& request,
   // The chain outlives the request (it belongs to the config snapshot the session holds).
   mechanism->authenticate(
       request, [this, index, &request, done = std::move(done),
-                scheme = mechanism->challenge_scheme()](AuthResult result) mutable {
+                scheme = mechanism->challenge_scheme()](AuthResult&& result) mutable {
         if (result.status == Status::NoCredential) {
           run_from(index + 1, request, std::move(done));
           return;

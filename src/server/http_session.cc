@@ -53,22 +53,23 @@ class AuthWait {
   // The callback given to the chain. Captures one pointer, so std::function stores it
   // without allocating.
   auth::AuthCallback callback() {
-    return [this](auth::AuthResult r) { deliver(std::move(r)); };
+    return [this](auth::AuthResult&& r) { deliver(std::move(r)); };
   }
 
+  // Before chain.run(): nothing can be pending (a mechanism answers exactly once, and the
+  // previous request waited for its answer), so no lock is needed.
   void reset() {
-    std::lock_guard lock(mu_);
     result_.reset();
     waiting_ = false;
   }
-  // After chain.run() returned: the answer, when it came synchronously.
-  std::optional<auth::AuthResult> take_if_ready() {
+  // After chain.run() returned: true when the answer came synchronously (then result()).
+  bool ready_now() {
     std::lock_guard lock(mu_);
-    std::optional<auth::AuthResult> r;
-    r.swap(result_);
-    if (!r) waiting_ = true;
-    return r;
+    if (!result_) waiting_ = true;
+    return result_.has_value();
   }
+  // The answer, once ready_now() or async_wait() said it is there. Stays valid until reset().
+  auth::AuthResult& result() { return *result_; }
 
   template <class Token>
   auto async_wait(asio::any_io_executor ex, Token&& token) {
@@ -86,20 +87,13 @@ class AuthWait {
         },
         token);
   }
-  auth::AuthResult take() {
-    std::lock_guard lock(mu_);
-    auth::AuthResult r = std::move(*result_);
-    result_.reset();
-    waiting_ = false;
-    return r;
-  }
 
  private:
-  void deliver(auth::AuthResult r) {
+  void deliver(auth::AuthResult&& r) {
     Handler resume;
     {
       std::lock_guard lock(mu_);
-      result_ = std::move(r);
+      result_.emplace(std::move(r));
       if (waiting_) resume = std::move(resume_);
       resume_ = nullptr;
     }
@@ -156,9 +150,11 @@ void serialize_head(const http::request<http::buffer_body>& msg, std::string& ou
 void serialize_head(const http::response<http::buffer_body>& msg, std::string& out) {
   out.clear();
   append_version(out, msg.version());
-  char code[8];
-  std::snprintf(code, sizeof code, " %03u ", msg.result_int() % 1000);
-  out += code;
+  const unsigned code = msg.result_int() % 1000;
+  const char digits[5] = {' ', static_cast<char>('0' + code / 100),
+                          static_cast<char>('0' + code / 10 % 10), static_cast<char>('0' + code % 10),
+                          ' '};
+  out.append(digits, sizeof digits);
   std::string_view reason = msg.reason();
   out += reason.empty() ? std::string_view(http::obsolete_reason(msg.result())) : reason;
   out += "\r\n";
@@ -531,14 +527,11 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     disarm();
     auth_wait.reset();
     route.chain.run(areq, auth_wait.callback());
-    auth::AuthResult result;
-    if (auto now = auth_wait.take_if_ready()) {
-      result = std::move(*now);
-    } else {
+    if (!auth_wait.ready_now()) {
       const asio::any_io_executor ex = client.get_executor();
       co_await auth_wait.async_wait(ex, asio::use_awaitable);
-      result = auth_wait.take();
     }
+    auth::AuthResult& result = auth_wait.result();
     if (result.status == auth::Status::Ok) {
       who = std::move(result.identity);
       auto decision = route.policy.check(who);

@@ -239,11 +239,11 @@ void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback don
   if (DecisionPtr hit = cache_.find(key)) {  // no waiter to build on a hit
     metrics.add(series::kCacheHits,
                 {{"provider", config_.name}, {"kind", hit->positive() ? "positive" : "negative"}});
-    done(hit->result);
+    done(AuthResult(hit->result));  // a copy: the cached decision is shared
     return;
   }
   const auto lookup = cache_.lookup(
-      key, [done = std::move(done)](const DecisionPtr& d) { done(d->result); });
+      key, [done = std::move(done)](const DecisionPtr& d) { done(AuthResult(d->result)); });
   switch (lookup) {
     case IntrospectionCache::Lookup::HitPositive:
       metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "positive"}});

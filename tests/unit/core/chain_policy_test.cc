@@ -24,10 +24,10 @@ class ScriptedAuthenticator : public Authenticator {
     if (deferred) {
       pending = std::move(done);
     } else {
-      done(answer_);
+      done(AuthResult(answer_));
     }
   }
-  void finish() { pending(answer_); }
+  void finish() { pending(AuthResult(answer_)); }
   int calls = 0;
   bool deferred = false;
   AuthCallback pending;
@@ -59,7 +59,7 @@ TEST(AuthChain, FirstMechanismThatFindsACredentialDecides) {
   auto good = std::make_shared<ScriptedAuthenticator>("c", "Bearer", AuthResult::ok(who("x")));
   AuthChain chain({none, bad, good});
   std::optional<AuthResult> got;
-  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  chain.run(fx.request, [&](AuthResult&& r) { got = std::move(r); });
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, Status::ExpiredCredential);
   EXPECT_EQ(got->challenge, "Bearer");
@@ -73,7 +73,7 @@ TEST(AuthChain, NoCredentialAnywhereIsMissingCredentialWithEveryChallenge) {
   auto c = std::make_shared<ScriptedAuthenticator>("c", "Bearer", AuthResult{});
   AuthChain chain({a, b, c});
   std::optional<AuthResult> got;
-  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  chain.run(fx.request, [&](AuthResult&& r) { got = std::move(r); });
   ASSERT_TRUE(got);
   EXPECT_EQ(got->status, Status::MissingCredential);
   EXPECT_EQ(chain.challenges(), (std::vector<std::string>{"ApiKey", "Bearer"}));
@@ -86,7 +86,7 @@ TEST(AuthChain, AsynchronousAnswersContinueTheChain) {
   auto b = std::make_shared<ScriptedAuthenticator>("b", "Bearer", AuthResult::ok(who("app")));
   AuthChain chain({a, b});
   std::optional<AuthResult> got;
-  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  chain.run(fx.request, [&](AuthResult&& r) { got = std::move(r); });
   EXPECT_FALSE(got);
   a->finish();
   ASSERT_TRUE(got);
@@ -100,7 +100,7 @@ TEST(AuthChain, AnOkWithoutAMethodNameIsRefused) {
                                                         AuthResult::ok(identity::Identity{}));
   AuthChain chain({sloppy});
   std::optional<AuthResult> got;
-  chain.run(fx.request, [&](AuthResult r) { got = std::move(r); });
+  chain.run(fx.request, [&](AuthResult&& r) { got = std::move(r); });
   ASSERT_TRUE(got);
   EXPECT_NE(got->status, Status::Ok);
 }

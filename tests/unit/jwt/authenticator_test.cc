@@ -62,7 +62,7 @@ class JwtAuthTest : public ::testing::Test {
   AuthResult run(const http::fields& h, std::string_view target = "/v1/orders") {
     AuthRequest req{h, "GET", target, "/v1/orders", "127.0.0.1", "req-1", route};
     std::optional<AuthResult> out;
-    auth->authenticate(req, [&](AuthResult r) { out = std::move(r); });
+    auth->authenticate(req, [&](AuthResult&& r) { out = std::move(r); });
     EXPECT_TRUE(out.has_value()) << "not answered synchronously";
     return out.value_or(AuthResult{});
   }

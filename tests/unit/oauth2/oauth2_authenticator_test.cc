@@ -41,7 +41,7 @@ class OAuth2Test : public ::testing::Test {
     AuthRequest req{headers, "GET", "/v1/orders", "/v1/orders", "127.0.0.1", "rid", route};
     std::optional<AuthResult> out;
     int calls = 0;
-    a.authenticate(req, [&](AuthResult r) {
+    a.authenticate(req, [&](AuthResult&& r) {
       ++calls;
       out = std::move(r);
     });
@@ -295,7 +295,7 @@ TEST_F(OAuth2Test, ConcurrentRequestsWithOneNewTokenMakeOneCall) {
   headers.set(http::field::authorization, "Bearer same-token");
   AuthRequest req{headers, "GET", "/", "/", "127.0.0.1", "rid", route};
   for (auto& slot : results) {
-    a->authenticate(req, [&slot](AuthResult r) { slot = std::move(r); });
+    a->authenticate(req, [&slot](AuthResult&& r) { slot = std::move(r); });
   }
   EXPECT_EQ(transport->calls(), 1u);
   ASSERT_EQ(transport->pending(), 1u);
@@ -316,7 +316,7 @@ TEST_F(OAuth2Test, ConcurrentRequestsShareAFailureToo) {
   headers.set(http::field::authorization, "Bearer tok");
   AuthRequest req{headers, "GET", "/", "/", "127.0.0.1", "rid", route};
   for (int i = 0; i < 5; ++i) {
-    a->authenticate(req, [&](AuthResult r) { unavailable += r.status == Status::ProviderUnavailable; });
+    a->authenticate(req, [&](AuthResult&& r) { unavailable += r.status == Status::ProviderUnavailable; });
   }
   transport->answer(FakeTransport::timeout());
   EXPECT_EQ(unavailable, 5);

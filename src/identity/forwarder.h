@@ -14,6 +14,7 @@ struct ForwardOptions {
   bool forward_authorization = false;
 };
 
+// Precondition: the Sanitizer has run on `headers` (identity headers are inserted, not set).
 void forward_identity(boost::beast::http::fields& headers, const Identity& id,
                       const config::IdentityHeaders& names, std::string_view request_id,
                       const ForwardOptions& options);

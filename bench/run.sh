@@ -64,6 +64,7 @@ declare -A TARGET_LABEL=(
   [nginx]="nginx proxy"
   [haproxy]="HAProxy plain"
   [haproxy-jwt]="HAProxy + jwt_verify"
+  [haproxy-jwt-fresh]="HAProxy jwt fresh tokens"
   [portcullis-oauth2]="Portcullis oauth2 cached"
   [portcullis-oauth2-nocache]="Portcullis oauth2 no cache"
   [idp-introspect]="IdP introspection"
@@ -78,6 +79,7 @@ declare -A TARGET_PORT=(
   [nginx]=9003
   [haproxy]=9004
   [haproxy-jwt]=9002
+  [haproxy-jwt-fresh]=9002
   [portcullis-oauth2]=$GATEWAY_PORT
   [portcullis-oauth2-nocache]=$GATEWAY_PORT
   [idp-introspect]=9100
@@ -97,6 +99,7 @@ declare -A TARGET_PATH=(
 # @OPAQUE@ stands for an opaque access token from the test IdP.
 declare -A TARGET_HEADER=(
   [haproxy-jwt]='Authorization: Bearer @JWT@'
+  [haproxy-jwt-fresh]='Authorization: Bearer @JWT@'
   [portcullis-oauth2]='Authorization: Bearer @OPAQUE@'
   [portcullis-apikey]='X-API-Key: @APIKEY@'
   [portcullis-oauth2-nocache]='Authorization: Bearer @OPAQUE@'  # probe; the script rotates
@@ -107,7 +110,8 @@ declare -A TARGET_HEADER=(
 # A wrk script for targets that are not a plain GET (and the curl options of their probe).
 declare -A TARGET_SCRIPT=([idp-introspect]="$ROOT/bench/peers/introspect.lua"
   [portcullis-oauth2-nocache]="$ROOT/bench/peers/bearer_tokens.lua"
-  [portcullis-jwt-nocache]="$ROOT/bench/peers/jwt-tokens.lua")
+  [portcullis-jwt-nocache]="$ROOT/bench/peers/jwt-tokens.lua"
+  [haproxy-jwt-fresh]="$ROOT/bench/peers/jwt-tokens.lua")
 declare -A TARGET_PROBE=([idp-introspect]='-u gateway:bench-gateway-secret -d token=@OPAQUE@')
 # The ratio line compares these two.
 RATIO_NUM=gateway
@@ -286,7 +290,7 @@ if [ "$USE_IDP" = 1 ]; then
   printf '%s\n' bench-gateway-secret >"$tmp/idp.secret"
 fi
 # A few thousand distinct RS256 tokens for portcullis-jwt-nocache (signed by jose's Node).
-if [[ " $TARGETS " == *" portcullis-jwt-nocache "* ]]; then
+if [[ " $TARGETS " == *" portcullis-jwt-nocache "* || " $TARGETS " == *" haproxy-jwt-fresh "* ]]; then
   command -v node >/dev/null || die "node not found (portcullis-jwt-nocache mints its tokens with Node.js)"
   bash scripts/idp-deps.sh || die "scripts/idp-deps.sh failed"
   node tests/idp/jwt_keys.mjs tokens --key "$tmp/jwt.key" --kid bench --iss https://issuer.test \
@@ -421,6 +425,9 @@ ratio_line portcullis-jwt haproxy-jwt
 ratio_line portcullis-jwt gateway
 ratio_line portcullis-jwt gateway-bearer
 ratio_line portcullis-jwt-nocache haproxy-jwt
+# The same wrk Lua script on both sides: a fresh token per request, the client's cost equal.
+ratio_line portcullis-jwt-nocache haproxy-jwt-fresh
+ratio_line portcullis-apikey gateway
 ratio_line portcullis-oauth2-nocache idp-introspect
 for w in "${warnings[@]}"; do
   echo "warning: $w"

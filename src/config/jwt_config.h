@@ -9,22 +9,17 @@
 #include <utility>
 #include <vector>
 
+#include "config/http_url.h"
 #include "config/secret.h"
 
 namespace portcullis::config {
 
-// An http:// URL the gateway fetches from (JWKS, discovery). https is a later issue.
-struct FetchUrl {
-  std::string url;     // as written
-  std::string host;    // to connect to
-  uint16_t port = 80;
-  std::string target;  // path and query, at least "/"
-  std::string host_header;
-};
-
-// Parses an http:// URL for fetching; false with `error` set otherwise (https included, with
-// a message saying it is not supported yet).
-bool parse_fetch_url(std::string_view text, FetchUrl& out, std::string& error);
+// An http:// URL the gateway fetches from (JWKS, discovery): the one identity-provider URL
+// type and parser (config/http_url.h).
+using FetchUrl = HttpUrl;
+inline bool parse_fetch_url(std::string_view text, FetchUrl& out, std::string& error) {
+  return parse_http_url(text, out, error);
+}
 
 struct JwtProviderConfig {
   enum class KeySource { JwksUri, JwksFile, PublicKeyFile, Secret, Discovery };

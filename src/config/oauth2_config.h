@@ -8,23 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "config/http_url.h"
 #include "config/secret.h"
 
 namespace portcullis::config {
-
-// An http:// URL split for a client: "http://127.0.0.1:9100/token/introspection".
-struct HttpUrl {
-  std::string url;     // as written (or as discovered)
-  std::string host;    // IP literal (no brackets) or name
-  uint16_t port = 80;
-  std::string target;  // path and query, at least "/"
-  std::string host_header;  // the URL's authority
-  bool empty() const { return url.empty(); }
-  friend bool operator==(const HttpUrl&, const HttpUrl&) = default;
-};
-
-// Parses an absolute http:// URL (https is a later issue). False with `error` set otherwise.
-bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
 
 enum class ClientAuthMethod : std::uint8_t { ClientSecretBasic, ClientSecretPost };
 

@@ -20,12 +20,6 @@ Mark mark_of(const YAML::Node& n) {
   return {m.line + 1, m.column + 1};
 }
 
-std::string lower(std::string_view s) {
-  std::string r(s);
-  for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return r;
-}
-
 bool simple_name(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
@@ -245,68 +239,6 @@ class ProviderLoader {
 };
 
 }  // namespace
-
-bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
-  auto parsed = boost::urls::parse_uri(text);
-  if (!parsed) {
-    error = "expected http://HOST[:PORT]/PATH";
-    return false;
-  }
-  std::string scheme = lower(parsed->scheme());
-  if (scheme == "https") {
-    error = "https endpoints are not supported yet";
-    return false;
-  }
-  if (scheme != "http" || !parsed->has_authority()) {
-    error = "expected http://HOST[:PORT]/PATH";
-    return false;
-  }
-  if (parsed->has_userinfo()) {
-    error = "credentials in the url are not allowed";
-    return false;
-  }
-  if (parsed->has_fragment()) {
-    error = "a fragment is not allowed";
-    return false;
-  }
-  std::string host;
-  switch (parsed->host_type()) {
-    case boost::urls::host_type::ipv4:
-    case boost::urls::host_type::ipv6:
-      host = parsed->host_address();
-      break;
-    case boost::urls::host_type::name:
-      host = parsed->encoded_host();
-      break;
-    default:
-      error = "unsupported host";
-      return false;
-  }
-  if (host.empty() || host.find('%') != std::string::npos) {
-    error = host.empty() ? "a host is required" : "percent-encoded hosts are not allowed";
-    return false;
-  }
-  unsigned port = 80;
-  if (parsed->has_port()) {
-    std::string_view p = parsed->port();
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port < 1 ||
-        port > 65535) {
-      error = "the port must be 1..65535";
-      return false;
-    }
-  }
-  HttpUrl u;
-  u.url = std::string(text);
-  u.host = host;
-  u.port = static_cast<uint16_t>(port);
-  u.host_header = parsed->encoded_authority();
-  u.target = parsed->encoded_path();
-  if (u.target.empty()) u.target = "/";
-  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
-  out = std::move(u);
-  return true;
-}
 
 void load_oauth2_section(const YAML::Node& section, Mark at, const std::string& base_dir,
                          Config& config, const ReportError& error) {

@@ -103,7 +103,7 @@ TEST_F(OAuth2ConfigTest, ErrorsPointAtTheValue) {
   const std::string ep = "    introspection_endpoint: http://127.0.0.1:9100/i\n";
   const Case cases[] = {
       {"    introspection_endpoint: https://idp.test/i\n" + ok_id,
-       "gw.yaml:4:29: invalid introspection_endpoint 'https://idp.test/i': https endpoints are not supported yet"},
+       "gw.yaml:4:29: invalid introspection_endpoint 'https://idp.test/i': https is not supported yet for identity providers; use http:// on a trusted network"},
       {ep + "    client_id: gateway\n    client_secret: plain\n",
        "gw.yaml:6:20: client_secret must be a reference"},
       {ep + "    client_id: gateway\n    client_secret: ${OAUTH2_TEST_UNSET_VAR}\n",

@@ -1,0 +1,70 @@
+#include "config/http_url.h"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <charconv>
+
+namespace portcullis::config {
+
+bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) {
+    error = "expected http://HOST[:PORT]/PATH";
+    return false;
+  }
+  if (parsed->scheme_id() == boost::urls::scheme::https) {
+    error = "https is not supported yet for identity providers; use http:// on a trusted network";
+    return false;
+  }
+  if (parsed->scheme_id() != boost::urls::scheme::http || !parsed->has_authority()) {
+    error = "expected http://HOST[:PORT]/PATH";
+    return false;
+  }
+  if (parsed->has_userinfo()) {
+    error = "credentials in the url are not allowed";
+    return false;
+  }
+  if (parsed->has_fragment()) {
+    error = "a fragment is not allowed";
+    return false;
+  }
+  std::string host;
+  switch (parsed->host_type()) {
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::ipv6:
+      host = parsed->host_address();
+      break;
+    case boost::urls::host_type::name:
+      host = parsed->encoded_host();
+      break;
+    default:
+      error = "unsupported host";
+      return false;
+  }
+  if (host.empty() || host.find('%') != std::string::npos) {
+    error = host.empty() ? "a host is required" : "percent-encoded hosts are not allowed";
+    return false;
+  }
+  unsigned port = 80;
+  if (parsed->has_port()) {
+    std::string_view p = parsed->port();
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port < 1 ||
+        port > 65535) {
+      error = "the port must be 1..65535";
+      return false;
+    }
+  }
+  HttpUrl u;
+  u.url = std::string(text);
+  u.host = host;
+  u.port = static_cast<uint16_t>(port);
+  u.host_header = parsed->encoded_authority();
+  u.target = parsed->encoded_path();
+  if (u.target.empty()) u.target = "/";
+  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
+  out = std::move(u);
+  return true;
+}
+
+}  // namespace portcullis::config

@@ -1,0 +1,25 @@
+// An http:// URL of an identity provider (JWKS, discovery, introspection), split for the
+// outbound HTTP client. One parser for every section that names such a URL.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace portcullis::config {
+
+struct HttpUrl {
+  std::string url;          // as written (or as discovered)
+  std::string host;         // IP literal (no brackets) or name
+  uint16_t port = 80;
+  std::string target;       // path and query, at least "/"
+  std::string host_header;  // the URL's authority
+  bool empty() const { return url.empty(); }
+  friend bool operator==(const HttpUrl&, const HttpUrl&) = default;
+};
+
+// Parses an absolute http:// URL (https to identity providers is a later issue). False with
+// `error` set otherwise.
+bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
+
+}  // namespace portcullis::config

@@ -51,6 +51,34 @@ def require_binary(path: str) -> None:
         raise RuntimeError(f"binary not found or not executable: {path} "
                            "(build it, or set PORTCULLIS_BIN / PORTCULLIS_ECHO_BIN)")
 
+def start_listening(argv: list, stderr, what: str, timeout: float = 10,
+                    env: Optional[dict] = None) -> tuple:
+    """Starts a process that prints "listening 127.0.0.1:PORT" once it accepts connections
+    (portcullis-echo, the node test IdPs); returns (process, port)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, env=env)
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline().decode() if ready else ""
+    m = re.match(r"^listening 127\.0\.0\.1:(\d+)$", line.strip())
+    if not m:
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"{what} did not start: {line!r}")
+    return proc, int(m.group(1))
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 5) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
@@ -437,29 +465,15 @@ class Echo:
         require_binary(echo_bin())
         self.stderr_path = os.path.join(workdir, "echo.stderr")
         self._stderr = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([echo_bin(), "--listen", "127.0.0.1:0"],
-                                     stdout=subprocess.PIPE, stderr=self._stderr)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"^listening 127\.0\.0\.1:(\d+)$", line.strip())
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"echo did not start: {line!r}")
-        self.port = int(m.group(1))
+        self.proc, self.port = start_listening([echo_bin(), "--listen", "127.0.0.1:0"],
+                                               self._stderr, "echo")
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self._stderr.close()
 
 

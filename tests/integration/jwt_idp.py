@@ -8,15 +8,13 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
-import select
 import shutil
-import signal
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Optional
+
+from harness import start_listening, stop_process
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 HS_SECRET = "portcullis-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123"
@@ -63,16 +61,12 @@ class NodeProcess:
         require_node_modules()
         self.log_path = os.path.join(workdir, f"{name}.log")
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(["node", str(IDP_DIR / script), *args],
-                                     stdout=subprocess.PIPE, stderr=self._log,
-                                     env=dict(os.environ, **(env or {})))
-        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"^listening 127\.0\.0\.1:(\d+)$", line.strip())
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"{script} did not start: {line!r}\n{self.log()}")
-        self.port = int(m.group(1))
+        try:
+            self.proc, self.port = start_listening(
+                ["node", str(IDP_DIR / script), *args], self._log, script, timeout=30,
+                env=dict(os.environ, **(env or {})))
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{self.log()}") from None
 
     @property
     def base(self) -> str:
@@ -83,15 +77,7 @@ class NodeProcess:
             return f.read().decode("utf-8", "replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc.stdout:
-            self.proc.stdout.close()
+        stop_process(self.proc)
         self._log.close()
 
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
-import select
 import shutil
-import signal
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Optional
+
+from harness import start_listening, stop_process
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 GATEWAY_SECRET = "gateway-secret-for-tests-0123456789"
@@ -51,15 +50,12 @@ class Idp:
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, IDP_GATEWAY_SECRET=GATEWAY_SECRET,
                    IDP_TEST_CLIENT_SECRET=TEST_CLIENT_SECRET)
-        self.proc = subprocess.Popen([node, str(IDP_DIR / "oauth2_idp.mjs"), "--port", str(port)],
-                                     stdout=subprocess.PIPE, stderr=self._log, env=env)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
-        line = self.proc.stdout.readline().decode() if ready else ""
-        m = re.match(r"^listening 127\.0\.0\.1:(\d+)$", line.strip())
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"the test IdP did not start: {line!r}\n{self.log()}")
-        self.port = int(m.group(1))
+        try:
+            self.proc, self.port = start_listening(
+                [node, str(IDP_DIR / "oauth2_idp.mjs"), "--port", str(port)], self._log,
+                "the test IdP", timeout=20, env=env)
+        except RuntimeError as e:
+            raise RuntimeError(f"{e}\n{self.log()}") from None
 
     @property
     def issuer(self) -> str:
@@ -78,14 +74,7 @@ class Idp:
             return f.read().decode("utf-8", "replace")[-3000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        stop_process(self.proc)
         self._log.close()
 
     # --- OAuth2 as a client ------------------------------------------------------------------

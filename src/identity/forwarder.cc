@@ -4,22 +4,46 @@ namespace portcullis::identity {
 
 namespace http = boost::beast::http;
 
-void forward_identity(http::fields& headers, const Identity& id,
+namespace {
+
+void append_line(std::string& lines, std::string_view name, std::string_view value) {
+  lines += name;
+  lines += ": ";
+  lines += value;
+  lines += "\r\n";
+}
+
+void append_joined(std::string& lines, std::string_view name,
+                   const std::vector<std::string>& items) {
+  lines += name;
+  lines += ": ";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i != 0) lines.push_back(' ');
+    lines += items[i];
+  }
+  lines += "\r\n";
+}
+
+}  // namespace
+
+bool forward_identity(http::fields& headers, std::string& lines, const Identity& id,
                       const config::IdentityHeaders& names, std::string_view request_id,
                       const ForwardOptions& options) {
+  if (!id.header_safe()) return false;
   if (!options.forward_authorization) headers.erase(http::field::authorization);
+  headers.set(names.request_id, request_id);  // a client's well-formed value may be present
   // The sanitizer has removed every inbound copy of these headers (the identity headers and
-  // the claims_to_headers names), so they are inserted without looking for old values first.
+  // the claims_to_headers names), so they are written without looking for old values.
   auto add = [&](const std::string& name, std::string_view value) {
-    if (!value.empty()) headers.insert(name, value);
+    if (!value.empty()) append_line(lines, name, value);
   };
   add(names.user_id, id.subject);
   add(names.client_id, id.client_id);
-  if (!id.scopes.empty()) headers.insert(names.scopes, join(id.scopes));
-  if (!id.roles.empty()) headers.insert(names.roles, join(id.roles));
+  if (!id.scopes.empty()) append_joined(lines, names.scopes, id.scopes);
+  if (!id.roles.empty()) append_joined(lines, names.roles, id.roles);
   add(names.auth_method, id.auth_method);
-  headers.set(names.request_id, request_id);  // a client's well-formed value may be present
   for (const auto& [name, value] : id.extra_headers) add(name, value);
+  return true;
 }
 
 }  // namespace portcullis::identity

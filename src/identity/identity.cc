@@ -12,6 +12,24 @@ bool Identity::has_role(std::string_view role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }
 
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+
+bool Identity::header_safe() const {
+  auto clean = [](const std::vector<std::string>& items) {
+    return std::none_of(items.begin(), items.end(),
+                        [](const std::string& s) { return has_control(s); });
+  };
+  if (has_control(subject) || has_control(client_id) || has_control(auth_method)) return false;
+  if (!clean(scopes) || !clean(roles)) return false;
+  return std::none_of(extra_headers.begin(), extra_headers.end(),
+                      [](const auto& h) { return has_control(h.second); });
+}
+
 std::vector<std::string> split_scopes(std::string_view text) {
   std::vector<std::string> out;
   std::size_t i = 0;

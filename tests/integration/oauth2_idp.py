@@ -127,3 +127,11 @@ class Idp:
 
     def fail_with(self, status: int) -> None:
         self._post(f"/test/fail?status={status}")
+
+    def answer_with(self, body: dict) -> None:
+        """Every later introspection answers 200 with `body` (until reset())."""
+        req = urllib.request.Request(self.issuer + "/test/answer", data=json.dumps(body).encode(),
+                                     method="POST")
+        req.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()

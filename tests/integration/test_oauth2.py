@@ -332,6 +332,16 @@ class OAuth2Test(GatewayTestCase):
         m = parse_prometheus(self.gateway.metrics())
         self.assertIn(("portcullis_introspection_breaker_open", {"provider": "fragile"}, 0.0), m)
 
+    def test_answer_that_would_split_a_header_is_503_and_not_forwarded(self):
+        # An active answer whose sub holds CR LF would add a header upstream if forwarded.
+        self.idp.answer_with({"active": True, "sub": "x\r\nX-Admin: 1", "client_id": "c",
+                              "scope": "orders:read", "token_type": "Bearer"})
+        try:
+            r = self.get("/fragile", bearer("token-with-a-bad-answer"))
+            self.assert_bearer_error(r, 503, "temporarily_unavailable", "could not be read")
+        finally:
+            self.wait_breaker_closed("fragile")
+
     def test_provider_stopped_is_503_never_200_nor_401(self):
         cached = self.idp_down.token()
         fresh = self.idp_down.token()

@@ -59,12 +59,7 @@ std::optional<std::int64_t> numeric_date(const json::value& v) {
   return std::nullopt;
 }
 
-bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
-}
+using identity::has_control;
 
 // Strings from a claim that is a space-separated string or an array of strings.
 bool string_list(const json::value& v, std::vector<std::string>& out) {

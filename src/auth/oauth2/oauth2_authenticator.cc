@@ -390,6 +390,11 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (!config_.roles_claim.empty()) id.roles = string_list(claim_at(c, config_.roles_claim));
   id.auth_method = "oauth2";
   id.credential_id = credential_id(key);
+  if (!id.header_safe()) {
+    // A control character would split the upstream header: the answer is unusable.
+    v.decision = refuse(Status::ProviderUnavailable, describe::kBadAnswer);
+    return v;
+  }
 
   auto d = std::make_shared<Decision>();
   d->result = AuthResult::ok(std::move(id));

@@ -50,23 +50,58 @@ TEST(Forwarder, SetsIdentityAndDropsAuthorizationByDefault) {
   id.roles = {"admin"};
   id.auth_method = "jwt";
   id.extra_headers = {{"X-Tenant", "t1"}};
-  forward_identity(f, id, config::IdentityHeaders{}, "rid-1", {});
+  std::string lines;
+  ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "rid-1", {}));
   EXPECT_EQ(f.count(http::field::authorization), 0u);
-  EXPECT_EQ(f["X-User-Id"], "42");
-  EXPECT_EQ(f["X-Client-Id"], "app");
-  EXPECT_EQ(f["X-User-Scopes"], "orders:read orders:write");
-  EXPECT_EQ(f["X-User-Roles"], "admin");
-  EXPECT_EQ(f["X-Auth-Method"], "jwt");
   EXPECT_EQ(f["X-Request-Id"], "rid-1");
-  EXPECT_EQ(f["X-Tenant"], "t1");
+  EXPECT_EQ(lines,
+            "X-User-Id: 42\r\n"
+            "X-Client-Id: app\r\n"
+            "X-User-Scopes: orders:read orders:write\r\n"
+            "X-User-Roles: admin\r\n"
+            "X-Auth-Method: jwt\r\n"
+            "X-Tenant: t1\r\n");
+}
+
+TEST(Forwarder, UsesConfiguredHeaderNames) {
+  http::fields f;
+  config::IdentityHeaders names;
+  names.client_id = "X-Caller";
+  Identity id;
+  id.client_id = "partner-123";
+  id.auth_method = "api-key";
+  std::string lines;
+  ASSERT_TRUE(forward_identity(f, lines, id, names, "rid", {}));
+  EXPECT_EQ(lines, "X-Caller: partner-123\r\nX-Auth-Method: api-key\r\n");
 }
 
 TEST(Forwarder, KeepsAuthorizationWhenTheRouteAsks) {
   http::fields f;
   f.insert(http::field::authorization, "Bearer x");
-  forward_identity(f, Identity{}, config::IdentityHeaders{}, "rid", {true});
+  std::string lines;
+  ASSERT_TRUE(forward_identity(f, lines, Identity{}, config::IdentityHeaders{}, "rid", {true}));
   EXPECT_EQ(f[http::field::authorization], "Bearer x");
-  EXPECT_EQ(f.count("X-User-Id"), 0u);  // anonymous: no empty identity headers
+  EXPECT_EQ(lines, "");  // anonymous: no empty identity headers
+}
+
+TEST(Forwarder, RefusesValuesThatWouldSplitAHeader) {
+  const std::vector<std::string> bad_values = {"a\r\nX-Admin: 1", "a\nb", std::string("a\0b", 3),
+                                               "a\x7f"};
+  for (const auto& bad : bad_values) {
+    Identity id;
+    id.auth_method = "oauth2";
+    id.subject = bad;
+    http::fields f;
+    std::string lines;
+    EXPECT_FALSE(forward_identity(f, lines, id, config::IdentityHeaders{}, "rid", {}));
+    EXPECT_EQ(lines, "");
+  }
+  Identity scoped;
+  scoped.scopes = {"ok", "bad\r\n"};
+  EXPECT_FALSE(scoped.header_safe());
+  Identity extra;
+  extra.extra_headers = {{"X-Tenant", "t\n1"}};
+  EXPECT_FALSE(extra.header_safe());
 }
 
 TEST(RequestId, AcceptsOnlySafeValues) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/credential_memo.h"
 #include "auth/status.h"
 #include "config/config.h"
 #include "identity/identity.h"
@@ -23,6 +24,7 @@ struct AuthRequest {
   std::string_view client_ip;
   std::string_view request_id;
   const config::RouteConfig& route;
+  CredentialMemo* memo = nullptr;  // the connection's memo; null where there is none
 };
 
 struct AuthResult {

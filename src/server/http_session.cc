@@ -254,6 +254,7 @@ struct HttpSession::Impl {
   Clock::time_point head_start;  // first byte of the current request
   OutgoingMessage out;            // the message being written (request up, then response down)
   AuthWait auth_wait;             // the auth chain's answer for the current request
+  auth::CredentialMemo memo;      // the last credential a mechanism accepted on this connection
   template <class Duration>
   void arm(Duration d) {
     timed_out = false;
@@ -529,8 +530,8 @@ asio::awaitable<bool> HttpSession::Impl::handle(
   rt.sanitizer.sanitize(req);
 
   if (!route.chain.empty()) {
-    auth::AuthRequest areq{req, method, req.target(), target.path, client_ip, request_id,
-                           *route.config};
+    auth::AuthRequest areq{req,        method,     req.target(),  target.path,
+                           client_ip, request_id, *route.config, &memo};
     disarm();
     auth_wait.reset();
     route.chain.run(areq, auth_wait.callback());

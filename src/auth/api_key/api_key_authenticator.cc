@@ -91,13 +91,23 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
   if (places > 1) return fail(Status::AmbiguousCredential, d::kAmbiguous);
   if (in_query) key = from_query;
 
+  // ---- The key this connection presented last time, accepted then? Its checksum and secret
+  // need no second check while the stored HMAC is the same; everything else is checked below.
+  CredentialMemo* memo = request.memo;
+  KeyEntry e;
+  if (registry_ && memo != nullptr && memo->matches(registry_->memo_owner(), key)) {
+    if (registry_->find(memo->key, e) && digest_equal(e.secret_hmac, memo->check)) {
+      return admit(e, memo->key, request, now);
+    }
+    memo->clear();
+  }
+
   // ---- Is it a key at all? Decided without a lookup.
   ParsedKey parsed;
   if (parse_key(key, parsed) != ParseError::None)
     return fail(Status::MalformedCredential, d::kMalformed);
 
   if (!registry_) return fail(Status::StoreUnavailable, d::kUnavailable);
-  KeyEntry e;
   if (!registry_->find(parsed.id, e)) return fail(Status::UnknownCredential, d::kUnknown);
   Digest digest;
   if (!registry_->hasher().hash(parsed.secret, digest)) {
@@ -105,6 +115,17 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
   }
   // The secret is checked before anything about the key is told.
   if (!digest_equal(e.secret_hmac, digest)) return fail(Status::InvalidCredential, d::kWrongSecret);
+  if (memo != nullptr) {
+    memo->owner = registry_->memo_owner();
+    memo->credential.assign(key);
+    memo->key.assign(parsed.id);
+    memo->check = e.secret_hmac;
+  }
+  return admit(e, parsed.id, request, now);
+}
+
+AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
+                                      const AuthRequest& request, std::int64_t now) const {
   if (e.status == KeyStatus::Revoked) return fail(Status::RevokedCredential, d::kRevoked);
   if (e.status == KeyStatus::Disabled) return fail(Status::DisabledCredential, d::kDisabled);
   if (e.expires_at <= now) return fail(Status::ExpiredCredential, d::kExpired);
@@ -121,13 +142,13 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
     }
   }
 
-  registry_->note_used(parsed.id);
-  identity::Identity id;
-  id.client_id = *e.client_id;
-  id.scopes = *e.scopes;
-  id.auth_method = "api-key";
-  id.credential_id = std::string(parsed.id);
-  return AuthResult::ok(std::move(id));
+  registry_->note_used(id);
+  identity::Identity id_out;
+  id_out.client_id = *e.client_id;
+  id_out.scopes = *e.scopes;
+  id_out.auth_method = "api-key";
+  id_out.credential_id = std::string(id);
+  return AuthResult::ok(std::move(id_out));
 }
 
 void ApiKeyAuthenticator::scrub(boost::beast::http::fields& headers, std::string& target) const {

@@ -43,6 +43,10 @@ class ApiKeyAuthenticator : public Authenticator {
   AuthResult decide(const AuthRequest& request, std::int64_t now) const;
 
  private:
+  // The checks after the secret: status, expiry, route, source address; then the identity.
+  AuthResult admit(const KeyEntry& e, std::string_view id, const AuthRequest& request,
+                   std::int64_t now) const;
+
   std::shared_ptr<KeyRegistry> registry_;
   std::string header_;
   std::optional<std::string> query_param_;

@@ -21,6 +21,7 @@
 #include "auth/api_key/key_store.h"
 #include "auth/api_key/key_table.h"
 #include "auth/api_key/secret_hash.h"
+#include "auth/credential_memo.h"
 
 namespace portcullis::auth::api_key {
 
@@ -43,6 +44,8 @@ class KeyRegistry {
 
   bool find(std::string_view id, KeyEntry& out) const { return table_.find(id, out); }
   const SecretHasher& hasher() const { return *hasher_; }
+  // The CredentialMemo owner for keys checked against this registry (its pepper and view).
+  std::uint64_t memo_owner() const { return memo_owner_; }
   std::size_t size() const { return table_.size(); }
   bool store_ok() const { return store_ok_.load(std::memory_order_relaxed); }
   const KeyStore& store() const { return *store_; }
@@ -58,6 +61,7 @@ class KeyRegistry {
   bool flush_usage();
 
  private:
+  const std::uint64_t memo_owner_ = next_memo_owner();
   KeyRegistry(std::unique_ptr<KeyStore> store, std::unique_ptr<SecretHasher> hasher,
               const Options& options);
   struct Applied {

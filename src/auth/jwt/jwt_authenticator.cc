@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <algorithm>
+#include <limits>
 
 #include "auth/jwt/describe.h"
 #include "auth/jwt/token.h"
@@ -64,9 +65,24 @@ struct Found {
   std::string owned;  // when the token had to be decoded (query parameter)
 };
 
-// Everything after the key lookup: signature, typ, claims, identity, cache.
+// Remembers a token this connection presented, exactly as long as its cache entry holds:
+// until the entry's expiry, and from nbf - skew.
+void remember(CredentialMemo* memo, const Provider& p, std::string_view token,
+              const CachedToken& entry) {
+  if (memo == nullptr) return;
+  memo->owner = p.memo_owner();
+  memo->credential.assign(token);
+  memo->identity = entry.identity;
+  memo->valid_from = entry.times.nbf
+                         ? *entry.times.nbf - static_cast<std::int64_t>(p.config().clock_skew_s)
+                         : std::numeric_limits<std::int64_t>::min();
+  memo->valid_until = entry.expires_at;
+}
+
+// Everything after the key lookup: signature, typ, claims, identity, cache (and the
+// connection's memo, when there is one and the cache is on).
 AuthResult finish(Provider& p, const Token& t, Alg alg, const LookupResult& lr,
-                  const TokenDigest& digest) {
+                  const TokenDigest& digest, std::string_view token, CredentialMemo* memo) {
   switch (lr.status) {
     case KeyLookup::Found:
       break;
@@ -104,7 +120,10 @@ AuthResult finish(Provider& p, const Token& t, Alg alg, const LookupResult& lr,
     entry.times = times;
     entry.expires_at = now + static_cast<std::int64_t>(p.config().cache_max_s);
     if (times.exp) entry.expires_at = std::min(entry.expires_at, *times.exp);
-    if (entry.expires_at > now) p.cache().put(digest, std::move(entry));
+    if (entry.expires_at > now) {
+      remember(memo, p, token, entry);
+      p.cache().put(digest, std::move(entry));
+    }
   }
   return AuthResult::ok(std::move(id));
 }
@@ -189,16 +208,33 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   }
   if (token.size() > max_token_bytes_) return done(fail(Status::MalformedCredential, d::kTooLarge));
 
+  // ---- The token this connection presented last time, verified then?
+  auto& metrics = observe::Metrics::global();
+  if (CredentialMemo* memo = request.memo; memo != nullptr && memo->owner != 0) {
+    for (const auto& p : providers_) {
+      if (p->memo_owner() != memo->owner) continue;
+      if (memo->matches(p->memo_owner(), token)) {
+        const std::int64_t now = p->now();
+        if (now >= memo->valid_from && now < memo->valid_until) {
+          metrics.add("portcullis_jwt_cache_hits_total", {{"provider", p->name()}});
+          return done(AuthResult::ok(memo->identity));
+        }
+      }
+      memo->clear();
+      break;
+    }
+  }
+
   // ---- A token verified before?
   TokenDigest digest;
   sha256(token, digest.data());
-  auto& metrics = observe::Metrics::global();
   for (const auto& p : providers_) {
     if (!p->cache().enabled()) continue;
-    identity::Identity id;
-    if (p->cache().get(digest, p->now(), id)) {
+    CachedToken entry;
+    if (p->cache().get(digest, p->now(), entry)) {
       metrics.add("portcullis_jwt_cache_hits_total", {{"provider", p->name()}});
-      return done(AuthResult::ok(std::move(id)));
+      remember(request.memo, *p, token, entry);
+      return done(AuthResult::ok(std::move(entry.identity)));
     }
   }
 
@@ -247,7 +283,9 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   std::optional<std::string_view> kid_view;
   if (kid) kid_view = *kid;
   LookupResult lr = provider->keys().try_lookup(kid_view, alg);
-  if (lr.status != KeyLookup::NeedFetch) return done(finish(*provider, t, alg, lr, digest));
+  if (lr.status != KeyLookup::NeedFetch) {
+    return done(finish(*provider, t, alg, lr, digest, token, request.memo));
+  }
 
   // ---- The kid is unknown and a refetch may bring it: answer when it ends. The request's
   // buffers are only valid until `done`, so the token is copied.
@@ -266,7 +304,8 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
       pending->done(fail(Status::MalformedCredential, d::kMalformed));  // cannot happen
       return;
     }
-    pending->done(finish(*pending->provider, again, pending->alg, r, pending->digest));
+    pending->done(
+        finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr));
   });
 }
 

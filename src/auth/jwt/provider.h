@@ -12,6 +12,7 @@
 #include "auth/jwt/claims.h"
 #include "auth/jwt/key_source.h"
 #include "auth/jwt/token_cache.h"
+#include "auth/credential_memo.h"
 #include "config/config.h"
 
 namespace portcullis::auth::jwt {
@@ -35,6 +36,8 @@ class Provider {
   bool ready() const { return keys_->ready(); }
   std::int64_t now() const { return now_(); }
   void start() { keys_->start(); }
+  // The CredentialMemo owner for tokens this provider accepted (a reload builds new ones).
+  std::uint64_t memo_owner() const { return memo_owner_; }
 
  private:
   const config::JwtProviderConfig config_;
@@ -43,6 +46,7 @@ class Provider {
   std::shared_ptr<KeySource> keys_;
   TokenCache cache_;
   UnixNow now_;
+  const std::uint64_t memo_owner_ = next_memo_owner();
 };
 
 // The key source a config describes: static keys at once, or a JwksCache fetching over HTTP

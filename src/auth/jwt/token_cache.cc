@@ -11,6 +11,13 @@ TokenCache::TokenCache(std::size_t capacity, std::int64_t clock_skew_s)
       skew_(clock_skew_s) {}
 
 bool TokenCache::get(const TokenDigest& key, std::int64_t now, identity::Identity& out) {
+  CachedToken entry;
+  if (!get(key, now, entry)) return false;
+  out = std::move(entry.identity);
+  return true;
+}
+
+bool TokenCache::get(const TokenDigest& key, std::int64_t now, CachedToken& out) {
   if (capacity_ == 0) return false;
   Shard& s = shard_for(key);
   std::lock_guard lock(s.mu);
@@ -23,7 +30,7 @@ bool TokenCache::get(const TokenDigest& key, std::int64_t now, identity::Identit
     return false;
   }
   s.lru.splice(s.lru.begin(), s.lru, it->second);
-  out = v.identity;
+  out = v;
   return true;
 }
 

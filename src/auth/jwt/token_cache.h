@@ -36,6 +36,8 @@ class TokenCache {
   bool enabled() const { return capacity_ > 0; }
   // A copy of the identity when the token is cached and still valid at `now`.
   bool get(const TokenDigest& key, std::int64_t now, identity::Identity& out);
+  // The same, with the entry's times (for the connection memo).
+  bool get(const TokenDigest& key, std::int64_t now, CachedToken& out);
   void put(const TokenDigest& key, CachedToken entry);
   std::size_t size() const;
 

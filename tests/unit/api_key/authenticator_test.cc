@@ -242,6 +242,61 @@ TEST_F(ApiKeyAuthTest, ChangesAreSeenAfterAPoll) {
   EXPECT_EQ(with_key(later).status, Status::RevokedCredential);
 }
 
+// The connection memo (CredentialMemo): the last accepted key is taken again without its
+// checksum and HMAC, while status, expiry, route and source address are checked every time.
+class ApiKeyMemoTest : public ApiKeyAuthTest {
+ protected:
+  AuthResult go(std::string_view key, const config::RouteConfig& r,
+                std::string_view ip = "127.0.0.1") {
+    http::fields h;
+    h.set("X-API-Key", key);
+    AuthRequest req{h, "GET", "/v1/reports", "/v1/reports", ip, "req-1", r, &memo};
+    return auth->decide(req, now_s());
+  }
+  CredentialMemo memo;
+};
+
+TEST_F(ApiKeyMemoTest, RemembersTheAcceptedKeyAndStillChecksWhatCanChange) {
+  std::string key = add({.client_id = "c", .routes = "reports", .cidrs = "127.0.0.0/8"});
+  ASSERT_EQ(go(key, route).status, Status::Ok);
+  EXPECT_EQ(memo.owner, registry->memo_owner());
+  EXPECT_EQ(memo.credential, key);
+  EXPECT_EQ(memo.key, id_of(key));
+  AuthResult again = go(key, route);
+  ASSERT_EQ(again.status, Status::Ok);
+  EXPECT_EQ(again.identity.client_id, "c");
+  EXPECT_EQ(go(key, other_route).status, Status::RouteNotAllowed);
+  EXPECT_EQ(go(key, route, "10.0.0.1").status, Status::SourceNotAllowed);
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.status = KeyStatus::Revoked; });
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(go(key, route).status, Status::RevokedCredential);
+}
+
+TEST_F(ApiKeyMemoTest, IsTakenOnlyForTheSameBytesAndTheSameStoredHmac) {
+  std::string other = add({.client_id = "other-client"});
+  ASSERT_EQ(go(other, route).status, Status::Ok);
+  // The memo is what decides: pointed at `other` but holding partner's bytes, it admits
+  // partner's key as `other` (a white-box check that the fast path is taken).
+  memo.credential = partner;
+  EXPECT_EQ(go(partner, route).identity.client_id, "other-client");
+  // Other bytes with the same id and a valid checksum get the full check and fail it.
+  ASSERT_EQ(go(other, route).status, Status::Ok);
+  EXPECT_EQ(go(make_key(id_of(other), std::string(43, 'Q')), route).status,
+            Status::InvalidCredential);
+  // A stored HMAC that no longer matches the memo's sends the key through the full check.
+  ASSERT_EQ(go(other, route).status, Status::Ok);
+  memo.check[0] ^= 1;
+  memo.credential = partner;
+  AuthResult full = go(partner, route);
+  ASSERT_EQ(full.status, Status::Ok);
+  EXPECT_EQ(full.identity.client_id, "partner-123");
+  // Another owner (another registry, e.g. another pepper) is never trusted.
+  ASSERT_EQ(go(other, route).status, Status::Ok);
+  memo.credential = partner;
+  memo.owner = next_memo_owner();
+  EXPECT_EQ(go(partner, route).identity.client_id, "partner-123");
+}
+
 TEST_F(ApiKeyAuthTest, UnreadableStoreKeepsTheLastGoodView) {
   shared->fail = true;
   EXPECT_FALSE(registry->poll_once());

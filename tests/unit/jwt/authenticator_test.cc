@@ -289,6 +289,79 @@ TEST_F(JwtAuthTest, DisabledCacheVerifiesEveryTime) {
   EXPECT_EQ(p->cache().size(), 0u);
 }
 
+// The connection memo (CredentialMemo): a token verified on a connection is taken again
+// from it, within the same time bounds as a cache entry, and only with the cache on.
+TEST_F(JwtAuthTest, MemoHoldsAVerifiedTokenWithinTheCacheBounds) {
+  CredentialMemo memo;
+  std::string token = rs(payload("https://main.test", R"("nbf":)" + std::to_string(kNow)));
+  http::fields h;
+  h.set(http::field::authorization, "Bearer " + token);
+  AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route, &memo};
+  auto go = [&] {
+    AuthResult out;
+    auth->authenticate(req, [&](AuthResult x) { out = std::move(x); });
+    return out;
+  };
+  ASSERT_EQ(go().status, Status::Ok);
+  EXPECT_EQ(memo.owner, main->memo_owner());
+  EXPECT_EQ(memo.credential, token);
+  EXPECT_EQ(memo.valid_from, kNow - 60);       // nbf - clock_skew_s
+  EXPECT_EQ(memo.valid_until, kNow + 300);     // verified_at + cache_max_s (before exp)
+  // Taken from the memo: a changed identity there shows it (white-box).
+  memo.identity.subject = "from-memo";
+  EXPECT_EQ(go().identity.subject, "from-memo");
+  // Past cache_max_s the token is verified again (and remembered up to its exp).
+  now = kNow + 300;
+  EXPECT_EQ(go().identity.subject, "42");
+  EXPECT_EQ(memo.valid_until, kNow + 600);
+  // Expired (past exp + skew): the memo is dropped and the token refused.
+  now = kNow + 660;
+  EXPECT_EQ(go().status, Status::ExpiredCredential);
+  EXPECT_EQ(memo.owner, 0u);
+  // Other bytes never match a memo.
+  now = kNow;
+  ASSERT_EQ(go().status, Status::Ok);
+  std::string other = rs(payload("https://main.test", R"("jti":"x")"));
+  h.set(http::field::authorization, "Bearer " + other);
+  memo.identity.subject = "from-memo";
+  EXPECT_EQ(go().identity.subject, "42");
+}
+
+TEST_F(JwtAuthTest, MemoIsFilledFromASharedCacheHit) {
+  std::string token = rs();
+  ASSERT_EQ(bearer(token).status, Status::Ok);  // verified on another connection: cached
+  CredentialMemo memo;
+  http::fields h;
+  h.set(http::field::authorization, "Bearer " + token);
+  AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route, &memo};
+  AuthResult out;
+  auth->authenticate(req, [&](AuthResult x) { out = std::move(x); });
+  ASSERT_EQ(out.status, Status::Ok);
+  EXPECT_EQ(memo.owner, main->memo_owner());
+  EXPECT_EQ(memo.identity.subject, "42");
+  EXPECT_EQ(memo.valid_until, kNow + 300);
+}
+
+TEST_F(JwtAuthTest, MemoIsOffWithTheCache) {
+  auto c = provider_config("nocache", "https://nocache.test");
+  c.token_cache_entries = 0;
+  KeySet set;
+  std::vector<std::string> skipped;
+  std::string error;
+  ASSERT_TRUE(parse_jwks(jwks_of({&rsa}), set, skipped, error));
+  auto p = std::make_shared<Provider>(c, std::make_shared<StaticKeySource>(std::move(set)),
+                                      [this] { return now; });
+  JwtAuthenticator a({p}, std::nullopt);
+  CredentialMemo memo;
+  http::fields h;
+  h.set(http::field::authorization, "Bearer " + rs(payload("https://nocache.test")));
+  AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route, &memo};
+  AuthResult out;
+  a.authenticate(req, [&](AuthResult x) { out = std::move(x); });
+  EXPECT_EQ(out.status, Status::Ok);
+  EXPECT_EQ(memo.owner, 0u);
+}
+
 TEST_F(JwtAuthTest, UnknownKidIsAnsweredAfterTheRefetch) {
   auto log = std::make_shared<FetchLog>();
   auto scheduler = std::make_shared<FakeScheduler>();

@@ -1,0 +1,39 @@
+// The per-connection memo of the last accepted credential (see CredentialMemo).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "identity/identity.h"
+
+namespace portcullis::auth {
+
+// One connection's memory of the last credential a mechanism accepted on it. Clients on
+// keep-alive connections present the same credential request after request; a mechanism
+// that finds it here (same owner, same bytes, compared in constant time) skips re-deriving
+// what it proved (checksum and HMAC of an API key, SHA-256 and cache lookup of a token) and
+// still checks everything that can change (clock, key status, routes, source address). A
+// mechanism with a cache fills the memo only where the cache would hold the answer, and never
+// for longer: turning a cache off turns the memo off.
+struct CredentialMemo {
+  // Who wrote it (a key registry, a JWT or OAuth2 provider: next_memo_owner()); 0: empty.
+  std::uint64_t owner = 0;
+  std::string credential;    // the exact credential bytes accepted
+  identity::Identity identity;
+  std::int64_t valid_from = 0;   // unix seconds: not used before (nbf - skew)
+  std::int64_t valid_until = 0;  // unix seconds: not used from then on
+  std::string key;               // the mechanism's lookup handle (API key id)
+  std::array<unsigned char, 32> check{};  // the mechanism's check value (stored HMAC)
+
+  void clear() { owner = 0; }
+  // True when `owner` wrote this memo for exactly `credential` (constant time in the bytes).
+  bool matches(std::uint64_t owner, std::string_view credential) const;
+};
+
+// A process-wide unique, never reused, non-zero value for CredentialMemo::owner: an address
+// could be reused by a mechanism built after a reload.
+std::uint64_t next_memo_owner();
+
+}  // namespace portcullis::auth

@@ -1,16 +1,38 @@
 #include "auth/credential_memo.h"
 
-#include <openssl/crypto.h>
-
 #include <atomic>
+#include <cstring>
 
 namespace portcullis::auth {
+
+namespace {
+
+// Equality without an early exit or a data-dependent branch, eight bytes at a time: a bearer
+// token is ~600 bytes, and CRYPTO_memcmp's byte loop costs a third of a microsecond on it.
+// The time taken depends on the length only.
+bool same_bytes(const char* a, const char* b, std::size_t n) {
+  std::uint64_t diff = 0;
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    diff |= x ^ y;
+  }
+  for (; i < n; ++i) {
+    diff |= static_cast<std::uint64_t>(static_cast<unsigned char>(a[i]) ^
+                                       static_cast<unsigned char>(b[i]));
+  }
+  return diff == 0;
+}
+
+}  // namespace
 
 bool CredentialMemo::matches(std::uint64_t who, std::string_view presented) const {
   // The memo may hold another client's credential (a proxy in front can share one connection
   // among its users), so the bytes are compared without an early exit.
   return owner != 0 && owner == who && presented.size() == credential.size() &&
-         CRYPTO_memcmp(presented.data(), credential.data(), credential.size()) == 0;
+         same_bytes(presented.data(), credential.data(), credential.size());
 }
 
 std::uint64_t next_memo_owner() {

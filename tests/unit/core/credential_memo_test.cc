@@ -1,0 +1,34 @@
+#include "auth/credential_memo.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace portcullis::auth {
+namespace {
+
+TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
+  CredentialMemo memo;
+  const std::uint64_t owner = next_memo_owner();
+  EXPECT_NE(owner, 0u);
+  EXPECT_NE(next_memo_owner(), owner);
+  const std::string token(613, 'a');  // not a multiple of eight: the tail counts too
+  EXPECT_FALSE(memo.matches(owner, token)) << "an empty memo matches nothing";
+  memo.owner = owner;
+  memo.credential = token;
+  EXPECT_TRUE(memo.matches(owner, token));
+  EXPECT_FALSE(memo.matches(owner + 1, token));
+  for (std::size_t at : {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{300},
+                         std::size_t{607}, std::size_t{608}, std::size_t{612}}) {
+    std::string other = token;
+    other[at] = 'b';
+    EXPECT_FALSE(memo.matches(owner, other)) << "difference at " << at;
+  }
+  EXPECT_FALSE(memo.matches(owner, token.substr(1)));
+  EXPECT_FALSE(memo.matches(owner, token + "a"));
+  memo.clear();
+  EXPECT_FALSE(memo.matches(owner, token));
+}
+
+}  // namespace
+}  // namespace portcullis::auth

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstdint>
 
 namespace portcullis::auth::jwt {
 namespace {
@@ -38,23 +39,24 @@ bool base64url_decode(std::string_view in, std::string& out) {
   if (rem == 2 && (last & 0x0f) != 0) return false;
   if (rem == 3 && (last & 0x03) != 0) return false;
 
-  // To the standard alphabet with padding, for EVP_DecodeBlock (a per-thread scratch buffer:
-  // this runs for every part of every token).
-  thread_local std::string std64;
-  std64.assign(in);
-  for (char& c : std64) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
+  // Every character is valid (checked above): decode straight from the table, four
+  // characters to three bytes (a JWT part is decoded for every request the cache misses).
+  out.resize(in.size() / 4 * 3 + (rem == 0 ? 0 : rem - 1));
+  auto v = [&](std::size_t i) {
+    return static_cast<std::uint32_t>(kTable[static_cast<unsigned char>(in[i])]);
+  };
+  std::size_t i = 0, o = 0;
+  for (; i + 4 <= in.size(); i += 4) {
+    const std::uint32_t n = v(i) << 18 | v(i + 1) << 12 | v(i + 2) << 6 | v(i + 3);
+    out[o++] = static_cast<char>(n >> 16);
+    out[o++] = static_cast<char>(n >> 8 & 0xff);
+    out[o++] = static_cast<char>(n & 0xff);
   }
-  const std::size_t pad = rem == 0 ? 0 : 4 - rem;
-  std64.append(pad, '=');
-  out.resize(std64.size() / 4 * 3);
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(std64.data()),
-                          static_cast<int>(std64.size()));
-  if (n < 0 || static_cast<std::size_t>(n) != out.size()) return false;
-  // EVP_DecodeBlock counts the zero bytes that padding stands for; drop them.
-  out.resize(out.size() - pad);
+  if (rem >= 2) {
+    const std::uint32_t n = v(i) << 18 | v(i + 1) << 12 | (rem == 3 ? v(i + 2) << 6 : 0);
+    out[o++] = static_cast<char>(n >> 16);
+    if (rem == 3) out[o++] = static_cast<char>(n >> 8 & 0xff);
+  }
   return true;
 }
 

@@ -1,5 +1,7 @@
 #include "auth/credential_memo.h"
 
+#include <openssl/crypto.h>
+
 #include <atomic>
 #include <cstring>
 
@@ -27,6 +29,12 @@ bool same_bytes(const char* a, const char* b, std::size_t n) {
 }
 
 }  // namespace
+
+void CredentialMemo::clear() {
+  owner = 0;
+  OPENSSL_cleanse(credential.data(), credential.size());
+  credential.clear();
+}
 
 bool CredentialMemo::matches(std::uint64_t who, std::string_view presented) const {
   // The memo may hold another client's credential (a proxy in front can share one connection

@@ -27,7 +27,13 @@ struct CredentialMemo {
   std::string key;               // the mechanism's lookup handle (API key id)
   std::array<unsigned char, 32> check{};  // the mechanism's check value (stored HMAC)
 
-  void clear() { owner = 0; }
+  CredentialMemo() = default;
+  CredentialMemo(const CredentialMemo&) = delete;
+  CredentialMemo& operator=(const CredentialMemo&) = delete;
+  ~CredentialMemo() { clear(); }
+
+  // Forgets the credential (its bytes are overwritten, not just released).
+  void clear();
   // True when `owner` wrote this memo for exactly `credential` (constant time in the bytes).
   bool matches(std::uint64_t owner, std::string_view credential) const;
 };

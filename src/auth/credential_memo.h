@@ -22,8 +22,9 @@ struct CredentialMemo {
   std::uint64_t owner = 0;
   std::string credential;    // the exact credential bytes accepted
   identity::Identity identity;
-  std::int64_t valid_from = 0;   // unix seconds: not used before (nbf - skew)
-  std::int64_t valid_until = 0;  // unix seconds: not used from then on
+  // In the owner's clock (JWT: unix seconds; OAuth2: steady-clock ticks of its cache).
+  std::int64_t valid_from = 0;   // not used before (JWT: nbf - skew)
+  std::int64_t valid_until = 0;  // not used from then on
   std::string key;               // the mechanism's lookup handle (API key id)
   std::array<unsigned char, 32> check{};  // the mechanism's check value (stored HMAC)
 

@@ -55,12 +55,13 @@ IntrospectionCache::Shard& IntrospectionCache::shard_of(const TokenKey& key) {
   return *shards_[key[8] % shards_.size()];
 }
 
-DecisionPtr IntrospectionCache::find(const TokenKey& key) {
+DecisionPtr IntrospectionCache::find(const TokenKey& key, Clock::time_point* expires) {
   Shard& s = shard_of(key);
   std::lock_guard lock(s.mu);
   auto it = s.index.find(key);
   if (it == s.index.end() || it->second->expires <= now()) return nullptr;
   s.lru.splice(s.lru.begin(), s.lru, it->second);
+  if (expires != nullptr) *expires = it->second->expires;
   return it->second->decision;
 }
 

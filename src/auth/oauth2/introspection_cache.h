@@ -52,7 +52,13 @@ class IntrospectionCache {
   explicit IntrospectionCache(std::size_t capacity, Now now = {});
 
   // The hot path: the cached decision, or null (expired entries are left to lookup()).
-  DecisionPtr find(const TokenKey& key);
+  // `expires`, when given, receives the entry's end.
+  DecisionPtr find(const TokenKey& key, Clock::time_point* expires = nullptr);
+
+  // The cache's clock (steady; a fake one in tests).
+  Clock::time_point now() const { return now_ ? now_() : Clock::now(); }
+
+  // The cache's clock (steady; a fake one in tests).
 
   // Looks the key up. On a hit, calls `waiter` before returning (outside any lock).
   Lookup lookup(const TokenKey& key, Waiter waiter);
@@ -83,7 +89,6 @@ class IntrospectionCache {
   };
 
   Shard& shard_of(const TokenKey& key);
-  Clock::time_point now() const { return now_ ? now_() : Clock::now(); }
 
   const std::size_t capacity_;
   const Now now_;

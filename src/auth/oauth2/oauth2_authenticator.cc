@@ -6,6 +6,7 @@
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstdint>
 #include <map>
@@ -233,12 +234,30 @@ void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
   discovering_ = false;
 }
 
-void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback done) {
-  const TokenKey key = token_key(token);
+void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback done,
+                                        CredentialMemo* memo) {
   auto& metrics = observe::Metrics::global();
-  if (DecisionPtr hit = cache_.find(key)) {  // no waiter to build on a hit
+  // The connection's last token, still within its cache entry's life (steady ticks)?
+  if (memo != nullptr && memo->matches(memo_owner_, token)) {
+    if (cache_.now().time_since_epoch().count() < memo->valid_until) {
+      metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "positive"}});
+      done(AuthResult::ok(memo->identity));
+      return;
+    }
+    memo->clear();
+  }
+  const TokenKey key = token_key(token);
+  IntrospectionCache::Clock::time_point expires;
+  if (DecisionPtr hit = cache_.find(key, &expires)) {  // no waiter to build on a hit
     metrics.add(series::kCacheHits,
                 {{"provider", config_.name}, {"kind", hit->positive() ? "positive" : "negative"}});
+    if (memo != nullptr && hit->positive()) {
+      memo->owner = memo_owner_;
+      memo->credential.assign(token);
+      memo->identity = hit->result.identity;
+      memo->valid_from = std::numeric_limits<std::int64_t>::min();
+      memo->valid_until = expires.time_since_epoch().count();
+    }
     done(AuthResult(hit->result));  // a copy: the cached decision is shared
     return;
   }
@@ -424,7 +443,7 @@ void OAuth2Authenticator::authenticate(const AuthRequest& request, AuthCallback 
     done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kMalformed)));
     return;
   }
-  provider_->authenticate_token(*token, std::move(done));
+  provider_->authenticate_token(*token, std::move(done), request.memo);
 }
 
 }  // namespace portcullis::auth::oauth2

@@ -87,7 +87,10 @@ class OAuth2Provider : public std::enable_shared_from_this<OAuth2Provider> {
                                                 Clocks clocks = {});
 
   // Decides one bearer token (already extracted and shape-checked). Calls `done` once.
-  void authenticate_token(std::string_view token, AuthCallback done);
+  // `memo`: the connection's memo, filled from a positive cache hit (for exactly the entry's
+  // life, in the cache's clock) and answered from on the next request with the same token.
+  void authenticate_token(std::string_view token, AuthCallback done,
+                          CredentialMemo* memo = nullptr);
 
   // Whether an answer about `claims` (an RFC 7662 answer with active) lets the token in;
   // the decision and how long to keep it. Public for tests.
@@ -110,6 +113,7 @@ class OAuth2Provider : public std::enable_shared_from_this<OAuth2Provider> {
                  std::shared_ptr<IntrospectionTransport> transport, Clocks clocks);
 
  private:
+  const std::uint64_t memo_owner_ = next_memo_owner();
   void introspect(const TokenKey& key, std::string token);
   std::shared_ptr<const IntrospectionClient> client() const;
   void maybe_discover() const;

@@ -128,6 +128,53 @@ TEST_F(OAuth2Test, PositiveAnswerNeverOutlivesTheTokensExp) {
   EXPECT_EQ(transport->calls(), 2u);
 }
 
+// The connection memo: filled from a positive cache hit, answering the same token on that
+// connection until the cache entry would have ended, never from refusals or without a cache.
+class OAuth2MemoTest : public OAuth2Test {
+ protected:
+  std::optional<AuthResult> go(Authenticator& a, const std::string& token) {
+    http::fields headers;
+    headers.set(http::field::authorization, "Bearer " + token);
+    AuthRequest req{headers, "GET", "/v1/orders", "/v1/orders", "127.0.0.1", "rid", route, &memo};
+    std::optional<AuthResult> out;
+    a.authenticate(req, [&](AuthResult&& r) { out = std::move(r); });
+    return out;
+  }
+  CredentialMemo memo;
+};
+
+TEST_F(OAuth2MemoTest, AnswersTheSameTokenUntilTheCacheEntryEnds) {
+  cfg.cache_s = 60;
+  auto a = make();
+  ASSERT_EQ(run_with_answer(*a, "t", active()).status, Status::Ok);
+  auto hit = go(*a, "t");
+  ASSERT_TRUE(hit);
+  ASSERT_EQ(hit->status, Status::Ok);
+  EXPECT_NE(memo.owner, 0u);
+  EXPECT_EQ(memo.credential, "t");
+  memo.identity.subject = "from-memo";  // white-box: the next answer comes from the memo
+  EXPECT_EQ(go(*a, "t")->identity.subject, "from-memo");
+  EXPECT_EQ(go(*a, "u").has_value(), false);  // another token: its own introspection
+  clock.advance(60s);
+  EXPECT_FALSE(go(*a, "t"));  // the entry ended: asked again, not answered from the memo
+  EXPECT_EQ(memo.owner, 0u);
+}
+
+TEST_F(OAuth2MemoTest, NeverHoldsARefusalNorWorksWithoutTheCache) {
+  cfg.cache_s = 60;
+  cfg.negative_cache_s = 60;
+  auto a = make();
+  ASSERT_EQ(run_with_answer(*a, "t", R"({"active":false})").status, Status::InactiveCredential);
+  ASSERT_EQ(go(*a, "t")->status, Status::InactiveCredential);  // a negative cache hit
+  EXPECT_EQ(memo.owner, 0u);
+  cfg.cache_s = 0;
+  cfg.name = "nocache";
+  auto b = make();
+  ASSERT_EQ(run_with_answer(*b, "v", active()).status, Status::Ok);
+  EXPECT_FALSE(go(*b, "v"));  // asked again
+  EXPECT_EQ(memo.owner, 0u);
+}
+
 TEST_F(OAuth2Test, CacheOffMeansEveryRequestAsks) {
   cfg.cache_s = 0;
   auto a = make();

@@ -19,6 +19,11 @@ struct StrictHandler {
   static constexpr std::size_t max_key_size = json::string::max_size();
   static constexpr std::size_t max_string_size = json::string::max_size();
 
+  // The stack's scratch space starts in a per-thread buffer (a JWT header or payload
+  // rarely needs more), so building the value does not allocate for it.
+  explicit StrictHandler(unsigned char* temp, std::size_t temp_size)
+      : st(json::storage_ptr(), temp, temp_size) {}
+
   json::value_stack st;
   // One entry per container being parsed; objects keep their member names (few, short).
   struct Frame {
@@ -109,7 +114,8 @@ JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_
                        json::storage_ptr sp) {
   json::parse_options opts;
   opts.max_depth = max_depth;
-  json::basic_parser<StrictHandler> p(opts);
+  thread_local unsigned char temp[4096];
+  json::basic_parser<StrictHandler> p(opts, temp, sizeof temp);
   p.handler().st.reset(std::move(sp));
   error_code ec;
   std::size_t n = p.write_some(false, text.data(), text.size(), ec);
@@ -121,8 +127,9 @@ JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_
 
 JsonError parse_strict_object(std::string_view text, json::object& out, std::size_t max_depth,
                               json::storage_ptr sp) {
-  json::value v;
-  JsonError e = parse_strict(text, v, max_depth, std::move(sp));
+  // Everything on the caller's storage, so that the results move instead of being copied.
+  json::value v(sp);
+  JsonError e = parse_strict(text, v, max_depth, sp);
   if (e != JsonError::None) return e;
   if (!v.is_object()) return JsonError::NotAnObject;
   out = std::move(v.get_object());

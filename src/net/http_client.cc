@@ -15,6 +15,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 namespace portcullis::net {
 
@@ -66,73 +68,142 @@ std::string describe(const boost::system::error_code& ec, bool timed_out) {
   return ec.message();
 }
 
-asio::awaitable<void> exchange(Request req, HttpCallback done) {
-  HttpResponse res;
+// Keep-alive connections to identity providers, by host:port. Touched only on the client's
+// thread (every exchange runs there), so no lock. Without reuse, a provider asked on every
+// request (introspection with cache_s: 0) would cost a connection per request, and at a few
+// thousand requests a second the gateway's ephemeral ports would run out in TIME_WAIT.
+class ConnectionPool {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr std::size_t kIdlePerHost = 32;
+  static constexpr auto kIdleFor = std::chrono::seconds(20);
+
+  struct Conn {
+    explicit Conn(const asio::any_io_executor& ex) : stream(ex) {}
+    beast::tcp_stream stream;
+    Clock::time_point idle_since{};
+  };
+  using ConnPtr = std::unique_ptr<Conn>;
+
+  // An idle connection to `key` that has not been idle too long, or null.
+  ConnPtr take(const std::string& key) {
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = Clock::now();
+    while (!list.empty()) {
+      ConnPtr c = std::move(list.back());
+      list.pop_back();
+      if (now - c->idle_since < kIdleFor && c->stream.socket().is_open()) return c;
+    }
+    return nullptr;
+  }
+
+  void give(const std::string& key, ConnPtr c) {
+    auto& list = idle_[key];
+    if (list.size() >= kIdlePerHost) return;  // closed as it goes
+    c->stream.expires_never();
+    c->idle_since = Clock::now();
+    list.push_back(std::move(c));
+  }
+
+ private:
+  std::unordered_map<std::string, std::vector<ConnPtr>> idle_;
+};
+
+// A new connection to the request's host within `deadline`; null with `error` set on failure.
+asio::awaitable<ConnectionPool::ConnPtr> connect(const Request& req,
+                                                 std::chrono::steady_clock::time_point deadline,
+                                                 std::string& error) {
   auto ex = co_await asio::this_coro::executor;
+  // Resolving cannot be bounded by the stream's timer; a timer cancels it instead.
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  auto timer = std::make_shared<asio::steady_timer>(ex, deadline);
+  auto flag = std::make_shared<bool>(false);
+  timer->async_wait([resolver, flag](const boost::system::error_code& ec) {
+    if (!ec) {
+      *flag = true;
+      resolver->cancel();
+    }
+  });
+  const std::string port = std::to_string(req.url.port);
+  auto [ec, results] = co_await resolver->async_resolve(req.url.host, port, nothrow);
+  timer->cancel();
+  if (ec) {
+    error = "cannot resolve " + req.url.host + ": " + describe(ec, *flag);
+    co_return nullptr;
+  }
+  auto conn = std::make_unique<ConnectionPool::Conn>(ex);
+  conn->stream.expires_at(deadline);
+  auto [cec, ep] = co_await conn->stream.async_connect(results, nothrow);
+  if (cec) {
+    error = "cannot connect to " + req.url.host + ":" + port + ": " + describe(cec, false);
+    co_return nullptr;
+  }
+  co_return conn;
+}
+
+asio::awaitable<void> exchange(ConnectionPool& pool, Request req, HttpCallback done) {
+  HttpResponse res;
   const auto deadline = std::chrono::steady_clock::now() + req.timeout;
-  {
-    // Resolving cannot be bounded by the stream's timer; a timer cancels it instead.
-    auto resolver = std::make_shared<tcp::resolver>(ex);
-    auto timer = std::make_shared<asio::steady_timer>(ex, deadline);
-    auto flag = std::make_shared<bool>(false);
-    timer->async_wait([resolver, flag](const boost::system::error_code& ec) {
-      if (!ec) {
-        *flag = true;
-        resolver->cancel();
+  const std::string key = req.url.host + ":" + std::to_string(req.url.port);
+
+  http::request<http::string_body> r{req.method, req.url.target, 11};
+  r.set(http::field::host, req.url.host_header);
+  r.set(http::field::user_agent, "portcullis/" PORTCULLIS_VERSION);
+  for (const auto& [k, v] : req.headers) r.set(k, v);
+  if (req.method == http::verb::post) {
+    r.set(http::field::content_type, req.content_type);
+    r.body() = std::move(req.body);
+    r.prepare_payload();
+  }
+
+  // A pooled connection the provider has closed in the meantime fails before any answer
+  // byte: the request is then sent once more on a new connection (GET and introspection
+  // are safe to repeat).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ConnectionPool::ConnPtr conn = pool.take(key);
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      std::string error;
+      conn = co_await connect(req, deadline, error);
+      if (!conn) {
+        res.error = std::move(error);
+        break;
       }
-    });
-    auto [ec, results] = co_await resolver->async_resolve(
-        req.url.host, std::to_string(req.url.port), nothrow);
-    timer->cancel();
-    if (ec) {
-      res.error = "cannot resolve " + req.url.host + ": " + describe(ec, *flag);
-      done(std::move(res));
-      co_return;
     }
-    beast::tcp_stream stream(ex);
-    stream.expires_at(deadline);
-    auto [cec, ep] = co_await stream.async_connect(results, nothrow);
-    if (cec) {
-      res.error = "cannot connect to " + req.url.host + ":" + std::to_string(req.url.port) + ": " +
-                  describe(cec, false);
-      done(std::move(res));
-      co_return;
-    }
-    http::request<http::string_body> r{req.method, req.url.target, 11};
-    r.set(http::field::host, req.url.host_header);
-    r.set(http::field::user_agent, "portcullis/" PORTCULLIS_VERSION);
-    r.set(http::field::connection, "close");
-    for (const auto& [k, v] : req.headers) r.set(k, v);
-    if (req.method == http::verb::post) {
-      r.set(http::field::content_type, req.content_type);
-      r.body() = std::move(req.body);
-      r.prepare_payload();
-    }
-    auto [wec, wn] = co_await http::async_write(stream, r, nothrow);
+    conn->stream.expires_at(deadline);
+    auto [wec, wn] = co_await http::async_write(conn->stream, r, nothrow);
     if (wec) {
+      if (reused && attempt == 0) continue;
       res.error = "sending the request failed: " + describe(wec, false);
-      done(std::move(res));
-      co_return;
+      break;
     }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(req.max_body);
     parser.header_limit(64 * 1024);
-    auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
+    auto [rec, rn] = co_await http::async_read(conn->stream, buffer, parser, nothrow);
     if (rec) {
+      if (reused && attempt == 0 && !parser.got_some() && rec != beast::error::timeout) continue;
       res.error = rec == http::error::body_limit
                       ? "the response is larger than " + std::to_string(req.max_body) + " bytes"
                       : "reading the response failed: " + describe(rec, false);
-      done(std::move(res));
-      co_return;
+      break;
     }
+    const bool keep = parser.keep_alive() && buffer.size() == 0;
     auto msg = parser.release();
     res.ok = true;
     res.status = msg.result_int();
     for (const auto& f : msg) res.headers.emplace_back(f.name_string(), f.value());
     res.body = std::move(msg.body());
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    if (keep) {
+      pool.give(key, std::move(conn));
+    } else {
+      boost::system::error_code ignored;
+      conn->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
+    break;
   }
   done(std::move(res));
 }
@@ -151,6 +222,7 @@ struct HttpClient::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
   std::thread thread;
   std::once_flag once;
+  ConnectionPool pool;  // used on `thread` only
 
   void ensure_started() {
     std::call_once(once, [this] {
@@ -170,7 +242,7 @@ struct HttpClient::Impl {
 
   void start(Request req, HttpCallback done) {
     ensure_started();
-    asio::co_spawn(ioc, exchange(std::move(req), std::move(done)), asio::detached);
+    asio::co_spawn(ioc, exchange(pool, std::move(req), std::move(done)), asio::detached);
   }
 
   ~Impl() {

@@ -4,7 +4,8 @@
 // are queued and their callbacks run on the client's thread.
 //
 // http:// only for now (https to identity providers is a later issue; the config loader
-// refuses it). One connection per request (Connection: close); no redirects followed.
+// refuses it). Keep-alive: idle connections are kept per host:port (up to 32, for 20 s) and
+// reused; one that the provider closed meanwhile is replaced once. No redirects followed.
 // Asio and Beast stay inside http_client.cc.
 #pragma once
 

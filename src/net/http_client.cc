@@ -140,6 +140,10 @@ asio::awaitable<ConnectionPool::ConnPtr> connect(const Request& req,
     error = "cannot connect to " + req.url.host + ":" + port + ": " + describe(cec, false);
     co_return nullptr;
   }
+  // A request may leave in more than one segment (head, then body); with Nagle on, the second
+  // waits for the provider's delayed ACK (~40 ms) on a kept-alive connection.
+  boost::system::error_code ignored;
+  conn->stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return conn;
 }
 

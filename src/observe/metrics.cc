@@ -124,11 +124,25 @@ void Metrics::add(std::string_view name, Labels labels, double value) {
     append_labels(key, labels);
     key.push_back('}');
   }
+  add_series(key, value);
+}
+
+std::string Metrics::series_key(std::string_view name, Labels labels) {
+  std::string key(name);
+  if (labels.size() != 0) {
+    key.push_back('{');
+    append_labels(key, labels);
+    key.push_back('}');
+  }
+  return key;
+}
+
+void Metrics::add_series(std::string_view key, double value) {
   Shard& s = impl_->local();
   std::lock_guard lock(s.mu);
-  auto it = s.counters.find(std::string_view(key));
+  auto it = s.counters.find(key);
   if (it == s.counters.end()) {
-    s.counters.emplace(key, value);
+    s.counters.emplace(std::string(key), value);
   } else {
     it->second += value;
   }

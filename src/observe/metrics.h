@@ -19,6 +19,10 @@ class Metrics {
 
   // Counter: adds `value` to the series name{labels}.
   void add(std::string_view name, Labels labels, double value = 1);
+  // The same for a series whose key was made once by series_key() (hot paths: no label
+  // formatting per call).
+  void add_series(std::string_view series_key, double value = 1);
+  static std::string series_key(std::string_view name, Labels labels);
   // Histogram of seconds with the default latency buckets.
   void observe(std::string_view name, Labels labels, double seconds);
   // The per-request pair (portcullis_requests_total{route,status} and

@@ -216,7 +216,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
       if (memo->matches(p->memo_owner(), token)) {
         const std::int64_t now = p->now();
         if (now >= memo->valid_from && now < memo->valid_until) {
-          metrics.add("portcullis_jwt_cache_hits_total", {{"provider", p->name()}});
+          metrics.add_series(p->cache_hits_series());
           return done(AuthResult::ok(memo->identity));
         }
       }
@@ -232,7 +232,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
     if (!p->cache().enabled()) continue;
     CachedToken entry;
     if (p->cache().get(digest, p->now(), entry)) {
-      metrics.add("portcullis_jwt_cache_hits_total", {{"provider", p->name()}});
+      metrics.add_series(p->cache_hits_series());
       remember(request.memo, *p, token, entry);
       return done(AuthResult::ok(std::move(entry.identity)));
     }

@@ -223,7 +223,9 @@ Provider::Provider(const config::JwtProviderConfig& config, std::shared_ptr<KeyS
     : config_(config),
       keys_(std::move(keys)),
       cache_(config.token_cache_entries, config.clock_skew_s),
-      now_(now ? std::move(now) : UnixNow(system_now)) {
+      now_(now ? std::move(now) : UnixNow(system_now)),
+      cache_hits_series_(observe::Metrics::series_key("portcullis_jwt_cache_hits_total",
+                                                      {{"provider", config.name}})) {
   for (const auto& name : config_.algorithms) {
     if (auto a = parse_alg(name)) algorithms_.add(*a);
   }

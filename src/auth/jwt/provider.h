@@ -38,6 +38,8 @@ class Provider {
   void start() { keys_->start(); }
   // The CredentialMemo owner for tokens this provider accepted (a reload builds new ones).
   std::uint64_t memo_owner() const { return memo_owner_; }
+  // portcullis_jwt_cache_hits_total{provider="NAME"}, formatted once (observe::Metrics).
+  const std::string& cache_hits_series() const { return cache_hits_series_; }
 
  private:
   const config::JwtProviderConfig config_;
@@ -46,6 +48,7 @@ class Provider {
   std::shared_ptr<KeySource> keys_;
   TokenCache cache_;
   UnixNow now_;
+  const std::string cache_hits_series_;
   const std::uint64_t memo_owner_ = next_memo_owner();
 };
 

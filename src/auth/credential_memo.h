@@ -20,12 +20,12 @@ namespace portcullis::auth {
 struct CredentialMemo {
   // Who wrote it (a key registry, a JWT or OAuth2 provider: next_memo_owner()); 0: empty.
   std::uint64_t owner = 0;
-  std::string credential;    // the exact credential bytes accepted
+  std::string credential;  // the exact credential bytes accepted
   identity::Identity identity;
   // In the owner's clock (JWT: unix seconds; OAuth2: steady-clock ticks of its cache).
-  std::int64_t valid_from = 0;   // not used before (JWT: nbf - skew)
-  std::int64_t valid_until = 0;  // not used from then on
-  std::string key;               // the mechanism's lookup handle (API key id)
+  std::int64_t valid_from = 0;            // not used before (JWT: nbf - skew)
+  std::int64_t valid_until = 0;           // not used from then on
+  std::string key;                        // the mechanism's lookup handle (API key id)
   std::array<unsigned char, 32> check{};  // the mechanism's check value (stored HMAC)
 
   CredentialMemo() = default;

@@ -75,6 +75,17 @@ class JwtAuthTest : public ::testing::Test {
     return make_token(header, p, Alg::RS256, rsa);
   }
 
+  // A provider with the RSA key alone, on the fixture's clock unless given another.
+  std::shared_ptr<Provider> rsa_provider(const config::JwtProviderConfig& c, UnixNow clock = {}) {
+    KeySet set;
+    std::vector<std::string> skipped;
+    std::string error;
+    EXPECT_TRUE(parse_jwks(jwks_of({&rsa}), set, skipped, error)) << error;
+    if (!clock) clock = [this] { return now; };
+    return std::make_shared<Provider>(c, std::make_shared<StaticKeySource>(std::move(set)),
+                                      std::move(clock));
+  }
+
   std::int64_t now = kNow;
   Key rsa = rsa_key(2048, "r1");
   Key ec = ec_key("P-256", "e1");
@@ -244,13 +255,8 @@ TEST_F(JwtAuthTest, VerifiedTokensAreCachedButStillExpire) {
 TEST_F(JwtAuthTest, CacheHoldsEntriesAtMostCacheMaxSeconds) {
   auto c = provider_config("short", "https://short.test");
   c.cache_max_s = 10;
-  KeySet set;
-  std::vector<std::string> skipped;
-  std::string error;
-  ASSERT_TRUE(parse_jwks(jwks_of({&rsa}), set, skipped, error));
   int verifies = 0;
-  auto p = std::make_shared<Provider>(c, std::make_shared<StaticKeySource>(std::move(set)),
-                                      [this, &verifies] { ++verifies; return now; });
+  auto p = rsa_provider(c, [this, &verifies] { ++verifies; return now; });
   JwtAuthenticator a({p}, std::nullopt);
   std::string token = rs(payload("https://short.test"));
   http::fields h;
@@ -271,12 +277,7 @@ TEST_F(JwtAuthTest, CacheHoldsEntriesAtMostCacheMaxSeconds) {
 TEST_F(JwtAuthTest, DisabledCacheVerifiesEveryTime) {
   auto c = provider_config("nocache", "https://nocache.test");
   c.token_cache_entries = 0;
-  KeySet set;
-  std::vector<std::string> skipped;
-  std::string error;
-  ASSERT_TRUE(parse_jwks(jwks_of({&rsa}), set, skipped, error));
-  auto p = std::make_shared<Provider>(c, std::make_shared<StaticKeySource>(std::move(set)),
-                                      [this] { return now; });
+  auto p = rsa_provider(c);
   JwtAuthenticator a({p}, std::nullopt);
   http::fields h;
   h.set(http::field::authorization, "Bearer " + rs(payload("https://nocache.test")));
@@ -345,12 +346,7 @@ TEST_F(JwtAuthTest, MemoIsFilledFromASharedCacheHit) {
 TEST_F(JwtAuthTest, MemoIsOffWithTheCache) {
   auto c = provider_config("nocache", "https://nocache.test");
   c.token_cache_entries = 0;
-  KeySet set;
-  std::vector<std::string> skipped;
-  std::string error;
-  ASSERT_TRUE(parse_jwks(jwks_of({&rsa}), set, skipped, error));
-  auto p = std::make_shared<Provider>(c, std::make_shared<StaticKeySource>(std::move(set)),
-                                      [this] { return now; });
+  auto p = rsa_provider(c);
   JwtAuthenticator a({p}, std::nullopt);
   CredentialMemo memo;
   http::fields h;

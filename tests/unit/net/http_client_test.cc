@@ -85,8 +85,8 @@ class Server {
 config::FetchUrl url_of(unsigned short port) {
   config::FetchUrl u;
   std::string error;
-  EXPECT_TRUE(config::parse_fetch_url("http://127.0.0.1:" + std::to_string(port) + "/jwks", u,
-                                      error))
+  EXPECT_TRUE(
+      config::parse_fetch_url("http://127.0.0.1:" + std::to_string(port) + "/jwks", u, error))
       << error;
   return u;
 }

@@ -331,6 +331,16 @@ bool SqliteKeyStore::scan(const char* sql, std::int64_t arg, const RowVisitor& v
   return true;
 }
 
+bool SqliteKeyStore::read_max_seq(std::int64_t& out, std::string& error) {
+  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
+  if (!max || max.step() != SQLITE_ROW) {
+    error = fail("cannot read keys");
+    return false;
+  }
+  out = max.integer(0);
+  return true;
+}
+
 PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
   std::lock_guard lock(mu_);
   PollResult r;
@@ -341,12 +351,7 @@ PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
     r.error = fail("cannot start a read transaction");
     return r;
   }
-  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
-  if (!max || max.step() != SQLITE_ROW) {
-    r.error = fail("cannot read keys");
-    return r;
-  }
-  r.max_seq = max.integer(0);
+  if (!read_max_seq(r.max_seq, r.error)) return r;
   if (!scan(PC_KEY_SELECT, 0, visit, r.error)) return r;
   txn.commit();
   r.ok = true;
@@ -363,12 +368,7 @@ PollResult SqliteKeyStore::changes_since(std::int64_t seq, const RowVisitor& vis
     r.error = fail("cannot start a read transaction");
     return r;
   }
-  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
-  if (!max || max.step() != SQLITE_ROW) {
-    r.error = fail("cannot read keys");
-    return r;
-  }
-  r.max_seq = max.integer(0);
+  if (!read_max_seq(r.max_seq, r.error)) return r;
   // A store restored from an older copy in place has gone back in seq: read it whole.
   r.reset = replaced || r.max_seq < seq;
   const char* sql = r.reset ? PC_KEY_SELECT : PC_KEY_SELECT " WHERE seq > ?1 ORDER BY seq";

@@ -55,6 +55,8 @@ class SqliteKeyStore : public KeyStore {
   // Reopens a replacement; `replaced` is then set.
   bool check_file(bool& replaced, std::string& error);
   bool scan(const char* sql, std::int64_t arg, const RowVisitor& visit, std::string& error);
+  // max(seq) of the store (0 when empty); inside the caller's read transaction.
+  bool read_max_seq(std::int64_t& out, std::string& error);
   bool insert(const NewKey& key, std::int64_t seq, WriteResult& result, std::string& error);
   bool next_seq(std::int64_t& seq, std::string& error);
   std::string fail(std::string_view what) const;

@@ -29,13 +29,29 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
     return false;
   }
   std::string host;
-  switch (parsed->host_type()) {
+  uint16_t port = 80;
+  if (!url_host_port(*parsed, host, port, error)) return false;
+  HttpUrl u;
+  u.url = std::string(text);
+  u.host = host;
+  u.port = port;
+  u.host_header = parsed->encoded_authority();
+  u.target = parsed->encoded_path();
+  if (u.target.empty()) u.target = "/";
+  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
+  out = std::move(u);
+  return true;
+}
+
+bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t& port,
+                   std::string& error) {
+  switch (url.host_type()) {
     case boost::urls::host_type::ipv4:
     case boost::urls::host_type::ipv6:
-      host = parsed->host_address();
+      host = url.host_address();
       break;
     case boost::urls::host_type::name:
-      host = parsed->encoded_host();
+      host = url.encoded_host();
       break;
     default:
       error = "unsupported host";
@@ -45,25 +61,18 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
     error = host.empty() ? "a host is required" : "percent-encoded hosts are not allowed";
     return false;
   }
-  unsigned port = 80;
-  if (parsed->has_port()) {
-    std::string_view p = parsed->port();
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
-    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || port < 1 ||
-        port > 65535) {
+  port = 80;
+  if (url.has_port()) {
+    std::string_view p = url.port();
+    unsigned value = 0;
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || value < 1 ||
+        value > 65535) {
       error = "the port must be 1..65535";
       return false;
     }
+    port = static_cast<uint16_t>(value);
   }
-  HttpUrl u;
-  u.url = std::string(text);
-  u.host = host;
-  u.port = static_cast<uint16_t>(port);
-  u.host_header = parsed->encoded_authority();
-  u.target = parsed->encoded_path();
-  if (u.target.empty()) u.target = "/";
-  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
-  out = std::move(u);
   return true;
 }
 

@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+namespace boost::urls {
+class url_view;
+}  // namespace boost::urls
+
 namespace portcullis::config {
 
 struct HttpUrl {
@@ -21,5 +25,11 @@ struct HttpUrl {
 // Parses an absolute http:// URL (https to identity providers is a later issue). False with
 // `error` set otherwise.
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
+
+// The host (an IP address without brackets, or a name) and port (80 when absent) of a parsed
+// absolute URL, with the checks every URL in the config shares: a host is required,
+// percent-encoded hosts are refused, the port is 1..65535. False with `error` set otherwise.
+bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t& port,
+                   std::string& error);
 
 }  // namespace portcullis::config

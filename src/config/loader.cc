@@ -3,6 +3,7 @@
 #include "config/loader.h"
 #include "config/jwt_section.h"
 #include "config/oauth2_section.h"
+#include "config/http_url.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -638,24 +639,9 @@ class Loader {
     if (parsed->has_query() || parsed->has_fragment()) {
       return fail("a query or fragment is not allowed");
     }
-    std::string host;
-    switch (parsed->host_type()) {
-      case boost::urls::host_type::ipv4:
-      case boost::urls::host_type::ipv6:
-        host = parsed->host_address();
-        break;
-      case boost::urls::host_type::name:
-        host = parsed->encoded_host();
-        break;
-      default:
-        return fail("unsupported host");
-    }
-    if (host.empty()) return fail("a host is required");
-    if (host.find('%') != std::string::npos) return fail("percent-encoded hosts are not allowed");
+    std::string host, why;
     uint16_t port = 80;
-    if (parsed->has_port() && !parse_port(parsed->port(), 1, port)) {
-      return fail("the port must be 1..65535");
-    }
+    if (!url_host_port(*parsed, host, port, why)) return fail(why);
     u.url = url;
     u.scheme = scheme;
     u.host = host;

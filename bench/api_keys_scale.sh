@@ -28,7 +28,7 @@ for v in COUNT SAMPLES DURATION REPEAT; do
 done
 
 bash scripts/deps.sh --bench || die "installing dependencies failed (scripts/deps.sh --bench)"
-BUILD_DIR=build-release BUILD_TYPE=Release bash scripts/build.sh -DPORTCULLIS_TESTS=OFF -DPORTCULLIS_WERROR=OFF
+PRESET=release bash scripts/build.sh
 GATEWAY="$ROOT/build-release/portcullis"
 for tool in nginx wrk curl python3; do command -v "$tool" >/dev/null || die "$tool not found"; done
 

@@ -5,8 +5,8 @@ set -euo pipefail
 
 BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
-  libssl-dev libcjose-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev zlib1g-dev libpq-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev libgoogle-perftools-dev
+  libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
+  libsqlite3-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
   python3 curl openssl)
 BENCH_PKGS=(nginx-light haproxy wrk)
 

@@ -8,7 +8,8 @@
 #   127.0.0.1:9901  the gateway's admin listener (/healthz, /readyz, /metrics)
 #
 # Stays in the foreground printing the gateway's access log; Ctrl-C (or SIGTERM) stops both.
-# Environment: BUILD_DIR, BUILD_TYPE, JOBS, VERBOSE as for scripts/build.sh.
+# Installs what is missing first (scripts/deps.sh). Environment: BUILD_DIR, JOBS, VERBOSE as
+# for scripts/build.sh.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,7 @@ ECHO_ADDR=127.0.0.1:9001
 
 die() { echo "quickstart: $*" >&2; exit 1; }
 
+bash scripts/deps.sh
 bash scripts/build.sh
 [ -x "$GATEWAY" ] || die "$GATEWAY was not built"
 [ -x "$ECHO_BIN" ] || die "$ECHO_BIN was not built"

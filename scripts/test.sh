@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh
 #
-# Environment: BUILD_DIR, BUILD_TYPE, JOBS, VERBOSE, PORTCULLIS_BUILD_LOCK as for
+# Installs what is missing (scripts/deps.sh), builds with the dev preset (warnings as errors,
+# tests) and runs CTest. Environment: BUILD_DIR, JOBS, VERBOSE, PORTCULLIS_BUILD_LOCK as for
 # scripts/build.sh. Exits non-zero when the build fails, a test fails, or no test ran.
 set -euo pipefail
 
@@ -13,7 +14,8 @@ cd "$ROOT"
 BUILD_DIR="${BUILD_DIR:-build}"
 export BUILD_DIR
 
-bash scripts/build.sh -DPORTCULLIS_TESTS=ON
+bash scripts/deps.sh
+PRESET=dev bash scripts/build.sh
 # The real identity provider (npm oidc-provider) and token minting (npm jose) for the
 # JWT and OAuth2 integration tests.
 bash scripts/idp-deps.sh

@@ -90,10 +90,56 @@ constexpr Row row(Status s) {
 
 }  // namespace
 
-HttpClass http_class(Status s) { return row(s).cls; }
-unsigned http_status(Status s) { return row(s).http; }
-std::string_view error_code(Status s) { return row(s).error; }
-std::string_view reason(Status s) { return row(s).reason; }
-std::string_view default_description(Status s) { return row(s).description; }
+HttpClass http_class(Status s) {
+  return row(s).cls;
+}
+unsigned http_status(Status s) {
+  return row(s).http;
+}
+std::string_view error_code(Status s) {
+  return row(s).error;
+}
+std::string_view reason(Status s) {
+  return row(s).reason;
+}
+std::string_view default_description(Status s) {
+  return row(s).description;
+}
+
+std::string_view body_error(Status s) {
+  return s == Status::MissingCredential || s == Status::NoCredential ? "unauthorized"
+                                                                     : row(s).error;
+}
+
+std::string challenge(Status s, std::string_view scheme, std::string_view description,
+                      std::string_view scope, std::string_view missing_challenge) {
+  if (s == Status::MissingCredential || s == Status::NoCredential) {
+    return std::string(missing_challenge);
+  }
+  const HttpClass cls = http_class(s);
+  if (cls != HttpClass::Unauthorized && cls != HttpClass::Forbidden) return {};
+  std::string out(scheme.empty() ? std::string_view("Bearer") : scheme);
+  out += " realm=\"portcullis\", error=\"";
+  out += row(s).error;
+  out += "\", error_description=\"";
+  out += description;
+  out += '"';
+  if (!scope.empty()) {
+    out += ", scope=\"";
+    out += scope;
+    out += '"';
+  }
+  return out;
+}
+
+std::string missing_challenge(const std::vector<std::string>& schemes) {
+  std::string out;
+  for (const auto& scheme : schemes) {
+    if (!out.empty()) out += ", ";
+    out += scheme;
+    out += " realm=\"portcullis\"";
+  }
+  return out;
+}
 
 }  // namespace portcullis::auth

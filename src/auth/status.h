@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace portcullis::auth {
 
@@ -73,5 +75,16 @@ std::string_view error_code(Status s);
 std::string_view reason(Status s);
 // A short human description used when the mechanism gives none.
 std::string_view default_description(Status s);
+// The JSON body's "error": the RFC 6750 code, or "unauthorized" when no credential was
+// presented (RFC 6750 §3.1: such a challenge carries no error code).
+std::string_view body_error(Status s);
+
+// The WWW-Authenticate value for a refusal (RFC 6750 §3), or empty when it carries none
+// (400, 503). `scheme` is the refusing mechanism's ("Bearer" when empty); a request with no
+// credential gets `missing_challenge`, the route's list of schemes.
+std::string challenge(Status s, std::string_view scheme, std::string_view description,
+                      std::string_view scope, std::string_view missing_challenge);
+// The route's challenge for a request with no credential: each scheme with the realm.
+std::string missing_challenge(const std::vector<std::string>& schemes);
 
 }  // namespace portcullis::auth

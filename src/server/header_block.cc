@@ -70,20 +70,4 @@ HeadCheck check_head(std::string_view head) {
   return HeadCheck::Ok;
 }
 
-const char* describe(HeadCheck c) {
-  switch (c) {
-    case HeadCheck::Ok:
-      return "ok";
-    case HeadCheck::BareCR:
-      return "bare CR in request head";
-    case HeadCheck::BareLF:
-      return "bare LF in request head";
-    case HeadCheck::ObsFold:
-      return "obsolete line folding in request head";
-    case HeadCheck::ControlChar:
-      return "control character in request head";
-  }
-  return "bad request head";
-}
-
 }  // namespace portcullis::server

@@ -11,10 +11,10 @@ namespace portcullis::server {
 
 enum class HeadCheck {
   Ok,
-  BareCR,        // CR not followed by LF
-  BareLF,        // LF not preceded by CR
-  ObsFold,       // a header line continued with leading whitespace
-  ControlChar,   // NUL or another control character (other than HTAB)
+  BareCR,       // CR not followed by LF
+  BareLF,       // LF not preceded by CR
+  ObsFold,      // a header line continued with leading whitespace
+  ControlChar,  // NUL or another control character (other than HTAB)
 };
 
 // Finds the end of the head ("\r\n\r\n"): returns the length including it, or 0 when the
@@ -24,7 +24,5 @@ std::size_t find_head_end(std::string_view data, std::size_t& skip);
 
 // `head` is the whole head including its final CRLF CRLF.
 HeadCheck check_head(std::string_view head);
-
-const char* describe(HeadCheck c);
 
 }  // namespace portcullis::server

@@ -82,7 +82,8 @@ struct Server::Impl {
       return;
     }
     const auto& next = result.config->server;
-    if (next.listen.str() != listen.str() || next.workers != state.runtime.get()->config->server.workers) {
+    if (next.listen.str() != listen.str() ||
+        next.workers != state.runtime.get()->config->server.workers) {
       spdlog::warn("server.listen and server.workers changes take effect after a restart");
     }
     state.runtime.set(std::move(rt));
@@ -101,8 +102,8 @@ struct Server::Impl {
         workers[i]->close_idle_sessions();
       });
     }
-    asio::co_spawn(main_ioc, wait_for_drain(std::chrono::steady_clock::now() +
-                                            std::chrono::seconds(drain_s)),
+    asio::co_spawn(main_ioc,
+                   wait_for_drain(std::chrono::steady_clock::now() + std::chrono::seconds(drain_s)),
                    asio::detached);
   }
 

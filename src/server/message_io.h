@@ -1,0 +1,69 @@
+// Writing HTTP/1.1 messages piece by piece, and feeding buffered bytes to a parser: the two
+// halves of the body pump that streams a request up and a response down through one buffer.
+// Included by the session only (Beast headers).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <string>
+#include <string_view>
+#include <tuple>
+
+#include "proxy/upstream_pool.h"
+
+namespace portcullis::server {
+
+// Writes a message's head (start line, then each field as stored, then `extra`: complete
+// header lines such as the identity) into `out`, so it goes to the socket as one contiguous
+// buffer. Framing headers are fields like any other here; the body writer follows them.
+template <bool isRequest>
+void serialize_head(const boost::beast::http::header<isRequest>& msg, std::string_view extra,
+                    std::string& out);
+
+// Feeds body bytes that are already buffered to the parser, without I/O. Returns how many
+// body bytes landed in the body buffer (whose capacity was `capacity`); `ec` carries a parse
+// error. A small body that arrived with its head is thus relayed without another read.
+template <class Parser>
+std::size_t put_buffered(Parser& p, boost::beast::flat_buffer& buf, std::size_t capacity,
+                         boost::beast::error_code& ec) {
+  namespace http = boost::beast::http;
+  p.eager(true);
+  while (buf.size() > 0 && !p.is_done() && p.get().body().size > 0) {
+    const std::size_t n = p.put(buf.data(), ec);
+    buf.consume(n);
+    if (ec == http::error::need_buffer || ec == http::error::need_more) {
+      ec = {};
+      break;
+    }
+    if (ec || n == 0) break;
+  }
+  return capacity - p.get().body().size;
+}
+
+// One outgoing message: the head (pending until the first piece, so a small message is a
+// single send), then body pieces, chunk-framed when the message is chunked.
+class OutgoingMessage {
+ public:
+  template <bool isRequest>
+  void begin(const boost::beast::http::header<isRequest>& msg, bool chunked,
+             std::string_view extra_lines = {}) {
+    serialize_head(msg, extra_lines, prefix_);
+    chunked_ = chunked;
+  }
+
+  // `last`: no more body follows (writes the final chunk of a chunked body).
+  boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> write(proxy::Socket& s,
+                                                                                  const char* data,
+                                                                                  std::size_t n,
+                                                                                  bool last);
+
+ private:
+  std::string prefix_;
+  std::string suffix_;
+  bool chunked_ = false;
+};
+
+}  // namespace portcullis::server

@@ -1,0 +1,86 @@
+// The framing check (server/framing.h): each way a head could be framed two ways is refused,
+// and ordinary heads pass.
+#include "server/framing.h"
+
+#include <gtest/gtest.h>
+
+namespace portcullis::server {
+namespace {
+
+namespace http = boost::beast::http;
+
+http::fields with(std::initializer_list<std::pair<http::field, const char*>> list) {
+  http::fields f;
+  for (const auto& [name, value] : list) f.insert(name, value);
+  return f;
+}
+
+TEST(FramingTest, OrdinaryHeadsPass) {
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"}}), 11), std::nullopt);
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"}, {http::field::content_length, "5"}}), 11),
+            std::nullopt);
+  EXPECT_EQ(check_framing(
+                with({{http::field::host, "a"}, {http::field::transfer_encoding, "Chunked"}}), 11),
+            std::nullopt);
+  // Two identical Content-Length values say the same thing.
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"},
+                                {http::field::content_length, "5"},
+                                {http::field::content_length, "5"}}),
+                          11),
+            std::nullopt);
+  // HTTP/1.0 needs no Host.
+  EXPECT_EQ(check_framing(with({}), 10), std::nullopt);
+}
+
+TEST(FramingTest, LengthWithTransferEncodingIsRefused) {
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"},
+                                {http::field::content_length, "5"},
+                                {http::field::transfer_encoding, "chunked"}}),
+                          11),
+            GatewayError::LengthAndChunked);
+}
+
+TEST(FramingTest, TransferEncodingOtherThanOneChunkedIsRefused) {
+  EXPECT_EQ(
+      check_framing(
+          with({{http::field::host, "a"}, {http::field::transfer_encoding, "gzip, chunked"}}), 11),
+      GatewayError::UnsupportedEncoding);
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"},
+                                {http::field::transfer_encoding, "chunked"},
+                                {http::field::transfer_encoding, "chunked"}}),
+                          11),
+            GatewayError::UnsupportedEncoding);
+}
+
+TEST(FramingTest, ConflictingLengthsAreRefused) {
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"},
+                                {http::field::content_length, "5"},
+                                {http::field::content_length, "6"}}),
+                          11),
+            GatewayError::ConflictingLength);
+}
+
+TEST(FramingTest, TwoAuthorizationHeadersAreRefused) {
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"},
+                                {http::field::authorization, "Bearer x"},
+                                {http::field::authorization, "Bearer y"}}),
+                          11),
+            GatewayError::TwoAuthorization);
+}
+
+TEST(FramingTest, HostAndVersionRules) {
+  EXPECT_EQ(check_framing(with({}), 11), GatewayError::BadHost);
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"}, {http::field::host, "b"}}), 11),
+            GatewayError::BadHost);
+  EXPECT_EQ(check_framing(with({{http::field::host, "a"}}), 20), GatewayError::BadVersion);
+}
+
+TEST(FramingTest, LexicalDefectsMapToTheirOwnRefusal) {
+  EXPECT_EQ(to_error(HeadCheck::BareCR), GatewayError::BareCR);
+  EXPECT_EQ(to_error(HeadCheck::BareLF), GatewayError::BareLF);
+  EXPECT_EQ(to_error(HeadCheck::ObsFold), GatewayError::ObsFold);
+  EXPECT_EQ(to_error(HeadCheck::ControlChar), GatewayError::ControlChar);
+}
+
+}  // namespace
+}  // namespace portcullis::server

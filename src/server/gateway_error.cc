@@ -1,114 +1,93 @@
 // The one table of the gateway's own refusals.
 #include "server/gateway_error.h"
 
-#include <array>
+#include <iterator>
 #include <utility>
 
 namespace portcullis::server {
 
 namespace {
 
-constexpr GatewayErrorInfo kBadRequest(std::string_view description, std::string_view reason) {
+constexpr GatewayErrorInfo bad_request(std::string_view description, std::string_view reason) {
   return {400, "invalid_request", description, reason, true, Counter::BadRequest};
 }
-constexpr GatewayErrorInfo kBadGateway(std::string_view description, std::string_view reason) {
+constexpr GatewayErrorInfo bad_gateway(std::string_view description, std::string_view reason) {
   return {502, "bad_gateway", description, reason, true, Counter::UpstreamError};
 }
-constexpr GatewayErrorInfo kGatewayTimeout(std::string_view description, std::string_view reason) {
+constexpr GatewayErrorInfo gateway_timeout(std::string_view description, std::string_view reason) {
   return {504, "gateway_timeout", description, reason, true, Counter::UpstreamError};
 }
 
-constexpr GatewayErrorInfo row(GatewayError e) {
-  using E = GatewayError;
-  switch (e) {
-    case E::HeaderTooLarge:
-      return {431,
-              "request_header_fields_too_large",
-              "the request head is too large",
-              "header_too_large",
-              true,
-              Counter::BadRequest};
-    case E::HeaderTimeout:
-      return {408,  "request_timeout",  "the request head did not arrive in time", "header_timeout",
-              true, Counter::BadRequest};
-    case E::BareCR:
-      return kBadRequest("bare CR in request head", "malformed_head");
-    case E::BareLF:
-      return kBadRequest("bare LF in request head", "malformed_head");
-    case E::ObsFold:
-      return kBadRequest("obsolete line folding in request head", "malformed_head");
-    case E::ControlChar:
-      return kBadRequest("control character in request head", "malformed_head");
-    case E::MalformedHead:
-      return kBadRequest("the request head is not valid HTTP/1.1", "malformed_head");
-    case E::BadVersion:
-      return kBadRequest("unsupported HTTP version", "malformed_head");
-    case E::BadHost:
-      return kBadRequest("exactly one Host header is required", "malformed_head");
-    case E::LengthAndChunked:
-      return kBadRequest("both Content-Length and Transfer-Encoding", "smuggling");
-    case E::UnsupportedEncoding:
-      return kBadRequest("unsupported Transfer-Encoding", "smuggling");
-    case E::ConflictingLength:
-      return kBadRequest("conflicting Content-Length headers", "smuggling");
-    case E::TwoAuthorization:
-      return kBadRequest("more than one Authorization header", "ambiguous_credential");
-    case E::EncodedSeparator:
-      return kBadRequest("encoded '/', '\\' or NUL in the path", "encoded_separator");
-    case E::MalformedTarget:
-      return kBadRequest("malformed request target", "malformed_target");
-    case E::NoRoute:
-      return {404, "not_found", "no route matches this request", "no_route", false, Counter::None};
-    case E::BodyTooLarge:
-      return {413,  "payload_too_large", "the request body is too large", "body_too_large",
-              true, Counter::None};
-    case E::BodyTimeout:
-      return {408,  "request_timeout", "the request body did not arrive in time", "body_timeout",
-              true, Counter::None};
-    case E::BadBody:
-      return {400,  "invalid_request", "the request body is malformed or incomplete", "bad_body",
-              true, Counter::None};
-    case E::UnsafeIdentity:
-      return {500,  "internal_error", "the identity could not be forwarded", "unsafe_identity",
-              true, Counter::None};
-    case E::UpstreamConnectFailed:
-      return kBadGateway("the upstream refused the connection", "upstream_connect_failed");
-    case E::UpstreamConnectTimeout:
-      return kGatewayTimeout("the upstream did not accept a connection in time",
-                             "upstream_connect_timeout");
-    case E::UpstreamWriteFailed:
-      return kBadGateway("the upstream connection broke", "upstream_write_failed");
-    case E::UpstreamReadFailed:
-      return kBadGateway("the upstream closed or sent an invalid response", "upstream_read_failed");
-    case E::UpstreamTimeout:
-      return kGatewayTimeout("the upstream did not answer in time", "upstream_timeout");
-    case E::UpstreamUpgrade:
-      return kBadGateway("the upstream tried to switch protocols", "upstream_upgrade");
-    case E::UpstreamBodyFailed:
-      return kBadGateway("the upstream response body broke", "upstream_body_failed");
-    case E::ClientGone:
-      return {499,
-              "client_closed_request",
-              "the client closed the connection",
-              "client_gone",
-              true,
-              Counter::None};
+struct Row {
+  GatewayError error;
+  GatewayErrorInfo info;
+};
+
+using E = GatewayError;
+// In enum order (checked below), so a lookup is an index.
+constexpr Row kRows[] = {
+    {E::HeaderTooLarge,
+     GatewayErrorInfo{431, "request_header_fields_too_large", "the request head is too large",
+                      "header_too_large", true, Counter::BadRequest}},
+    {E::HeaderTimeout,
+     GatewayErrorInfo{408, "request_timeout", "the request head did not arrive in time",
+                      "header_timeout", true, Counter::BadRequest}},
+    {E::BareCR, bad_request("bare CR in request head", "malformed_head")},
+    {E::BareLF, bad_request("bare LF in request head", "malformed_head")},
+    {E::ObsFold, bad_request("obsolete line folding in request head", "malformed_head")},
+    {E::ControlChar, bad_request("control character in request head", "malformed_head")},
+    {E::MalformedHead, bad_request("the request head is not valid HTTP/1.1", "malformed_head")},
+    {E::BadVersion, bad_request("unsupported HTTP version", "malformed_head")},
+    {E::BadHost, bad_request("exactly one Host header is required", "malformed_head")},
+    {E::LengthAndChunked, bad_request("both Content-Length and Transfer-Encoding", "smuggling")},
+    {E::UnsupportedEncoding, bad_request("unsupported Transfer-Encoding", "smuggling")},
+    {E::ConflictingLength, bad_request("conflicting Content-Length headers", "smuggling")},
+    {E::TwoAuthorization,
+     bad_request("more than one Authorization header", "ambiguous_credential")},
+    {E::EncodedSeparator, bad_request("encoded '/', '\\' or NUL in the path", "encoded_separator")},
+    {E::MalformedTarget, bad_request("malformed request target", "malformed_target")},
+    {E::NoRoute, GatewayErrorInfo{404, "not_found", "no route matches this request", "no_route",
+                                  false, Counter::None}},
+    {E::BodyTooLarge, GatewayErrorInfo{413, "payload_too_large", "the request body is too large",
+                                       "body_too_large", true, Counter::None}},
+    {E::BodyTimeout,
+     GatewayErrorInfo{408, "request_timeout", "the request body did not arrive in time",
+                      "body_timeout", true, Counter::None}},
+    {E::BadBody,
+     GatewayErrorInfo{400, "invalid_request", "the request body is malformed or incomplete",
+                      "bad_body", true, Counter::None}},
+    {E::UnsafeIdentity,
+     GatewayErrorInfo{500, "internal_error", "the identity could not be forwarded",
+                      "unsafe_identity", true, Counter::None}},
+    {E::UpstreamConnectFailed,
+     bad_gateway("the upstream refused the connection", "upstream_connect_failed")},
+    {E::UpstreamConnectTimeout, gateway_timeout("the upstream did not accept a connection in time",
+                                                "upstream_connect_timeout")},
+    {E::UpstreamWriteFailed, bad_gateway("the upstream connection broke", "upstream_write_failed")},
+    {E::UpstreamReadFailed,
+     bad_gateway("the upstream closed or sent an invalid response", "upstream_read_failed")},
+    {E::UpstreamTimeout,
+     gateway_timeout("the upstream did not answer in time", "upstream_timeout")},
+    {E::UpstreamUpgrade, bad_gateway("the upstream tried to switch protocols", "upstream_upgrade")},
+    {E::UpstreamBodyFailed,
+     bad_gateway("the upstream response body broke", "upstream_body_failed")},
+    {E::ClientGone,
+     GatewayErrorInfo{499, "client_closed_request", "the client closed the connection",
+                      "client_gone", true, Counter::None}},
+};
+
+constexpr bool in_enum_order() {
+  for (std::size_t i = 0; i < std::size(kRows); ++i) {
+    if (static_cast<std::size_t>(kRows[i].error) != i) return false;
   }
-  return {500, "internal_error", "internal error", "internal_error", true, Counter::None};
+  return std::size(kRows) == static_cast<std::size_t>(GatewayError::ClientGone) + 1;
 }
-
-template <std::size_t... I>
-constexpr auto make_table(std::index_sequence<I...>) {
-  return std::array<GatewayErrorInfo, sizeof...(I)>{row(static_cast<GatewayError>(I))...};
-}
-
-constexpr auto kTable =
-    make_table(std::make_index_sequence<static_cast<std::size_t>(GatewayError::ClientGone) + 1>());
+static_assert(in_enum_order(), "one row per GatewayError, in enum order");
 
 }  // namespace
 
 const GatewayErrorInfo& info(GatewayError e) {
-  return kTable[static_cast<std::size_t>(e)];
+  return kRows[static_cast<std::size_t>(e)].info;
 }
 
 Refusal Refusal::from(GatewayError e) {

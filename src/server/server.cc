@@ -150,6 +150,58 @@ struct Server::Impl {
     }
     return true;
   }
+  // One acceptor per worker (SO_REUSEPORT when there are several).
+  bool open_listeners(const config::Config& initial, std::string& error) {
+    listen = initial.server.listen;
+    worker_count = initial.server.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
+                                               : initial.server.workers;
+    for (unsigned i = 0; i < worker_count; ++i) {
+      workers.push_back(std::make_unique<Worker>(state));
+      acceptors.push_back(std::make_unique<tcp::acceptor>(workers.back()->ioc()));
+      if (!open_acceptor(*acceptors.back(), worker_count > 1, error)) return false;
+    }
+    return true;
+  }
+
+  bool start_admin(const config::Config& initial, std::string& error) {
+    if (!initial.admin.enabled) return true;
+    admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
+      if (state.draining.load()) return false;
+      auto current = state.runtime.get();
+      return current && current->ready();
+    });
+    return admin->start(initial.admin.listen, error);
+  }
+
+  void add_gauges() {
+    observe::Metrics::global().add_collector([this](std::string& out) {
+      out += "# TYPE portcullis_connections_active gauge\nportcullis_connections_active ";
+      out += std::to_string(state.active_sessions.load());
+      out += "\n# TYPE portcullis_requests_in_flight gauge\nportcullis_requests_in_flight ";
+      out += std::to_string(state.active_requests.load());
+      out += "\n";
+    });
+  }
+
+  // Each worker: its accept loop, its deadline sweeper, its thread.
+  void start_workers() {
+    for (unsigned i = 0; i < worker_count; ++i) {
+      Worker& w = *workers[i];
+      asio::co_spawn(w.ioc(), accept_loop(*acceptors[i], w), asio::detached);
+      asio::co_spawn(w.ioc(), w.sweep(), asio::detached);
+      threads.emplace_back([&w] {
+        auto guard = asio::make_work_guard(w.ioc());
+        for (;;) {
+          try {
+            w.ioc().run();
+            break;
+          } catch (const std::exception& e) {
+            spdlog::error("worker: unexpected error: {}", e.what());
+          }
+        }
+      });
+    }
+  }
 };
 
 Server::Server(std::string config_path) : impl_(std::make_unique<Impl>()) {
@@ -167,37 +219,11 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
     return 1;
   }
   d.state.runtime.set(rt);
-  d.listen = initial->server.listen;
-  d.worker_count = initial->server.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
-                                                : initial->server.workers;
-
-  for (unsigned i = 0; i < d.worker_count; ++i) {
-    d.workers.push_back(std::make_unique<Worker>(d.state));
-    d.acceptors.push_back(std::make_unique<tcp::acceptor>(d.workers.back()->ioc()));
-    if (!d.open_acceptor(*d.acceptors.back(), d.worker_count > 1, error)) {
-      spdlog::error("{}", error);
-      return 1;
-    }
+  if (!d.open_listeners(*initial, error) || !d.start_admin(*initial, error)) {
+    spdlog::error("{}", error);
+    return 1;
   }
-
-  if (initial->admin.enabled) {
-    d.admin = std::make_unique<admin::AdminServer>(d.main_ioc, [&d] {
-      if (d.state.draining.load()) return false;
-      auto current = d.state.runtime.get();
-      return current && current->ready();
-    });
-    if (!d.admin->start(initial->admin.listen, error)) {
-      spdlog::error("{}", error);
-      return 1;
-    }
-  }
-  observe::Metrics::global().add_collector([&d](std::string& out) {
-    out += "# TYPE portcullis_connections_active gauge\nportcullis_connections_active ";
-    out += std::to_string(d.state.active_sessions.load());
-    out += "\n# TYPE portcullis_requests_in_flight gauge\nportcullis_requests_in_flight ";
-    out += std::to_string(d.state.active_requests.load());
-    out += "\n";
-  });
+  d.add_gauges();
 
   asio::signal_set signals(d.main_ioc, SIGHUP, SIGTERM, SIGINT);
   std::function<void(const boost::system::error_code&, int)> on_signal =
@@ -212,22 +238,7 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
       };
   signals.async_wait(on_signal);
 
-  for (unsigned i = 0; i < d.worker_count; ++i) {
-    Worker& w = *d.workers[i];
-    asio::co_spawn(w.ioc(), accept_loop(*d.acceptors[i], w), asio::detached);
-    asio::co_spawn(w.ioc(), w.sweep(), asio::detached);
-    d.threads.emplace_back([&w] {
-      auto guard = asio::make_work_guard(w.ioc());
-      for (;;) {
-        try {
-          w.ioc().run();
-          break;
-        } catch (const std::exception& e) {
-          spdlog::error("worker: unexpected error: {}", e.what());
-        }
-      }
-    });
-  }
+  d.start_workers();
   spdlog::info("portcullis {} listening on {} with {} worker(s); admin on {}", PORTCULLIS_VERSION,
                d.listen.str(), d.worker_count,
                initial->admin.enabled ? initial->admin.listen.str() : std::string("(off)"));

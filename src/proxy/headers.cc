@@ -1,52 +1,129 @@
 #include "proxy/headers.h"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
-#include <string>
 #include <vector>
 
 namespace portcullis::proxy {
 
 namespace http = boost::beast::http;
 
-void remove_hop_by_hop(http::fields& headers) {
-  // Names listed in Connection are hop-by-hop too (collect first: erasing invalidates).
-  std::vector<std::string> named;
-  auto [first, last] = headers.equal_range(http::field::connection);
-  for (auto it = first; it != last; ++it) {
-    for (auto token : http::token_list(it->value())) named.emplace_back(token);
+namespace {
+
+bool is_hop_by_hop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+      return true;
+    default:
+      return false;
   }
-  for (const auto& n : named) headers.erase(n);
-  static constexpr http::field kHopByHop[] = {
-      http::field::connection,          http::field::keep_alive,
-      http::field::proxy_connection,    http::field::te,
-      http::field::trailer,             http::field::transfer_encoding,
-      http::field::upgrade,             http::field::proxy_authenticate,
-      http::field::proxy_authorization,
-  };
-  for (auto f : kHopByHop) headers.erase(f);
 }
 
-void set_forwarded(http::fields& headers, std::string_view client_ip, std::string_view proto,
-                   std::string_view original_host) {
-  auto [first, last] = headers.equal_range("X-Forwarded-For");
-  if (first != last) {
-    std::string joined;
-    for (auto it = first; it != last; ++it) {
-      if (!joined.empty()) joined += ", ";
-      joined += std::string_view(it->value());
+void append_line(std::string& lines, std::string_view name, std::string_view value) {
+  lines += name;
+  lines += ": ";
+  lines += value;
+  lines += "\r\n";
+}
+
+// The names a Connection header lists that must go too (those that are not removed anyway,
+// and never the framing, Host or `keep`).
+void collect_connection_names(std::string_view value, std::string_view keep,
+                              std::vector<std::string>& out) {
+  for (auto token : http::token_list(value)) {
+    const http::field f = http::string_to_field(token);
+    if (is_hop_by_hop(f) || f == http::field::content_length || f == http::field::host) continue;
+    if (!keep.empty() && boost::beast::iequals(token, keep)) continue;
+    if (boost::beast::iequals(token, "close")) continue;
+    out.emplace_back(token);
+  }
+}
+
+void erase_named(http::fields& headers, const std::vector<std::string>& names) {
+  for (const auto& n : names) headers.erase(n);
+}
+
+}  // namespace
+
+void remove_hop_by_hop(http::fields& headers, std::string_view keep) {
+  std::vector<std::string> named;
+  for (auto it = headers.begin(); it != headers.end();) {
+    if (!is_hop_by_hop(it->name())) {
+      ++it;
+      continue;
     }
-    joined += ", ";
-    joined += client_ip;
-    headers.set("X-Forwarded-For", joined);
-  } else {
-    headers.set("X-Forwarded-For", client_ip);
+    if (it->name() == http::field::connection) collect_connection_names(it->value(), keep, named);
+    it = headers.erase(it);
   }
-  headers.set("X-Forwarded-Proto", proto);
-  if (!original_host.empty()) {
-    headers.set("X-Forwarded-Host", original_host);
-  } else {
-    headers.erase("X-Forwarded-Host");
+  erase_named(headers, named);
+}
+
+void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
+                          std::string& original_host, std::string& lines) {
+  std::vector<std::string> named;
+  std::string forwarded_for;
+  for (auto it = headers.begin(); it != headers.end();) {
+    const http::field f = it->name();
+    if (f == http::field::host) {
+      original_host = it->value();
+    } else if (is_hop_by_hop(f)) {
+      if (f == http::field::connection) collect_connection_names(it->value(), {}, named);
+    } else if (f != http::field::unknown) {
+      ++it;
+      continue;
+    } else if (boost::beast::iequals(it->name_string(), "X-Forwarded-For")) {
+      if (!forwarded_for.empty()) forwarded_for += ", ";
+      forwarded_for += it->value();
+    } else if (!boost::beast::iequals(it->name_string(), "X-Forwarded-Proto") &&
+               !boost::beast::iequals(it->name_string(), "X-Forwarded-Host")) {
+      ++it;
+      continue;
+    }
+    it = headers.erase(it);
   }
+  erase_named(headers, named);
+  append_line(lines, "Host", head.upstream_host);
+  if (!forwarded_for.empty()) forwarded_for += ", ";
+  forwarded_for += head.client_ip;
+  append_line(lines, "X-Forwarded-For", forwarded_for);
+  append_line(lines, "X-Forwarded-Proto", head.proto);
+  if (!original_host.empty()) append_line(lines, "X-Forwarded-Host", original_host);
+  if (head.chunked) lines += "Transfer-Encoding: chunked\r\n";
+}
+
+void rewrite_response_head(http::fields& headers, std::string_view request_id_name,
+                           std::string_view request_id, unsigned version, bool keep_alive,
+                           bool chunked, std::string& lines) {
+  std::vector<std::string> named;
+  const http::field rid = http::string_to_field(request_id_name);
+  for (auto it = headers.begin(); it != headers.end();) {
+    const http::field f = it->name();
+    if (is_hop_by_hop(f)) {
+      if (f == http::field::connection) {
+        collect_connection_names(it->value(), request_id_name, named);
+      }
+    } else if (rid != http::field::unknown
+                   ? f != rid
+                   : f != http::field::unknown ||
+                         !boost::beast::iequals(it->name_string(), request_id_name)) {
+      ++it;
+      continue;
+    }
+    it = headers.erase(it);
+  }
+  erase_named(headers, named);
+  append_line(lines, request_id_name, request_id);
+  if (version == 11 && !keep_alive) lines += "Connection: close\r\n";
+  if (version == 10 && keep_alive) lines += "Connection: keep-alive\r\n";
+  if (chunked) lines += "Transfer-Encoding: chunked\r\n";
 }
 
 }  // namespace portcullis::proxy

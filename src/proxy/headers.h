@@ -1,20 +1,41 @@
-// Header rules for proxying: hop-by-hop headers (RFC 9110 §7.6.1) are removed in both
-// directions, and the X-Forwarded-* family is set on the way up.
+// Header rules for proxying, each applied in one pass over a message's fields: hop-by-hop
+// headers (RFC 9110 §7.6.1) are removed in both directions, and the headers the gateway
+// itself writes (Host and X-Forwarded-* upstream, the request id and the framing downstream)
+// are appended as ready lines that the head writer adds after the message's own fields.
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <string>
 #include <string_view>
 
 namespace portcullis::proxy {
 
-// Removes Connection, the headers it names, Keep-Alive, Proxy-Connection, TE, Trailer,
-// Transfer-Encoding, Upgrade, Proxy-Authenticate and Proxy-Authorization. Message framing
-// (chunked) is re-applied by the serializer, not copied.
-void remove_hop_by_hop(boost::beast::http::fields& headers);
+// Removes Connection and the headers it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authenticate and Proxy-Authorization. A name listed in
+// Connection never removes the framing (Content-Length), Host, or `keep` (the gateway's own
+// headers): a client cannot make the gateway forward a body without its length. Framing
+// (chunked) is re-applied by the caller, not copied.
+void remove_hop_by_hop(boost::beast::http::fields& headers, std::string_view keep = {});
 
-// X-Forwarded-For gets the client address appended; X-Forwarded-Proto and X-Forwarded-Host
-// are replaced.
-void set_forwarded(boost::beast::http::fields& headers, std::string_view client_ip,
-                   std::string_view proto, std::string_view original_host);
+struct UpstreamHead {
+  std::string_view client_ip;
+  std::string_view proto;          // "http" or "https"
+  std::string_view upstream_host;  // the Host the upstream is sent
+  bool chunked = false;            // the body is sent chunked
+};
+
+// Prepares a request's fields for the upstream: hop-by-hop headers removed, Host and the
+// inbound X-Forwarded-Proto/Host removed, X-Forwarded-For extended with the client address.
+// Appends the Host, X-Forwarded-* and Transfer-Encoding lines to `lines`; returns the Host
+// the client sent in `original_host` (copied: the field is gone).
+void rewrite_request_head(boost::beast::http::fields& headers, const UpstreamHead& head,
+                          std::string& original_host, std::string& lines);
+
+// Prepares a response's fields for the client: hop-by-hop headers and any `request_id_name`
+// field removed; appends the request id, Connection (when the version's default does not
+// hold) and Transfer-Encoding lines to `lines`.
+void rewrite_response_head(boost::beast::http::fields& headers, std::string_view request_id_name,
+                           std::string_view request_id, unsigned version, bool keep_alive,
+                           bool chunked, std::string& lines);
 
 }  // namespace portcullis::proxy

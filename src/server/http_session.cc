@@ -97,10 +97,13 @@ struct HttpSession::Impl {
   Worker& worker;
   std::string client_ip;
   bool idle = false;
-  OutgoingMessage out;         // the message being written (request up, then response down)
-  AuthWait auth_wait;          // the auth chain's answer for the current request
-  auth::CredentialMemo memo;   // the last credential a mechanism accepted on this connection
-  std::string identity_lines;  // the identity headers for the upstream (reused buffer)
+  OutgoingMessage out;        // the message being written (request up, then response down)
+  AuthWait auth_wait;         // the auth chain's answer for the current request
+  auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
+  // Header lines the gateway writes after a message's own fields (reused buffers): Host,
+  // X-Forwarded-* and the identity upstream; the request id and framing downstream.
+  std::string upstream_lines;
+  std::string client_lines;
 
   // One deadline at a time (the session's operations are sequential); the worker's sweeper
   // cancels the client socket and the upstream in use once it passes.
@@ -387,9 +390,10 @@ asio::awaitable<bool> HttpSession::Impl::send_continue(Request& req) {
 // Builds the upstream request in place. False when the identity cannot be forwarded.
 bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
-  const bool chunked = parser->chunked();
-  const std::string original_host(req[http::field::host]);
-  proxy::remove_hop_by_hop(req);
+  upstream_lines.clear();
+  std::string original_host;
+  const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked()};
+  proxy::rewrite_request_head(req, head, original_host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;
   std::string_view p = rq.target.path;
   const auto& strip = route.config->strip_prefix;
@@ -401,16 +405,12 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
     upstream_target += rq.target.query;
   }
   route.chain.scrub(req, upstream_target);
-  proxy::set_forwarded(req, client_ip, "http", original_host);
-  identity_lines.clear();
-  if (!identity::forward_identity(req, identity_lines, rq.who, rt.config->identity.headers,
+  if (!identity::forward_identity(req, upstream_lines, rq.who, rt.config->identity.headers,
                                   rq.request_id, {route.config->forward_authorization})) {
     return false;
   }
-  req.set(http::field::host, route.upstream->host_header);
   req.target(upstream_target);
   req.version(11);
-  if (chunked) req.chunked(true);
   return true;
 }
 
@@ -466,7 +466,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::connect(
 
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
     Request& req, proxy::UpstreamConnection& conn, char* body, bool first_attempt) {
-  out.begin(req, req.chunked(), identity_lines);
+  out.begin(req, parser->chunked(), upstream_lines);
   if (first_attempt) {
     // Let the other sessions that are ready in this turn of the event loop run first, so
     // their upstream writes leave together: the upstream is woken once for the batch instead
@@ -512,26 +512,19 @@ asio::awaitable<bool> HttpSession::Impl::relay_response(
     std::unique_ptr<proxy::UpstreamConnection>& conn, ResponseParser& rp, char* body) {
   auto& res = rp.get();
   const bool up_chunked = rp.chunked();
-  const bool up_keep_alive = rp.keep_alive();
-  proxy::remove_hop_by_hop(res);
-  res.set(rt.config->identity.headers.request_id, rq.request_id);
   const bool delimited_by_close = !up_chunked && res.count(http::field::content_length) == 0;
   bool keep = rq.keep_alive && !worker.draining();
-  res.version(rq.version);
-  if (up_chunked) {
-    if (rq.version == 11) {
-      res.chunked(true);
-    } else {
-      keep = false;  // HTTP/1.0: the body ends when the connection does
-    }
-  } else if (!rp.is_done() && delimited_by_close) {
-    keep = false;
-  }
-  res.keep_alive(keep);
-  rq.status = res.result_int();
-
+  if (up_chunked && rq.version != 11) keep = false;  // HTTP/1.0: the body ends with the connection
+  if (!up_chunked && !rp.is_done() && delimited_by_close) keep = false;
   // A message with no body (HEAD, 204, 304, Content-Length: 0) is its head alone.
-  out.begin(res, res.chunked() && !rp.is_done());
+  const bool out_chunked = up_chunked && rq.version == 11 && !rp.is_done();
+  const bool up_keep_alive = rp.keep_alive();
+  client_lines.clear();
+  proxy::rewrite_response_head(res, rt.config->identity.headers.request_id, rq.request_id,
+                               rq.version, keep, up_chunked && rq.version == 11, client_lines);
+  res.version(rq.version);
+  rq.status = res.result_int();
+  out.begin(res, out_chunked, client_lines);
   std::uint64_t received = 0;
   const PumpResult r = co_await pump(rp, conn->stream, conn->buffer, client, body,
                                      delimited_by_close, received, rq.bytes_out);

@@ -9,6 +9,8 @@
 #include "observe/metrics.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::parse_jwks;
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -89,11 +91,6 @@ std::optional<double> JwksCache::age_seconds() const {
   return std::chrono::duration<double>(now_() - *fetched_at_).count();
 }
 
-std::uint64_t JwksCache::fetch_count() const {
-  std::lock_guard lock(mu_);
-  return fetches_;
-}
-
 bool JwksCache::fetch_in_flight() const {
   std::lock_guard lock(mu_);
   return in_flight_;
@@ -167,7 +164,6 @@ void JwksCache::lookup_async(std::optional<std::string> kid, Alg alg,
 
 void JwksCache::start_fetch_locked(bool kid_miss) {
   in_flight_ = true;
-  ++fetches_;
   if (kid_miss) kid_refetch_at_ = now_();
   std::weak_ptr<JwksCache> weak = weak_from_this();
   // The fetcher may answer before fetch() returns (a failed connect, a test): on_fetched

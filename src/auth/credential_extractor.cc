@@ -10,12 +10,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 bool names_one_of(std::string_view name, const std::vector<std::string>& names) {
   for (const auto& n : names) {
     if (boost::beast::iequals(name, n)) return true;
@@ -40,10 +34,10 @@ void remove_cookie(http::fields& headers, std::string_view name) {
     std::string rebuilt;
     while (!value.empty()) {
       std::size_t semi = value.find(';');
-      std::string_view pair = trim(value.substr(0, semi));
+      std::string_view pair = trim_ows(value.substr(0, semi));
       value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
       std::size_t eq = pair.find('=');
-      if (pair.empty() || (eq != std::string_view::npos && trim(pair.substr(0, eq)) == name)) {
+      if (pair.empty() || (eq != std::string_view::npos && trim_ows(pair.substr(0, eq)) == name)) {
         continue;
       }
       if (!rebuilt.empty()) rebuilt += "; ";
@@ -71,22 +65,28 @@ void remove_query_param(std::string& target, std::string_view param) {
 
 }  // namespace
 
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
 std::optional<std::string_view> scheme_credential(std::string_view value, std::string_view scheme) {
-  value = trim(value);
+  value = trim_ows(value);
   const auto sp = value.find_first_of(" \t");
   if (!boost::beast::iequals(value.substr(0, sp), scheme)) return std::nullopt;
   // The scheme alone is a credential of that scheme without a value: malformed, not another's.
-  return sp == std::string_view::npos ? std::string_view() : trim(value.substr(sp));
+  return sp == std::string_view::npos ? std::string_view() : trim_ows(value.substr(sp));
 }
 
 std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
   while (!header.empty()) {
     std::size_t semi = header.find(';');
-    std::string_view pair = trim(header.substr(0, semi));
+    std::string_view pair = trim_ows(header.substr(0, semi));
     header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
     std::size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
-    std::string_view v = trim(pair.substr(eq + 1));
+    if (eq == std::string_view::npos || trim_ows(pair.substr(0, eq)) != name) continue;
+    std::string_view v = trim_ows(pair.substr(eq + 1));
     if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
     return v;
   }
@@ -111,7 +111,7 @@ Credential CredentialExtractor::extract(const http::fields& headers,
       continue;
     }
     if (names_one_of(f.name_string(), p.headers)) {
-      c.add(Credential::From::Header, trim(f.value()));
+      c.add(Credential::From::Header, trim_ows(f.value()));
       continue;
     }
     if (f.name() != http::field::cookie) continue;

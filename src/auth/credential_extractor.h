@@ -70,6 +70,9 @@ class CredentialExtractor {
 // empty for the scheme alone; nullopt for another scheme.
 std::optional<std::string_view> scheme_credential(std::string_view value, std::string_view scheme);
 
+// `s` without the optional whitespace (spaces, tabs) around it (RFC 9110 §5.6.3).
+std::string_view trim_ows(std::string_view s);
+
 // The value of cookie `name` in one Cookie header (RFC 6265 §4.2.1), DQUOTEs removed.
 std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name);
 

@@ -106,8 +106,8 @@ LookupResult JwksCache::answer_locked(const std::optional<std::string_view>& kid
 
 LookupResult JwksCache::try_lookup(std::optional<std::string_view> kid, Alg alg) {
   LookupResult r = lookup_in_memory(kid, alg);
-  // Outside the lock: the metrics registry calls collectors (which read this cache) with
-  // its own lock held.
+  // Outside the lock: the metrics registry reads this cache's age (a live gauge) with its own
+  // lock held.
   if (r.status == KeyLookup::NeedFetch || r.status == KeyLookup::UnknownKey) {
     observe::Metrics::global().add("portcullis_jwks_kid_misses_total",
                                    {{"provider", options_.provider}});

@@ -142,7 +142,7 @@ TEST(LoaderTest, ShippedQuickstartExampleLoads) {
   // from the environment, as scripts/quickstart.sh provides it).
   ::setenv("PORTCULLIS_KEY_PEPPER", "quickstart-test-pepper-0123456789", 1);
   std::filesystem::path example =
-      std::filesystem::path(__FILE__).parent_path() / "../../../examples/quickstart.yaml";
+      std::filesystem::path(PORTCULLIS_SOURCE_DIR) / "examples/quickstart.yaml";
   LoadResult r = load_config_file(example.lexically_normal().string());
   ASSERT_TRUE(r.ok()) << all(r.errors);
   EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);

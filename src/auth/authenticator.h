@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/credential_extractor.h"
 #include "auth/credential_memo.h"
 #include "auth/status.h"
 #include "config/config.h"
@@ -63,11 +64,12 @@ class Authenticator {
   // Calls `done` exactly once, on any thread, possibly before returning. NoCredential
   // means "not mine": the chain tries the next mechanism.
   virtual void authenticate(const AuthRequest& request, AuthCallback done) = 0;
-  // Removes this mechanism's credential from what goes upstream (a header, a query
-  // parameter). Authorization itself is handled by the forwarder.
-  virtual void scrub(boost::beast::http::fields& headers, std::string& target) const {
-    (void)headers;
-    (void)target;
+  // Where this mechanism's credential is (from its config and the route's).
+  virtual const CredentialExtractor& credentials() const = 0;
+  // Removes this mechanism's credential from what goes upstream (a header, a cookie, a query
+  // parameter). Authorization itself is handled by the forwarder, except an API key's.
+  void scrub(boost::beast::http::fields& headers, std::string& target) const {
+    credentials().remove(headers, target);
   }
   // False until the mechanism can decide (e.g. its keys have been fetched); /readyz waits.
   virtual bool ready() const { return true; }

@@ -16,7 +16,6 @@ class AuthChain {
   explicit AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms);
 
   bool empty() const { return mechanisms_.empty(); }
-  const std::vector<std::shared_ptr<Authenticator>>& mechanisms() const { return mechanisms_; }
   // Space-free list of challenge schemes, in order, without duplicates.
   std::vector<std::string> challenges() const;
 

@@ -2,6 +2,7 @@
 // running gateway holds it as shared_ptr<const Config> and swaps whole snapshots on reload.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -80,12 +81,35 @@ struct RouteMatch {
   std::optional<std::string> host;         // lower case, port removed; exact match
 };
 
+// A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or
+// "oauth2:NAME"; nothing after the loader reads the written form.
+enum class AuthKind : std::uint8_t { ApiKey, Jwt, OAuth2 };
+
+struct AuthMethod {
+  AuthKind kind = AuthKind::ApiKey;
+  std::string provider;  // the jwt_providers or oauth2_providers entry; empty for api_key
+
+  // As written in the config ("api_key", "jwt:main", "oauth2:corp"), for messages.
+  std::string str() const {
+    switch (kind) {
+      case AuthKind::ApiKey:
+        return "api_key";
+      case AuthKind::Jwt:
+        return "jwt:" + provider;
+      case AuthKind::OAuth2:
+        return "oauth2:" + provider;
+    }
+    return {};
+  }
+  friend bool operator==(const AuthMethod&, const AuthMethod&) = default;
+};
+
 struct RouteConfig {
   std::string name;
   RouteMatch match;
   std::string upstream;
   bool auth_none = false;                  // `auth: none`
-  std::vector<std::string> auth;           // methods in order: api_key, jwt:NAME, oauth2:NAME
+  std::vector<AuthMethod> auth;            // methods in order: api_key, jwt:NAME, oauth2:NAME
   std::vector<std::string> require_scopes;     // all of
   std::vector<std::string> require_any_scope;  // at least one of
   std::vector<std::string> require_roles;      // all of
@@ -99,6 +123,10 @@ struct RouteConfig {
   // jwt: method in `auth`; removed before forwarding and redacted in the access log.
   std::optional<std::string> jwt_query_param;
   Mark mark;
+
+  bool has_auth(AuthKind kind) const {
+    return std::any_of(auth.begin(), auth.end(), [kind](const AuthMethod& m) { return m.kind == kind; });
+  }
 };
 
 struct LogConfig {

@@ -61,6 +61,8 @@ struct JwtProviderConfig {
 
   int line = 0;  // where the provider is defined, for messages
   int col = 0;
+
+  friend bool operator==(const JwtProviderConfig&, const JwtProviderConfig&) = default;
 };
 
 }  // namespace portcullis::config

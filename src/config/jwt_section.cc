@@ -11,13 +11,13 @@
 #include <memory>
 #include <set>
 
-#include "auth/jwt/algorithms.h"
-#include "auth/jwt/keys.h"
+#include "jose/algorithms.h"
+#include "jose/keys.h"
 
 namespace portcullis::config {
 namespace {
 
-namespace jwt = portcullis::auth::jwt;
+namespace jwt = portcullis::jose;
 
 constexpr std::string_view kDiscoverySuffix = "/.well-known/openid-configuration";
 

@@ -180,29 +180,37 @@ bool shadows(const RouteConfig& a, const RouteConfig& b) {
 // message when it does not. Each section that adds a mechanism (api_keys, jwt_providers,
 // oauth2_providers) adds its lookup here.
 std::optional<std::string> auth_method_unavailable(const Config& config,
-                                                   std::string_view method) {
-  // api_keys is set as soon as the section is present, even with errors in it, so that a
-  // broken section is reported once and not again at every route that uses it.
-  if (method == "api_key" && config.api_keys) return std::nullopt;
-  if (method.starts_with("oauth2:")) return oauth2_method_unavailable(config, method);
-  if (method.starts_with("jwt:") && !config.jwt_providers.empty()) {
-    if (config.jwt_providers.count(std::string(method.substr(4)))) return std::nullopt;
-    return "auth method '" + std::string(method) + "': no jwt provider '" +
-           std::string(method.substr(4)) + "' is defined in jwt_providers";
+                                                   const AuthMethod& method) {
+  switch (method.kind) {
+    case AuthKind::ApiKey:
+      // api_keys is set as soon as the section is present, even with errors in it, so that a
+      // broken section is reported once and not again at every route that uses it.
+      if (config.api_keys) return std::nullopt;
+      return "auth method 'api_key' is not available (no api_keys configured)";
+    case AuthKind::OAuth2:
+      return oauth2_method_unavailable(config, method);
+    case AuthKind::Jwt:
+      if (config.jwt_providers.empty()) {
+        return "auth method '" + method.str() + "' is not available (no jwt_providers configured)";
+      }
+      if (config.jwt_providers.count(method.provider)) return std::nullopt;
+      return "auth method '" + method.str() + "': no jwt provider '" + method.provider +
+             "' is defined in jwt_providers";
   }
-  std::string section = method == "api_key"          ? "api_keys"
-                        : method.starts_with("jwt:") ? "jwt_providers"
-                                                     : "oauth2_providers";
-  return "auth method '" + std::string(method) + "' is not available (no " + section +
-         " configured)";
+  return std::nullopt;
 }
 
-bool valid_auth_method_syntax(std::string_view m) {
-  if (m == "api_key") return true;
-  for (std::string_view kind : {"jwt:", "oauth2:"}) {
-    if (m.starts_with(kind)) return is_simple_name(m.substr(kind.size()));
+// The one place where an auth method's written form is read: "api_key", "jwt:NAME" or
+// "oauth2:NAME" (NAME a simple name). Nullopt for anything else.
+std::optional<AuthMethod> parse_auth_method(std::string_view m) {
+  if (m == "api_key") return AuthMethod{AuthKind::ApiKey, {}};
+  for (auto [prefix, kind] : {std::pair{std::string_view("jwt:"), AuthKind::Jwt},
+                              std::pair{std::string_view("oauth2:"), AuthKind::OAuth2}}) {
+    if (m.starts_with(prefix) && is_simple_name(m.substr(prefix.size()))) {
+      return AuthMethod{kind, std::string(m.substr(prefix.size()))};
+    }
   }
-  return false;
+  return std::nullopt;
 }
 
 class Loader {
@@ -837,13 +845,10 @@ class Loader {
             "require_scopes, require_any_scope, require_roles and allow_clients need an "
             "authenticated caller, but the route has auth: none");
     }
-    if (r.api_key_query_param && auth_given &&
-        std::find(r.auth.begin(), r.auth.end(), "api_key") == r.auth.end()) {
+    if (r.api_key_query_param && auth_given && !r.has_auth(AuthKind::ApiKey)) {
       error(query_param_at, "'api_key_query_param' needs api_key in the route's auth");
     }
-    if (r.jwt_query_param && auth_given &&
-        std::none_of(r.auth.begin(), r.auth.end(),
-                     [](const std::string& m) { return m.starts_with("jwt:"); })) {
+    if (r.jwt_query_param && auth_given && !r.has_auth(AuthKind::Jwt)) {
       error(jwt_param_at, "'jwt_query_param' needs a jwt:NAME method in the route's auth");
     }
     if (errors_.size() == errors_before) config_->routes.push_back(std::move(r));
@@ -904,21 +909,24 @@ class Loader {
       return false;
     }
     bool ok = true;
-    std::vector<std::string> methods;
+    std::vector<AuthMethod> methods;
     for (const auto& item : e.value) {
       Mark at = to_mark(item.Mark());
-      std::string m = item.IsScalar() ? item.Scalar() : std::string();
-      if (!valid_auth_method_syntax(m)) {
-        error(at, "unknown auth method '" + m + "': expected api_key, jwt:NAME or oauth2:NAME");
+      std::string text = item.IsScalar() ? item.Scalar() : std::string();
+      auto m = parse_auth_method(text);
+      if (!m) {
+        error(at, "unknown auth method '" + text + "': expected api_key, jwt:NAME or oauth2:NAME");
         ok = false;
-      } else if (std::find(methods.begin(), methods.end(), m) != methods.end()) {
-        error(at, "auth method '" + m + "' is listed twice");
+        continue;
+      }
+      if (std::find(methods.begin(), methods.end(), *m) != methods.end()) {
+        error(at, "auth method '" + text + "' is listed twice");
         ok = false;
-      } else if (auto problem = auth_method_unavailable(*config_, m)) {
+      } else if (auto problem = auth_method_unavailable(*config_, *m)) {
         error(at, *problem);
         ok = false;
       }
-      methods.push_back(m);
+      methods.push_back(std::move(*m));
     }
     if (ok) r.auth = std::move(methods);
     return ok;

@@ -265,14 +265,12 @@ void load_oauth2_section(const YAML::Node& section, Mark at, const std::string& 
 }
 
 std::optional<std::string> oauth2_method_unavailable(const Config& config,
-                                                     std::string_view method) {
-  std::string name(method.substr(std::string_view("oauth2:").size()));
-  if (config.oauth2_providers.count(name)) return std::nullopt;
+                                                     const AuthMethod& method) {
+  if (config.oauth2_providers.count(method.provider)) return std::nullopt;
   if (config.oauth2_providers.empty()) {
-    return "auth method '" + std::string(method) +
-           "' is not available (no oauth2_providers configured)";
+    return "auth method '" + method.str() + "' is not available (no oauth2_providers configured)";
   }
-  return "auth method '" + std::string(method) + "' names no provider in oauth2_providers";
+  return "auth method '" + method.str() + "' names no provider in oauth2_providers";
 }
 
 }  // namespace portcullis::config

@@ -24,6 +24,6 @@ void load_oauth2_section(const YAML::Node& section, Mark at, const std::string& 
 // For the loader's route check: nullopt when `oauth2:NAME` names a configured provider,
 // else the message to report.
 std::optional<std::string> oauth2_method_unavailable(const Config& config,
-                                                     std::string_view method);
+                                                     const AuthMethod& method);
 
 }  // namespace portcullis::config

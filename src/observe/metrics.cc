@@ -91,10 +91,17 @@ std::string_view family_of(std::string_view series) {
 }  // namespace
 
 struct Metrics::Impl {
-  std::mutex mu;  // guards shards, gauges, collectors
+  struct LiveGauge {
+    std::weak_ptr<const void> owner;
+    std::string key;
+    std::function<std::optional<double>()> value;
+  };
+
+  std::mutex mu;  // guards shards, gauges, collectors, live gauges
   std::vector<std::shared_ptr<Shard>> shards;
   std::map<std::string, double> gauges;
   std::vector<std::function<void(std::string&)>> collectors;
+  std::vector<LiveGauge> live_gauges;
 
   Shard& local() {
     thread_local std::shared_ptr<Shard> shard;
@@ -194,6 +201,18 @@ void Metrics::add_collector(std::function<void(std::string&)> collector) {
   impl_->collectors.push_back(std::move(collector));
 }
 
+void Metrics::add_live_gauge(std::weak_ptr<const void> owner, std::string_view name,
+                             Labels labels, std::function<std::optional<double>()> value) {
+  std::string key(name);
+  if (labels.size() != 0) {
+    key.push_back('{');
+    append_labels(key, labels);
+    key.push_back('}');
+  }
+  std::lock_guard lock(impl_->mu);
+  impl_->live_gauges.push_back({std::move(owner), std::move(key), std::move(value)});
+}
+
 void Metrics::reset() {
   std::lock_guard lock(impl_->mu);
   for (auto& s : impl_->shards) {
@@ -204,6 +223,7 @@ void Metrics::reset() {
   }
   impl_->gauges.clear();
   impl_->collectors.clear();
+  impl_->live_gauges.clear();
 }
 
 std::string Metrics::render() const {
@@ -211,6 +231,8 @@ std::string Metrics::render() const {
   std::map<std::string, HistogramData> histograms;
   std::string extra;
   std::map<std::string, double> gauges;
+  // Owners of live gauges, held while their values are read and released after the lock.
+  std::vector<std::shared_ptr<const void>> held;
   {
     std::lock_guard lock(impl_->mu);
     for (auto& s : impl_->shards) {
@@ -240,6 +262,13 @@ std::string Metrics::render() const {
       }
     }
     gauges = impl_->gauges;
+    std::erase_if(impl_->live_gauges, [&](const Impl::LiveGauge& g) {
+      auto owner = g.owner.lock();
+      if (!owner) return true;
+      if (auto v = g.value()) gauges[g.key] = *v;
+      held.push_back(std::move(owner));
+      return false;
+    });
     for (const auto& c : impl_->collectors) c(extra);
   }
   std::string out;

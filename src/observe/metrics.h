@@ -5,6 +5,8 @@
 
 #include <functional>
 #include <initializer_list>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -32,6 +34,11 @@ class Metrics {
   void set_gauge(std::string_view name, Labels labels, double value);
   // Called at scrape time to append extra series (e.g. state owned by a component).
   void add_collector(std::function<void(std::string& out)> collector);
+  // A gauge computed at scrape time for as long as `owner` lives (e.g. the age of a key set).
+  // `value` is called only while the owner is held; nullopt leaves the series out. Forgotten
+  // at the first scrape after the owner has gone.
+  void add_live_gauge(std::weak_ptr<const void> owner, std::string_view name, Labels labels,
+                      std::function<std::optional<double>()> value);
 
   // The whole exposition, with # TYPE lines.
   std::string render() const;

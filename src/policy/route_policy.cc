@@ -10,11 +10,6 @@ RoutePolicy::RoutePolicy(const config::RouteConfig& route)
       require_roles_(route.require_roles),
       allow_clients_(route.allow_clients) {}
 
-bool RoutePolicy::empty() const {
-  return require_scopes_.empty() && require_any_scope_.empty() && require_roles_.empty() &&
-         allow_clients_.empty();
-}
-
 Decision RoutePolicy::check(const identity::Identity& id) const {
   if (!allow_clients_.empty() &&
       std::find(allow_clients_.begin(), allow_clients_.end(), id.client_id) ==

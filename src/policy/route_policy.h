@@ -23,7 +23,6 @@ class RoutePolicy {
 
   // Ok, InsufficientScope, MissingRole or ClientNotAllowed.
   Decision check(const identity::Identity& id) const;
-  bool empty() const;
 
  private:
   std::vector<std::string> require_scopes_;

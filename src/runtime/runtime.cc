@@ -4,9 +4,103 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/jwt/jwt_runtime.h"
+#include "auth/oauth2/http_transport.h"
 #include "auth/oauth2/oauth2_authenticator.h"
 
 namespace portcullis::runtime {
+namespace {
+
+using config::AuthKind;
+
+// Query parameters that can carry a credential are never written to the access log.
+std::vector<std::string> redacted_params(const config::Config& config) {
+  std::vector<std::string> redact = config.log.redact_query_params;
+  for (const auto& route : config.routes) {
+    for (const auto* param : {&route.api_key_query_param, &route.jwt_query_param}) {
+      if (*param && std::find(redact.begin(), redact.end(), **param) == redact.end()) {
+        redact.push_back(**param);
+      }
+    }
+  }
+  return redact;
+}
+
+// Opens the mechanisms' long-lived state the routes use, taking over from `previous` what
+// is unchanged.
+bool open_mechanisms(const config::Config& config, const Runtime* previous, Runtime& rt,
+                     std::string& error) {
+  // One registry per key store, shared by every route.
+  const bool api_key_used = std::any_of(config.routes.begin(), config.routes.end(),
+                                        [](const auto& r) { return r.has_auth(AuthKind::ApiKey); });
+  if (api_key_used && config.api_keys) {
+    auth::api_key::RunningRegistry running;
+    if (previous != nullptr && previous->config->api_keys) {
+      running = {previous->key_registry, &*previous->config->api_keys};
+    }
+    rt.key_registry = auth::api_key::open_registry(*config.api_keys, running, error);
+    if (!rt.key_registry) {
+      error = "api_keys: " + error;
+      return false;
+    }
+  }
+  static const auth::jwt::ProviderMap kNone;
+  if (!auth::jwt::open_route_providers(config, previous ? previous->jwt_providers : kNone,
+                                       rt.jwt_providers, error)) {
+    return false;
+  }
+  // One oauth2 provider per name, shared by its routes.
+  for (const auto& route : config.routes) {
+    for (const auto& method : route.auth) {
+      if (method.kind != AuthKind::OAuth2 || rt.oauth2_providers.count(method.provider)) continue;
+      std::shared_ptr<auth::oauth2::OAuth2Provider> running;
+      if (previous != nullptr) {
+        auto it = previous->oauth2_providers.find(method.provider);
+        if (it != previous->oauth2_providers.end()) running = it->second;
+      }
+      rt.oauth2_providers.emplace(
+          method.provider,
+          auth::oauth2::open_provider(config.oauth2_providers.at(method.provider),
+                                      std::move(running), auth::oauth2::make_http_transport()));
+    }
+  }
+  return true;
+}
+
+// The route's mechanisms in the order its `auth` lists them.
+std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config::Config& config,
+                                                                   const config::RouteConfig& route,
+                                                                   const Runtime& rt) {
+  std::vector<std::shared_ptr<auth::Authenticator>> mechanisms;
+  bool jwt_added = false;
+  for (const auto& method : route.auth) {
+    switch (method.kind) {
+      case AuthKind::ApiKey:
+        // Per route: the query parameter that may carry the key is a route option.
+        if (rt.key_registry) {
+          mechanisms.push_back(std::make_shared<auth::api_key::ApiKeyAuthenticator>(
+              rt.key_registry, config.api_keys->header, route.api_key_query_param));
+        }
+        break;
+      case AuthKind::Jwt:
+        // One for all the route's jwt providers, where the first is listed. A JWT from an
+        // issuer none of them knows is left to the route's other bearer mechanism (oauth2 may
+        // introspect JWT-shaped tokens) when there is one, else refused.
+        if (!jwt_added) {
+          jwt_added = true;
+          mechanisms.push_back(auth::jwt::route_authenticator(route, rt.jwt_providers,
+                                                              !route.has_auth(AuthKind::OAuth2)));
+        }
+        break;
+      case AuthKind::OAuth2:
+        mechanisms.push_back(std::make_shared<auth::oauth2::OAuth2Authenticator>(
+            rt.oauth2_providers.at(method.provider)));
+        break;
+    }
+  }
+  return mechanisms;
+}
+
+}  // namespace
 
 bool Runtime::ready() const {
   for (const auto& a : authenticators) {
@@ -17,60 +111,26 @@ bool Runtime::ready() const {
 
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::string& error) {
+  return build_runtime(std::move(config), nullptr, error);
+}
+
+std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
+                                             std::shared_ptr<const Runtime> previous,
+                                             std::string& error) {
   auto rt = std::make_shared<Runtime>();
   rt->config = config;
   rt->router = proxy::Router(config->routes);
   // Headers filled from JWT claims are identity headers too: stripped inbound.
   rt->sanitizer = identity::Sanitizer(config->identity, auth::jwt::claim_header_names(*config));
-  // A query parameter that can carry an API key is never written to the access log.
-  std::vector<std::string> redact = config->log.redact_query_params;
-  bool api_key_used = false;
-  for (const auto& route : config->routes) {
-    api_key_used |= std::find(route.auth.begin(), route.auth.end(), "api_key") != route.auth.end();
-    for (const auto* param : {&route.api_key_query_param, &route.jwt_query_param}) {
-      if (*param && std::find(redact.begin(), redact.end(), **param) == redact.end()) {
-        redact.push_back(**param);
-      }
-    }
-  }
-  rt->access_log = observe::AccessLog::open(config->log.access, std::move(redact), error);
+  rt->access_log = observe::AccessLog::open(config->log.access, redacted_params(*config), error);
   if (!rt->access_log) return nullptr;
+  if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
 
-  // One registry per key store, shared by every route (and kept across reloads).
-  std::shared_ptr<auth::api_key::KeyRegistry> keys;
-  if (api_key_used && config->api_keys) {
-    keys = auth::api_key::open_registry(*config->api_keys, error);
-    if (!keys) {
-      error = "api_keys: " + error;
-      return nullptr;
-    }
-  }
-  // JWT providers (their key sets and token caches), kept across reloads.
-  auth::jwt::ProviderMap jwt_providers;
-  if (!auth::jwt::open_route_providers(*config, jwt_providers, error)) return nullptr;
   for (const auto& route : config->routes) {
     RouteRuntime r;
     r.config = &route;
     r.upstream = &config->upstreams.at(route.upstream);
-    // Mechanisms (api_key, jwt:NAME, oauth2:NAME) are added here as they are built; the
-    // loader refuses any method this build does not have.
-    std::vector<std::shared_ptr<auth::Authenticator>> mechanisms;
-    bool jwt_added = false;
-    for (const auto& method : route.auth) {
-      if (method.starts_with("jwt:") && !jwt_added) {  // one for all the route's jwt providers
-        jwt_added = true;
-        mechanisms.push_back(auth::jwt::route_authenticator(route, jwt_providers));
-      }
-      if (method == "api_key" && keys) {
-        // Per route: the query parameter that may carry the key is a route option.
-        mechanisms.push_back(std::make_shared<auth::api_key::ApiKeyAuthenticator>(
-            keys, config->api_keys->header, route.api_key_query_param));
-      }
-      if (method.starts_with("oauth2:")) {  // one provider per name, shared by its routes
-        mechanisms.push_back(std::make_shared<auth::oauth2::OAuth2Authenticator>(
-            auth::oauth2::open_provider(config->oauth2_providers.at(method.substr(7)))));
-      }
-    }
+    auto mechanisms = route_mechanisms(*config, route, *rt);
     rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
     r.chain = auth::AuthChain(std::move(mechanisms));
     r.policy = policy::RoutePolicy(route);

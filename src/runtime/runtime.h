@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -15,6 +16,16 @@
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
 #include "proxy/router.h"
+
+namespace portcullis::auth::api_key {
+class KeyRegistry;
+}
+namespace portcullis::auth::jwt {
+class Provider;
+}
+namespace portcullis::auth::oauth2 {
+class OAuth2Provider;
+}
 
 namespace portcullis::runtime {
 
@@ -34,11 +45,24 @@ struct Runtime {
   std::shared_ptr<observe::AccessLog> access_log;
   std::vector<std::shared_ptr<auth::Authenticator>> authenticators;  // all, for readiness
 
+  // The mechanisms' long-lived state, by provider name. The next build_runtime keeps what its
+  // config did not change.
+  std::shared_ptr<auth::api_key::KeyRegistry> key_registry;
+  std::map<std::string, std::shared_ptr<auth::jwt::Provider>> jwt_providers;
+  std::map<std::string, std::shared_ptr<auth::oauth2::OAuth2Provider>> oauth2_providers;
+
   bool ready() const;
 };
 
-// Builds the runtime for a validated config. Returns null with `error` set when a part
-// cannot be built (e.g. the access log file cannot be opened).
+// Builds the runtime for a validated config. `previous` is the runtime it replaces on a
+// reload: a mechanism whose settings are unchanged is taken over with its state (a JWT
+// provider's key set and token cache, an OAuth2 provider's cache and breaker, the key
+// registry), anything else is built new. Returns null with `error` set when a part cannot be
+// built (e.g. the access log file cannot be opened).
+std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
+                                             std::shared_ptr<const Runtime> previous,
+                                             std::string& error);
+// The first build, with nothing to take over.
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::string& error);
 

@@ -74,7 +74,7 @@ struct Server::Impl {
       return;
     }
     std::string error;
-    auto rt = runtime::build_runtime(result.config, error);
+    auto rt = runtime::build_runtime(result.config, state.runtime.get(), error);
     if (!rt) {
       spdlog::error("{}: {}", config_path, error);
       spdlog::error("reload refused: the running configuration is unchanged");

@@ -1,13 +1,8 @@
 #include "auth/api_key/api_key_authenticator.h"
 
 #include <algorithm>
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/field.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <chrono>
-#include <map>
-#include <mutex>
+#include <tuple>
 
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/sqlite_store.h"
@@ -15,27 +10,7 @@
 namespace portcullis::auth::api_key {
 namespace {
 
-namespace http = boost::beast::http;
 namespace d = describe_outcome;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// "ApiKey <key>" (scheme case-insensitive): the key, else nullopt.
-std::optional<std::string_view> apikey_authorization(std::string_view value) {
-  value = trim(value);
-  auto sp = value.find_first_of(" \t");
-  if (sp == std::string_view::npos) {
-    // "ApiKey" alone is an ApiKey credential without a key: malformed, not someone else's.
-    if (boost::beast::iequals(value, "ApiKey")) return std::string_view();
-    return std::nullopt;
-  }
-  if (!boost::beast::iequals(value.substr(0, sp), "ApiKey")) return std::nullopt;
-  return trim(value.substr(sp));
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -52,44 +27,18 @@ AuthResult fail(Status s, std::string_view description) {
 ApiKeyAuthenticator::ApiKeyAuthenticator(std::shared_ptr<KeyRegistry> registry, std::string header,
                                          std::optional<std::string> query_param)
     : registry_(std::move(registry)),
-      header_(std::move(header)),
-      query_param_(std::move(query_param)) {}
+      credentials_(CredentialPlaces{"ApiKey", true, {std::move(header)}, {}, std::move(query_param)}) {}
 
 void ApiKeyAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   done(decide(request, unix_now()));
 }
 
 AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t now) const {
-  // ---- Where is the key? Exactly one place, once. (Every field is looked at: Beast's
-  // equal_range assumes that fields of one name are adjacent, which a client need not do.)
-  int places = 0;
-  std::string_view key;
-  for (const auto& f : request.headers) {
-    if (f.name() == http::field::authorization) {
-      if (auto k = apikey_authorization(f.value())) {
-        ++places;
-        key = *k;
-      }
-    } else if (boost::beast::iequals(f.name_string(), header_)) {
-      ++places;
-      key = trim(f.value());
-    }
-  }
-  std::string from_query;  // percent-decoded, so owned
-  bool in_query = false;
-  if (query_param_ && request.target.find('?') != std::string_view::npos) {
-    if (auto parsed = boost::urls::parse_uri_reference(request.target)) {
-      for (auto p : parsed->params()) {
-        if (p.key != *query_param_) continue;
-        ++places;
-        if (!in_query) from_query = p.value;
-        in_query = true;
-      }
-    }
-  }
-  if (places == 0) return AuthResult::fail(Status::NoCredential);
-  if (places > 1) return fail(Status::AmbiguousCredential, d::kAmbiguous);
-  if (in_query) key = from_query;
+  // ---- Where is the key? Exactly one place, once.
+  const Credential found = credentials_.extract(request.headers, request.target);
+  if (!found.found()) return AuthResult::fail(Status::NoCredential);
+  if (found.ambiguous()) return fail(Status::AmbiguousCredential, d::kAmbiguous);
+  const std::string_view key = found.value();
 
   // ---- The key this connection presented last time, accepted then? Its checksum and secret
   // need no second check while the stored HMAC is the same; everything else is checked below.
@@ -151,48 +100,15 @@ AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
   return AuthResult::ok(std::move(id_out));
 }
 
-void ApiKeyAuthenticator::scrub(boost::beast::http::fields& headers, std::string& target) const {
-  headers.erase(header_);
-  // The forwarder drops Authorization unless the route forwards it; an API key in it is
-  // never forwarded, whatever the route says.
-  for (auto it = headers.begin(); it != headers.end();) {
-    if (it->name() == http::field::authorization && apikey_authorization(it->value())) {
-      it = headers.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  if (!query_param_ || target.find('?') == std::string::npos) return;
-  auto parsed = boost::urls::parse_uri_reference(target);
-  if (!parsed) {
-    // Cannot happen for a target the session built; never forward a key by accident.
-    target.erase(target.find('?'));
-    return;
-  }
-  boost::urls::url u(*parsed);
-  if (u.params().erase(*query_param_) == 0) return;
-  if (u.params().empty()) u.remove_query();
-  target = std::string(u.buffer());
-}
-
 std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
-                                           std::string& error) {
-  static std::mutex mu;
-  static std::map<std::string, std::weak_ptr<KeyRegistry>> running;
-  std::lock_guard lock(mu);
-  const std::string& pepper = config.pepper.reveal();
-  auto interval = std::chrono::milliseconds(config.poll_interval_ms);
-
-  if (auto it = running.find(config.store_path); it != running.end()) {
-    if (auto existing = it->second.lock()) {
-      Digest a, b;
-      auto hasher = SecretHasher::create(pepper, error);
-      if (hasher && hasher->fingerprint(a) && existing->hasher().fingerprint(b) &&
-          digest_equal(a, b)) {
-        existing->set_poll_interval(interval);
-        return existing;
-      }
-    }
+                                           const RunningRegistry& running, std::string& error) {
+  const auto interval = std::chrono::milliseconds(config.poll_interval_ms);
+  // The registry is the store's view under one pepper: the other settings can change under it.
+  if (running.registry && running.config &&
+      std::tie(running.config->store_path, running.config->pepper) ==
+          std::tie(config.store_path, config.pepper)) {
+    running.registry->set_poll_interval(interval);
+    return running.registry;
   }
   SqliteKeyStore::Options opts;
   opts.create = true;
@@ -201,10 +117,7 @@ std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
   if (!store) return nullptr;
   KeyRegistry::Options ropts;
   ropts.poll_interval = interval;
-  auto registry = KeyRegistry::create(std::move(store), pepper, ropts, error);
-  if (!registry) return nullptr;
-  running[config.store_path] = registry;
-  return registry;
+  return KeyRegistry::create(std::move(store), config.pepper.reveal(), ropts, error);
 }
 
 }  // namespace portcullis::auth::api_key

@@ -35,8 +35,8 @@ class ApiKeyAuthenticator : public Authenticator {
 
   std::string_view method() const override { return "api_key"; }
   std::string_view challenge_scheme() const override { return "ApiKey"; }
+  const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  void scrub(boost::beast::http::fields& headers, std::string& target) const override;
   bool ready() const override { return registry_ != nullptr; }
 
   // The decision alone (tests call it directly). `now`: unix seconds.
@@ -48,14 +48,22 @@ class ApiKeyAuthenticator : public Authenticator {
                    std::int64_t now) const;
 
   std::shared_ptr<KeyRegistry> registry_;
-  std::string header_;
-  std::optional<std::string> query_param_;
+  // The configured header, `Authorization: ApiKey <key>` (never forwarded) and the route's
+  // query parameter.
+  CredentialExtractor credentials_;
 };
 
-// The registry for a config's api_keys section. A reload with the same store and pepper
-// gets the running registry (no reload of a million keys, no second poller); anything else
-// opens the store (creating it and its schema when missing) and loads it. Null with `error`
-// set when the store cannot be opened or read.
-std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config, std::string& error);
+// The registry a running runtime holds, with the section it was opened for.
+struct RunningRegistry {
+  std::shared_ptr<KeyRegistry> registry;
+  const config::ApiKeysConfig* config = nullptr;
+};
+
+// The registry for a config's api_keys section: the running one when it reads the same store
+// with the same pepper (a reload then loads nothing and starts no second poller; the poll
+// interval is updated), else a new one that opens the store (creating it and its schema when
+// missing) and loads it. Null with `error` set when the store cannot be opened or read.
+std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
+                                           const RunningRegistry& running, std::string& error);
 
 }  // namespace portcullis::auth::api_key

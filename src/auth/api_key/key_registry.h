@@ -48,7 +48,6 @@ class KeyRegistry {
   std::uint64_t memo_owner() const { return memo_owner_; }
   std::size_t size() const { return table_.size(); }
   bool store_ok() const { return store_ok_.load(std::memory_order_relaxed); }
-  const KeyStore& store() const { return *store_; }
 
   // Remembers that a key authenticated; written to the store by the poller.
   void note_used(std::string_view id);

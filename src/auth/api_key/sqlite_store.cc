@@ -111,6 +111,15 @@ KeyRow read_row(const Stmt& s) {
   return r;
 }
 
+// Steps a prepared (and bound) SELECT of key rows to its end, each row to `visit`. False when
+// the statement could not be prepared or a step failed.
+bool each_key_row(Stmt& s, const RowVisitor& visit) {
+  if (!s) return false;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) visit(read_row(s));
+  return rc == SQLITE_DONE;
+}
+
 // A transaction rolled back unless committed.
 class Txn {
  public:
@@ -317,27 +326,20 @@ bool SqliteKeyStore::bind_pepper(const Digest& fingerprint, std::string& error) 
 bool SqliteKeyStore::scan(const char* sql, std::int64_t arg, const RowVisitor& visit,
                           std::string& error) {
   Stmt s(db_, sql);
-  if (!s) {
-    error = fail("cannot query keys");
-    return false;
-  }
   if (sqlite3_bind_parameter_count(s.get()) > 0) s.bind(1, arg);
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) visit(read_row(s));
-  if (rc != SQLITE_DONE) {
-    error = fail("cannot read keys");
-    return false;
-  }
-  return true;
+  if (each_key_row(s, visit)) return true;
+  error = fail(s ? "cannot read keys" : "cannot query keys");
+  return false;
 }
 
-bool SqliteKeyStore::read_max_seq(std::int64_t& out, std::string& error) {
-  Stmt max(db_, "SELECT coalesce(max(seq), 0) FROM api_keys");
-  if (!max || max.step() != SQLITE_ROW) {
-    error = fail("cannot read keys");
+bool SqliteKeyStore::read_integer(const char* sql, std::int64_t& out, std::string_view what,
+                                  std::string& error) {
+  Stmt s(db_, sql);
+  if (!s || s.step() != SQLITE_ROW) {
+    error = fail(what);
     return false;
   }
-  out = max.integer(0);
+  out = s.integer(0);
   return true;
 }
 
@@ -422,18 +424,10 @@ bool SqliteKeyStore::list(std::optional<std::string_view> client, std::vector<Ke
   }
   Stmt s(db_, client ? PC_KEY_SELECT " WHERE client_id = ?1 ORDER BY created_at, seq, id"
                      : PC_KEY_SELECT " ORDER BY client_id, created_at, seq, id");
-  if (!s) {
-    error = fail("cannot list keys");
-    return false;
-  }
   if (client) s.bind(1, *client);
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(KeyInfo::from(read_row(s)));
-  if (rc != SQLITE_DONE) {
-    error = fail("cannot list keys");
-    return false;
-  }
-  return true;
+  if (each_key_row(s, [&](const KeyRow& row) { out.push_back(KeyInfo::from(row)); })) return true;
+  error = fail("cannot list keys");
+  return false;
 }
 
 bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) {
@@ -444,31 +438,10 @@ bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::
     return false;
   }
   Stmt s(db_, PC_KEY_SELECT " WHERE id = ?1");
-  if (!s) {
-    error = fail("cannot read key");
-    return false;
-  }
-  s.bind(1, id);
-  int rc = s.step();
-  if (rc == SQLITE_ROW) {
-    out = KeyInfo::from(read_row(s));
-    return true;
-  }
-  if (rc != SQLITE_DONE) {
-    error = fail("cannot read key");
-    return false;
-  }
-  return true;
-}
-
-bool SqliteKeyStore::next_seq(std::int64_t& seq, std::string& error) {
-  Stmt s(db_, "SELECT coalesce(max(seq), 0) + 1 FROM api_keys");
-  if (!s || s.step() != SQLITE_ROW) {
-    error = fail("cannot read seq");
-    return false;
-  }
-  seq = s.integer(0);
-  return true;
+  s.bind(1, id);  // the primary key: one row at most
+  if (each_key_row(s, [&](const KeyRow& row) { out = KeyInfo::from(row); })) return true;
+  error = fail("cannot read key");
+  return false;
 }
 
 bool SqliteKeyStore::insert(const NewKey& key, std::int64_t seq, WriteResult& result,
@@ -506,7 +479,8 @@ bool SqliteKeyStore::insert(const NewKey& key, std::int64_t seq, WriteResult& re
   return true;
 }
 
-WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
+WriteResult SqliteKeyStore::in_write_transaction(std::string_view commit_error, std::string& error,
+                                                 const std::function<WriteResult()>& body) {
   std::lock_guard lock(mu_);
   if (db_ == nullptr) {
     error = describe() + ": not open";
@@ -517,125 +491,107 @@ WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
     error = fail("cannot start a write transaction");
     return WriteResult::Error;
   }
-  std::int64_t seq = 0;
-  if (!next_seq(seq, error)) return WriteResult::Error;
-  WriteResult result = WriteResult::Ok;
-  if (!insert(key, seq, result, error)) return result;
+  const WriteResult result = body();
+  if (result != WriteResult::Ok) return result;  // rolled back
   if (!txn.commit()) {
-    error = fail("cannot commit");
+    error = fail(commit_error);
     return WriteResult::Error;
   }
   return WriteResult::Ok;
 }
 
+WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
+  return in_write_transaction("cannot commit", error, [&] {
+    std::int64_t seq = 0;
+    if (!next_seq(seq, error)) return WriteResult::Error;
+    WriteResult result = WriteResult::Ok;
+    insert(key, seq, result, error);
+    return result;
+  });
+}
+
 WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status, std::string& error) {
-  std::lock_guard lock(mu_);
-  if (db_ == nullptr) {
-    error = describe() + ": not open";
-    return WriteResult::Error;
-  }
-  Txn txn(db_, true);
-  if (!txn.ok()) {
-    error = fail("cannot start a write transaction");
-    return WriteResult::Error;
-  }
-  Stmt sel(db_, "SELECT status FROM api_keys WHERE id = ?1");
-  if (!sel) {
-    error = fail("cannot read key");
-    return WriteResult::Error;
-  }
-  sel.bind(1, id);
-  int rc = sel.step();
-  if (rc == SQLITE_DONE) {
-    error = "no key with id " + std::string(id);
-    return WriteResult::NotFound;
-  }
-  if (rc != SQLITE_ROW) {
-    error = fail("cannot read key");
-    return WriteResult::Error;
-  }
-  auto current = parse_status(sel.text(0)).value_or(KeyStatus::Revoked);
-  if (current == KeyStatus::Revoked && status != KeyStatus::Revoked) {
-    error = "key " + std::string(id) + " is revoked; revocation is final (create a new key)";
-    return WriteResult::Refused;
-  }
-  if (current == status) return WriteResult::Ok;
-  std::int64_t seq = 0;
-  if (!next_seq(seq, error)) return WriteResult::Error;
-  Stmt upd(db_, "UPDATE api_keys SET status = ?1, seq = ?2 WHERE id = ?3");
-  if (!upd) {
-    error = fail("cannot update key");
-    return WriteResult::Error;
-  }
-  upd.bind(1, to_string(status));
-  upd.bind(2, seq);
-  upd.bind(3, id);
-  if (upd.step() != SQLITE_DONE || !txn.commit()) {
-    error = fail("cannot update key");
-    return WriteResult::Error;
-  }
-  return WriteResult::Ok;
+  return in_write_transaction("cannot update key", error, [&] {
+    Stmt sel(db_, "SELECT status FROM api_keys WHERE id = ?1");
+    if (!sel) {
+      error = fail("cannot read key");
+      return WriteResult::Error;
+    }
+    sel.bind(1, id);
+    int rc = sel.step();
+    if (rc == SQLITE_DONE) {
+      error = "no key with id " + std::string(id);
+      return WriteResult::NotFound;
+    }
+    if (rc != SQLITE_ROW) {
+      error = fail("cannot read key");
+      return WriteResult::Error;
+    }
+    auto current = parse_status(sel.text(0)).value_or(KeyStatus::Revoked);
+    if (current == KeyStatus::Revoked && status != KeyStatus::Revoked) {
+      error = "key " + std::string(id) + " is revoked; revocation is final (create a new key)";
+      return WriteResult::Refused;
+    }
+    if (current == status) return WriteResult::Ok;
+    std::int64_t seq = 0;
+    if (!next_seq(seq, error)) return WriteResult::Error;
+    Stmt upd(db_, "UPDATE api_keys SET status = ?1, seq = ?2 WHERE id = ?3");
+    if (!upd) {
+      error = fail("cannot update key");
+      return WriteResult::Error;
+    }
+    upd.bind(1, to_string(status));
+    upd.bind(2, seq);
+    upd.bind(3, id);
+    if (upd.step() != SQLITE_DONE) {
+      error = fail("cannot update key");
+      return WriteResult::Error;
+    }
+    return WriteResult::Ok;
+  });
 }
 
 WriteResult SqliteKeyStore::rotate(std::string_view client, std::int64_t now,
                                    std::int64_t grace_seconds,
                                    const std::function<NewKey(const KeyInfo&)>& make_new,
                                    RotationPlan& plan, std::string& error) {
-  std::lock_guard lock(mu_);
-  if (db_ == nullptr) {
-    error = describe() + ": not open";
-    return WriteResult::Error;
-  }
-  Txn txn(db_, true);
-  if (!txn.ok()) {
-    error = fail("cannot start a write transaction");
-    return WriteResult::Error;
-  }
-  std::vector<KeyInfo> keys;
-  {
-    Stmt s(db_, PC_KEY_SELECT " WHERE client_id = ?1");
-    if (!s) {
-      error = fail("cannot read keys");
-      return WriteResult::Error;
+  return in_write_transaction("cannot commit", error, [&] {
+    std::vector<KeyInfo> keys;
+    {
+      Stmt s(db_, PC_KEY_SELECT " WHERE client_id = ?1");
+      s.bind(1, client);
+      if (!each_key_row(s, [&](const KeyRow& row) { keys.push_back(KeyInfo::from(row)); })) {
+        error = fail("cannot read keys");
+        return WriteResult::Error;
+      }
     }
-    s.bind(1, client);
-    int rc;
-    while ((rc = s.step()) == SQLITE_ROW) keys.push_back(KeyInfo::from(read_row(s)));
-    if (rc != SQLITE_DONE) {
-      error = fail("cannot read keys");
-      return WriteResult::Error;
+    plan = plan_rotation(keys, now, grace_seconds);
+    if (!plan.ok) {
+      error = "client " + std::string(client) + " " + plan.error;
+      return WriteResult::Refused;
     }
-  }
-  plan = plan_rotation(keys, now, grace_seconds);
-  if (!plan.ok) {
-    error = "client " + std::string(client) + " " + plan.error;
-    return WriteResult::Refused;
-  }
-  std::int64_t seq = 0;
-  if (!next_seq(seq, error)) return WriteResult::Error;
-  // The new key and the expiries share one seq: a reader sees all of them or none.
-  Stmt upd(db_, "UPDATE api_keys SET expires_at = ?1, seq = ?2 WHERE id = ?3");
-  if (!upd) {
-    error = fail("cannot update keys");
-    return WriteResult::Error;
-  }
-  for (const auto& [id, until] : plan.expire) {
-    upd.bind(1, until);
-    upd.bind(2, seq);
-    upd.bind(3, id);
-    if (upd.step() != SQLITE_DONE) {
+    std::int64_t seq = 0;
+    if (!next_seq(seq, error)) return WriteResult::Error;
+    // The new key and the expiries share one seq: a reader sees all of them or none.
+    Stmt upd(db_, "UPDATE api_keys SET expires_at = ?1, seq = ?2 WHERE id = ?3");
+    if (!upd) {
       error = fail("cannot update keys");
       return WriteResult::Error;
     }
-    upd.reset();
-  }
-  WriteResult result = WriteResult::Ok;
-  if (!insert(make_new(plan.template_key), seq, result, error)) return result;
-  if (!txn.commit()) {
-    error = fail("cannot commit");
-    return WriteResult::Error;
-  }
-  return WriteResult::Ok;
+    for (const auto& [id, until] : plan.expire) {
+      upd.bind(1, until);
+      upd.bind(2, seq);
+      upd.bind(3, id);
+      if (upd.step() != SQLITE_DONE) {
+        error = fail("cannot update keys");
+        return WriteResult::Error;
+      }
+      upd.reset();
+    }
+    WriteResult result = WriteResult::Ok;
+    insert(make_new(plan.template_key), seq, result, error);
+    return result;
+  });
 }
 
 }  // namespace portcullis::auth::api_key

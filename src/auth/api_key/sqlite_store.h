@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,11 +56,24 @@ class SqliteKeyStore : public KeyStore {
   // Reopens a replacement; `replaced` is then set.
   bool check_file(bool& replaced, std::string& error);
   bool scan(const char* sql, std::int64_t arg, const RowVisitor& visit, std::string& error);
+  // The integer a one-row SELECT answers; false with error = fail(what) when unreadable.
+  bool read_integer(const char* sql, std::int64_t& out, std::string_view what, std::string& error);
   // max(seq) of the store (0 when empty); inside the caller's read transaction.
-  bool read_max_seq(std::int64_t& out, std::string& error);
+  bool read_max_seq(std::int64_t& out, std::string& error) {
+    return read_integer("SELECT coalesce(max(seq), 0) FROM api_keys", out, "cannot read keys",
+                        error);
+  }
+  // The seq of the next change; inside the caller's write transaction.
+  bool next_seq(std::int64_t& seq, std::string& error) {
+    return read_integer("SELECT coalesce(max(seq), 0) + 1 FROM api_keys", seq, "cannot read seq",
+                        error);
+  }
   bool insert(const NewKey& key, std::int64_t seq, WriteResult& result, std::string& error);
-  bool next_seq(std::int64_t& seq, std::string& error);
   std::string fail(std::string_view what) const;
+  // The write operations' frame: under the lock, the store open, `body` in a write
+  // transaction, committed when it answers Ok (else rolled back).
+  WriteResult in_write_transaction(std::string_view commit_error, std::string& error,
+                                   const std::function<WriteResult()>& body);
 
   std::string path_;
   Options options_;

@@ -6,9 +6,13 @@
 #include <limits>
 
 #include "auth/jwt/describe.h"
-#include "auth/jwt/keys.h"
+#include "jose/keys.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::kMaxKidBytes;
+using jose::is_none_alg;
+using jose::parse_alg;
 namespace {
 
 namespace json = boost::json;

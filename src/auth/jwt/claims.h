@@ -10,11 +10,15 @@
 #include <utility>
 #include <vector>
 
-#include "auth/jwt/algorithms.h"
+#include "jose/algorithms.h"
 #include "auth/status.h"
 #include "identity/identity.h"
 
 namespace portcullis::auth::jwt {
+
+// The JOSE vocabulary (src/jose/) the mechanism is written in.
+using jose::Alg;
+using jose::AlgSet;
 
 struct ClaimsPolicy {
   std::string issuer;

@@ -3,28 +3,18 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
+#include <boost/beast/core/string.hpp>
 #include <charconv>
 
+#include "auth/credential_extractor.h"
 #include "observe/metrics.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::parse_jwks;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 }  // namespace
 
@@ -32,16 +22,19 @@ std::optional<unsigned> cache_control_max_age(std::string_view value) {
   std::optional<unsigned> result;
   while (!value.empty()) {
     std::size_t comma = value.find(',');
-    std::string_view item = trim(value.substr(0, comma));
+    std::string_view item = trim_ows(value.substr(0, comma));
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-    if (iequals(item, "no-store") || iequals(item, "no-cache")) return 0u;
-    if (item.size() > 8 && iequals(item.substr(0, 8), "max-age=")) {
+    if (boost::beast::iequals(item, "no-store") || boost::beast::iequals(item, "no-cache"))
+      return 0u;
+    if (item.size() > 8 && boost::beast::iequals(item.substr(0, 8), "max-age=")) {
       std::string_view n = item.substr(8);
       if (n.size() >= 2 && n.front() == '"' && n.back() == '"') n = n.substr(1, n.size() - 2);
       unsigned v = 0;
       auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), v);
-      if (ec == std::errc::result_out_of_range) v = ~0u;
-      else if (ec != std::errc() || p != n.data() + n.size()) continue;
+      if (ec == std::errc::result_out_of_range)
+        v = ~0u;
+      else if (ec != std::errc() || p != n.data() + n.size())
+        continue;
       result = v;
     }
   }
@@ -50,8 +43,7 @@ std::optional<unsigned> cache_control_max_age(std::string_view value) {
 
 std::shared_ptr<JwksCache> JwksCache::create(JwksOptions options,
                                              std::unique_ptr<JwksFetcher> fetcher,
-                                             std::shared_ptr<Scheduler> scheduler,
-                                             SteadyNow now) {
+                                             std::shared_ptr<Scheduler> scheduler, SteadyNow now) {
   if (!now) now = [] { return Clock::now(); };
   return std::shared_ptr<JwksCache>(
       new JwksCache(std::move(options), std::move(fetcher), std::move(scheduler), std::move(now)));
@@ -89,11 +81,6 @@ std::optional<double> JwksCache::age_seconds() const {
   return std::chrono::duration<double>(now_() - *fetched_at_).count();
 }
 
-std::uint64_t JwksCache::fetch_count() const {
-  std::lock_guard lock(mu_);
-  return fetches_;
-}
-
 bool JwksCache::fetch_in_flight() const {
   std::lock_guard lock(mu_);
   return in_flight_;
@@ -119,8 +106,8 @@ LookupResult JwksCache::answer_locked(const std::optional<std::string_view>& kid
 
 LookupResult JwksCache::try_lookup(std::optional<std::string_view> kid, Alg alg) {
   LookupResult r = lookup_in_memory(kid, alg);
-  // Outside the lock: the metrics registry calls collectors (which read this cache) with
-  // its own lock held.
+  // Outside the lock: the metrics registry reads this cache's age (a live gauge) with its own
+  // lock held.
   if (r.status == KeyLookup::NeedFetch || r.status == KeyLookup::UnknownKey) {
     observe::Metrics::global().add("portcullis_jwks_kid_misses_total",
                                    {{"provider", options_.provider}});
@@ -154,8 +141,8 @@ void JwksCache::lookup_async(std::optional<std::string> kid, Alg alg,
     std::optional<std::string_view> k;
     if (kid) k = *kid;
     immediate = answer_locked(k, alg, now);
-    const bool retry = immediate.status == KeyLookup::UnknownKey ||
-                       immediate.status == KeyLookup::Unavailable;
+    const bool retry =
+        immediate.status == KeyLookup::UnknownKey || immediate.status == KeyLookup::Unavailable;
     if (retry && (in_flight_ || may_refetch_locked(now))) {
       if (!in_flight_) start_fetch_locked(true);
       waiters_.push_back({std::move(kid), alg, std::move(done)});
@@ -167,7 +154,6 @@ void JwksCache::lookup_async(std::optional<std::string> kid, Alg alg,
 
 void JwksCache::start_fetch_locked(bool kid_miss) {
   in_flight_ = true;
-  ++fetches_;
   if (kid_miss) kid_refetch_at_ = now_();
   std::weak_ptr<JwksCache> weak = weak_from_this();
   // The fetcher may answer before fetch() returns (a failed connect, a test): on_fetched

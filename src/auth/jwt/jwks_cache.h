@@ -76,7 +76,6 @@ class JwksCache : public KeySource, public std::enable_shared_from_this<JwksCach
   // For metrics and tests.
   std::size_t key_count() const;
   std::optional<double> age_seconds() const;  // since the last successful fetch
-  std::uint64_t fetch_count() const;
   bool fetch_in_flight() const;
   const std::string& provider() const { return options_.provider; }
 
@@ -114,7 +113,6 @@ class JwksCache : public KeySource, public std::enable_shared_from_this<JwksCach
   bool started_ = false;
   bool last_failed_ = false;
   unsigned failures_ = 0;  // consecutive
-  std::uint64_t fetches_ = 0;
   std::uint64_t timer_generation_ = 0;
   std::vector<Waiter> waiters_;
 };

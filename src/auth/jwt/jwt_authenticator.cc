@@ -1,69 +1,32 @@
 #include "auth/jwt/jwt_authenticator.h"
 
-#include <boost/beast/core/string.hpp>
-#include <boost/beast/http/field.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <algorithm>
 #include <limits>
 
 #include "auth/jwt/describe.h"
-#include "auth/jwt/token.h"
-#include "auth/jwt/verifier.h"
+#include "jose/token.h"
+#include "jose/verifier.h"
 #include "observe/metrics.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::looks_like_jws;
+using jose::parse_token;
+using jose::sha256;
+using jose::SignatureCheck;
+using jose::Token;
+using jose::TokenError;
+using jose::verify_signature;
 namespace {
 
-namespace http = boost::beast::http;
 namespace d = describe;
 namespace json = boost::json;
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// "Bearer <token>" (scheme case-insensitive, RFC 6750 §2.1): the token, else nullopt.
-std::optional<std::string_view> bearer(std::string_view value) {
-  value = trim(value);
-  auto sp = value.find_first_of(" \t");
-  if (sp == std::string_view::npos) {
-    if (boost::beast::iequals(value, "Bearer")) return std::string_view();
-    return std::nullopt;
-  }
-  if (!boost::beast::iequals(value.substr(0, sp), "Bearer")) return std::nullopt;
-  return trim(value.substr(sp));
-}
-
-// The value of cookie `name` in one Cookie header (RFC 6265 §4.2.1), DQUOTEs removed.
-std::optional<std::string_view> cookie_value(std::string_view header, std::string_view name) {
-  while (!header.empty()) {
-    std::size_t semi = header.find(';');
-    std::string_view pair = trim(header.substr(0, semi));
-    header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
-    std::size_t eq = pair.find('=');
-    if (eq == std::string_view::npos || trim(pair.substr(0, eq)) != name) continue;
-    std::string_view v = trim(pair.substr(eq + 1));
-    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
-    return v;
-  }
-  return std::nullopt;
-}
 
 AuthResult fail(Status s, std::string_view description) {
   return AuthResult::fail(s, std::string(description));
 }
 
 AuthResult fail(const Verdict& v) { return AuthResult::fail(v.status, v.description); }
-
-struct Found {
-  int places = 0;
-  bool from_authorization = false;
-  std::string_view token;
-  std::string owned;  // when the token had to be decoded (query parameter)
-};
 
 // Remembers a token this connection presented, exactly as long as its cache entry holds:
 // until the entry's expiry, and from nbf - skew.
@@ -143,14 +106,16 @@ std::string token_id(const TokenDigest& digest) {
 JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
                                    std::optional<std::string> query_param,
                                    bool unknown_issuer_is_mine)
-    : providers_(std::move(providers)),
-      query_param_(std::move(query_param)),
-      unknown_issuer_is_mine_(unknown_issuer_is_mine) {
+    : providers_(std::move(providers)), unknown_issuer_is_mine_(unknown_issuer_is_mine) {
+  CredentialPlaces places{"Bearer", false, {}, {}, std::move(query_param)};
   for (const auto& p : providers_) {
     if (!method_.empty()) method_ += ',';
     method_ += "jwt:" + p->name();
     max_token_bytes_ = std::max(max_token_bytes_, p->config().max_token_bytes);
+    if (p->config().header) places.headers.push_back(*p->config().header);
+    if (p->config().cookie) places.cookies.push_back(*p->config().cookie);
   }
+  credentials_ = CredentialExtractor(std::move(places));
 }
 
 bool JwtAuthenticator::ready() const {
@@ -160,50 +125,17 @@ bool JwtAuthenticator::ready() const {
 
 void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   // ---- Where is the token? Exactly one place.
-  Found f;
-  for (const auto& field : request.headers) {
-    if (field.name() == http::field::authorization) {
-      if (auto t = bearer(field.value())) {
-        ++f.places;
-        f.token = *t;
-        f.from_authorization = true;
-      }
-      continue;
-    }
-    for (const auto& p : providers_) {
-      const auto& c = p->config();
-      if (c.header && boost::beast::iequals(field.name_string(), *c.header)) {
-        ++f.places;
-        f.token = trim(field.value());
-        break;
-      }
-      if (c.cookie && field.name() == http::field::cookie) {
-        if (auto v = cookie_value(field.value(), *c.cookie)) {
-          ++f.places;
-          f.token = *v;
-          break;
-        }
-      }
-    }
-  }
-  if (query_param_ && request.target.find('?') != std::string_view::npos) {
-    if (auto parsed = boost::urls::parse_uri_reference(request.target)) {
-      for (auto param : parsed->params()) {
-        if (param.key != *query_param_) continue;
-        ++f.places;
-        f.owned = param.value;
-        f.token = f.owned;
-        f.from_authorization = true;  // like a bearer token: other kinds may use it too
-      }
-    }
-  }
-  if (f.places == 0) return done(AuthResult::fail(Status::NoCredential));
-  if (f.places > 1) return done(fail(Status::AmbiguousCredential, d::kAmbiguous));
-  const std::string_view token = f.token;
+  const Credential found = credentials_.extract(request.headers, request.target);
+  if (!found.found()) return done(AuthResult::fail(Status::NoCredential));
+  if (found.ambiguous()) return done(fail(Status::AmbiguousCredential, d::kAmbiguous));
+  const std::string_view token = found.value();
   if (token.empty()) return done(fail(Status::MalformedCredential, d::kEmpty));
   if (!looks_like_jws(token)) {
-    // An opaque bearer token belongs to another mechanism (oauth2 introspection).
-    if (f.from_authorization) return done(AuthResult::fail(Status::NoCredential));
+    // An opaque bearer token (in Authorization, or the query parameter like one) belongs to
+    // another mechanism (oauth2 introspection).
+    const bool bearer = found.from() == Credential::From::Authorization ||
+                        found.from() == Credential::From::Query;
+    if (bearer) return done(AuthResult::fail(Status::NoCredential));
     return done(fail(Status::MalformedCredential, d::kNotJwt));
   }
   if (token.size() > max_token_bytes_) return done(fail(Status::MalformedCredential, d::kTooLarge));
@@ -307,53 +239,6 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
     pending->done(
         finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr));
   });
-}
-
-void JwtAuthenticator::scrub(http::fields& headers, std::string& target) const {
-  for (const auto& p : providers_) {
-    const auto& c = p->config();
-    if (c.header) headers.erase(*c.header);
-    if (!c.cookie) continue;
-    // Cookie headers carrying the token cookie are rewritten without it; others pass as they are.
-    bool present = false;
-    for (const auto& f : headers) {
-      present |= f.name() == http::field::cookie && cookie_value(f.value(), *c.cookie).has_value();
-    }
-    if (!present) continue;
-    std::vector<std::string> kept;
-    for (auto it = headers.begin(); it != headers.end();) {
-      if (it->name() != http::field::cookie) {
-        ++it;
-        continue;
-      }
-      std::string_view value = it->value();
-      std::string rebuilt;
-      while (!value.empty()) {
-        std::size_t semi = value.find(';');
-        std::string_view pair = trim(value.substr(0, semi));
-        value = semi == std::string_view::npos ? std::string_view() : value.substr(semi + 1);
-        std::size_t eq = pair.find('=');
-        if (pair.empty() || (eq != std::string_view::npos && trim(pair.substr(0, eq)) == *c.cookie)) {
-          continue;
-        }
-        if (!rebuilt.empty()) rebuilt += "; ";
-        rebuilt += pair;
-      }
-      if (!rebuilt.empty()) kept.push_back(std::move(rebuilt));
-      it = headers.erase(it);
-    }
-    for (auto& k : kept) headers.insert(http::field::cookie, k);
-  }
-  if (!query_param_ || target.find('?') == std::string::npos) return;
-  auto parsed = boost::urls::parse_uri_reference(target);
-  if (!parsed) {
-    target.erase(target.find('?'));  // never forward a token by accident
-    return;
-  }
-  boost::urls::url u(*parsed);
-  if (u.params().erase(*query_param_) == 0) return;
-  if (u.params().empty()) u.remove_query();
-  target = std::string(u.buffer());
 }
 
 }  // namespace portcullis::auth::jwt

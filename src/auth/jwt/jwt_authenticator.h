@@ -19,22 +19,21 @@ class JwtAuthenticator : public Authenticator {
  public:
   // `providers`: the route's jwt providers, in the route's order. `query_param`: the route's
   // jwt_query_param. `unknown_issuer_is_mine`: whether a JWT from an issuer none of the
-  // providers knows is refused here (true) or left to a later mechanism (false: the route
-  // also lists an oauth2 mechanism, which may know it).
+  // providers knows is refused here (true) or left to a later mechanism of the route that
+  // also takes bearer tokens (false).
   JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
                    std::optional<std::string> query_param, bool unknown_issuer_is_mine = true);
 
   std::string_view method() const override { return method_; }
   std::string_view challenge_scheme() const override { return "Bearer"; }
+  const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  void scrub(boost::beast::http::fields& headers, std::string& target) const override;
   bool ready() const override;
-
-  const std::vector<std::shared_ptr<Provider>>& providers() const { return providers_; }
 
  private:
   std::vector<std::shared_ptr<Provider>> providers_;
-  std::optional<std::string> query_param_;
+  // Authorization: Bearer, the providers' own headers and cookies, the route's parameter.
+  CredentialExtractor credentials_;
   bool unknown_issuer_is_mine_;
   std::string method_;
   std::size_t max_token_bytes_ = 0;  // the largest of the providers'

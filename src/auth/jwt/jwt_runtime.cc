@@ -1,23 +1,23 @@
 #include "auth/jwt/jwt_runtime.h"
 
-#include <algorithm>
-
 #include "auth/jwt/jwt_authenticator.h"
 
 namespace portcullis::auth::jwt {
 
-bool open_route_providers(const config::Config& config, ProviderMap& out, std::string& error) {
+bool open_route_providers(const config::Config& config, const ProviderMap& running,
+                          ProviderMap& out, std::string& error) {
   for (const auto& route : config.routes) {
     for (const auto& method : route.auth) {
-      if (!method.starts_with("jwt:")) continue;
-      std::string name = method.substr(4);
-      if (out.count(name)) continue;
+      if (method.kind != config::AuthKind::Jwt || out.count(method.provider)) continue;
+      const std::string& name = method.provider;
       auto it = config.jwt_providers.find(name);
       if (it == config.jwt_providers.end()) {
         error = "jwt provider '" + name + "' is not configured";
         return false;
       }
-      auto provider = open_provider(it->second, error);
+      auto was = running.find(name);
+      auto provider =
+          open_provider(it->second, was == running.end() ? nullptr : was->second, error);
       if (!provider) {
         error = "jwt provider '" + name + "': " + error;
         return false;
@@ -37,19 +37,17 @@ std::vector<std::string> claim_header_names(const config::Config& config) {
 }
 
 std::shared_ptr<Authenticator> route_authenticator(const config::RouteConfig& route,
-                                                   const ProviderMap& providers) {
+                                                   const ProviderMap& providers,
+                                                   bool unknown_issuer_is_mine) {
   std::vector<std::shared_ptr<Provider>> mine;
-  bool oauth2 = false;
   for (const auto& method : route.auth) {
-    oauth2 |= method.starts_with("oauth2:");
-    if (!method.starts_with("jwt:")) continue;
-    auto it = providers.find(method.substr(4));
+    if (method.kind != config::AuthKind::Jwt) continue;
+    auto it = providers.find(method.provider);
     if (it != providers.end()) mine.push_back(it->second);
   }
   if (mine.empty()) return nullptr;
-  // With an oauth2 mechanism on the route, a JWT from an issuer no jwt provider knows is
-  // left to it (it may introspect JWT-shaped tokens).
-  return std::make_shared<JwtAuthenticator>(std::move(mine), route.jwt_query_param, !oauth2);
+  return std::make_shared<JwtAuthenticator>(std::move(mine), route.jwt_query_param,
+                                            unknown_issuer_is_mine);
 }
 
 }  // namespace portcullis::auth::jwt

@@ -9,10 +9,14 @@
 #include <string>
 #include <string_view>
 
-#include "auth/jwt/algorithms.h"
-#include "auth/jwt/keys.h"
+#include "jose/algorithms.h"
+#include "jose/keys.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::Alg;
+using jose::Key;
+using jose::KeySet;
 
 enum class KeyLookup {
   Found,

@@ -3,17 +3,22 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <map>
 #include <mutex>
-#include <sstream>
 
 #include "auth/jwt/jwks_cache.h"
-#include "auth/jwt/strict_json.h"
-#include "auth/jwt/verifier.h"
+#include "jose/strict_json.h"
+#include "jose/verifier.h"
 #include "net/http_client.h"
 #include "observe/metrics.h"
 
 namespace portcullis::auth::jwt {
+
+using jose::JsonError;
+using jose::parse_alg;
+using jose::parse_jwks;
+using jose::parse_pem_public_key;
+using jose::parse_strict_object;
+using jose::secret_key;
 namespace {
 
 constexpr std::size_t kMaxJwksBytes = 1 << 20;
@@ -172,50 +177,6 @@ class DiscoveryFetcher : public JwksFetcher {
   std::shared_ptr<State> state_;
 };
 
-std::string fingerprint(const config::JwtProviderConfig& c) {
-  std::ostringstream o;
-  auto hex = [](std::string_view data) {
-    unsigned char d[32];
-    sha256(data, d);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string s;
-    for (unsigned char b : d) {
-      s += kHex[b >> 4];
-      s += kHex[b & 15];
-    }
-    return s;
-  };
-  auto list = [&](const std::vector<std::string>& v) {
-    for (const auto& s : v) o << s.size() << ':' << s << ',';
-    o << ';';
-  };
-  o << c.name.size() << ':' << c.name << '|' << c.issuer.size() << ':' << c.issuer << '|';
-  list(c.audiences);
-  list(c.algorithms);
-  o << static_cast<int>(c.key_source) << '|' << c.jwks_uri.url << '|' << c.discovery.url << '|'
-    << hex(c.jwks_json) << '|' << hex(c.public_key_pem) << '|' << hex(c.secret.reveal()) << '|'
-    << c.clock_skew_s << '|' << c.max_token_bytes << '|';
-  list(c.required_claims);
-  o << c.max_lifetime_s.value_or(0) << '|' << c.typ.value_or("") << '|' << c.scopes_claim << '|'
-    << c.roles_claim << '|';
-  for (const auto& [k, v] : c.claims_to_headers) o << k << '=' << v << ',';
-  o << '|' << c.header.value_or("") << '|' << c.cookie.value_or("") << '|' << c.jwks_refresh_s
-    << '|' << c.jwks_min_refresh_s << '|' << c.jwks_max_refresh_s << '|'
-    << c.jwks_refetch_cooldown_s << '|' << c.jwks_max_stale_s << '|' << c.jwks_timeout_ms << '|'
-    << c.token_cache_entries << '|' << c.cache_max_s;
-  return o.str();
-}
-
-struct Registry {
-  std::mutex mu;
-  std::map<std::string, std::weak_ptr<Provider>> running;  // by fingerprint
-};
-
-Registry& registry() {
-  static Registry r;
-  return r;
-}
-
 }  // namespace
 
 Provider::Provider(const config::JwtProviderConfig& config, std::shared_ptr<KeySource> keys,
@@ -286,8 +247,12 @@ std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& c,
         fetcher = std::make_unique<DiscoveryFetcher>(c.discovery, c.issuer, timeout);
       }
       metrics.set_gauge("portcullis_jwks_keys", {{"provider", c.name}}, 0);
-      return JwksCache::create(std::move(o), std::move(fetcher),
-                               std::make_shared<ClientScheduler>());
+      auto cache = JwksCache::create(std::move(o), std::move(fetcher),
+                                     std::make_shared<ClientScheduler>());
+      // The key set's age, computed at scrape time for as long as the cache lives.
+      metrics.add_live_gauge(cache, "portcullis_jwks_age_seconds", {{"provider", c.name}},
+                             [raw = cache.get()] { return raw->age_seconds(); });
+      return cache;
     }
   }
   error = "unknown key source";
@@ -295,57 +260,17 @@ std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& c,
 }
 
 std::shared_ptr<Provider> open_provider(const config::JwtProviderConfig& config,
-                                        std::string& error) {
-  Registry& reg = registry();
-  // Lock order: the metrics registry calls collectors with its own lock held, and the
-  // collector takes reg.mu, so nothing here calls into Metrics while holding reg.mu.
-  static std::once_flag collector_once;
-  std::call_once(collector_once, [] {
-    // Key-set age is computed at scrape time, for every running remote provider.
-    observe::Metrics::global().add_collector([](std::string& out) {
-      std::vector<std::shared_ptr<Provider>> live;
-      {
-        Registry& r = registry();
-        std::lock_guard l(r.mu);
-        for (const auto& [fp, weak] : r.running) {
-          if (auto p = weak.lock()) live.push_back(std::move(p));
-        }
-      }
-      bool header = false;
-      for (const auto& p : live) {
-        auto* cache = dynamic_cast<JwksCache*>(p->key_source().get());
-        if (cache == nullptr) continue;
-        auto age = cache->age_seconds();
-        if (!age) continue;
-        if (!header) {
-          out += "# TYPE portcullis_jwks_age_seconds gauge\n";
-          header = true;
-        }
-        out += "portcullis_jwks_age_seconds{provider=\"" + p->name() + "\"} " +
-               std::to_string(*age) + "\n";
-      }
-    });
-  });
-  const std::string fp = fingerprint(config);
-  {
-    std::lock_guard lock(reg.mu);
-    if (auto it = reg.running.find(fp); it != reg.running.end()) {
-      if (auto existing = it->second.lock()) return existing;
-    }
+                                        std::shared_ptr<Provider> running, std::string& error) {
+  if (running) {
+    // Where the provider is written in the file does not matter.
+    config::JwtProviderConfig moved = running->config();
+    moved.line = config.line;
+    moved.col = config.col;
+    if (moved == config) return running;
   }
   auto keys = make_key_source(config, error);
   if (!keys) return nullptr;
   auto provider = std::make_shared<Provider>(config, std::move(keys));
-  {
-    std::lock_guard lock(reg.mu);
-    if (auto it = reg.running.find(fp); it != reg.running.end()) {
-      if (auto existing = it->second.lock()) return existing;  // built meanwhile
-    }
-    for (auto it = reg.running.begin(); it != reg.running.end();) {
-      it = it->second.expired() ? reg.running.erase(it) : std::next(it);
-    }
-    reg.running[fp] = provider;
-  }
   provider->start();
   return provider;
 }

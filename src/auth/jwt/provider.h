@@ -1,6 +1,6 @@
 // A configured JWT provider at run time: its policy, its keys (static, or a remote JWK set
-// kept by JwksCache) and its verified-token cache. Providers outlive reloads: a reload whose
-// provider config is unchanged gets the running provider back, with its keys and cache.
+// kept by JwksCache) and its verified-token cache. A reload whose provider config is
+// unchanged gets the running provider back, with its keys and cache (open_provider).
 #pragma once
 
 #include <cstdint>
@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "auth/jwt/algorithms.h"
+#include "jose/algorithms.h"
 #include "auth/jwt/claims.h"
 #include "auth/jwt/key_source.h"
 #include "auth/jwt/token_cache.h"
@@ -31,7 +31,6 @@ class Provider {
   const AlgSet& algorithms() const { return algorithms_; }
   const ClaimsPolicy& policy() const { return policy_; }
   KeySource& keys() { return *keys_; }
-  const std::shared_ptr<KeySource>& key_source() const { return keys_; }
   TokenCache& cache() { return cache_; }
   bool ready() const { return keys_->ready(); }
   std::int64_t now() const { return now_(); }
@@ -58,9 +57,10 @@ class Provider {
 std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& config,
                                            std::string& error);
 
-// The running provider for `config`, started: the same object as before when an identical
-// provider config is already running (reloads keep keys and cache), else a new one.
+// The provider for `config`, started: `running` (the one the runtime being replaced holds
+// under that name, or null) when its settings are unchanged, so a reload keeps its keys and
+// cache; else a new one. Null with `error` set when static key material is unusable.
 std::shared_ptr<Provider> open_provider(const config::JwtProviderConfig& config,
-                                        std::string& error);
+                                        std::shared_ptr<Provider> running, std::string& error);
 
 }  // namespace portcullis::auth::jwt

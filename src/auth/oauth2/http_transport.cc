@@ -8,16 +8,6 @@ namespace {
 // Introspection answers and discovery documents are small; anything bigger is not one.
 constexpr std::size_t kMaxBody = 256 * 1024;
 
-config::FetchUrl fetch_url(const config::HttpUrl& u) {
-  config::FetchUrl f;
-  f.url = u.url;
-  f.host = u.host;
-  f.port = u.port;
-  f.target = u.target;
-  f.host_header = u.host_header;
-  return f;
-}
-
 HttpOutcome outcome_of(net::HttpResponse r) {
   HttpOutcome o;
   if (r.ok) {
@@ -38,11 +28,11 @@ void HttpClientTransport::send(HttpExchange x, std::function<void(HttpOutcome)> 
   auto callback = [done = std::move(done)](net::HttpResponse r) { done(outcome_of(std::move(r))); };
   net::HeaderList headers(x.headers.begin(), x.headers.end());
   if (x.method == "GET") {
-    client_.get(fetch_url(x.url), std::move(headers), x.timeout, kMaxBody, std::move(callback));
+    client_.get(x.url, std::move(headers), x.timeout, kMaxBody, std::move(callback));
   } else {
     // The client encodes the form itself (the same application/x-www-form-urlencoded).
     net::HeaderList form(x.form.begin(), x.form.end());
-    client_.post_form(fetch_url(x.url), std::move(headers), std::move(form), x.timeout, kMaxBody,
+    client_.post_form(x.url, std::move(headers), std::move(form), x.timeout, kMaxBody,
                       std::move(callback));
   }
 }

@@ -3,13 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <algorithm>
 #include <limits>
 #include <cmath>
 #include <cstdint>
-#include <map>
 
 #include "identity/identity.h"
 #include "observe/metrics.h"
@@ -18,7 +16,6 @@ namespace portcullis::auth::oauth2 {
 namespace {
 
 namespace json = boost::json;
-namespace http = boost::beast::http;
 
 std::int64_t system_unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -92,29 +89,7 @@ std::string_view failure_description(IntrospectionAnswer::Kind k) {
   return describe::kBadAnswer;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 }  // namespace
-
-// ---- Token extraction ------------------------------------------------------------------
-
-std::optional<std::string_view> bearer_token(const http::fields& headers) {
-  // Every field is looked at (fields of one name need not be adjacent). Two Authorization
-  // headers never get here: the session refuses them with 400.
-  for (const auto& f : headers) {
-    if (f.name() != http::field::authorization) continue;
-    std::string_view value = trim(f.value());
-    const auto sp = value.find_first_of(" \t");
-    std::string_view scheme = value.substr(0, sp);
-    if (!boost::beast::iequals(scheme, "Bearer")) continue;
-    return sp == std::string_view::npos ? std::string_view() : trim(value.substr(sp));
-  }
-  return std::nullopt;
-}
 
 bool is_b64token(std::string_view t) {
   std::size_t i = 0;
@@ -427,23 +402,44 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
 // ---- Authenticator ---------------------------------------------------------------------
 
 OAuth2Authenticator::OAuth2Authenticator(std::shared_ptr<OAuth2Provider> provider)
-    : provider_(std::move(provider)), method_("oauth2:" + provider_->config().name) {}
+    : provider_(std::move(provider)),
+      method_("oauth2:" + provider_->config().name),
+      credentials_(CredentialPlaces{"Bearer"}) {}
 
 void OAuth2Authenticator::authenticate(const AuthRequest& request, AuthCallback done) {
-  const auto token = bearer_token(request.headers);
-  if (!token) {
+  const Credential found = credentials_.extract(request.headers, request.target);
+  if (!found.found()) {
     done(AuthResult::fail(Status::NoCredential));
     return;
   }
-  if (token->size() > kMaxTokenBytes) {
+  // Two Authorization headers never get here: the session refuses them with 400.
+  if (found.ambiguous()) {
+    done(AuthResult::fail(Status::AmbiguousCredential));
+    return;
+  }
+  const std::string_view token = found.value();
+  if (token.size() > kMaxTokenBytes) {
     done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kTooLarge)));
     return;
   }
-  if (!is_b64token(*token)) {
+  if (!is_b64token(token)) {
     done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kMalformed)));
     return;
   }
-  provider_->authenticate_token(*token, std::move(done), request.memo);
+  provider_->authenticate_token(token, std::move(done), request.memo);
+}
+
+std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig& config,
+                                              std::shared_ptr<OAuth2Provider> running,
+                                              std::shared_ptr<IntrospectionTransport> transport) {
+  if (running) {
+    // Where the provider is written in the file does not matter.
+    config::OAuth2ProviderConfig moved = running->config();
+    moved.line = config.line;
+    moved.col = config.col;
+    if (moved == config) return running;
+  }
+  return OAuth2Provider::create(config, std::move(transport));
 }
 
 }  // namespace portcullis::auth::oauth2

@@ -139,22 +139,24 @@ class OAuth2Authenticator : public Authenticator {
 
   std::string_view method() const override { return method_; }
   std::string_view challenge_scheme() const override { return "Bearer"; }
+  const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
   bool ready() const override { return provider_->ready(); }
 
  private:
   std::shared_ptr<OAuth2Provider> provider_;
-  std::string method_;  // "oauth2:NAME"
+  std::string method_;               // "oauth2:NAME"
+  CredentialExtractor credentials_;  // Authorization: Bearer
 };
 
-// The token of `Authorization: Bearer <token>` (scheme case-insensitive): nullopt when
-// there is no Bearer credential at all, an empty view for "Bearer" without a token.
-std::optional<std::string_view> bearer_token(const boost::beast::http::fields& headers);
 // RFC 6750 b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 bool is_b64token(std::string_view token);
 
-// The provider for a config entry: the running one when its settings are unchanged (its
-// cache and breaker survive a reload), else a new one on the gateway's HTTP client.
-std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig& config);
+// The provider for a config entry: `running` (the one the runtime being replaced holds under
+// that name, or null) when its settings are unchanged, so its cache and breaker survive a
+// reload; else a new one on `transport` (make_http_transport() in the gateway).
+std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig& config,
+                                              std::shared_ptr<OAuth2Provider> running,
+                                              std::shared_ptr<IntrospectionTransport> transport);
 
 }  // namespace portcullis::auth::oauth2

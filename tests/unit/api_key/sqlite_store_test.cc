@@ -329,10 +329,10 @@ TEST_F(SqliteStoreTest, GatewayRegistrySeesCliChangesAndKeepsServingWhenTheFileG
   cfg.pepper = config::Secret(std::string(kPepper));
   cfg.poll_interval_ms = 100;
   std::string error;
-  auto registry = open_registry(cfg, error);
+  auto registry = open_registry(cfg, {}, error);
   ASSERT_TRUE(registry) << error;
   // Same store and pepper: the running registry is shared (a reload loads nothing).
-  EXPECT_EQ(open_registry(cfg, error), registry);
+  EXPECT_EQ(open_registry(cfg, {registry, &cfg}, error), registry);
 
   auto cli = open(false);
   std::string key = create(*cli, "partner");

@@ -19,6 +19,7 @@ class ScriptedAuthenticator : public Authenticator {
       : method_(std::move(method)), scheme_(std::move(scheme)), answer_(std::move(answer)) {}
   std::string_view method() const override { return method_; }
   std::string_view challenge_scheme() const override { return scheme_; }
+  const CredentialExtractor& credentials() const override { return nowhere_; }
   void authenticate(const AuthRequest&, AuthCallback done) override {
     ++calls;
     if (deferred) {
@@ -35,6 +36,7 @@ class ScriptedAuthenticator : public Authenticator {
  private:
   std::string method_, scheme_;
   AuthResult answer_;
+  CredentialExtractor nowhere_;
 };
 
 identity::Identity who(std::string client, std::vector<std::string> scopes = {}) {

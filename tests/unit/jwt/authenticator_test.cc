@@ -10,14 +10,17 @@
 #include "auth/jwt/describe.h"
 #include "fakes.h"
 #include "observe/metrics.h"
-#include "test_keys.h"
+#include "../jose/test_keys.h"
 
 namespace portcullis::auth::jwt {
 namespace {
 
+using namespace jose;  // the JOSE vocabulary the mechanism is written in
+
 namespace http = boost::beast::http;
 namespace d = describe;
 using namespace testing;
+using namespace jose::testing;
 
 constexpr std::int64_t kNow = 1'800'000'000;
 

@@ -10,6 +10,8 @@
 namespace portcullis::auth::jwt {
 namespace {
 
+using namespace jose;  // the JOSE vocabulary the mechanism is written in
+
 namespace json = boost::json;
 namespace d = describe;
 

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "config/loader.h"
-#include "test_keys.h"
+#include "../jose/test_keys.h"
 
 namespace portcullis::config {
 namespace {
@@ -25,10 +25,10 @@ class JwtConfigTest : public ::testing::Test {
   void SetUp() override {
     dir = fs::temp_directory_path() / ("pc-jwt-config-" + std::to_string(::getpid()));
     fs::create_directories(dir);
-    auto rsa = auth::jwt::testing::rsa_key();
-    auto ec = auth::jwt::testing::ec_key("P-256", "e1");
-    write("rsa.pem", auth::jwt::testing::public_pem(rsa));
-    write("keys.json", auth::jwt::testing::jwks_of({&rsa, &ec}));
+    auto rsa = jose::testing::rsa_key();
+    auto ec = jose::testing::ec_key("P-256", "e1");
+    write("rsa.pem", jose::testing::public_pem(rsa));
+    write("keys.json", jose::testing::jwks_of({&rsa, &ec}));
     write("enc.json", R"({"keys":[{"kty":"oct","k":"c2VjcmV0","kid":"h"}]})");
     setenv("PC_TEST_JWT_SECRET", std::string(64, 's').c_str(), 1);
     setenv("PC_TEST_SHORT_SECRET", "short", 1);

@@ -5,12 +5,15 @@
 #include <gtest/gtest.h>
 
 #include "fakes.h"
-#include "test_keys.h"
+#include "../jose/test_keys.h"
 
 namespace portcullis::auth::jwt {
 namespace {
 
+using namespace jose;  // the JOSE vocabulary the mechanism is written in
+
 using namespace testing;
+using namespace jose::testing;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 

@@ -6,10 +6,12 @@
 #include <set>
 #include <thread>
 
-#include "auth/jwt/verifier.h"
+#include "jose/verifier.h"
 
 namespace portcullis::auth::jwt {
 namespace {
+
+using namespace jose;  // the JOSE vocabulary the mechanism is written in
 
 constexpr std::int64_t kNow = 1'800'000'000;
 

@@ -437,10 +437,7 @@ TEST_F(OAuth2Test, DiscoveryFindsTheEndpointAndTheIssuer) {
   EXPECT_EQ(wrong.status, Status::UnknownCredential);
 }
 
-TEST(BearerToken, SchemeIsCaseInsensitive) {
-  http::fields h;
-  h.set(http::field::authorization, "  bearer   tok  ");
-  EXPECT_EQ(bearer_token(h).value_or("?"), "tok");
+TEST(BearerToken, B64TokenSyntax) {
   EXPECT_TRUE(is_b64token("a-._~+/b=="));
   EXPECT_FALSE(is_b64token("=a"));
   EXPECT_FALSE(is_b64token("a=b"));

@@ -4,7 +4,6 @@
 #include <cstdlib>
 
 #include "auth/oauth2/oauth2_authenticator.h"
-#include "auth/oauth2/provider_registry.h"
 #include "config/loader.h"
 #include "fakes.h"
 
@@ -57,7 +56,7 @@ TEST_F(OAuth2ConfigTest, DefaultsAndTheMinimalProvider) {
   EXPECT_EQ(p.breaker_failures, 5u);
   EXPECT_EQ(p.breaker_open_s, 5u);
   EXPECT_EQ(p.line, 3);
-  EXPECT_EQ(r.config->routes.at(0).auth, std::vector<std::string>{"oauth2:idp"});
+  EXPECT_EQ(r.config->routes.at(0).auth, (std::vector<AuthMethod>{{AuthKind::OAuth2, "idp"}}));
 }
 
 TEST_F(OAuth2ConfigTest, EveryKey) {
@@ -145,7 +144,7 @@ TEST_F(OAuth2ConfigTest, RoutesMustNameAConfiguredProvider) {
 }
 
 TEST_F(OAuth2ConfigTest, ProvidersAreKeptAcrossReloadsWhileTheirSettingsStay) {
-  auth::oauth2::set_default_transport(std::make_shared<auth::oauth2::testing::FakeTransport>());
+  auto transport = std::make_shared<auth::oauth2::testing::FakeTransport>();
   auto load = [](const std::string& cache) {
     auto r = load_config_string(with_route("    introspection_endpoint: http://127.0.0.1:9100/i\n"
                                            "    client_id: g\n"
@@ -156,13 +155,12 @@ TEST_F(OAuth2ConfigTest, ProvidersAreKeptAcrossReloadsWhileTheirSettingsStay) {
     return r.config;
   };
   auto c1 = load("60");
-  auto p1 = auth::oauth2::open_provider(c1->oauth2_providers.at("idp"));
-  auto p2 = auth::oauth2::open_provider(load("60")->oauth2_providers.at("idp"));
+  auto p1 = auth::oauth2::open_provider(c1->oauth2_providers.at("idp"), nullptr, transport);
+  auto p2 = auth::oauth2::open_provider(load("60")->oauth2_providers.at("idp"), p1, transport);
   EXPECT_EQ(p1, p2);  // same settings: same cache and breaker
-  auto p3 = auth::oauth2::open_provider(load("30")->oauth2_providers.at("idp"));
+  auto p3 = auth::oauth2::open_provider(load("30")->oauth2_providers.at("idp"), p2, transport);
   EXPECT_NE(p1, p3);
   EXPECT_EQ(p3->config().cache_s, 30u);
-  auth::oauth2::set_default_transport(nullptr);
 }
 
 }  // namespace

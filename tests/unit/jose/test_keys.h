@@ -12,11 +12,11 @@
 #include <memory>
 #include <string>
 
-#include "auth/jwt/base64url.h"
-#include "auth/jwt/keys.h"
-#include "auth/jwt/verifier.h"
+#include "jose/base64url.h"
+#include "jose/keys.h"
+#include "jose/verifier.h"
 
-namespace portcullis::auth::jwt::testing {
+namespace portcullis::jose::testing {
 
 inline std::shared_ptr<EVP_PKEY> own(EVP_PKEY* p) {
   return std::shared_ptr<EVP_PKEY>(p, [](EVP_PKEY* k) { EVP_PKEY_free(k); });
@@ -115,4 +115,4 @@ inline std::string make_token_raw_sig(std::string_view header_json, std::string_
          base64url_encode(signature);
 }
 
-}  // namespace portcullis::auth::jwt::testing
+}  // namespace portcullis::jose::testing

@@ -1,11 +1,11 @@
-#include "auth/jwt/base64url.h"
+#include "jose/base64url.h"
 
 #include <openssl/evp.h>
 
 #include <array>
 #include <cstdint>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 // Value of a base64url character, or -1.
@@ -80,4 +80,4 @@ std::string base64url_encode(std::string_view bytes) {
   return out;
 }
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

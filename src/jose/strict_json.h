@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 enum class JsonError {
   None,
@@ -28,4 +28,4 @@ JsonError parse_strict_object(std::string_view text, boost::json::object& out,
 JsonError parse_strict(std::string_view text, boost::json::value& out,
                        std::size_t max_depth = 32, boost::json::storage_ptr sp = {});
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -1,11 +1,11 @@
 // Signature verification for every algorithm, and every way a signature or key is refused.
-#include "auth/jwt/verifier.h"
+#include "jose/verifier.h"
 
 #include <gtest/gtest.h>
 
 #include "test_keys.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 using namespace testing;
@@ -132,4 +132,4 @@ TEST(AlgorithmsTest, NamesAreExactAndNoneIsNeverAnAlgorithm) {
 }
 
 }  // namespace
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

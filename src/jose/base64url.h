@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 // False (and `out` unspecified) for anything that is not canonical unpadded base64url.
 // The empty string decodes to the empty string.
@@ -15,4 +15,4 @@ bool base64url_decode(std::string_view in, std::string& out);
 // Unpadded base64url.
 std::string base64url_encode(std::string_view bytes);
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

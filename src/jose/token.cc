@@ -1,11 +1,11 @@
-#include "auth/jwt/token.h"
+#include "jose/token.h"
 
 #include <algorithm>
 
-#include "auth/jwt/base64url.h"
-#include "auth/jwt/strict_json.h"
+#include "jose/base64url.h"
+#include "jose/strict_json.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 bool looks_like_jws(std::string_view text) {
   // Three find()s (memchr) instead of a byte-by-byte count: this runs on every bearer token.
@@ -49,4 +49,4 @@ TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out)
   return TokenError::None;
 }
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

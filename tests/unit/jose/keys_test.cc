@@ -1,11 +1,11 @@
 // JWK sets and PEM keys: what becomes a key, what is skipped and why.
-#include "auth/jwt/keys.h"
+#include "jose/keys.h"
 
 #include <gtest/gtest.h>
 
 #include "test_keys.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 using namespace testing;
@@ -136,4 +136,4 @@ TEST(PemTest, ReadsPublicKeysOfEveryType) {
 }
 
 }  // namespace
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string_view>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 enum class Alg : std::uint8_t {
   HS256, HS384, HS512,
@@ -43,11 +43,10 @@ class AlgSet {
   void add(Alg a) { bits_ |= bit(a); }
   bool has(Alg a) const { return (bits_ & bit(a)) != 0; }
   bool empty() const { return bits_ == 0; }
-  bool any_of_family(AlgFamily f) const;
 
  private:
   static std::uint32_t bit(Alg a) { return 1u << static_cast<unsigned>(a); }
   std::uint32_t bits_ = 0;
 };
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -1,9 +1,9 @@
 // Strict base64url: exactly one accepted encoding per byte string.
-#include "auth/jwt/base64url.h"
+#include "jose/base64url.h"
 
 #include <gtest/gtest.h>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 std::string dec(std::string_view in, bool* ok = nullptr) {
@@ -55,4 +55,4 @@ TEST(Base64UrlTest, RefusesNonCanonicalTrailingBits) {
 }
 
 }  // namespace
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 enum class TokenError {
   None,
@@ -47,4 +47,4 @@ bool looks_like_jws(std::string_view text);
 
 TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out);
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

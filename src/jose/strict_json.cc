@@ -1,10 +1,10 @@
-#include "auth/jwt/strict_json.h"
+#include "jose/strict_json.h"
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
 #include <vector>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 namespace json = boost::json;
@@ -136,4 +136,4 @@ JsonError parse_strict_object(std::string_view text, json::object& out, std::siz
   return JsonError::None;
 }
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

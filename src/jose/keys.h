@@ -11,11 +11,11 @@
 #include <unordered_map>
 #include <vector>
 
-#include "auth/jwt/algorithms.h"
+#include "jose/algorithms.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 enum class KeyType : std::uint8_t { Rsa, Ec, Okp, Secret };
 
@@ -67,4 +67,4 @@ Key secret_key(std::string_view bytes);
 // "RSA 2048", "EC P-256", "OKP Ed25519", "secret": for messages.
 std::string describe_key(const Key& key);
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -1,8 +1,8 @@
-#include "auth/jwt/algorithms.h"
+#include "jose/algorithms.h"
 
 #include <cctype>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 std::optional<Alg> parse_alg(std::string_view name) {
   for (Alg a : kAllAlgs) {
@@ -78,11 +78,4 @@ bool is_none_alg(std::string_view name) {
   return true;
 }
 
-bool AlgSet::any_of_family(AlgFamily f) const {
-  for (Alg a : kAllAlgs) {
-    if (has(a) && alg_family(a) == f) return true;
-  }
-  return false;
-}
-
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

@@ -1,13 +1,13 @@
 // Splitting and decoding compact JWS: three canonical base64url parts, JSON objects without
 // duplicate member names, a size limit.
-#include "auth/jwt/token.h"
+#include "jose/token.h"
 
 #include <gtest/gtest.h>
 
-#include "auth/jwt/base64url.h"
-#include "auth/jwt/strict_json.h"
+#include "jose/base64url.h"
+#include "jose/strict_json.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 std::string b(std::string_view s) { return base64url_encode(s); }
@@ -92,4 +92,4 @@ TEST(StrictJsonTest, LimitsDepthAndKeepsValues) {
 }
 
 }  // namespace
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

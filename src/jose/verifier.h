@@ -5,10 +5,10 @@
 
 #include <string_view>
 
-#include "auth/jwt/algorithms.h"
-#include "auth/jwt/keys.h"
+#include "jose/algorithms.h"
+#include "jose/keys.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 
 enum class SignatureCheck {
   Valid,
@@ -30,4 +30,4 @@ void sha256(std::string_view data, unsigned char out[32]);
 // in `key.pkey`. Empty on failure.
 std::string sign_for_tests(Alg alg, const Key& key, std::string_view signing_input);
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

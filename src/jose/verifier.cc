@@ -1,4 +1,4 @@
-#include "auth/jwt/verifier.h"
+#include "jose/verifier.h"
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 // Digests fetched once: implicit fetches (EVP_sha256()) cost a provider lookup per call.
@@ -261,4 +261,4 @@ std::string sign_for_tests(Alg alg, const Key& key, std::string_view input) {
   return out;
 }
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

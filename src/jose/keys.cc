@@ -1,4 +1,4 @@
-#include "auth/jwt/keys.h"
+#include "jose/keys.h"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -10,10 +10,10 @@
 
 #include <boost/json/value.hpp>
 
-#include "auth/jwt/base64url.h"
-#include "auth/jwt/strict_json.h"
+#include "jose/base64url.h"
+#include "jose/strict_json.h"
 
-namespace portcullis::auth::jwt {
+namespace portcullis::jose {
 namespace {
 
 namespace json = boost::json;
@@ -399,4 +399,4 @@ std::string describe_key(const Key& key) {
   return "unknown";
 }
 
-}  // namespace portcullis::auth::jwt
+}  // namespace portcullis::jose

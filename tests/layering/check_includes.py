@@ -1,0 +1,43 @@
+"""Checks the include rules the CMake libraries stand for (CMakeLists.txt):
+
+* a mechanism folder (src/auth/api_key, jwt, oauth2) includes no other mechanism;
+* src/jose (pc_jose) includes nothing from the gateway outside src/jose;
+* nothing outside src/runtime, src/cli, src/server and a mechanism's own folder includes a
+  mechanism (the chain, identity and policy see only the Authenticator seam).
+"""
+import pathlib
+import re
+import sys
+
+INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+MECHANISMS = ("auth/api_key/", "auth/jwt/", "auth/oauth2/")
+MAY_INCLUDE_MECHANISMS = ("runtime/", "cli/", "server/")
+
+
+def problems(src: pathlib.Path):
+    for path in sorted(src.rglob("*")):
+        if path.suffix not in (".h", ".cc"):
+            continue
+        rel = path.relative_to(src).as_posix()
+        for inc in INCLUDE.findall(path.read_text(encoding="utf-8")):
+            if rel.startswith("jose/") and not inc.startswith("jose/"):
+                yield f"{rel}: includes {inc} (pc_jose stands alone)"
+            for m in MECHANISMS:
+                if not inc.startswith(m) or rel.startswith(m):
+                    continue
+                if any(rel.startswith(o) for o in MECHANISMS):
+                    yield f"{rel}: includes {inc} (a mechanism knows no other)"
+                elif not rel.startswith(MAY_INCLUDE_MECHANISMS):
+                    yield f"{rel}: includes {inc} (only the runtime builds mechanisms)"
+
+
+def main() -> int:
+    found = list(problems(pathlib.Path(sys.argv[1])))
+    for p in found:
+        print(p)
+    print(f"{len(found)} include rule(s) broken")
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -134,12 +134,7 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
     rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
     r.chain = auth::AuthChain(std::move(mechanisms));
     r.policy = policy::RoutePolicy(route);
-    std::string challenges;
-    for (const auto& scheme : r.chain.challenges()) {
-      if (!challenges.empty()) challenges += ", ";
-      challenges += scheme + " realm=\"portcullis\"";
-    }
-    r.www_authenticate_missing = std::move(challenges);
+    r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());
     rt->routes.push_back(std::move(r));
   }
   return rt;

@@ -6,24 +6,43 @@ namespace portcullis::server {
 
 namespace http = boost::beast::http;
 
+// One pass over the fields, counting by the field enum (no name lookups).
 std::optional<GatewayError> check_framing(const http::fields& headers, unsigned version) {
-  const auto te = headers.count(http::field::transfer_encoding);
-  const auto cl = headers.count(http::field::content_length);
+  std::size_t te = 0, cl = 0, auth = 0, hosts = 0;
+  std::string_view te_value, cl_value;
+  bool cl_differs = false;
+  for (const auto& f : headers) {
+    switch (f.name()) {
+      case http::field::transfer_encoding:
+        ++te;
+        te_value = f.value();
+        break;
+      case http::field::content_length:
+        if (cl++ == 0) {
+          cl_value = f.value();
+        } else if (f.value() != cl_value) {
+          cl_differs = true;
+        }
+        break;
+      case http::field::authorization:
+        ++auth;
+        break;
+      case http::field::host:
+        ++hosts;
+        break;
+      default:
+        break;
+    }
+  }
   if (te > 0) {
     if (cl > 0) return GatewayError::LengthAndChunked;
-    if (te > 1 || !boost::beast::iequals(headers[http::field::transfer_encoding], "chunked")) {
+    if (te > 1 || !boost::beast::iequals(te_value, "chunked")) {
       return GatewayError::UnsupportedEncoding;
     }
   }
-  if (cl > 1) {
-    auto [first, last] = headers.equal_range(http::field::content_length);
-    for (auto it = first; it != last; ++it) {
-      if (it->value() != first->value()) return GatewayError::ConflictingLength;
-    }
-  }
-  if (headers.count(http::field::authorization) > 1) return GatewayError::TwoAuthorization;
+  if (cl_differs) return GatewayError::ConflictingLength;
+  if (auth > 1) return GatewayError::TwoAuthorization;
   if (version != 11 && version != 10) return GatewayError::BadVersion;
-  const auto hosts = headers.count(http::field::host);
   if (hosts > 1 || (version == 11 && hosts == 0)) return GatewayError::BadHost;
   return std::nullopt;
 }

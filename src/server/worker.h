@@ -74,7 +74,9 @@ class Worker {
 
  private:
   ServerState& state_;
-  boost::asio::io_context ioc_{1};
+  // One thread runs it, and only that thread touches its sockets (other threads post to it),
+  // so the reactor needs no per-descriptor lock; posting still locks the scheduler.
+  boost::asio::io_context ioc_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   proxy::UpstreamPool pool_;
   std::shared_ptr<const runtime::Runtime> current_;
   std::uint64_t version_ = ~0ull;

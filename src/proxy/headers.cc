@@ -8,8 +8,6 @@ namespace portcullis::proxy {
 
 namespace http = boost::beast::http;
 
-namespace {
-
 bool is_hop_by_hop(http::field f) {
   switch (f) {
     case http::field::connection:
@@ -26,6 +24,8 @@ bool is_hop_by_hop(http::field f) {
       return false;
   }
 }
+
+namespace {
 
 void append_line(std::string& lines, std::string_view name, std::string_view value) {
   lines += name;
@@ -99,27 +99,8 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
   if (head.chunked) lines += "Transfer-Encoding: chunked\r\n";
 }
 
-void rewrite_response_head(http::fields& headers, std::string_view request_id_name,
-                           std::string_view request_id, unsigned version, bool keep_alive,
-                           bool chunked, std::string& lines) {
-  std::vector<std::string> named;
-  const http::field rid = http::string_to_field(request_id_name);
-  for (auto it = headers.begin(); it != headers.end();) {
-    const http::field f = it->name();
-    if (is_hop_by_hop(f)) {
-      if (f == http::field::connection) {
-        collect_connection_names(it->value(), request_id_name, named);
-      }
-    } else if (rid != http::field::unknown
-                   ? f != rid
-                   : f != http::field::unknown ||
-                         !boost::beast::iequals(it->name_string(), request_id_name)) {
-      ++it;
-      continue;
-    }
-    it = headers.erase(it);
-  }
-  erase_named(headers, named);
+void append_response_lines(std::string_view request_id_name, std::string_view request_id,
+                           unsigned version, bool keep_alive, bool chunked, std::string& lines) {
   append_line(lines, request_id_name, request_id);
   if (version == 11 && !keep_alive) lines += "Connection: close\r\n";
   if (version == 10 && keep_alive) lines += "Connection: keep-alive\r\n";

@@ -10,6 +10,10 @@
 
 namespace portcullis::proxy {
 
+// Connection, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+// Proxy-Authenticate, Proxy-Authorization.
+bool is_hop_by_hop(boost::beast::http::field f);
+
 // Removes Connection and the headers it names, Keep-Alive, Proxy-Connection, TE, Trailer,
 // Transfer-Encoding, Upgrade, Proxy-Authenticate and Proxy-Authorization. A name listed in
 // Connection never removes the framing (Content-Length), Host, or `keep` (the gateway's own
@@ -31,11 +35,9 @@ struct UpstreamHead {
 void rewrite_request_head(boost::beast::http::fields& headers, const UpstreamHead& head,
                           std::string& original_host, std::string& lines);
 
-// Prepares a response's fields for the client: hop-by-hop headers and any `request_id_name`
-// field removed; appends the request id, Connection (when the version's default does not
-// hold) and Transfer-Encoding lines to `lines`.
-void rewrite_response_head(boost::beast::http::fields& headers, std::string_view request_id_name,
-                           std::string_view request_id, unsigned version, bool keep_alive,
-                           bool chunked, std::string& lines);
+// The lines the gateway adds to a response for the client: the request id, Connection when
+// the version's default does not hold, and Transfer-Encoding.
+void append_response_lines(std::string_view request_id_name, std::string_view request_id,
+                           unsigned version, bool keep_alive, bool chunked, std::string& lines);
 
 }  // namespace portcullis::proxy

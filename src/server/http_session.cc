@@ -45,7 +45,7 @@ std::chrono::milliseconds seconds(double s) {
 }
 
 using RequestParser = http::request_parser<http::buffer_body>;
-using ResponseParser = http::response_parser<http::buffer_body>;
+using ResponseParser = UpstreamResponse;
 using Request = http::request<http::buffer_body>;
 
 // Everything that belongs to one request, reset by assignment when the next one starts.
@@ -58,6 +58,7 @@ struct RequestState {
   bool is_head = false;
   proxy::Target target;  // normalised; empty when the target was refused
   std::string request_id;
+  std::string_view request_id_header;  // its name (config)
   std::string_view route_name;
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
@@ -151,7 +152,7 @@ struct HttpSession::Impl {
   asio::awaitable<std::optional<GatewayError>> read_response_head(
       const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
       std::optional<ResponseParser>& rp);
-  asio::awaitable<bool> relay_response(const runtime::Runtime& rt, const config::UpstreamConfig& up,
+  asio::awaitable<bool> relay_response(const config::UpstreamConfig& up,
                                        std::unique_ptr<proxy::UpstreamConnection>& conn,
                                        ResponseParser& rp, char* body);
   // Streams the rest of a body from `src` to `dst` through `body` (the one body pump, for
@@ -296,7 +297,8 @@ void HttpSession::Impl::begin_request(const runtime::Runtime& rt, Request& req) 
   rq.keep_alive = parser->keep_alive();
   rq.is_head = req.method() == http::verb::head;
   // X-Request-Id: keep a well-formed client value, else make one.
-  auto it = req.find(rt.config->identity.headers.request_id);
+  rq.request_id_header = rt.config->identity.headers.request_id;
+  auto it = req.find(rq.request_id_header);
   if (it != req.end() && identity::is_acceptable_request_id(it->value())) {
     rq.request_id.assign(it->value());
   } else {
@@ -426,7 +428,7 @@ asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
     co_await reject(rt, r);
     co_return false;
   }
-  const bool keep = co_await relay_response(rt, *route.upstream, conn, *rp, body.data.get());
+  const bool keep = co_await relay_response(*route.upstream, conn, *rp, body.data.get());
   log_request(rt);
   co_return keep;
 }
@@ -495,24 +497,23 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_he
     std::optional<ResponseParser>& rp) {
   arm(seconds(up.timeout_s));
   for (;;) {
-    rp.emplace();
+    rp.emplace(rq.request_id_header);
     rp->body_limit(boost::none);
     rp->header_limit(64 * 1024);
     if (rq.is_head) rp->skip(true);
     auto [ec, n] = co_await http::async_read_header(conn.stream, conn.buffer, *rp, nothrow);
     if (ec) co_return timed_out ? GatewayError::UpstreamTimeout : GatewayError::UpstreamReadFailed;
-    const unsigned code = rp->get().result_int();
+    const unsigned code = rp->status();
     if (code == 101) co_return GatewayError::UpstreamUpgrade;
     if (code >= 200 || code < 100) co_return std::nullopt;
   }
 }
 
 asio::awaitable<bool> HttpSession::Impl::relay_response(
-    const runtime::Runtime& rt, const config::UpstreamConfig& up,
-    std::unique_ptr<proxy::UpstreamConnection>& conn, ResponseParser& rp, char* body) {
-  auto& res = rp.get();
+    const config::UpstreamConfig& up, std::unique_ptr<proxy::UpstreamConnection>& conn,
+    ResponseParser& rp, char* body) {
   const bool up_chunked = rp.chunked();
-  const bool delimited_by_close = !up_chunked && res.count(http::field::content_length) == 0;
+  const bool delimited_by_close = !up_chunked && !rp.has_content_length();
   bool keep = rq.keep_alive && !worker.draining();
   if (up_chunked && rq.version != 11) keep = false;  // HTTP/1.0: the body ends with the connection
   if (!up_chunked && !rp.is_done() && delimited_by_close) keep = false;
@@ -520,11 +521,10 @@ asio::awaitable<bool> HttpSession::Impl::relay_response(
   const bool out_chunked = up_chunked && rq.version == 11 && !rp.is_done();
   const bool up_keep_alive = rp.keep_alive();
   client_lines.clear();
-  proxy::rewrite_response_head(res, rt.config->identity.headers.request_id, rq.request_id,
-                               rq.version, keep, up_chunked && rq.version == 11, client_lines);
-  res.version(rq.version);
-  rq.status = res.result_int();
-  out.begin(res, out_chunked, client_lines);
+  proxy::append_response_lines(rq.request_id_header, rq.request_id, rq.version, keep,
+                               up_chunked && rq.version == 11, client_lines);
+  rq.status = rp.status();
+  out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);
   std::uint64_t received = 0;
   const PumpResult r = co_await pump(rp, conn->stream, conn->buffer, client, body,
                                      delimited_by_close, received, rq.bytes_out);
@@ -555,7 +555,7 @@ asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, proxy::Socket& sr
   for (;;) {
     std::size_t piece = 0;
     if (!p.is_done()) {
-      auto& b = p.get().body();
+      auto& b = body_of(p);
       b.data = body;
       b.size = kBody;
       beast::error_code ec;

@@ -13,27 +13,34 @@ namespace portcullis::server {
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
+namespace {
+
+void append_status_line(unsigned version, unsigned status, std::string_view reason,
+                        std::string& out) {
+  out += version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+  const unsigned code = status % 1000;
+  const char digits[5] = {' ', static_cast<char>('0' + code / 100),
+                          static_cast<char>('0' + code / 10 % 10),
+                          static_cast<char>('0' + code % 10), ' '};
+  out.append(digits, sizeof digits);
+  out += reason.empty() ? std::string_view(http::obsolete_reason(static_cast<http::status>(code)))
+                        : reason;
+  out += "\r\n";
+}
+
+}  // namespace
+
 template <bool isRequest>
 void serialize_head(const http::header<isRequest>& msg, std::string_view extra, std::string& out) {
   out.clear();
-  const std::string_view version = msg.version() == 10 ? "HTTP/1.0" : "HTTP/1.1";
   if constexpr (isRequest) {
     out += msg.method_string();
     out += ' ';
     out += msg.target();
-    out += ' ';
-    out += version;
+    out += msg.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
   } else {
-    out += version;
-    const unsigned code = msg.result_int() % 1000;
-    const char digits[5] = {' ', static_cast<char>('0' + code / 100),
-                            static_cast<char>('0' + code / 10 % 10),
-                            static_cast<char>('0' + code % 10), ' '};
-    out.append(digits, sizeof digits);
-    const std::string_view reason = msg.reason();
-    out += reason.empty() ? std::string_view(http::obsolete_reason(msg.result())) : reason;
+    append_status_line(msg.version(), msg.result_int(), msg.reason(), out);
   }
-  out += "\r\n";
   for (const auto& f : msg) {
     out += f.name_string();
     out += ": ";
@@ -42,6 +49,17 @@ void serialize_head(const http::header<isRequest>& msg, std::string_view extra, 
   }
   out += extra;
   out += "\r\n";
+}
+
+void OutgoingMessage::begin_response(unsigned version, unsigned status, std::string_view reason,
+                                     std::string_view lines, std::string_view extra_lines,
+                                     bool chunked) {
+  prefix_.clear();
+  append_status_line(version, status, reason, prefix_);
+  prefix_ += lines;
+  prefix_ += extra_lines;
+  prefix_ += "\r\n";
+  chunked_ = chunked;
 }
 
 template void serialize_head<true>(const http::header<true>&, std::string_view, std::string&);

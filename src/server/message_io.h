@@ -8,11 +8,13 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <string>
 #include <string_view>
 #include <tuple>
 
 #include "proxy/upstream_pool.h"
+#include "server/upstream_response.h"
 
 namespace portcullis::server {
 
@@ -26,12 +28,20 @@ void serialize_head(const boost::beast::http::header<isRequest>& msg, std::strin
 // Feeds body bytes that are already buffered to the parser, without I/O. Returns how many
 // body bytes landed in the body buffer (whose capacity was `capacity`); `ec` carries a parse
 // error. A small body that arrived with its head is thus relayed without another read.
+// The room left in a parser's body buffer (Beast's buffer_body, or UpstreamResponse's).
+inline auto& body_of(boost::beast::http::request_parser<boost::beast::http::buffer_body>& p) {
+  return p.get().body();
+}
+inline auto& body_of(UpstreamResponse& p) {
+  return p.body();
+}
+
 template <class Parser>
 std::size_t put_buffered(Parser& p, boost::beast::flat_buffer& buf, std::size_t capacity,
                          boost::beast::error_code& ec) {
   namespace http = boost::beast::http;
   p.eager(true);
-  while (buf.size() > 0 && !p.is_done() && p.get().body().size > 0) {
+  while (buf.size() > 0 && !p.is_done() && body_of(p).size > 0) {
     const std::size_t n = p.put(buf.data(), ec);
     buf.consume(n);
     if (ec == http::error::need_buffer || ec == http::error::need_more) {
@@ -40,7 +50,7 @@ std::size_t put_buffered(Parser& p, boost::beast::flat_buffer& buf, std::size_t 
     }
     if (ec || n == 0) break;
   }
-  return capacity - p.get().body().size;
+  return capacity - body_of(p).size;
 }
 
 // One outgoing message: the head (pending until the first piece, so a small message is a
@@ -53,6 +63,11 @@ class OutgoingMessage {
     serialize_head(msg, extra_lines, prefix_);
     chunked_ = chunked;
   }
+
+  // A response head from its parts: the status line, the upstream's kept lines, then the
+  // gateway's.
+  void begin_response(unsigned version, unsigned status, std::string_view reason,
+                      std::string_view lines, std::string_view extra_lines, bool chunked);
 
   // `last`: no more body follows (writes the final chunk of a chunked body).
   boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> write(proxy::Socket& s,

@@ -31,7 +31,6 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
                       const ForwardOptions& options) {
   if (!id.header_safe()) return false;
   if (!options.forward_authorization) headers.erase(http::field::authorization);
-  headers.set(names.request_id, request_id);  // a client's well-formed value may be present
   // The sanitizer has removed every inbound copy of these headers (the identity headers and
   // the claims_to_headers names), so they are written without looking for old values.
   auto add = [&](const std::string& name, std::string_view value) {
@@ -43,6 +42,9 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   if (!id.roles.empty()) append_joined(lines, names.roles, id.roles);
   add(names.auth_method, id.auth_method);
   for (const auto& [name, value] : id.extra_headers) add(name, value);
+  // A client's well-formed value may be present: replaced by the one the gateway logs.
+  headers.erase(names.request_id);
+  append_line(lines, names.request_id, request_id);
   return true;
 }
 

@@ -20,9 +20,9 @@ struct ForwardOptions {
 };
 
 // Precondition: the Sanitizer has run on `headers`, so no inbound identity header is left.
-// Drops Authorization unless the route forwards it, sets the request id, and appends the
-// identity header lines ("Name: value\r\n" each, empty values left out) to `lines`, which the
-// caller writes after the request's fields. Returns false, having written nothing, when a
+// Drops Authorization unless the route forwards it and any inbound request id, and appends the
+// identity header lines ("Name: value\r\n" each, empty values left out), then the request id
+// line, to `lines`, which the caller writes after the request's fields. Returns false, having written nothing, when a
 // value holds a control character (the request must then not be forwarded).
 [[nodiscard]] bool forward_identity(boost::beast::http::fields& headers, std::string& lines,
                       const Identity& id, const config::IdentityHeaders& names,

@@ -20,36 +20,40 @@ void UpstreamResponse::on_field_impl(http::field name, string_view name_string, 
                                      error_code&) {
   if (proxy::is_hop_by_hop(name)) {
     if (name == http::field::connection) {
-      for (auto token : http::token_list(value)) connection_.emplace_back(token);
+      // Names that are hop-by-hop anyway ("keep-alive"), "close" and the framing need no
+      // second look.
+      for (auto token : http::token_list(value)) {
+        const http::field f = http::string_to_field(token);
+        if (proxy::is_hop_by_hop(f) || f == http::field::content_length) continue;
+        if (!boost::beast::iequals(token, "close")) connection_.emplace_back(token);
+      }
     }
     return;
   }
   if (name == http::field::content_length) has_content_length_ = true;
-  if (boost::beast::iequals(name_string, drop_)) return;
-  const std::size_t begin = lines_.size();
+  if (name_string.size() == drop_.size() && boost::beast::iequals(name_string, drop_)) return;
+  lines_.reserve(lines_.size() + name_string.size() + value.size() + 4);
   lines_.append(name_string.data(), name_string.size());
-  lines_ += ": ";
+  lines_.append(": ", 2);
   lines_.append(value.data(), value.size());
-  lines_ += "\r\n";
-  positions_.push_back({begin, lines_.size(), name_string.size()});
+  lines_.append("\r\n", 2);
 }
 
-// A field that Connection names is hop-by-hop too (never the framing, nor the request id,
-// which is not in the lines anyway).
+// A field that Connection names is hop-by-hop too. Rare: the kept lines are filtered again.
 void UpstreamResponse::on_header_impl(error_code&) {
   if (connection_.empty()) return;
   std::string kept;
-  for (const Line& l : positions_) {
-    const std::string_view name(lines_.data() + l.begin, l.name_len);
+  std::string_view rest = lines_;
+  while (!rest.empty()) {
+    const std::size_t end = rest.find("\r\n") + 2;
+    const std::string_view line = rest.substr(0, end);
+    const std::string_view name = line.substr(0, line.find(':'));
     bool named = false;
-    for (const auto& c : connection_) {
-      named |= boost::beast::iequals(name, c) &&
-               http::string_to_field(name) != http::field::content_length;
-    }
-    if (!named) kept.append(lines_, l.begin, l.end - l.begin);
+    for (const auto& c : connection_) named |= boost::beast::iequals(name, c);
+    if (!named) kept += line;
+    rest.remove_prefix(end);
   }
   lines_ = std::move(kept);
-  positions_.clear();
 }
 
 std::size_t UpstreamResponse::on_body_impl(string_view body, error_code& ec) {

@@ -47,15 +47,10 @@ class UpstreamResponse : public boost::beast::http::basic_parser<false> {
   std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code& ec) override;
   void on_finish_impl(error_code&) override {}
 
-  struct Line {
-    std::size_t begin, end, name_len;
-  };
-
   std::string_view drop_;
   unsigned status_ = 0;
   std::string reason_;
   std::string lines_;
-  std::vector<Line> positions_;          // where each kept line is, for a Connection filter
   std::vector<std::string> connection_;  // names a Connection field listed
   bool has_content_length_ = false;
   Body body_;

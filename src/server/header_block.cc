@@ -28,10 +28,24 @@ bool block_is_plain(const char* p) {
   return bad == 0;
 }
 
+// The same for 8 bytes in a word; it may answer false for a clean word (then the bytes are
+// looked at one by one), never true for a word with such a byte.
+bool word_is_plain(const char* p) {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  constexpr std::uint64_t ones = 0x0101010101010101ull;
+  constexpr std::uint64_t high = 0x8080808080808080ull;
+  const std::uint64_t below_space = (w - ones * 0x20) & ~w & high;
+  const std::uint64_t x = w ^ (ones * 0x7f);  // a zero byte where w had DEL
+  const std::uint64_t del = (x - ones) & ~x & high;
+  return (below_space | del) == 0;
+}
+
 // The bytes of one line, without its line end: text, HTAB, obs-text; no other control byte.
 HeadCheck check_line(const char* p, std::size_t n) {
   std::size_t i = 0;
   while (i + 32 <= n && block_is_plain(p + i)) i += 32;
+  while (i + 8 <= n && word_is_plain(p + i)) i += 8;
   for (; i < n; ++i) {
     const auto c = static_cast<unsigned char>(p[i]);
     if (c >= 0x20 && c != 0x7f) continue;

@@ -32,7 +32,6 @@ void UpstreamResponse::on_field_impl(http::field name, string_view name_string, 
   }
   if (name == http::field::content_length) has_content_length_ = true;
   if (name_string.size() == drop_.size() && boost::beast::iequals(name_string, drop_)) return;
-  lines_.reserve(lines_.size() + name_string.size() + value.size() + 4);
   lines_.append(name_string.data(), name_string.size());
   lines_.append(": ", 2);
   lines_.append(value.data(), value.size());

@@ -16,7 +16,7 @@ namespace portcullis::server {
 class UpstreamResponse : public boost::beast::http::basic_parser<false> {
  public:
   // `drop`: a header name the upstream may not set (the gateway's request-id header).
-  explicit UpstreamResponse(std::string_view drop) : drop_(drop) {}
+  explicit UpstreamResponse(std::string_view drop) : drop_(drop) { lines_.reserve(512); }
 
   // The room left in the caller's body buffer; parsing stops (need_buffer) when it is full.
   struct Body {

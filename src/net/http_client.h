@@ -1,10 +1,10 @@
 // A small asynchronous HTTP/1.1 client for talking to identity providers (JWKS, discovery,
-// later token introspection). One per process, on its own thread with its own io_context,
+// token introspection). One per process, on its own thread with its own io_context,
 // started on first use and shared by every provider. Callers never wait on it: requests
 // are queued and their callbacks run on the client's thread.
 //
-// http:// only for now (https to identity providers is a later issue; the config loader
-// refuses it). Keep-alive: idle connections are kept per host:port (up to 32, for 20 s) and
+// http:// only (the config loader refuses https until TLS to identity providers lands).
+// Keep-alive: idle connections are kept per host:port (up to 32, for 20 s) and
 // reused; one that the provider closed meanwhile is replaced once. No redirects followed.
 // Asio and Beast stay inside http_client.cc.
 #pragma once

@@ -32,12 +32,6 @@ bool peer_closed(Socket& s) {
 
 }  // namespace
 
-std::size_t UpstreamPool::idle_count() const {
-  std::size_t n = 0;
-  for (const auto& [k, v] : idle_) n += v.size();
-  return n;
-}
-
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error,
     UpstreamConnection*& connecting, const bool& timed_out) {

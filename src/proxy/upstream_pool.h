@@ -47,9 +47,6 @@ class UpstreamPool {
   // Back to the pool; dropped when the pool for that upstream is full.
   void release(const config::UpstreamConfig& upstream, std::unique_ptr<UpstreamConnection> c);
 
-  void clear() { idle_.clear(); }
-  std::size_t idle_count() const;
-
  private:
   boost::asio::io_context& ioc_;
   std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;

@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from harness import Echo, Gateway, base_config, build_request, wait_until
+from harness import Echo, Gateway, base_config, build_request, parse_prometheus, wait_until
 
 SLOW_MS = 2000  # long enough to watch the listener close while the request is in flight
 
@@ -28,6 +28,10 @@ class ShutdownTest(unittest.TestCase):
                                tempfile.mkdtemp(dir=self.workdir))
         self.addCleanup(self.gateway.kill)
         self.gateway.start()
+
+    def in_flight(self) -> float:
+        samples = parse_prometheus(self.gateway.metrics())
+        return sum(v for name, _, v in samples if name == "portcullis_requests_in_flight")
 
     def connection_refused(self):
         try:
@@ -59,9 +63,8 @@ class ShutdownTest(unittest.TestCase):
         start = time.monotonic()
         t.start()
         self.assertTrue(sent.wait(5))
-        # The request must be inside the gateway before SIGTERM; nothing observable marks
-        # that moment, so give the loopback hop a moment (well inside SLOW_MS).
-        time.sleep(0.3)
+        # The request must be inside the gateway before SIGTERM: the in-flight gauge says so.
+        wait_until(lambda: self.in_flight() >= 1, 2, message="the slow request to be in flight")
         self.gateway.terminate()
         wait_until(self.connection_refused, 1.5, message="listener to close after SIGTERM")
         refused_at = time.monotonic()

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/api_key/api_key_authenticator.h"
+#include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/oauth2_authenticator.h"
 
@@ -17,6 +18,9 @@ bool Runtime::ready() const {
 
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::string& error) {
+  // What the loader leaves to the jwt mechanism (algorithm names, key material); a reload
+  // gets here without passing through `check`.
+  if (!auth::jwt::provider_configs_usable(*config, error)) return nullptr;
   auto rt = std::make_shared<Runtime>();
   rt->config = config;
   rt->router = proxy::Router(config->routes);

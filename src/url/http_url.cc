@@ -1,10 +1,11 @@
-#include "config/http_url.h"
+// Parsing of identity-provider URLs with Boost.URL (see http_url.h).
+#include "url/http_url.h"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
 
-namespace portcullis::config {
+namespace portcullis::url {
 
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   auto parsed = boost::urls::parse_uri(text);
@@ -38,7 +39,12 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   u.host_header = parsed->encoded_authority();
   u.target = parsed->encoded_path();
   if (u.target.empty()) u.target = "/";
-  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
+  if (parsed->has_query()) {
+    // Two appends: `target += "?" + std::string(...)` trips GCC 12's -Wrestrict (a false
+    // positive inside libstdc++), and this also skips the temporary.
+    u.target += '?';
+    u.target += parsed->encoded_query();
+  }
   out = std::move(u);
   return true;
 }
@@ -76,4 +82,4 @@ bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t
   return true;
 }
 
-}  // namespace portcullis::config
+}  // namespace portcullis::url

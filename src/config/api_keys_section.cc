@@ -76,8 +76,7 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
                      k.store_path = loc.path;
                    }},
                   {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
-                  {"poll_interval_ms",
-                   [&](const Entry& f) { r.read_uint(f, k.poll_interval_ms, 100, 60000); }}});
+                  r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000)});
   if (e.value.IsMap() || e.value.IsNull()) {
     r.require(seen, "store", e.at, "api_keys");
     r.require(seen, "pepper", e.at, "api_keys");

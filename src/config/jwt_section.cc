@@ -83,20 +83,15 @@ class ProviderReader {
   using KS = JwtProviderConfig::KeySource;
 
   std::vector<Field> fields() {
-    auto uint = [&](std::string_view key, auto& target, std::uint64_t min, std::uint64_t max) {
-      return Field{key, [&, min, max](const Entry& f) { r_.read_uint(f, target, min, max); }};
-    };
     auto claim = [&](std::string_view key, std::string& target) {
       return Field{key, [&](const Entry& f) {
-                     std::string c;
-                     if (!r_.read_nonempty_string(f, c)) return;
-                     if (!is_claim_name(c)) {
-                       r_.error(f.at, "'" + f.key +
-                                          "' must be a claim name or dotted path without spaces "
-                                          "or quotes");
-                       return;
-                     }
-                     target = c;
+                     r_.read_nonempty_string(f, target, [&](const std::string& v) {
+                       return is_claim_name(v)
+                                  ? std::string()
+                                  : "'" + f.key +
+                                        "' must be a claim name or dotted path without spaces "
+                                        "or quotes";
+                     });
                    }};
     };
     return {
@@ -122,8 +117,8 @@ class ProviderReader {
            read_key_file(f, KS::PublicKeyFile, p_.public_key_file, p_.public_key_pem);
          }},
         {"secret", [&](const Entry& f) { read_secret(f); }},
-        uint("clock_skew_s", p_.clock_skew_s, 0, 3600),
-        uint("max_token_bytes", p_.max_token_bytes, 64, 1u << 20),
+        r_.uint_field("clock_skew_s", p_.clock_skew_s, 0, 3600),
+        r_.uint_field("max_token_bytes", p_.max_token_bytes, 64, 1u << 20),
         {"required_claims",
          [&](const Entry& f) {
            r_.read_string_list(f, p_.required_claims, [](const std::string& c) {
@@ -140,12 +135,11 @@ class ProviderReader {
         {"typ",
          [&](const Entry& f) {
            std::string t;
-           if (!r_.read_nonempty_string(f, t)) return;
-           if (!is_claim_name(t)) {
-             r_.error(f.at, "'typ' must be a media type such as at+jwt");
-             return;
+           if (r_.read_nonempty_string(f, t, [](const std::string& v) {
+                 return is_claim_name(v) ? "" : "'typ' must be a media type such as at+jwt";
+               })) {
+             p_.typ = t;
            }
-           p_.typ = t;
          }},
         claim("scopes_claim", p_.scopes_claim),
         claim("roles_claim", p_.roles_claim),
@@ -154,21 +148,20 @@ class ProviderReader {
         {"cookie",
          [&](const Entry& f) {
            std::string c;
-           if (!r_.read_nonempty_string(f, c)) return;
-           if (!is_token(c)) {
-             r_.error(f.at, "'" + c + "' is not a valid cookie name");
-             return;
+           if (r_.read_nonempty_string(f, c, [](const std::string& v) {
+                 return is_token(v) ? "" : "'" + v + "' is not a valid cookie name";
+               })) {
+             p_.cookie = c;
            }
-           p_.cookie = c;
          }},
-        uint("jwks_refresh_s", p_.jwks_refresh_s, 1, 86400 * 7),
-        uint("jwks_min_refresh_s", p_.jwks_min_refresh_s, 1, 86400 * 7),
-        uint("jwks_max_refresh_s", p_.jwks_max_refresh_s, 1, 86400 * 7),
-        uint("jwks_refetch_cooldown_s", p_.jwks_refetch_cooldown_s, 0, 86400),
-        uint("jwks_max_stale_s", p_.jwks_max_stale_s, 1, 86400 * 30),
-        uint("jwks_timeout_ms", p_.jwks_timeout_ms, 100, 60000),
-        uint("token_cache_entries", p_.token_cache_entries, 0, 10000000),
-        uint("cache_max_s", p_.cache_max_s, 1, 86400),
+        r_.uint_field("jwks_refresh_s", p_.jwks_refresh_s, 1, 86400 * 7),
+        r_.uint_field("jwks_min_refresh_s", p_.jwks_min_refresh_s, 1, 86400 * 7),
+        r_.uint_field("jwks_max_refresh_s", p_.jwks_max_refresh_s, 1, 86400 * 7),
+        r_.uint_field("jwks_refetch_cooldown_s", p_.jwks_refetch_cooldown_s, 0, 86400),
+        r_.uint_field("jwks_max_stale_s", p_.jwks_max_stale_s, 1, 86400 * 30),
+        r_.uint_field("jwks_timeout_ms", p_.jwks_timeout_ms, 100, 60000),
+        r_.uint_field("token_cache_entries", p_.token_cache_entries, 0, 10000000),
+        r_.uint_field("cache_max_s", p_.cache_max_s, 1, 86400),
     };
   }
 

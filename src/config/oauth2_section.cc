@@ -45,20 +45,14 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
                    }
                  }};
   };
-  auto uint = [&](std::string_view key, auto& target, std::uint64_t min, std::uint64_t max) {
-    return Field{key, [&, min, max](const Entry& f) { r.read_uint(f, target, min, max); }};
-  };
   auto claim = [&](std::string_view key, std::string& target) {
     return Field{key, [&](const Entry& f) {
-                   std::string s;
-                   if (!r.read_nonempty_string(f, s)) return;
-                   if (!claim_path(s)) {
-                     r.error(f.at, "'" + f.key +
-                                       "' must be a claim name or a dotted path such as "
-                                       "realm_access.roles");
-                     return;
-                   }
-                   target = s;
+                   r.read_nonempty_string(f, target, [&](const std::string& v) {
+                     return claim_path(v) ? std::string()
+                                          : "'" + f.key +
+                                                "' must be a claim name or a dotted path such as "
+                                                "realm_access.roles";
+                   });
                  }};
   };
   auto seen = r.walk_map(
@@ -98,14 +92,14 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
           }
           r.read_string_list(f, p.audiences);
         }},
-       uint("timeout_ms", p.timeout_ms, 1, 60000),
-       uint("cache_s", p.cache_s, 0, 86400),
-       uint("negative_cache_s", p.negative_cache_s, 0, 3600),
-       uint("cache_entries", p.cache_entries, 1, 100000000),
+       r.uint_field("timeout_ms", p.timeout_ms, 1, 60000),
+       r.uint_field("cache_s", p.cache_s, 0, 86400),
+       r.uint_field("negative_cache_s", p.negative_cache_s, 0, 3600),
+       r.uint_field("cache_entries", p.cache_entries, 1, 100000000),
        claim("scopes_claim", p.scopes_claim),
        claim("roles_claim", p.roles_claim),
-       uint("breaker_failures", p.breaker_failures, 1, 1000000),
-       uint("breaker_open_s", p.breaker_open_s, 1, 3600)});
+       r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
+       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600)});
   if (seen.count("introspection_endpoint") == seen.count("discovery")) {
     r.error(e.at, where + " needs exactly one of 'introspection_endpoint' or 'discovery'");
   }

@@ -62,6 +62,15 @@ bool valid_auth_method_syntax(std::string_view m) {
   return false;
 }
 
+// For the query parameters that may carry a credential.
+std::function<std::string(const std::string&)> plain_query_param(const std::string& key) {
+  return [key](const std::string& name) {
+    return is_plain_query_param(name)
+               ? std::string()
+               : "'" + key + "' may only use letters, digits, '-', '.', '_' and '~'";
+  };
+}
+
 // A path as written in a route: absolute, no query or fragment, valid in a URL, and
 // able to match a request at all.
 bool valid_config_path(YamlReader& r, const Entry& e, const std::string& p) {
@@ -234,11 +243,7 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
        {"jwt_query_param",
         [&](const Entry& f) {
           std::string name;
-          if (!r.read_nonempty_string(f, name)) return;
-          if (!is_plain_query_param(name)) {
-            r.error(f.at, "'jwt_query_param' may only use letters, digits, '-', '.', '_' and '~'");
-            return;
-          }
+          if (!r.read_nonempty_string(f, name, plain_query_param(f.key))) return;
           route.jwt_query_param = name;
           jwt_param_at = f.at;
         }},

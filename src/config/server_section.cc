@@ -90,14 +90,14 @@ void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at)
                  listen_at = f.at;
                  read_listen(r, f, s.listen);
                }},
-              {"workers", [&](const Entry& f) { r.read_uint(f, s.workers, 0, 256); }},
-              {"max_header_bytes", [&](const Entry& f) { r.read_uint(f, s.max_header_bytes, 1); }},
-              {"max_body_bytes", [&](const Entry& f) { r.read_uint(f, s.max_body_bytes); }},
-              {"header_timeout_s", [&](const Entry& f) { r.read_uint(f, s.header_timeout_s, 1); }},
-              {"idle_timeout_s", [&](const Entry& f) { r.read_uint(f, s.idle_timeout_s, 1); }},
-              {"body_timeout_s", [&](const Entry& f) { r.read_uint(f, s.body_timeout_s, 1); }},
-              {"drain_timeout_s", [&](const Entry& f) { r.read_uint(f, s.drain_timeout_s); }},
-              {"max_connections", [&](const Entry& f) { r.read_uint(f, s.max_connections, 1); }}});
+              r.uint_field("workers", s.workers, 0, 256),
+              r.uint_field("max_header_bytes", s.max_header_bytes, 1),
+              r.uint_field("max_body_bytes", s.max_body_bytes),
+              r.uint_field("header_timeout_s", s.header_timeout_s, 1),
+              r.uint_field("idle_timeout_s", s.idle_timeout_s, 1),
+              r.uint_field("body_timeout_s", s.body_timeout_s, 1),
+              r.uint_field("drain_timeout_s", s.drain_timeout_s),
+              r.uint_field("max_connections", s.max_connections, 1)});
 }
 
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {

@@ -50,14 +50,14 @@ void load_upstream(YamlReader& r, const std::string& name, const Entry& e, Confi
     r.error(e.key_at,
             "upstream name '" + name + "' may only use letters, digits, '_', '-' and '.'");
   }
-  auto seen = r.walk_map(
-      e.value, e.at, where,
-      {{"url", [&](const Entry& f) { read_upstream_url(r, f, u); }},
-       {"timeout_s", [&](const Entry& f) { r.read_positive_double(f, u.timeout_s); }},
-       {"connect_timeout_s",
-        [&](const Entry& f) { r.read_positive_double(f, u.connect_timeout_s); }},
-       {"max_idle_connections", [&](const Entry& f) { r.read_uint(f, u.max_idle_connections); }},
-       {"idle_timeout_s", [&](const Entry& f) { r.read_uint(f, u.idle_timeout_s, 1); }}});
+  auto seen =
+      r.walk_map(e.value, e.at, where,
+                 {{"url", [&](const Entry& f) { read_upstream_url(r, f, u); }},
+                  {"timeout_s", [&](const Entry& f) { r.read_positive_double(f, u.timeout_s); }},
+                  {"connect_timeout_s",
+                   [&](const Entry& f) { r.read_positive_double(f, u.connect_timeout_s); }},
+                  r.uint_field("max_idle_connections", u.max_idle_connections),
+                  r.uint_field("idle_timeout_s", u.idle_timeout_s, 1)});
   r.require(seen, "url", e.at, where);
   if (r.error_count() == errors_before) config.upstreams[name] = std::move(u);
 }

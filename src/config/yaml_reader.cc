@@ -99,12 +99,19 @@ bool YamlReader::read_string(const Entry& e, std::string& out) {
   return true;
 }
 
-bool YamlReader::read_nonempty_string(const Entry& e, std::string& out) {
+bool YamlReader::read_nonempty_string(const Entry& e, std::string& out,
+                                      const std::function<std::string(const std::string&)>& check) {
   std::string s;
   if (!read_string(e, s)) return false;
   if (s.empty()) {
     error(e.at, "'" + e.key + "' must not be empty");
     return false;
+  }
+  if (check) {
+    if (std::string problem = check(s); !problem.empty()) {
+      error(e.at, std::move(problem));
+      return false;
+    }
   }
   out = std::move(s);
   return true;

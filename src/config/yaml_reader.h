@@ -72,7 +72,9 @@ class YamlReader {
 
   // ---- Typed values. Each reports its own error and returns false, leaving `out` as is.
   bool read_string(const Entry& e, std::string& out);
-  bool read_nonempty_string(const Entry& e, std::string& out);
+  // `check`, when given, may reject the string with a message (empty when it is fine).
+  bool read_nonempty_string(const Entry& e, std::string& out,
+                            const std::function<std::string(const std::string&)>& check = {});
   template <typename T>
   bool read_uint(const Entry& e, T& out, std::uint64_t min = 0,
                  std::uint64_t max = std::numeric_limits<T>::max()) {
@@ -80,6 +82,12 @@ class YamlReader {
     if (!read_uint64(e, value, min, max)) return false;
     out = static_cast<T>(value);
     return true;
+  }
+  // A field that reads a whole number in [min, max] into `target`.
+  template <typename T>
+  Field uint_field(std::string_view key, T& target, std::uint64_t min = 0,
+                   std::uint64_t max = std::numeric_limits<T>::max()) {
+    return {key, [this, &target, min, max](const Entry& f) { read_uint(f, target, min, max); }};
   }
   bool read_positive_double(const Entry& e, double& out);
   // Only true/false: YAML 1.1's yes/no/on/off are surprising in a security config.

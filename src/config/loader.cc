@@ -122,17 +122,19 @@ LoadResult load_config_file(const std::string& path) {
     result.errors.push_back({path, 0, 0, "cannot read: " + why});
     return result;
   }
-  // Absolute, so that a reload after a chdir still finds the file and its neighbours.
-  std::string source_path, base_dir;
+  // Absolute, so that a reload after a chdir still finds the file and its neighbours; as
+  // given (and ".") when that fails. Paths rather than strings: assigning a literal to a
+  // std::string here trips GCC 12's -Wrestrict false positive in Release builds.
+  std::filesystem::path source_path(path), base_dir(".");
   try {
     std::filesystem::path abs = std::filesystem::absolute(path).lexically_normal();
-    source_path = abs.string();
-    base_dir = abs.parent_path().string();
+    base_dir = abs.parent_path();
+    source_path = std::move(abs);
   } catch (const std::exception&) {
     source_path = path;
     base_dir = ".";
   }
-  return load_or_report(text, path, base_dir, source_path);
+  return load_or_report(text, path, base_dir.string(), source_path.string());
 }
 
 void check_loaded(LoadResult& result, const std::string& file,

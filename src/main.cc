@@ -6,6 +6,7 @@
 
 #include "cli/keys.h"
 #include "config/loader.h"
+#include "runtime/runtime.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
@@ -23,6 +24,9 @@ void setup_logging(const std::string& level) {
 
 LoadResult load_and_report(const std::string& path, bool quiet_ok) {
   auto result = portcullis::config::load_config_file(path);
+  // What only the jwt mechanism can judge (algorithm names, key files), reported at its
+  // file:line:col like the loader's own problems.
+  portcullis::config::check_loaded(result, path, portcullis::runtime::check_mechanism_configs);
   for (const auto& w : result.warnings) std::cerr << w.str() << " (warning)\n";
   for (const auto& e : result.errors) std::cerr << e.str() << "\n";
   if (result.ok() && !quiet_ok) std::cout << path << ": ok\n";

@@ -10,17 +10,12 @@
 #include <string_view>
 #include <vector>
 
-#include "config/oauth2_config.h"
 #include "config/jwt_config.h"
+#include "config/mark.h"
+#include "config/oauth2_config.h"
 #include "config/secret.h"
 
 namespace portcullis::config {
-
-// A position in the config file, 1-based, for diagnostics.
-struct Mark {
-  int line = 0;
-  int col = 0;
-};
 
 struct ListenAddress {
   std::string host = "127.0.0.1";  // IPv4 or IPv6 literal (brackets removed) or "localhost"
@@ -47,13 +42,13 @@ struct AdminConfig {
 
 struct UpstreamConfig {
   std::string name;
-  std::string url;          // as written
-  std::string scheme;       // "http" (TLS to upstreams is a later issue)
-  std::string host;         // host to connect to
+  std::string url;     // as written
+  std::string scheme;  // "http" (TLS to upstreams is a later issue)
+  std::string host;    // host to connect to
   uint16_t port = 80;
   std::string base_path;    // path prefix from the URL, without trailing '/', often ""
   std::string host_header;  // Host sent upstream: the URL's authority
-  double timeout_s = 30;          // whole response head must arrive within this
+  double timeout_s = 30;    // whole response head must arrive within this
   double connect_timeout_s = 5;
   unsigned max_idle_connections = 64;  // per worker
   unsigned idle_timeout_s = 60;        // pooled connection kept at most this long
@@ -115,7 +110,7 @@ struct RouteConfig {
   std::vector<std::string> require_roles;      // all of
   std::vector<std::string> allow_clients;      // client id must be one of
   bool forward_authorization = false;
-  std::optional<std::string> strip_prefix;     // removed from the path before forwarding
+  std::optional<std::string> strip_prefix;  // removed from the path before forwarding
   // Query parameter that may carry an API key on this route (off when unset). Needs api_key
   // in `auth`; the parameter is removed before forwarding and redacted in the access log.
   std::optional<std::string> api_key_query_param;
@@ -130,8 +125,8 @@ struct RouteConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";        // trace, debug, info, warn, error
-  std::string access = "stdout";     // stdout, stderr, off, or a file path
+  std::string level = "info";                    // trace, debug, info, warn, error
+  std::string access = "stdout";                 // stdout, stderr, off, or a file path
   std::vector<std::string> redact_query_params;  // values written as "[redacted]"
 };
 
@@ -150,10 +145,10 @@ struct KeyStoreLocation {
   std::string kind;  // "sqlite"
   std::string path;  // absolute (relative paths resolved against base_dir)
 };
-// Defined in loader.cc; also used by `portcullis keys --store`. False with `error` set
+// Defined in api_keys_section.cc; also used by `portcullis keys --store`. False with `error` set
 // when the URL is not a supported store.
-bool parse_key_store_url(std::string_view url, const std::string& base_dir,
-                         KeyStoreLocation& out, std::string& error);
+bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyStoreLocation& out,
+                         std::string& error);
 
 struct Config {
   std::string source_path;  // the file it was loaded from
@@ -164,7 +159,7 @@ struct Config {
   std::vector<RouteConfig> routes;
   LogConfig log;
   std::optional<ApiKeysConfig> api_keys;
-  std::map<std::string, JwtProviderConfig> jwt_providers;  // config/jwt_config.h
+  std::map<std::string, JwtProviderConfig> jwt_providers;        // config/jwt_config.h
   std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
 };
 

@@ -2,12 +2,10 @@
 // messages name where the secret should have come from, never its value.
 #include "config/secret.h"
 
-#include <cerrno>
-#include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <memory>
+
+#include "config/read_file.h"
 
 namespace portcullis::config {
 namespace {
@@ -19,25 +17,6 @@ bool valid_env_name(std::string_view name) {
     bool ok =
         (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
     if (!ok) return false;
-  }
-  return true;
-}
-
-// Reads the whole file; on failure returns false with errno's text in `error`.
-bool read_file(const std::string& path, std::string& out, std::string& error) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) {
-    error = std::strerror(errno);
-    return false;
-  }
-  out.clear();
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) out.append(buf, n);
-  // A directory opens fine on Linux and only fails here, with EISDIR.
-  if (std::ferror(f.get())) {
-    error = std::strerror(errno);
-    return false;
   }
   return true;
 }

@@ -1,69 +1,19 @@
+// Request-target normalisation (see path.h); the path rules are url/path.h, shared with the
+// config loader.
 #include "proxy/path.h"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <array>
 #include <cctype>
-#include <vector>
+
+#include "url/path.h"
 
 namespace portcullis::proxy {
 
 namespace urls = boost::urls;
 
 namespace {
-
-bool has_encoded_separator(std::string_view p) {
-  for (std::size_t i = 0; i + 2 < p.size(); ++i) {
-    if (p[i] != '%') continue;
-    const char a = p[i + 1], b = static_cast<char>(p[i + 2] | 0x20);
-    if ((a == '2' && b == 'f') || (a == '5' && b == 'c') || (a == '0' && b == '0')) return true;
-  }
-  return false;
-}
-
-// Repeated slashes become one, before dot segments are resolved (as nginx does), so
-// "/a//../b" is "/b".
-std::string merge_slashes(std::string_view p) {
-  std::string out;
-  out.reserve(p.size());
-  for (char c : p) {
-    if (c == '/' && !out.empty() && out.back() == '/') continue;
-    out.push_back(c);
-  }
-  return out;
-}
-
-// RFC 3986 §5.2.4 on an absolute path whose percent-encoding is already normalised:
-// "." segments vanish, ".." removes the previous segment and never climbs above the root.
-std::string remove_dot_segments(std::string_view p) {
-  std::vector<std::string_view> out;
-  std::size_t i = 1;  // p starts with '/'
-  bool trailing_slash = false;
-  while (i <= p.size()) {
-    std::size_t j = p.find('/', i);
-    if (j == std::string_view::npos) j = p.size();
-    std::string_view seg = p.substr(i, j - i);
-    const bool last = j == p.size();
-    if (seg == ".") {
-      trailing_slash = last;
-    } else if (seg == "..") {
-      if (!out.empty()) out.pop_back();
-      trailing_slash = last;
-    } else {
-      out.push_back(seg);
-      trailing_slash = false;
-    }
-    i = j + 1;
-  }
-  std::string result;
-  for (auto seg : out) {
-    result.push_back('/');
-    result += seg;
-  }
-  if (result.empty() || trailing_slash) result.push_back('/');
-  return result;
-}
-
 
 // True when an origin-form target is already in normal form: only unreserved characters,
 // sub-delims, ':' and '@' in the path (no '%', so nothing to decode), no empty or dot
@@ -133,24 +83,18 @@ TargetError normalise_target(std::string_view raw, Target& out) {
     u.remove_authority().remove_scheme();
     if (u.encoded_path().empty()) u.set_encoded_path("/");
   }
-  if (has_encoded_separator(u.encoded_path())) return TargetError::EncodedSeparator;
+  if (url::has_encoded_separator(u.encoded_path())) return TargetError::EncodedSeparator;
   out.has_query = u.has_query();
   out.query = std::string(u.encoded_query());
   u.remove_query();
-  u.set_encoded_path(merge_slashes(u.encoded_path()));
+  u.set_encoded_path(url::merge_slashes(u.encoded_path()));
   // normalize_path decodes percent-encoded unreserved characters (so %2E is '.'); the dot
   // segments, including those that decoding revealed, are then removed here.
   u.normalize_path();
   std::string_view p = u.encoded_path();
   if (p.empty() || p.front() != '/') return TargetError::Malformed;
-  out.path = remove_dot_segments(p);
+  out.path = url::remove_dot_segments(p);
   return TargetError::None;
-}
-
-std::string normalise_path(std::string_view path) {
-  Target t;
-  if (normalise_target(path, t) != TargetError::None) return std::string(path);
-  return t.path;
 }
 
 }  // namespace portcullis::proxy

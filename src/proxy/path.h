@@ -21,7 +21,4 @@ enum class TargetError { None, Malformed, EncodedSeparator };
 // about what they mean.
 TargetError normalise_target(std::string_view raw, Target& out);
 
-// The path alone (no query), for config values and tests.
-std::string normalise_path(std::string_view path);
-
 }  // namespace portcullis::proxy

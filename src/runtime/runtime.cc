@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "auth/api_key/api_key_authenticator.h"
+#include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
 #include "auth/oauth2/oauth2_authenticator.h"
@@ -109,6 +110,10 @@ bool Runtime::ready() const {
   return true;
 }
 
+void check_mechanism_configs(const config::Config& config, config::Diagnostics& out) {
+  auth::jwt::check_provider_configs(config, out);
+}
+
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::string& error) {
   return build_runtime(std::move(config), nullptr, error);
@@ -117,6 +122,9 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::shared_ptr<const Runtime> previous,
                                              std::string& error) {
+  // What the loader leaves to the jwt mechanism (algorithm names, key material); a reload
+  // gets here without passing through `check`.
+  if (!auth::jwt::provider_configs_usable(*config, error)) return nullptr;
   auto rt = std::make_shared<Runtime>();
   rt->config = config;
   rt->router = proxy::Router(config->routes);

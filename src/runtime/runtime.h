@@ -12,6 +12,7 @@
 
 #include "auth/chain.h"
 #include "config/config.h"
+#include "config/diagnostics.h"
 #include "identity/sanitizer.h"
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
@@ -53,6 +54,11 @@ struct Runtime {
 
   bool ready() const;
 };
+
+// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files),
+// as diagnostics at the positions the config kept: `check` and `run` report them as they
+// report the loader's (config::check_loaded).
+void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
 
 // Builds the runtime for a validated config. `previous` is the runtime it replaces on a
 // reload: a mechanism whose settings are unchanged is taken over with its state (a JWT

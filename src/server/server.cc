@@ -66,6 +66,7 @@ struct Server::Impl {
   void reload() {
     spdlog::info("SIGHUP: reloading {}", config_path);
     auto result = config::load_config_file(config_path);
+    config::check_loaded(result, config_path, runtime::check_mechanism_configs);
     for (const auto& w : result.warnings) spdlog::warn("{}", w.str());
     if (!result.ok()) {
       for (const auto& e : result.errors) spdlog::error("{}", e.str());

@@ -263,10 +263,7 @@ std::shared_ptr<Provider> open_provider(const config::JwtProviderConfig& config,
                                         std::shared_ptr<Provider> running, std::string& error) {
   if (running) {
     // Where the provider is written in the file does not matter.
-    config::JwtProviderConfig moved = running->config();
-    moved.line = config.line;
-    moved.col = config.col;
-    if (moved == config) return running;
+    if (running->config().with_positions_of(config) == config) return running;
   }
   auto keys = make_key_source(config, error);
   if (!keys) return nullptr;

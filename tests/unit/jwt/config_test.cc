@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "auth/jwt/config_check.h"
 #include "config/loader.h"
 #include "../jose/test_keys.h"
 
@@ -40,7 +41,10 @@ class JwtConfigTest : public ::testing::Test {
   LoadResult load(const std::string& providers, const std::string& routes = kRoutes) {
     text = "upstreams:\n  up: { url: http://127.0.0.1:9001 }\njwt_providers:\n" + providers +
            "routes:\n" + routes;
-    return load_config_string(text, "t.yaml", dir.string());
+    // The loader checks shapes; algorithm names and keys are the mechanism's to check.
+    LoadResult r = load_config_string(text, "t.yaml", dir.string());
+    check_loaded(r, "t.yaml", auth::jwt::check_provider_configs);
+    return r;
   }
   // `at`: the text the error must point at, found on line `line` of the file.
   void expect_error(const std::string& providers, int line, const std::string& at,

@@ -1,5 +1,6 @@
 // An http:// URL of an identity provider (JWKS, discovery, introspection), split for the
-// outbound HTTP client. One parser for every section that names such a URL.
+// outbound HTTP client, and the host/port check every URL in the config shares (upstreams
+// too). One parser for every section that names such a URL.
 #pragma once
 
 #include <cstdint>
@@ -10,11 +11,11 @@ namespace boost::urls {
 class url_view;
 }  // namespace boost::urls
 
-namespace portcullis::config {
+namespace portcullis::url {
 
 struct HttpUrl {
-  std::string url;          // as written (or as discovered)
-  std::string host;         // IP literal (no brackets) or name
+  std::string url;   // as written (or as discovered)
+  std::string host;  // IP literal (no brackets) or name
   uint16_t port = 80;
   std::string target;       // path and query, at least "/"
   std::string host_header;  // the URL's authority
@@ -32,4 +33,4 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
 bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t& port,
                    std::string& error);
 
-}  // namespace portcullis::config
+}  // namespace portcullis::url

@@ -1,10 +1,11 @@
-#include "config/http_url.h"
+// Parsing of identity-provider URLs with Boost.URL (see http_url.h).
+#include "url/http_url.h"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
 
-namespace portcullis::config {
+namespace portcullis::url {
 
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   auto parsed = boost::urls::parse_uri(text);
@@ -36,9 +37,15 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   u.host = host;
   u.port = port;
   u.host_header = parsed->encoded_authority();
-  u.target = parsed->encoded_path();
-  if (u.target.empty()) u.target = "/";
-  if (parsed->has_query()) u.target += "?" + std::string(parsed->encoded_query());
+  // Built by appends into an empty string: assigning a literal over the path, or
+  // `target += "?" + std::string(query)`, trips GCC 12's -Wrestrict in Release builds (a
+  // false positive inside libstdc++), and appending also skips the temporaries.
+  const std::string_view path = parsed->encoded_path();
+  u.target.append(path.empty() ? std::string_view("/") : path);
+  if (parsed->has_query()) {
+    u.target.push_back('?');
+    u.target.append(std::string_view(parsed->encoded_query()));
+  }
   out = std::move(u);
   return true;
 }
@@ -76,4 +83,4 @@ bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t
   return true;
 }
 
-}  // namespace portcullis::config
+}  // namespace portcullis::url

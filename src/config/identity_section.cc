@@ -1,0 +1,52 @@
+// `identity`: the names of the headers the gateway writes, and extra headers to strip.
+#include "config/sections.h"
+#include "config/syntax.h"
+
+namespace portcullis::config {
+
+void load_identity(YamlReader& r, const Entry& e, Config& config) {
+  auto& id = config.identity;
+  // Where each header was set, for the distinctness check; defaults have no position.
+  std::vector<std::pair<std::string, Mark>> set_at;
+  auto header = [&](std::string_view key, std::string& target) {
+    return Field{key, [&, key](const Entry& f) {
+                   if (r.read_header_name(f, target)) set_at.emplace_back(std::string(key), f.at);
+                 }};
+  };
+  r.walk_map(
+      e.value, e.at, "identity",
+      {{"headers",
+        [&](const Entry& h) {
+          auto& hs = id.headers;
+          r.walk_map(h.value, h.at, "identity.headers",
+                     {header("user_id", hs.user_id), header("client_id", hs.client_id),
+                      header("scopes", hs.scopes), header("roles", hs.roles),
+                      header("auth_method", hs.auth_method), header("request_id", hs.request_id)});
+          const std::vector<std::pair<std::string, const std::string*>> all = {
+              {"user_id", &hs.user_id},         {"client_id", &hs.client_id},
+              {"scopes", &hs.scopes},           {"roles", &hs.roles},
+              {"auth_method", &hs.auth_method}, {"request_id", &hs.request_id}};
+          auto mark_of_key = [&](const std::string& key) {
+            for (const auto& [k, m] : set_at) {
+              if (k == key) return m;
+            }
+            return Mark{};
+          };
+          for (std::size_t i = 0; i < all.size(); ++i) {
+            for (std::size_t j = i + 1; j < all.size(); ++j) {
+              if (to_lower(*all[i].second) != to_lower(*all[j].second)) continue;
+              Mark at = mark_of_key(all[j].first);
+              if (at.line == 0) at = mark_of_key(all[i].first);
+              r.error(at, "identity header '" + *all[j].second + "' is used for both " +
+                              all[i].first + " and " + all[j].first);
+            }
+          }
+        }},
+       {"strip_inbound", [&](const Entry& f) {
+          r.read_string_list(f, id.strip_inbound, [](const std::string& s) {
+            return is_token(s) ? std::string() : "'" + s + "' is not a valid HTTP header name";
+          });
+        }}});
+}
+
+}  // namespace portcullis::config

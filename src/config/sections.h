@@ -1,0 +1,53 @@
+// The readers of the config's sections, one file each (server_section.cc, upstreams_section.cc,
+// identity_section.cc, api_keys_section.cc, oauth2_section.cc, jwt_section.cc,
+// routes_section.cc, log_section.cc), all written with the one YamlReader. loader.cc calls
+// them in dependency order: routes refer to upstreams and to the auth sections.
+#pragma once
+
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "config/yaml_reader.h"
+
+namespace portcullis::config {
+
+// `server` and `admin`; `listen_at` is set to where `listen` is written, for check_listeners.
+void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at);
+void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at);
+// Two listeners on one port fail at bind time; said at load instead, where the file is
+// checked. Runs last, after every section.
+void check_listeners(YamlReader& r, const Config& config, Mark server_listen_at,
+                     Mark admin_listen_at);
+
+// Fills config.upstreams with the upstreams that loaded cleanly; returns every name declared,
+// including those with errors, so that routes naming them are not reported a second time.
+std::set<std::string> load_upstreams(YamlReader& r, const Entry& e, Config& config);
+
+void load_identity(YamlReader& r, const Entry& e, Config& config);
+
+// After identity: the key header must not be an identity header.
+void load_api_keys(YamlReader& r, const Entry& e, Config& config);
+
+// A provider with errors is still added (the load fails anyway) so that routes naming it are
+// not reported a second time.
+void load_oauth2_providers(YamlReader& r, const Entry& e, Config& config);
+// For the route check: nullopt when `oauth2:NAME` names a configured provider, else the
+// message to report.
+std::optional<std::string> oauth2_method_unavailable(const Config& config,
+                                                     const AuthMethod& method);
+
+// Shapes only: algorithm names and key material are checked by the jwt mechanism
+// (auth/jwt/config_check.h), at the marks kept in JwtProviderConfig. After identity: token
+// and claim headers must not be identity headers. A provider with errors is still added.
+void load_jwt_providers(YamlReader& r, const Entry& e, Config& config);
+
+// Last of the sections that define things routes name.
+void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& declared_upstreams,
+                 Config& config);
+
+void load_log(YamlReader& r, const Entry& e, Config& config);
+
+}  // namespace portcullis::config

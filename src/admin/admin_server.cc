@@ -9,6 +9,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/nothrow.h"
 #include "observe/metrics.h"
 
 namespace portcullis::admin {
@@ -17,10 +18,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
-
-namespace {
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-}
 
 struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
   Impl(asio::io_context& i, std::function<bool()> r) : ioc(i), acceptor(i), ready(std::move(r)) {}
@@ -80,7 +77,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
 AdminServer::AdminServer(asio::io_context& ioc, std::function<bool()> ready)
     : impl_(std::make_shared<Impl>(ioc, std::move(ready))) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  stop();
+}
 
 bool AdminServer::start(const config::ListenAddress& address, std::string& error) {
   beast::error_code ec;

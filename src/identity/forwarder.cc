@@ -1,17 +1,12 @@
 #include "identity/forwarder.h"
 
+#include "common/header_line.h"
+
 namespace portcullis::identity {
 
 namespace http = boost::beast::http;
 
 namespace {
-
-void append_line(std::string& lines, std::string_view name, std::string_view value) {
-  lines += name;
-  lines += ": ";
-  lines += value;
-  lines += "\r\n";
-}
 
 void append_joined(std::string& lines, std::string_view name,
                    const std::vector<std::string>& items) {
@@ -34,7 +29,7 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   // The sanitizer has removed every inbound copy of these headers (the identity headers and
   // the claims_to_headers names), so they are written without looking for old values.
   auto add = [&](const std::string& name, std::string_view value) {
-    if (!value.empty()) append_line(lines, name, value);
+    if (!value.empty()) append_header_line(lines, name, value);
   };
   add(names.user_id, id.subject);
   add(names.client_id, id.client_id);
@@ -44,7 +39,7 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   for (const auto& [name, value] : id.extra_headers) add(name, value);
   // A client's well-formed value may be present: replaced by the one the gateway logs.
   headers.erase(names.request_id);
-  append_line(lines, names.request_id, request_id);
+  append_header_line(lines, names.request_id, request_id);
   return true;
 }
 

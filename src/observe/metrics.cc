@@ -13,7 +13,7 @@ namespace portcullis::observe {
 namespace {
 
 constexpr std::array<double, 14> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                             0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+                                             0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 
 struct Hash {
   using is_transparent = void;
@@ -86,6 +86,27 @@ std::string format_number(double v) {
 std::string_view family_of(std::string_view series) {
   auto brace = series.find('{');
   return brace == std::string_view::npos ? series : series.substr(0, brace);
+}
+
+// Counters and gauges: one "# TYPE" line per family, then each series with its value.
+void render_plain(const std::map<std::string, double>& series, std::string_view type,
+                  std::string& out) {
+  std::string_view last_family;
+  for (const auto& [k, v] : series) {
+    auto family = family_of(k);
+    if (family != last_family) {
+      out += "# TYPE ";
+      out += family;
+      out += ' ';
+      out += type;
+      out += '\n';
+      last_family = family;
+    }
+    out += k;
+    out.push_back(' ');
+    out += format_number(v);
+    out.push_back('\n');
+  }
 }
 
 }  // namespace
@@ -201,8 +222,8 @@ void Metrics::add_collector(std::function<void(std::string&)> collector) {
   impl_->collectors.push_back(std::move(collector));
 }
 
-void Metrics::add_live_gauge(std::weak_ptr<const void> owner, std::string_view name,
-                             Labels labels, std::function<std::optional<double>()> value) {
+void Metrics::add_live_gauge(std::weak_ptr<const void> owner, std::string_view name, Labels labels,
+                             std::function<std::optional<double>()> value) {
   std::string key(name);
   if (labels.size() != 0) {
     key.push_back('{');
@@ -272,21 +293,8 @@ std::string Metrics::render() const {
     for (const auto& c : impl_->collectors) c(extra);
   }
   std::string out;
+  render_plain(counters, "counter", out);
   std::string_view last_family;
-  for (const auto& [k, v] : counters) {
-    auto family = family_of(k);
-    if (family != last_family) {
-      out += "# TYPE ";
-      out += family;
-      out += " counter\n";
-      last_family = family;
-    }
-    out += k;
-    out.push_back(' ');
-    out += format_number(v);
-    out.push_back('\n');
-  }
-  last_family = {};
   for (const auto& [k, h] : histograms) {
     auto zero = k.find('\0');
     std::string_view name(k.data(), zero);
@@ -316,26 +324,14 @@ std::string Metrics::render() const {
       out.push_back('\n');
     };
     for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-      series("_bucket", format_number(kBuckets[i]), format_number(static_cast<double>(h.counts[i])));
+      series("_bucket", format_number(kBuckets[i]),
+             format_number(static_cast<double>(h.counts[i])));
     }
     series("_bucket", "+Inf", format_number(static_cast<double>(h.count)));
     series("_sum", {}, format_number(h.sum));
     series("_count", {}, format_number(static_cast<double>(h.count)));
   }
-  last_family = {};
-  for (const auto& [k, v] : gauges) {
-    auto family = family_of(k);
-    if (family != last_family) {
-      out += "# TYPE ";
-      out += family;
-      out += " gauge\n";
-      last_family = family;
-    }
-    out += k;
-    out.push_back(' ');
-    out += format_number(v);
-    out.push_back('\n');
-  }
+  render_plain(gauges, "gauge", out);
   out += extra;
   return out;
 }

@@ -4,6 +4,8 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <vector>
 
+#include "common/header_line.h"
+
 namespace portcullis::proxy {
 
 namespace http = boost::beast::http;
@@ -26,13 +28,6 @@ bool is_hop_by_hop(http::field f) {
 }
 
 namespace {
-
-void append_line(std::string& lines, std::string_view name, std::string_view value) {
-  lines += name;
-  lines += ": ";
-  lines += value;
-  lines += "\r\n";
-}
 
 // The names a Connection header lists that must go too (those that are not removed anyway,
 // and never the framing, Host or `keep`).
@@ -90,18 +85,18 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
     it = headers.erase(it);
   }
   erase_named(headers, named);
-  append_line(lines, "Host", head.upstream_host);
+  append_header_line(lines, "Host", head.upstream_host);
   if (!forwarded_for.empty()) forwarded_for += ", ";
   forwarded_for += head.client_ip;
-  append_line(lines, "X-Forwarded-For", forwarded_for);
-  append_line(lines, "X-Forwarded-Proto", head.proto);
-  if (!original_host.empty()) append_line(lines, "X-Forwarded-Host", original_host);
+  append_header_line(lines, "X-Forwarded-For", forwarded_for);
+  append_header_line(lines, "X-Forwarded-Proto", head.proto);
+  if (!original_host.empty()) append_header_line(lines, "X-Forwarded-Host", original_host);
   if (head.chunked) lines += "Transfer-Encoding: chunked\r\n";
 }
 
 void append_response_lines(std::string_view request_id_name, std::string_view request_id,
                            unsigned version, bool keep_alive, bool chunked, std::string& lines) {
-  append_line(lines, request_id_name, request_id);
+  append_header_line(lines, request_id_name, request_id);
   if (version == 11 && !keep_alive) lines += "Connection: close\r\n";
   if (version == 10 && keep_alive) lines += "Connection: keep-alive\r\n";
   if (chunked) lines += "Transfer-Encoding: chunked\r\n";

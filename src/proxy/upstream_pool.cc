@@ -7,6 +7,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "common/nothrow.h"
+
 namespace portcullis::proxy {
 
 namespace asio = boost::asio;
@@ -14,8 +16,6 @@ namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 std::string key_of(const config::UpstreamConfig& u) {
   return u.host + ':' + std::to_string(u.port);

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <optional>
 
+#include "common/nothrow.h"
 #include "identity/forwarder.h"
 #include "identity/request_id.h"
 #include "observe/metrics.h"
@@ -37,7 +38,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kBody = Worker::kBodyBufferSize;
 
 std::chrono::milliseconds seconds(double s) {

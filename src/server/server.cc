@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "admin/admin_server.h"
+#include "common/nothrow.h"
 #include "config/loader.h"
 #include "observe/metrics.h"
 #include "server/http_session.h"
@@ -23,8 +24,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker) {
   for (;;) {

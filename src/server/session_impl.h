@@ -1,0 +1,170 @@
+// The session's private parts, shared by http_session.cc (the client side of the flow:
+// reading, checking, routing, authenticating, refusing, logging) and upstream_exchange.cc
+// (the upstream side: connecting, sending, relaying). Included by those two files only.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "auth/credential_memo.h"
+#include "identity/identity.h"
+#include "proxy/path.h"
+#include "proxy/upstream_pool.h"
+#include "runtime/runtime.h"
+#include "server/auth_wait.h"
+#include "server/gateway_error.h"
+#include "server/http_session.h"
+#include "server/message_io.h"
+#include "server/upstream_response.h"
+#include "server/worker.h"
+
+namespace portcullis::server {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace session {
+
+constexpr std::size_t kBody = Worker::kBodyBufferSize;
+
+inline std::chrono::milliseconds seconds(double s) {
+  return std::chrono::milliseconds(static_cast<long long>(s * 1000));
+}
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = UpstreamResponse;
+using Request = http::request<http::buffer_body>;
+
+// Everything that belongs to one request, reset by assignment when the next one starts.
+// Names point into the runtime, which the request holds until it is logged.
+struct RequestState {
+  Clock::time_point start;  // first byte of the head
+  std::string method;
+  unsigned version = 11;
+  bool keep_alive = false;  // what the client asked for
+  bool is_head = false;
+  proxy::Target target;  // normalised; empty when the target was refused
+  std::string request_id;
+  std::string_view request_id_header;  // its name (config)
+  std::string_view route_name;
+  std::string_view upstream_name;
+  std::string_view reason;  // from the refusal tables
+  identity::Identity who;
+  unsigned status = 0;
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+};
+
+// How a body pump ended.
+enum class PumpEnd { Done, ReadFailed, WriteFailed };
+struct PumpResult {
+  PumpEnd end;
+  beast::error_code ec;
+};
+
+// Returns the worker's body buffer when the request ends, whichever way it ends.
+struct BodyBuffer {
+  explicit BodyBuffer(Worker& w) : worker(w), data(w.take_buffer()) {}
+  ~BodyBuffer() { worker.give_buffer(std::move(data)); }
+  Worker& worker;
+  std::unique_ptr<char[]> data;
+};
+
+}  // namespace session
+
+struct HttpSession::Impl {
+  using RequestState = session::RequestState;
+  using PumpResult = session::PumpResult;
+  using Request = session::Request;
+  using RequestParser = session::RequestParser;
+  using ResponseParser = session::ResponseParser;
+  Impl(proxy::Socket socket, Worker& w) : client(std::move(socket)), worker(w) {
+    beast::error_code ec;
+    auto ep = client.remote_endpoint(ec);
+    if (!ec) client_ip = ep.address().to_string();
+    client.set_option(tcp::no_delay(true), ec);
+  }
+
+  // The connection.
+  proxy::Socket client;
+  beast::flat_buffer buffer;  // bytes from the client not yet parsed (pipelining)
+  Worker& worker;
+  std::string client_ip;
+  bool idle = false;
+  OutgoingMessage out;        // the message being written (request up, then response down)
+  AuthWait auth_wait;         // the auth chain's answer for the current request
+  auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
+  // Header lines the gateway writes after a message's own fields (reused buffers): Host,
+  // X-Forwarded-* and the identity upstream; the request id and framing downstream.
+  std::string upstream_lines;
+  std::string client_lines;
+
+  // One deadline at a time (the session's operations are sequential); the worker's sweeper
+  // cancels the client socket and the upstream in use once it passes.
+  Clock::time_point deadline = Clock::time_point::max();
+  bool timed_out = false;
+  proxy::UpstreamConnection* upstream_in_use = nullptr;
+  std::chrono::seconds body_timeout{30};
+  template <class Duration>
+  void arm(Duration d) {
+    timed_out = false;
+    deadline = worker.now() + std::chrono::duration_cast<Clock::duration>(d);
+  }
+  void disarm() { deadline = Clock::time_point::max(); }
+
+  // The current request.
+  std::optional<RequestParser> parser;
+  RequestState rq;
+
+  asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+  // Reading the head: false when the connection ended quietly (or `refusal` is set).
+  asio::awaitable<bool> read_head(const config::ServerConfig& sc,
+                                  std::optional<GatewayError>& refusal);
+  asio::awaitable<bool> await_first_byte(const config::ServerConfig& sc);
+  std::optional<GatewayError> parse_head(const config::ServerConfig& sc, std::size_t head_len);
+  // One request, once its head is read: returns whether the connection stays open.
+  asio::awaitable<bool> handle(const std::shared_ptr<const runtime::Runtime>& rt);
+  void begin_request(const runtime::Runtime& rt, Request& req);
+  asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
+                                                       Request& req);
+  asio::awaitable<bool> send_continue(Request& req);
+  bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
+                                Request& req);
+  asio::awaitable<bool> forward(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
+                                Request& req);
+  // The upstream exchange: a connection, the request sent, the response head read.
+  asio::awaitable<std::optional<GatewayError>> exchange(
+      const config::UpstreamConfig& up, Request& req, char* body,
+      std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp);
+  asio::awaitable<std::optional<GatewayError>> connect(
+      const config::UpstreamConfig& up, bool& reused,
+      std::unique_ptr<proxy::UpstreamConnection>& conn);
+  asio::awaitable<std::optional<GatewayError>> send_request(Request& req,
+                                                            proxy::UpstreamConnection& conn,
+                                                            char* body, bool first_attempt);
+  asio::awaitable<std::optional<GatewayError>> read_response_head(
+      const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
+      std::optional<ResponseParser>& rp);
+  asio::awaitable<bool> relay_response(const config::UpstreamConfig& up,
+                                       std::unique_ptr<proxy::UpstreamConnection>& conn,
+                                       ResponseParser& rp, char* body);
+  // Streams the rest of a body from `src` to `dst` through `body` (the one body pump, for
+  // both directions). `eof_ends_body`: the message is delimited by the peer closing.
+  template <class Parser>
+  asio::awaitable<PumpResult> pump(Parser& p, proxy::Socket& src, beast::flat_buffer& srcbuf,
+                                   proxy::Socket& dst, char* body, bool eof_ends_body,
+                                   std::uint64_t& read_bytes, std::uint64_t& written_bytes);
+  // Answers a refusal, counts and logs it; returns whether the connection stays open.
+  asio::awaitable<bool> reject(const runtime::Runtime& rt, const Refusal& r);
+  void count(Counter counter, std::string_view reason);
+  void log_request(const runtime::Runtime& rt);
+};
+
+}  // namespace portcullis::server

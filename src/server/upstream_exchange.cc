@@ -1,0 +1,177 @@
+// The upstream side of a request: a pooled or new connection, the request sent (head, then
+// the body streamed through the one pump), the response head read, the response relayed.
+// A failure before any response byte reached the client is answered by reject().
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/nothrow.h"
+#include "proxy/headers.h"
+#include "server/session_impl.h"
+
+namespace portcullis::server {
+
+using namespace session;  // NOLINT: the session's own private vocabulary
+
+asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
+                                                 const runtime::RouteRuntime& route, Request& req) {
+  const BodyBuffer body(worker);
+  std::unique_ptr<proxy::UpstreamConnection> conn;
+  std::optional<ResponseParser> rp;
+  const auto failure = co_await exchange(*route.upstream, req, body.data.get(), conn, rp);
+  if (failure) {
+    upstream_in_use = nullptr;
+    const Refusal r = Refusal::from(*failure);
+    co_await reject(rt, r);
+    co_return false;
+  }
+  const bool keep = co_await relay_response(*route.upstream, conn, *rp, body.data.get());
+  log_request(rt);
+  co_return keep;
+}
+
+// A pooled connection that the upstream had closed meanwhile fails before any answer byte:
+// the request goes once more on a fresh connection, when none of its body was consumed.
+asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
+    const config::UpstreamConfig& up, Request& req, char* body,
+    std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp) {
+  const bool has_body = !parser->is_done();
+  for (int attempt = 0;; ++attempt) {
+    bool reused = false;
+    auto failure = co_await connect(up, reused, conn);
+    if (failure) co_return failure;
+    failure = co_await send_request(req, *conn, body, attempt == 0);
+    if (!failure) failure = co_await read_response_head(up, *conn, rp);
+    if (!failure) co_return std::nullopt;
+    const bool stale = *failure == GatewayError::UpstreamWriteFailed ||
+                       (*failure == GatewayError::UpstreamReadFailed && conn->buffer.size() == 0);
+    if (attempt > 0 || !reused || has_body || !stale) co_return failure;
+    count(Counter::UpstreamError, info(*failure).reason);
+  }
+}
+
+asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::connect(
+    const config::UpstreamConfig& up, bool& reused,
+    std::unique_ptr<proxy::UpstreamConnection>& conn) {
+  proxy::ConnectError cerr;
+  arm(seconds(up.connect_timeout_s));
+  conn = co_await worker.pool().acquire(up, !parser->is_done(), reused, cerr, upstream_in_use,
+                                        timed_out);
+  upstream_in_use = conn.get();
+  if (conn) co_return std::nullopt;
+  co_return cerr == proxy::ConnectError::Timeout ? GatewayError::UpstreamConnectTimeout
+                                                 : GatewayError::UpstreamConnectFailed;
+}
+
+asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
+    Request& req, proxy::UpstreamConnection& conn, char* body, bool first_attempt) {
+  out.begin(req, parser->chunked(), upstream_lines);
+  if (first_attempt) {
+    // Let the other sessions that are ready in this turn of the event loop run first, so
+    // their upstream writes leave together: the upstream is woken once for the batch instead
+    // of once per request (~13% req/s when each request is expensive, neutral otherwise).
+    const asio::any_io_executor ex = client.get_executor();
+    co_await asio::post(ex, asio::use_awaitable);
+  }
+  std::uint64_t sent = 0;
+  const PumpResult r =
+      co_await pump(*parser, client, buffer, conn.stream, body, false, rq.bytes_in, sent);
+  switch (r.end) {
+    case PumpEnd::Done:
+      co_return std::nullopt;
+    case PumpEnd::WriteFailed:
+      co_return GatewayError::UpstreamWriteFailed;
+    case PumpEnd::ReadFailed:
+      break;
+  }
+  if (r.ec == http::error::body_limit) co_return GatewayError::BodyTooLarge;
+  co_return timed_out ? GatewayError::BodyTimeout : GatewayError::BadBody;
+}
+
+// Interim 1xx answers other than 101 are dropped.
+asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_head(
+    const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
+    std::optional<ResponseParser>& rp) {
+  arm(seconds(up.timeout_s));
+  for (;;) {
+    rp.emplace(rq.request_id_header);
+    rp->body_limit(boost::none);
+    rp->header_limit(64 * 1024);
+    if (rq.is_head) rp->skip(true);
+    auto [ec, n] = co_await http::async_read_header(conn.stream, conn.buffer, *rp, nothrow);
+    if (ec) co_return timed_out ? GatewayError::UpstreamTimeout : GatewayError::UpstreamReadFailed;
+    const unsigned code = rp->status();
+    if (code == 101) co_return GatewayError::UpstreamUpgrade;
+    if (code >= 200 || code < 100) co_return std::nullopt;
+  }
+}
+
+asio::awaitable<bool> HttpSession::Impl::relay_response(
+    const config::UpstreamConfig& up, std::unique_ptr<proxy::UpstreamConnection>& conn,
+    ResponseParser& rp, char* body) {
+  const bool up_chunked = rp.chunked();
+  const bool delimited_by_close = !up_chunked && !rp.has_content_length();
+  bool keep = rq.keep_alive && !worker.draining();
+  if (up_chunked && rq.version != 11) keep = false;  // HTTP/1.0: the body ends with the connection
+  if (!up_chunked && !rp.is_done() && delimited_by_close) keep = false;
+  // A message with no body (HEAD, 204, 304, Content-Length: 0) is its head alone.
+  const bool out_chunked = up_chunked && rq.version == 11 && !rp.is_done();
+  const bool up_keep_alive = rp.keep_alive();
+  client_lines.clear();
+  proxy::append_response_lines(rq.request_id_header, rq.request_id, rq.version, keep,
+                               up_chunked && rq.version == 11, client_lines);
+  rq.status = rp.status();
+  out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);
+  std::uint64_t received = 0;
+  const PumpResult r = co_await pump(rp, conn->stream, conn->buffer, client, body,
+                                     delimited_by_close, received, rq.bytes_out);
+  disarm();
+  upstream_in_use = nullptr;
+  if (r.end == PumpEnd::ReadFailed) {
+    // The head is already sent: the only honest signal left is to cut the connection.
+    rq.reason = info(GatewayError::UpstreamBodyFailed).reason;
+    count(Counter::UpstreamError, rq.reason);
+    co_return false;
+  }
+  if (r.end == PumpEnd::WriteFailed) {
+    rq.reason = info(GatewayError::ClientGone).reason;
+    co_return false;
+  }
+  if (up_keep_alive && rp.is_done() && conn->buffer.size() == 0) {
+    worker.pool().release(up, std::move(conn));
+  }
+  co_return keep;
+}
+
+template <class Parser>
+asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, proxy::Socket& src,
+                                                    beast::flat_buffer& srcbuf, proxy::Socket& dst,
+                                                    char* body, bool eof_ends_body,
+                                                    std::uint64_t& read_bytes,
+                                                    std::uint64_t& written_bytes) {
+  for (;;) {
+    std::size_t piece = 0;
+    if (!p.is_done()) {
+      auto& b = body_of(p);
+      b.data = body;
+      b.size = kBody;
+      beast::error_code ec;
+      if (put_buffered(p, srcbuf, kBody, ec) == 0 && !ec && !p.is_done()) {
+        arm(body_timeout);
+        auto [rec, n] = co_await http::async_read(src, srcbuf, p, nothrow);
+        ec = rec == http::error::need_buffer ? beast::error_code{} : rec;
+      }
+      if (ec == http::error::end_of_stream && eof_ends_body) ec = {};
+      if (ec) co_return PumpResult{PumpEnd::ReadFailed, ec};
+      piece = kBody - b.size;
+      read_bytes += piece;
+    }
+    const bool last = p.is_done();
+    arm(body_timeout);
+    auto [ec, n] = co_await out.write(dst, body, piece, last);
+    written_bytes += n;
+    if (ec) co_return PumpResult{PumpEnd::WriteFailed, ec};
+    if (last) co_return PumpResult{PumpEnd::Done, {}};
+  }
+}
+
+}  // namespace portcullis::server

@@ -381,7 +381,7 @@ TEST(LoaderTest, AuthMustBeNoneOrAList) {
   expect_one_error(route("auth: ['jwt:']"), 4, 70, "unknown auth method 'jwt:'");
 }
 
-TEST(LoaderTest, AuthMethodsAreNotAvailableYet) {
+TEST(LoaderTest, AuthMethodsWithoutTheirSectionAreRefused) {
   LoadResult r = load(route("auth: [api_key, 'jwt:corp', 'oauth2:google']"));
   ASSERT_EQ(r.errors.size(), 3u) << all(r.errors);
   EXPECT_EQ(r.errors[0].str(),

@@ -69,6 +69,8 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
     const http::field f = it->name();
     if (f == http::field::host) {
       original_host = it->value();
+    } else if (f == http::field::content_length) {
+      // Re-written below from the parsed length (one value, whatever the client repeated).
     } else if (is_hop_by_hop(f)) {
       if (f == http::field::connection) collect_connection_names(it->value(), {}, named);
     } else if (f != http::field::unknown) {
@@ -91,7 +93,11 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
   append_header_line(lines, "X-Forwarded-For", forwarded_for);
   append_header_line(lines, "X-Forwarded-Proto", head.proto);
   if (!original_host.empty()) append_header_line(lines, "X-Forwarded-Host", original_host);
-  if (head.chunked) lines += "Transfer-Encoding: chunked\r\n";
+  if (head.chunked) {
+    lines += "Transfer-Encoding: chunked\r\n";
+  } else if (head.content_length) {
+    append_header_line(lines, "Content-Length", std::to_string(*head.content_length));
+  }
 }
 
 void append_response_lines(std::string_view request_id_name, std::string_view request_id,

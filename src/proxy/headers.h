@@ -5,6 +5,8 @@
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
+#include <boost/optional/optional.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,12 +28,16 @@ struct UpstreamHead {
   std::string_view proto;          // "http" or "https"
   std::string_view upstream_host;  // the Host the upstream is sent
   bool chunked = false;            // the body is sent chunked
+  // The length the parser framed the body by (none when chunked or without a body).
+  boost::optional<std::uint64_t> content_length;
 };
 
 // Prepares a request's fields for the upstream: hop-by-hop headers removed, Host and the
 // inbound X-Forwarded-Proto/Host removed, X-Forwarded-For extended with the client address.
-// Appends the Host, X-Forwarded-* and Transfer-Encoding lines to `lines`; returns the Host
-// the client sent in `original_host` (copied: the field is gone).
+// The framing is never copied: every Content-Length field goes, and the lines carry the one
+// framing the gateway parsed ("Content-Length: N" or "Transfer-Encoding: chunked"), so the
+// upstream cannot frame the body otherwise. Appends the Host, X-Forwarded-* and framing lines
+// to `lines`; returns the Host the client sent in `original_host` (copied: the field is gone).
 void rewrite_request_head(boost::beast::http::fields& headers, const UpstreamHead& head,
                           std::string& original_host, std::string& lines);
 

@@ -2,9 +2,10 @@
 // config loader.
 #include "proxy/path.h"
 
+#include <algorithm>
+#include <array>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <array>
 #include <cctype>
 
 #include "url/path.h"
@@ -66,22 +67,56 @@ bool already_normal(std::string_view raw, Target& out) {
   return true;
 }
 
+// Path parameters: a dot segment that carries one is refused; otherwise the routing path is
+// the path without them.
+TargetError finish(Target& out) {
+  out.route_path.clear();
+  if (out.path.find(';') == std::string::npos) return TargetError::None;
+  std::string_view rest = out.path;
+  while (!rest.empty()) {
+    rest.remove_prefix(1);  // the '/'
+    const std::size_t end = std::min(rest.find('/'), rest.size());
+    const std::string_view seg = rest.substr(0, end);
+    const std::size_t semi = seg.find(';');
+    const std::string_view name = seg.substr(0, semi);
+    if (semi != std::string_view::npos && (name == "." || name == "..")) {
+      return TargetError::DotSegmentParameter;
+    }
+    out.route_path += '/';
+    out.route_path += name;
+    rest.remove_prefix(end);
+  }
+  if (out.route_path.empty()) out.route_path = "/";
+  return TargetError::None;
+}
+
 }  // namespace
 
 TargetError normalise_target(std::string_view raw, Target& out) {
   if (raw.empty()) return TargetError::Malformed;
-  if (already_normal(raw, out)) return TargetError::None;
+  if (already_normal(raw, out)) return finish(out);
   urls::url u;
   if (raw.front() == '/') {
     auto r = urls::parse_origin_form(raw);
     if (!r) return TargetError::Malformed;
     u = *r;
   } else {
+    // RFC 9112 §3.2.2: http(s)://authority[/path][?query]. Only the path and query are kept,
+    // parsed again as an origin form (no in-place scheme removal).
     auto r = urls::parse_absolute_uri(raw);
-    if (!r || (r->scheme() != "http" && r->scheme() != "https")) return TargetError::Malformed;
-    u = *r;
-    u.remove_authority().remove_scheme();
-    if (u.encoded_path().empty()) u.set_encoded_path("/");
+    if (!r || (r->scheme() != "http" && r->scheme() != "https") || !r->has_authority()) {
+      return TargetError::Malformed;
+    }
+    std::string origin(r->encoded_path());
+    if (origin.empty()) origin = "/";
+    if (origin.front() != '/') return TargetError::Malformed;
+    if (r->has_query()) {
+      origin += '?';
+      origin += r->encoded_query();
+    }
+    auto o = urls::parse_origin_form(origin);
+    if (!o) return TargetError::Malformed;
+    u = *o;
   }
   if (url::has_encoded_separator(u.encoded_path())) return TargetError::EncodedSeparator;
   out.has_query = u.has_query();
@@ -94,7 +129,7 @@ TargetError normalise_target(std::string_view raw, Target& out) {
   std::string_view p = u.encoded_path();
   if (p.empty() || p.front() != '/') return TargetError::Malformed;
   out.path = url::remove_dot_segments(p);
-  return TargetError::None;
+  return finish(out);
 }
 
 }  // namespace portcullis::proxy

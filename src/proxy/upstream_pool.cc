@@ -21,8 +21,9 @@ std::string key_of(const config::UpstreamConfig& u) {
   return u.host + ':' + std::to_string(u.port);
 }
 
-// True when the peer has closed (or reset) an idle connection. Non-blocking peek.
-bool peer_closed(Socket& s) {
+// True when an idle connection has something to read: the peer closed (or reset) it, or sent
+// bytes nobody asked for. Non-blocking peek.
+bool readable(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return true;
@@ -33,7 +34,7 @@ bool peer_closed(Socket& s) {
 }  // namespace
 
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
-    const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error,
+    const config::UpstreamConfig& upstream, bool& reused, ConnectError& error,
     UpstreamConnection*& connecting, const bool& timed_out) {
   error = ConnectError::None;
   reused = false;
@@ -46,7 +47,7 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
       auto c = std::move(list.back());
       list.pop_back();
       if (now - c->idle_since > max_idle) continue;
-      if (probe && peer_closed(c->stream)) continue;
+      if (readable(c->stream)) continue;
       reused = true;
       co_return c;
     }

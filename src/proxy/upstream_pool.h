@@ -19,8 +19,8 @@ namespace portcullis::proxy {
 // Sockets bound to the worker's io_context executor type (cheaper than any_io_executor on
 // every operation). Timeouts are not per operation: the session's deadline is checked by the
 // worker's sweeper, which cancels the sockets of a session that ran out of time.
-using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
-                                                boost::asio::io_context::executor_type>;
+using Socket =
+    boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc.get_executor()) {}
@@ -36,12 +36,13 @@ class UpstreamPool {
  public:
   explicit UpstreamPool(boost::asio::io_context& ioc) : ioc_(ioc) {}
 
-  // A pooled connection when one is idle (`reused` = true), else a new one.
-  // `probe`: check a pooled connection is still open before handing it out (for requests
-  // whose body cannot be replayed). `connecting` points at a new connection while its
-  // connect is pending, so the caller's deadline can cancel it.
+  // A pooled connection when one is idle (`reused` = true), else a new one. An idle
+  // connection that is readable (the upstream closed it, or left bytes on it that no request
+  // asked for) is dropped, never handed out: those bytes would be read as the next answer.
+  // `connecting` points at a new connection while its connect is pending, so the caller's
+  // deadline can cancel it.
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
-      const config::UpstreamConfig& upstream, bool probe, bool& reused, ConnectError& error,
+      const config::UpstreamConfig& upstream, bool& reused, ConnectError& error,
       UpstreamConnection*& connecting, const bool& timed_out);
 
   // Back to the pool; dropped when the pool for that upstream is full.

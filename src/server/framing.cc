@@ -35,6 +35,7 @@ std::optional<GatewayError> check_framing(const http::fields& headers, unsigned 
     }
   }
   if (te > 0) {
+    if (version == 10) return GatewayError::ChunkedHttp10;
     if (cl > 0) return GatewayError::LengthAndChunked;
     if (te > 1 || !boost::beast::iequals(te_value, "chunked")) {
       return GatewayError::UnsupportedEncoding;

@@ -29,10 +29,12 @@ enum class GatewayError : std::uint8_t {
   UnsupportedEncoding,  // a Transfer-Encoding other than a single "chunked"
   ConflictingLength,    // Content-Length values that differ
   TwoAuthorization,     // more than one Authorization header
+  ChunkedHttp10,        // Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)
   // The target.
-  EncodedSeparator,  // an encoded '/', '\' or NUL in the path
-  MalformedTarget,   // not an origin- or absolute-form target
-  NoRoute,           // no route matches (404)
+  EncodedSeparator,     // an encoded '/', '\' or NUL in the path
+  MalformedTarget,      // not an origin- or absolute-form target
+  DotSegmentParameter,  // "..;x" or ".;x": servlet containers resolve it, others do not
+  NoRoute,              // no route matches (404)
   // The request body.
   BodyTooLarge,  // above server.max_body_bytes (413)
   BodyTimeout,   // stalled for server.body_timeout_s (408)

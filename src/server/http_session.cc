@@ -114,8 +114,12 @@ asio::awaitable<bool> HttpSession::Impl::read_head(const config::ServerConfig& s
     auto data = buffer.data();
     std::string_view view(static_cast<const char*>(data.data()), data.size());
     head_len = find_head_end(view, skip);
+    // Blank lines before the request line (RFC 9112 §2.2) are dropped as they arrive: they
+    // never pile up, and the header timeout bounds a client that sends nothing else.
+    buffer.consume(skip);
+    view.remove_prefix(skip);
     if (head_len != 0) break;
-    if (view.size() - skip > sc.max_header_bytes) {
+    if (view.size() > sc.max_header_bytes) {
       refusal = GatewayError::HeaderTooLarge;
       co_return false;
     }
@@ -125,7 +129,6 @@ asio::awaitable<bool> HttpSession::Impl::read_head(const config::ServerConfig& s
     if (timed_out || ec || n == 0) co_return false;
     buffer.commit(n);
   }
-  buffer.consume(skip);
   refusal = parse_head(sc, head_len);
   co_return !refusal;
 }
@@ -184,13 +187,16 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     case proxy::TargetError::Malformed:
       refused = GatewayError::MalformedTarget;
       break;
+    case proxy::TargetError::DotSegmentParameter:
+      refused = GatewayError::DotSegmentParameter;
+      break;
   }
   if (refused) {
     rq.target = {};
     const Refusal r = Refusal::from(*refused);
     co_return co_await reject(rt, r);
   }
-  const int idx = rt.router.match(rq.method, req[http::field::host], rq.target.path);
+  const int idx = rt.router.match(rq.method, req[http::field::host], rq.target.routing_path());
   if (idx < 0) {
     const Refusal r = Refusal::from(GatewayError::NoRoute);
     co_return co_await reject(rt, r);
@@ -256,7 +262,8 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
   upstream_lines.clear();
   std::string original_host;
-  const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked()};
+  const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked(),
+                                 parser->content_length()};
   proxy::rewrite_request_head(req, head, original_host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;
   std::string_view p = rq.target.path;

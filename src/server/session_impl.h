@@ -152,9 +152,9 @@ struct HttpSession::Impl {
   asio::awaitable<std::optional<GatewayError>> read_response_head(
       const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
       std::optional<ResponseParser>& rp);
-  asio::awaitable<bool> relay_response(const config::UpstreamConfig& up,
-                                       std::unique_ptr<proxy::UpstreamConnection>& conn,
-                                       ResponseParser& rp, char* body);
+  asio::awaitable<std::optional<GatewayError>> relay_response(
+      const config::UpstreamConfig& up, std::unique_ptr<proxy::UpstreamConnection>& conn,
+      ResponseParser& rp, char* body, bool& keep);
   // Streams the rest of a body from `src` to `dst` through `body` (the one body pump, for
   // both directions). `eof_ends_body`: the message is delimited by the peer closing.
   template <class Parser>

@@ -24,17 +24,44 @@ asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
     co_await reject(rt, r);
     co_return false;
   }
-  const bool keep = co_await relay_response(*route.upstream, conn, *rp, body.data.get());
+  bool keep = false;
+  const auto unanswered =
+      co_await relay_response(*route.upstream, conn, *rp, body.data.get(), keep);
+  if (unanswered) {
+    const Refusal r = Refusal::from(*unanswered);
+    co_await reject(rt, r);
+    co_return false;
+  }
   log_request(rt);
   co_return keep;
 }
 
-// A pooled connection that the upstream had closed meanwhile fails before any answer byte:
-// the request goes once more on a fresh connection, when none of its body was consumed.
+namespace {
+
+// RFC 9110 §9.2.2: a request these methods make can be sent again.
+bool idempotent(http::verb m) {
+  switch (m) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::trace:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// A pooled connection that the upstream closed as it was reused fails before any answer
+// byte: an idempotent request goes once more on a fresh connection, when it has no body
+// (none was consumed). The pool has already dropped idle connections that were readable.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
     const config::UpstreamConfig& up, Request& req, char* body,
     std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp) {
-  const bool has_body = !parser->is_done();
+  const bool replayable = parser->is_done() && idempotent(req.method());
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
     auto failure = co_await connect(up, reused, conn);
@@ -44,7 +71,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
     if (!failure) co_return std::nullopt;
     const bool stale = *failure == GatewayError::UpstreamWriteFailed ||
                        (*failure == GatewayError::UpstreamReadFailed && conn->buffer.size() == 0);
-    if (attempt > 0 || !reused || has_body || !stale) co_return failure;
+    if (attempt > 0 || !reused || !replayable || !stale) co_return failure;
     count(Counter::UpstreamError, info(*failure).reason);
   }
 }
@@ -54,8 +81,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::connect(
     std::unique_ptr<proxy::UpstreamConnection>& conn) {
   proxy::ConnectError cerr;
   arm(seconds(up.connect_timeout_s));
-  conn = co_await worker.pool().acquire(up, !parser->is_done(), reused, cerr, upstream_in_use,
-                                        timed_out);
+  conn = co_await worker.pool().acquire(up, reused, cerr, upstream_in_use, timed_out);
   upstream_in_use = conn.get();
   if (conn) co_return std::nullopt;
   co_return cerr == proxy::ConnectError::Timeout ? GatewayError::UpstreamConnectTimeout
@@ -87,7 +113,8 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
   co_return timed_out ? GatewayError::BodyTimeout : GatewayError::BadBody;
 }
 
-// Interim 1xx answers other than 101 are dropped.
+// Interim 1xx answers other than 101 are dropped, within the one response deadline: a flood
+// of them (parsed from the buffer, with no read left to cancel) still ends at timeout_s.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_head(
     const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
     std::optional<ResponseParser>& rp) {
@@ -102,15 +129,19 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_he
     const unsigned code = rp->status();
     if (code == 101) co_return GatewayError::UpstreamUpgrade;
     if (code >= 200 || code < 100) co_return std::nullopt;
+    if (timed_out) co_return GatewayError::UpstreamTimeout;
   }
 }
 
-asio::awaitable<bool> HttpSession::Impl::relay_response(
+// `keep`: whether the client connection stays open. Returns the failure to answer when the
+// response broke before any byte of it reached the client (its head is sent with the first
+// body piece): then the client still gets a status, 502.
+asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
     const config::UpstreamConfig& up, std::unique_ptr<proxy::UpstreamConnection>& conn,
-    ResponseParser& rp, char* body) {
+    ResponseParser& rp, char* body, bool& keep) {
   const bool up_chunked = rp.chunked();
   const bool delimited_by_close = !up_chunked && !rp.has_content_length();
-  bool keep = rq.keep_alive && !worker.draining();
+  keep = rq.keep_alive && !worker.draining();
   if (up_chunked && rq.version != 11) keep = false;  // HTTP/1.0: the body ends with the connection
   if (!up_chunked && !rp.is_done() && delimited_by_close) keep = false;
   // A message with no body (HEAD, 204, 304, Content-Length: 0) is its head alone.
@@ -127,19 +158,22 @@ asio::awaitable<bool> HttpSession::Impl::relay_response(
   disarm();
   upstream_in_use = nullptr;
   if (r.end == PumpEnd::ReadFailed) {
+    keep = false;
+    if (rq.bytes_out == 0) co_return GatewayError::UpstreamBodyFailed;
     // The head is already sent: the only honest signal left is to cut the connection.
     rq.reason = info(GatewayError::UpstreamBodyFailed).reason;
     count(Counter::UpstreamError, rq.reason);
-    co_return false;
+    co_return std::nullopt;
   }
   if (r.end == PumpEnd::WriteFailed) {
+    keep = false;
     rq.reason = info(GatewayError::ClientGone).reason;
-    co_return false;
+    co_return std::nullopt;
   }
   if (up_keep_alive && rp.is_done() && conn->buffer.size() == 0) {
     worker.pool().release(up, std::move(conn));
   }
-  co_return keep;
+  co_return std::nullopt;
 }
 
 template <class Parser>

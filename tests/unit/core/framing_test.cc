@@ -84,3 +84,14 @@ TEST(FramingTest, LexicalDefectsMapToTheirOwnRefusal) {
 
 }  // namespace
 }  // namespace portcullis::server
+
+namespace portcullis::server {
+namespace {
+
+TEST(FramingTest, Http10WithTransferEncodingIsRefused) {
+  EXPECT_EQ(check_framing(with({{http::field::transfer_encoding, "chunked"}}), 10),
+            GatewayError::ChunkedHttp10);
+}
+
+}  // namespace
+}  // namespace portcullis::server

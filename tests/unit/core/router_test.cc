@@ -8,8 +8,7 @@ namespace portcullis::proxy {
 namespace {
 
 config::RouteConfig route(std::string name, std::optional<std::string> path,
-                          std::optional<std::string> prefix,
-                          std::vector<std::string> methods = {},
+                          std::optional<std::string> prefix, std::vector<std::string> methods = {},
                           std::optional<std::string> host = std::nullopt) {
   config::RouteConfig r;
   r.name = std::move(name);
@@ -75,6 +74,42 @@ TEST(Path, AcceptsAbsoluteForm) {
   ASSERT_EQ(normalise_target("http://example.com/a//b?q=1", t), TargetError::None);
   EXPECT_EQ(t.path, "/a/b");
   EXPECT_EQ(t.query, "q=1");
+}
+
+}  // namespace
+}  // namespace portcullis::proxy
+
+namespace portcullis::proxy {
+namespace {
+
+TEST(NormaliseTarget, AbsoluteFormNeedsAnAuthorityAndKeepsOnlyPathAndQuery) {
+  Target t;
+  EXPECT_EQ(normalise_target("http:::::?", t), TargetError::Malformed);
+  EXPECT_EQ(normalise_target("http:" + std::string(400, ':') + "?", t), TargetError::Malformed);
+  EXPECT_EQ(normalise_target("http:/a", t), TargetError::Malformed);
+  EXPECT_EQ(normalise_target("ftp://h/a", t), TargetError::Malformed);
+  ASSERT_EQ(normalise_target("http://h:8080/a/../b?x=1", t), TargetError::None);
+  EXPECT_EQ(t.path, "/b");
+  EXPECT_EQ(t.query, "x=1");
+  ASSERT_EQ(normalise_target("https://h", t), TargetError::None);
+  EXPECT_EQ(t.path, "/");
+  EXPECT_FALSE(t.has_query);
+}
+
+TEST(NormaliseTarget, DotSegmentsWithParametersAreRefused) {
+  Target t;
+  EXPECT_EQ(normalise_target("/public/..;/v1/orders", t), TargetError::DotSegmentParameter);
+  EXPECT_EQ(normalise_target("/a/.;x/b", t), TargetError::DotSegmentParameter);
+  EXPECT_EQ(normalise_target("/a/%2e%2e;x/b", t), TargetError::DotSegmentParameter);
+}
+
+TEST(NormaliseTarget, RoutingPathDropsSegmentParameters) {
+  Target t;
+  ASSERT_EQ(normalise_target("/v1;jsessionid=1/orders;x/7?q", t), TargetError::None);
+  EXPECT_EQ(t.path, "/v1;jsessionid=1/orders;x/7");
+  EXPECT_EQ(t.routing_path(), "/v1/orders/7");
+  ASSERT_EQ(normalise_target("/plain/path", t), TargetError::None);
+  EXPECT_EQ(t.routing_path(), "/plain/path");
 }
 
 }  // namespace

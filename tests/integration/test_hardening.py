@@ -1,0 +1,242 @@
+"""The attack pass of issue 10, through the real gateway: each request here once got through,
+crashed the gateway, or reached the upstream in another shape than the gateway read it."""
+
+import os
+import socket
+import threading
+import time
+import unittest
+
+from harness import (GatewayTestCase, base_config, build_request, free_port, proc_status_kib,
+                     route, wait_until)
+
+
+# The API-key route only needs to exist (its refusal shows which route matched).
+os.environ.setdefault("PORTCULLIS_KEY_PEPPER", "hardening-test-pepper-0123456789abcdef")
+
+
+class ScriptedUpstream:
+    """A raw HTTP upstream on loopback: `answer(conn, data)` decides what each connection gets
+    once a request head has arrived; every byte received is kept per connection."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.received = []  # bytes per accepted connection
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            index = len(self.received)
+            self.received.append(b"")
+            threading.Thread(target=self._handle, args=(conn, index), daemon=True).start()
+
+    def _handle(self, conn, index):
+        with conn:
+            try:
+                self.answer(conn, index, self)
+            except OSError:
+                pass
+
+    def read_request(self, conn, index, body_bytes=0):
+        """Reads one head (and `body_bytes` after it) from `conn`; returns the head."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            piece = conn.recv(65536)
+            if not piece:
+                return None
+            data += piece
+            self.received[index] += piece
+        head, rest = data.split(b"\r\n\r\n", 1)
+        while len(rest) < body_bytes:
+            piece = conn.recv(65536)
+            if not piece:
+                break
+            rest += piece
+            self.received[index] += piece
+        return head
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def ok(body=b"ok", extra=b""):
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+class HardeningTest(GatewayTestCase):
+
+    @classmethod
+    def make_config(cls, echo):
+        cls.upstreams = {}
+
+        def keep_serving(conn, index, up):
+            # Answers each request; after the first it leaves stray bytes on the connection.
+            n = 0
+            while True:
+                head = up.read_request(conn, index)
+                if head is None:
+                    return
+                n += 1
+                conn.sendall(ok(b"fresh"))
+                if b"/stale/first" in head:
+                    time.sleep(0.05)
+                    conn.sendall(ok(b"stale"))
+
+        def interim_flood(conn, index, up):
+            up.read_request(conn, index)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 64)
+
+        def head_then_close(conn, index, up):
+            up.read_request(conn, index)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+
+        def bad_first_chunk(conn, index, up):
+            up.read_request(conn, index)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+
+        def recorder(conn, index, up):
+            while True:
+                head = up.read_request(conn, index)
+                if head is None:
+                    return
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1].split(b",")[0])
+                body = up.received[index].split(b"\r\n\r\n", 1)[1]
+                while len(body) < length:
+                    piece = conn.recv(65536)
+                    if not piece:
+                        return
+                    up.received[index] += piece
+                    body += piece
+                conn.sendall(ok())
+
+        for name, fn in [("stale", keep_serving), ("flood", interim_flood),
+                         ("headclose", head_then_close), ("badchunk", bad_first_chunk),
+                         ("recorder", recorder)]:
+            cls.upstreams[name] = ScriptedUpstream(fn)
+            cls.addClassCleanup(cls.upstreams[name].stop)
+        ups = {n: {"url": f"http://127.0.0.1:{u.port}", "timeout_s": 2, "connect_timeout_s": 2}
+               for n, u in cls.upstreams.items()}
+        routes = [route(n, upstream=n, path_prefix=f"/{n}") for n in cls.upstreams]
+        routes += [route("echo", path_prefix="/echo"), route("public", path_prefix="/public"),
+                   route("orders", path_prefix="/v1/orders", auth=["api_key"])]
+        cfg = base_config(echo.port, routes=routes, upstreams=ups,
+                          server={"max_header_bytes": 8192, "header_timeout_s": 5})
+        cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
+                           "pepper": "${PORTCULLIS_KEY_PEPPER}"}
+        return cfg
+
+    def send(self, raw: bytes, timeout=10):
+        return self.gateway.send_raw(raw, timeout=timeout)
+
+    # 1: heap overflow from an absolute-form target with many colons
+    def test_absolute_form_with_colons_is_refused_and_the_gateway_lives(self):
+        for target in ["http:::::?", "http:" + ":" * 400 + "?", "https::::/x", "http:/a"]:
+            r = self.send(f"GET {target} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            self.assertEqual(r.status, 400, f"{target}: {r}")
+            self.assertEqual(r.json()["error"], "invalid_request")
+        r = self.send(b"GET http://h/echo/x?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
+        self.assertEqual(r.status, 200, str(r))
+        self.assertEqual(r.echo().path, "/echo/x")
+
+    # 3: Connection: Content-Length must not unframe the body
+    def test_connection_naming_content_length_cannot_smuggle_a_second_request(self):
+        up = self.upstreams["recorder"]
+        before = len(b"".join(up.received).split(b"HTTP/1.1\r\n")) - 1
+        smuggled = b"GET /recorder/smuggled HTTP/1.1\r\nHost: x\r\nX-User-Id: admin\r\n\r\n"
+        raw = (b"POST /recorder/a HTTP/1.1\r\nHost: h\r\nConnection: Content-Length\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(smuggled)) + smuggled
+        r = self.send(raw)
+        self.assertEqual(r.status, 200, str(r))
+        time.sleep(0.2)
+        seen = b"".join(up.received)
+        self.assertEqual(seen.count(b"POST /recorder/a HTTP/1.1"), 1)
+        self.assertIn(b"Content-Length: %d" % len(smuggled), seen)
+        # The smuggled bytes arrived as the POST's body, never as a request of their own.
+        self.assertEqual(seen.count(b"\r\n\r\nGET /recorder/smuggled"), 1)
+        self.assertEqual(len(seen.split(b"HTTP/1.1\r\n")) - 1 - before, 2)  # POST + its body
+
+    # 4: blank lines before the request line are not buffered without bound
+    def test_leading_blank_lines_do_not_pile_up(self):
+        pid = self.gateway.pid
+        rss_before = proc_status_kib(pid, "VmRSS")
+        with self.gateway.connect(timeout=10) as c:
+            for _ in range(64):
+                c.send(b"\r\n" * 32768)  # 4 MiB in all, far above max_header_bytes
+            c.send(b"GET /echo/after-blank-lines HTTP/1.1\r\nHost: h\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, str(r))
+        self.assertLess(proc_status_kib(pid, "VmRSS") - rss_before, 2048)
+
+    # 6: ';' path parameters
+    def test_dot_segment_with_parameter_is_refused(self):
+        for target in ["/public/..;/v1/orders", "/public/.;x/a", "/public/%2e%2e;x/v1/orders"]:
+            r = self.send(f"GET {target} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            self.assertEqual(r.status, 400, f"{target}: {r}")
+            self.assertEqual(r.json()["error_description"],
+                             "a dot segment with a ';' parameter in the path")
+
+    def test_routing_sees_the_path_without_parameters(self):
+        # A servlet upstream serves /v1;x/orders as /v1/orders: the protected route decides.
+        r = self.send(b"GET /v1;x/orders HTTP/1.1\r\nHost: h\r\n\r\n")
+        self.assertEqual(r.status, 401, str(r))
+
+    # 7: a stale pooled upstream connection
+    def test_bytes_left_on_a_pooled_connection_are_never_an_answer(self):
+        r1 = self.gateway.request("GET", "/stale/first")
+        self.assertEqual(r1.status, 200, str(r1))
+        time.sleep(0.2)  # the stray answer has reached the idle pooled connection
+        r2 = self.gateway.request("GET", "/stale/second")
+        self.assertEqual(r2.status, 200, str(r2))
+        self.assertEqual(r2.body, b"fresh")
+
+    # 8: HTTP/1.0 with Transfer-Encoding
+    def test_http10_with_transfer_encoding_is_refused(self):
+        r = self.send(b"POST /echo/x HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"0\r\n\r\n")
+        self.assertEqual(r.status, 400, str(r))
+
+    # 9: repeated Content-Length values reach the upstream as one value
+    def test_repeated_content_length_is_forwarded_once(self):
+        up = self.upstreams["recorder"]
+        for header in [b"Content-Length: 5, 5", b"Content-Length: 5\r\nContent-Length: 5"]:
+            mark = len(b"".join(up.received))
+            r = self.send(b"POST /recorder/cl HTTP/1.1\r\nHost: h\r\n" + header + b"\r\n\r\nhello")
+            self.assertIn(r.status, (200, 400), str(r))
+            if r.status == 200:
+                seen = b"".join(up.received)[mark:]
+                head = seen.split(b"\r\n\r\n", 1)[0]
+                self.assertEqual(head.lower().count(b"content-length"), 1, head)
+                self.assertIn(b"Content-Length: 5\r\n", head + b"\r\n")
+
+    # 12: a flood of interim responses still ends at the upstream timeout
+    def test_interim_flood_gets_504_within_the_timeout(self):
+        start = time.monotonic()
+        r = self.gateway.request("GET", "/flood/x", timeout=15)
+        self.assertEqual(r.status, 504, str(r))
+        self.assertLess(time.monotonic() - start, 4)
+
+    # 13: the upstream fails before the body
+    def test_upstream_closing_before_the_body_gets_502(self):
+        for path in ["/headclose/x", "/badchunk/x"]:
+            r = self.gateway.request("GET", path)
+            self.assertEqual(r.status, 502, f"{path}: {r}")
+
+
+if __name__ == "__main__":
+    unittest.main()

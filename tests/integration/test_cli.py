@@ -110,6 +110,29 @@ class CliTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("does-not-exist.yaml", p.stdout + p.stderr)
 
+    def check_pepper(self, name, pepper):
+        cfg = base_config(18080)
+        cfg["api_keys"] = {"store": "sqlite:keys.db", "pepper": pepper}
+        text = to_yaml(cfg)
+        path = self.write(name, text)
+        # Before issue 10 (item 14) this read /dev/zero without bound, or waited for ever on
+        # the FIFO's writer: the timeout would fail the test.
+        p = self.run_cli("check", "-c", path, timeout=15)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        self.assertRegex(out, r"%s:%d:\d+: .*not a regular file" % (re.escape(name),
+                                                                    line_of(text, pepper)))
+
+    def test_check_refuses_an_endless_secret_file(self):
+        """`pepper: file:/dev/zero`: `check` answers at once with FILE:LINE:COL."""
+        self.check_pepper("zero-pepper.yaml", "file:/dev/zero")
+
+    def test_check_refuses_a_fifo_secret_file(self):
+        """A FIFO nobody writes to: `check` does not wait for a writer."""
+        fifo = os.path.join(self.dir, "pepper.fifo")
+        os.mkfifo(fifo)
+        self.check_pepper("fifo-pepper.yaml", f"file:{fifo}")
+
     def test_run_refuses_bad_file(self):
         """`run` with an invalid file exits non-zero with the diagnostic instead of serving."""
         cfg = base_config(18080)

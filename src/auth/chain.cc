@@ -2,10 +2,13 @@
 
 #include <algorithm>
 
+#include "auth/credential_extractor.h"
+
 namespace portcullis::auth {
 
-AuthChain::AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms)
-    : mechanisms_(std::move(mechanisms)) {}
+AuthChain::AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms,
+                     CredentialShapes shapes)
+    : mechanisms_(std::move(mechanisms)), shapes_(shapes) {}
 
 std::vector<std::string> AuthChain::challenges() const {
   std::vector<std::string> out;
@@ -49,6 +52,16 @@ void AuthChain::run_from(std::size_t index, const AuthRequest& request,
 
 void AuthChain::scrub(boost::beast::http::fields& headers, std::string& target) const {
   for (const auto& m : mechanisms_) m->scrub(headers, target);
+  // Cheap when there is nothing to find: no query, or neither the key prefix nor a percent
+  // escape (which could spell it) in it.
+  if (shapes_.key_prefix.empty()) return;
+  const std::size_t q = target.find('?');
+  if (q == std::string::npos) return;
+  if (target.find(shapes_.key_prefix, q) == std::string::npos &&
+      target.find('%', q) == std::string::npos) {
+    return;
+  }
+  remove_query_params_if(target, [this](std::string_view value) { return shapes_.key(value); });
 }
 
 }  // namespace portcullis::auth

@@ -7,13 +7,15 @@
 #include <vector>
 
 #include "auth/authenticator.h"
+#include "auth/credential_shape.h"
 
 namespace portcullis::auth {
 
 class AuthChain {
  public:
   AuthChain() = default;  // empty chain: auth: none
-  explicit AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms);
+  explicit AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms,
+                     CredentialShapes shapes = {});
 
   bool empty() const { return mechanisms_.empty(); }
   // Space-free list of challenge schemes, in order, without duplicates.
@@ -22,13 +24,16 @@ class AuthChain {
   // Calls `done` exactly once. An empty chain answers Ok with an anonymous identity.
   void run(const AuthRequest& request, AuthCallback done) const;
 
-  // Every mechanism scrubs its credential from the upstream request.
+  // Every mechanism scrubs its credential from the upstream request; then any query
+  // parameter whose value is an API key (by `shapes`) goes too, whether or not the route
+  // accepts keys in the query: a key must never reach an upstream.
   void scrub(boost::beast::http::fields& headers, std::string& target) const;
 
  private:
   void run_from(std::size_t index, const AuthRequest& request, AuthCallback done) const;
 
   std::vector<std::shared_ptr<Authenticator>> mechanisms_;
+  CredentialShapes shapes_;
 };
 
 }  // namespace portcullis::auth

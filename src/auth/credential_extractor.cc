@@ -65,6 +65,31 @@ void remove_query_param(std::string& target, std::string_view param) {
 
 }  // namespace
 
+void remove_query_params_if(std::string& target,
+                            const std::function<bool(std::string_view)>& drop) {
+  if (target.find('?') == std::string::npos) return;
+  auto parsed = boost::urls::parse_uri_reference(target);
+  if (!parsed) {
+    target.erase(target.find('?'));  // never forward a credential by accident
+    return;
+  }
+  boost::urls::url u(*parsed);
+  auto params = u.params();
+  bool removed = false;
+  for (auto it = params.begin(); it != params.end();) {
+    const auto p = *it;
+    if (p.has_value && drop(p.value)) {
+      it = params.erase(it);
+      removed = true;
+    } else {
+      ++it;
+    }
+  }
+  if (!removed) return;
+  if (params.empty()) u.remove_query();
+  target = std::string(u.buffer());
+}
+
 std::string_view trim_ows(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);

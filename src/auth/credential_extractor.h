@@ -5,6 +5,7 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -69,6 +70,10 @@ class CredentialExtractor {
 // "<scheme> <credential>" with the scheme case-insensitive (RFC 9110 §11.4): the credential,
 // empty for the scheme alone; nullopt for another scheme.
 std::optional<std::string_view> scheme_credential(std::string_view value, std::string_view scheme);
+
+// Removes from `target` ("/path?query") every query parameter whose percent-decoded value
+// satisfies `drop`; the query goes entirely when nothing is left of it.
+void remove_query_params_if(std::string& target, const std::function<bool(std::string_view)>& drop);
 
 // `s` without the optional whitespace (spaces, tabs) around it (RFC 9110 §5.6.3).
 std::string_view trim_ows(std::string_view s);

@@ -117,6 +117,10 @@ struct RouteConfig {
   // Query parameter that may carry a bearer JWT on this route (off when unset). Needs a
   // jwt: method in `auth`; removed before forwarding and redacted in the access log.
   std::optional<std::string> jwt_query_param;
+  // Later routes this one may take requests from although it authenticates less (`shadows:`
+  // in the file): without it, such an overlap is an error (routes_section.cc).
+  std::vector<std::string> shadows;
+  std::vector<Mark> shadows_marks;  // one per item of `shadows`
   Mark mark;
 
   bool has_auth(AuthKind kind) const {

@@ -13,7 +13,6 @@ namespace portcullis::config {
 namespace {
 
 constexpr std::string_view kDiscoverySuffix = "/.well-known/openid-configuration";
-constexpr std::size_t kMaxKeyFileBytes = 1 << 20;
 
 // Claim names appear in error descriptions (inside a quoted WWW-Authenticate parameter), so
 // they are printable ASCII without spaces, quotes or backslashes.

@@ -117,7 +117,7 @@ LoadResult load_config_string(std::string_view yaml, const std::string& name,
 
 LoadResult load_config_file(const std::string& path) {
   std::string text, why;
-  if (!read_file(path, text, why)) {
+  if (!read_file(path, text, why, kMaxConfigFileBytes)) {
     LoadResult result;
     result.errors.push_back({path, 0, 0, "cannot read: " + why});
     return result;

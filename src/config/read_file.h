@@ -2,14 +2,20 @@
 #pragma once
 
 #include <cstddef>
-#include <limits>
 #include <string>
 
 namespace portcullis::config {
 
-// Replaces `out` with the file's bytes. False with `error` set (errno's text, or "larger
-// than N MiB" past `max_bytes`) when it cannot be read.
+// Caps on what a config may make the gateway read. A file past its cap is refused, never
+// truncated: /dev/zero or a runaway log named by mistake must not hang `check` or a reload.
+inline constexpr std::size_t kMaxConfigFileBytes = 16u << 20;
+inline constexpr std::size_t kMaxKeyFileBytes = 1u << 20;  // PEM keys, JWK sets
+inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;
+
+// Replaces `out` with the file's bytes. False with `error` set when it cannot be read:
+// errno's text, "not a regular file" (a FIFO, device, socket or directory: opened without
+// blocking and refused before any read), or "larger than N KiB/MiB" past `max_bytes`.
 bool read_file(const std::string& path, std::string& out, std::string& error,
-               std::size_t max_bytes = std::numeric_limits<std::size_t>::max());
+               std::size_t max_bytes);
 
 }  // namespace portcullis::config

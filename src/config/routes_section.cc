@@ -1,5 +1,7 @@
 // `routes`: match, upstream, auth methods and policy of each route, in file order; a route
-// that an earlier one always matches first is reported as never reached.
+// that an earlier one always matches first is reported as never reached, and an earlier
+// route that takes any of a later route's requests with weaker authentication is an error
+// unless it lists that route in `shadows`.
 #include <boost/url/parse.hpp>
 #include <map>
 
@@ -32,6 +34,124 @@ bool shadows(const RouteConfig& a, const RouteConfig& b) {
                           b.match.path ? *b.match.path : b.match.path_prefix.value_or(""));
   }
   return a.match.path && b.match.path && *a.match.path == *b.match.path;
+}
+
+// True when some request can match both `a` and `b`, as the router matches (proxy/router.cc):
+// a host in common (no host: any), a method in common (no methods: any), and paths that
+// meet on a segment boundary.
+bool overlaps(const RouteMatch& a, const RouteMatch& b) {
+  if (a.host && b.host && *a.host != *b.host) return false;
+  if (!a.methods.empty() && !b.methods.empty() &&
+      std::none_of(a.methods.begin(), a.methods.end(), [&](const std::string& m) {
+        return std::find(b.methods.begin(), b.methods.end(), m) != b.methods.end();
+      })) {
+    return false;
+  }
+  if (a.path && b.path) return *a.path == *b.path;
+  if (a.path) return segment_prefix(*b.path_prefix, *a.path);
+  if (b.path) return segment_prefix(*a.path_prefix, *b.path);
+  return segment_prefix(*a.path_prefix, *b.path_prefix) ||
+         segment_prefix(*b.path_prefix, *a.path_prefix);
+}
+
+// One request both routes match, for messages: "GET api.example.com/v1/partner/reports".
+std::string shared_request(const RouteMatch& a, const RouteMatch& b) {
+  std::string method = "any method";
+  if (a.methods.empty() != b.methods.empty()) {
+    method = a.methods.empty() ? b.methods.front() : a.methods.front();
+  } else if (!a.methods.empty()) {
+    for (const auto& m : a.methods) {
+      if (std::find(b.methods.begin(), b.methods.end(), m) != b.methods.end()) {
+        method = m;
+        break;
+      }
+    }
+  }
+  // The longer path is the one inside the other.
+  const std::string& pa = a.path ? *a.path : *a.path_prefix;
+  const std::string& pb = b.path ? *b.path : *b.path_prefix;
+  return method + " " + (a.host ? *a.host : b.host.value_or("")) +
+         (pa.size() >= pb.size() ? pa : pb);
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+// Why `a` admits a caller that `b` would refuse, or nullopt when every caller `a` admits, `b`
+// admits too: `a` has no auth while `b` has, accepts a method `b` does not, or asks less of
+// the caller's scopes, roles or client id.
+std::optional<std::string> weaker_because(const RouteConfig& a, const RouteConfig& b) {
+  if (b.auth_none) return std::nullopt;
+  if (a.auth_none) return "auth: none";
+  for (const auto& m : a.auth) {
+    if (std::find(b.auth.begin(), b.auth.end(), m) == b.auth.end()) {
+      return "it accepts " + m.str() + ", which '" + b.name + "' does not";
+    }
+  }
+  for (const auto& s : b.require_scopes) {
+    if (!contains(a.require_scopes, s)) return "it does not require scope '" + s + "'";
+  }
+  for (const auto& r : b.require_roles) {
+    if (!contains(a.require_roles, r)) return "it does not require role '" + r + "'";
+  }
+  if (!b.require_any_scope.empty()) {
+    const bool by_all = std::any_of(b.require_any_scope.begin(), b.require_any_scope.end(),
+                                    [&](const auto& s) { return contains(a.require_scopes, s); });
+    const bool by_any =
+        !a.require_any_scope.empty() &&
+        std::all_of(a.require_any_scope.begin(), a.require_any_scope.end(),
+                    [&](const auto& s) { return contains(b.require_any_scope, s); });
+    if (!by_all && !by_any) return "it does not require any of the scopes '" + b.name + "' does";
+  }
+  if (!b.allow_clients.empty()) {
+    const bool narrower = !a.allow_clients.empty() &&
+                          std::all_of(a.allow_clients.begin(), a.allow_clients.end(),
+                                      [&](const auto& c) { return contains(b.allow_clients, c); });
+    if (!narrower) return "it admits clients that '" + b.name + "' does not";
+  }
+  return std::nullopt;
+}
+
+// An earlier route that takes part of a later route's requests with weaker authentication
+// turns them into the weaker route's requests: an error unless the earlier route names the
+// later one in `shadows`, and then still a warning (a safe default turned off).
+void check_weaker_shadowing(YamlReader& r, const std::vector<RouteConfig>& routes,
+                            const std::map<std::string, Mark>& names) {
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const RouteConfig& a = routes[i];
+    std::vector<bool> used(a.shadows.size(), false);
+    for (std::size_t j = i + 1; j < routes.size(); ++j) {
+      const RouteConfig& b = routes[j];
+      if (!overlaps(a.match, b.match)) continue;
+      const auto why = weaker_because(a, b);
+      if (!why) continue;
+      const std::string what = "route '" + a.name + "' takes requests such as " +
+                               shared_request(a.match, b.match) + " from route '" + b.name +
+                               "' (line " + std::to_string(b.mark.line) +
+                               ") with weaker authentication (" + *why + ")";
+      const auto listed = std::find(a.shadows.begin(), a.shadows.end(), b.name);
+      if (listed == a.shadows.end()) {
+        r.error(a.mark, what + ": put '" + b.name + "' first, narrow the match, or add '" + b.name +
+                            "' to this route's 'shadows' if that is intended");
+        continue;
+      }
+      const std::size_t k = static_cast<std::size_t>(listed - a.shadows.begin());
+      used[k] = true;
+      r.warning(k < a.shadows_marks.size() ? a.shadows_marks[k] : a.mark,
+                what + ", as its 'shadows' allows");
+    }
+    for (std::size_t k = 0; k < a.shadows.size(); ++k) {
+      // Unknown names were refused when the route was read; a known route that loaded with
+      // errors cannot be judged.
+      const bool judged = std::any_of(routes.begin(), routes.end(),
+                                      [&](const RouteConfig& x) { return x.name == a.shadows[k]; });
+      if (used[k] || !judged || !names.count(a.shadows[k])) continue;
+      r.warning(k < a.shadows_marks.size() ? a.shadows_marks[k] : a.mark,
+                "route '" + a.name + "' lists '" + a.shadows[k] +
+                    "' in 'shadows' but takes none of its requests with weaker authentication");
+    }
+  }
 }
 
 // Whether an auth method names a configured mechanism; the error message when it does not.
@@ -259,6 +379,8 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
           route.jwt_query_param = name;
           jwt_param_at = f.at;
         }},
+       {"shadows",
+        [&](const Entry& f) { r.read_string_list(f, route.shadows, route.shadows_marks); }},
        {"strip_prefix", [&](const Entry& f) {
           std::string p;
           if (!r.read_nonempty_string(f, p)) return;
@@ -310,7 +432,20 @@ void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& dec
   for (const auto& item : e.value) {
     load_route(r, item, index++, names, declared_upstreams, config);
   }
+  // Every name in `shadows` must be a route of the file.
+  for (const auto& route : config.routes) {
+    for (std::size_t k = 0; k < route.shadows.size(); ++k) {
+      if (names.count(route.shadows[k])) continue;
+      std::vector<std::string_view> known;
+      for (const auto& [name, at] : names) known.push_back(name);
+      const auto near = closest_key(route.shadows[k], known);
+      r.error(k < route.shadows_marks.size() ? route.shadows_marks[k] : route.mark,
+              "'shadows' names no route '" + route.shadows[k] + "'" +
+                  (near.empty() ? std::string() : " (did you mean '" + std::string(near) + "'?)"));
+    }
+  }
   // Shadowing is only judged between routes that loaded cleanly.
+  check_weaker_shadowing(r, config.routes, names);
   const auto& routes = config.routes;
   for (std::size_t j = 1; j < routes.size(); ++j) {
     for (std::size_t i = 0; i < j; ++i) {

@@ -76,7 +76,7 @@ bool resolve_secret(const SecretRef& ref, std::string_view literal, const std::s
       if (path.is_relative()) path = std::filesystem::path(base_dir) / path;
       path = path.lexically_normal();
       std::string contents, why;
-      if (!read_file(path.string(), contents, why)) {
+      if (!read_file(path.string(), contents, why, kMaxSecretFileBytes)) {
         error = "cannot read secret file '" + path.string() + "': " + why;
         return false;
       }

@@ -256,6 +256,10 @@ bool parse_jwks(std::string_view text, KeySet& out, std::vector<std::string>& sk
     case JsonError::DuplicateMember:
       error = "the JWK set has an object with a duplicate member name";
       return false;
+    case JsonError::TooManyMembers:
+      error = "the JWK set has more than " + std::to_string(kMaxObjectMembers) +
+              " members in one object or " + std::to_string(kMaxTotalMembers) + " in all";
+      return false;
     default:
       error = "the JWK set is not a JSON object";
       return false;

@@ -2,6 +2,7 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/value_stack.hpp>
+#include <unordered_set>
 #include <vector>
 
 namespace portcullis::jose {
@@ -25,19 +26,41 @@ struct StrictHandler {
       : st(json::storage_ptr(), temp, temp_size) {}
 
   json::value_stack st;
-  // One entry per container being parsed; objects keep their member names (few, short).
+  // One entry per container being parsed; objects keep their member names. A JOSE header or
+  // a JWK has a handful, compared in a short scan; past kScanNames the names move to a hash
+  // set, so a crafted object of many members costs linear time, not quadratic.
+  static constexpr std::size_t kScanNames = 16;
   struct Frame {
     bool object = false;
     std::vector<std::string> names;
+    std::unordered_set<std::string> many;
+
+    // False when `name` was already seen in this object.
+    bool insert(std::string&& name) {
+      if (!many.empty()) return many.insert(std::move(name)).second;
+      for (const auto& n : names) {
+        if (n == name) return false;
+      }
+      names.push_back(std::move(name));
+      if (names.size() > kScanNames) {
+        many.reserve(names.size() * 2);
+        for (auto& n : names) many.insert(std::move(n));
+        names.clear();
+      }
+      return true;
+    }
+    std::size_t size() const { return many.empty() ? names.size() : many.size(); }
   };
   std::vector<Frame> frames;
-  std::string key_prefix;  // a member name that arrives in pieces
+  std::string key_prefix;   // a member name that arrives in pieces
+  std::size_t members = 0;  // in the whole document
   bool duplicate = false;
+  bool too_many = false;
 
   bool on_document_begin(error_code&) { return true; }
   bool on_document_end(error_code&) { return true; }
   bool on_object_begin(error_code&) {
-    frames.push_back({true, {}});
+    frames.emplace_back().object = true;
     return true;
   }
   bool on_object_end(std::size_t n, error_code&) {
@@ -46,7 +69,7 @@ struct StrictHandler {
     return true;
   }
   bool on_array_begin(error_code&) {
-    frames.push_back({false, {}});
+    frames.emplace_back();
     return true;
   }
   bool on_array_end(std::size_t n, error_code&) {
@@ -63,15 +86,17 @@ struct StrictHandler {
     std::string name = std::move(key_prefix);
     key_prefix.clear();
     name.append(s.data(), s.size());
-    auto& names = frames.back().names;
-    for (const auto& n : names) {
-      if (n == name) {
-        duplicate = true;
-        ec = json::error::syntax;  // stops the parser
-        return false;
-      }
+    Frame& frame = frames.back();
+    if (frame.size() >= kMaxObjectMembers || ++members > kMaxTotalMembers) {
+      too_many = true;
+      ec = json::error::syntax;  // stops the parser
+      return false;
     }
-    names.push_back(std::move(name));
+    if (!frame.insert(std::move(name))) {
+      duplicate = true;
+      ec = json::error::syntax;
+      return false;
+    }
     st.push_key(s);
     return true;
   }
@@ -120,6 +145,7 @@ JsonError parse_strict(std::string_view text, json::value& out, std::size_t max_
   error_code ec;
   std::size_t n = p.write_some(false, text.data(), text.size(), ec);
   if (p.handler().duplicate) return JsonError::DuplicateMember;
+  if (p.handler().too_many) return JsonError::TooManyMembers;
   if (ec || n != text.size() || !p.done()) return JsonError::Syntax;
   out = p.handler().st.release();
   return JsonError::None;

@@ -49,4 +49,22 @@ TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out)
   return TokenError::None;
 }
 
+bool is_compact_jws(std::string_view text) {
+  // A header is a few dozen bytes; a long first part is not worth decoding to find out.
+  constexpr std::size_t kMaxHeaderChars = 4096;
+  if (!looks_like_jws(text)) return false;
+  const std::string_view h = text.substr(0, text.find('.'));
+  if (h.empty() || h.size() > kMaxHeaderChars) return false;
+  for (char c : text) {
+    const bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                     c == '-' || c == '_' || c == '.';
+    if (!b64) return false;
+  }
+  std::string json;
+  if (!base64url_decode(h, json)) return false;
+  boost::json::object header;
+  const JsonError e = parse_strict_object(json, header);
+  return e == JsonError::None || e == JsonError::DuplicateMember;  // still a token
+}
+
 }  // namespace portcullis::jose

@@ -47,4 +47,9 @@ bool looks_like_jws(std::string_view text);
 
 TokenError parse_token(std::string_view text, std::size_t max_bytes, Token& out);
 
+// True when `text` is a compact JWS by more than its dots: three base64url parts, the first
+// non-empty and decoding to a JSON object (the protected header). For masking credentials
+// in logs; says nothing about validity.
+bool is_compact_jws(std::string_view text);
+
 }  // namespace portcullis::jose

@@ -1,6 +1,7 @@
 // The access log: one JSON object per line per request. It is built from named fields only,
-// never from headers, so Authorization and cookies cannot reach it; query parameters named
-// in log.redact_query_params are written as "REDACTED".
+// never from headers, so Authorization and cookies cannot reach it; the values of
+// credential-carrying query parameters and anything shaped like a credential in the path or
+// query are written as "REDACTED" (observe/redaction.h).
 #pragma once
 
 #include <cstdint>
@@ -9,12 +10,14 @@
 #include <string_view>
 #include <vector>
 
+#include "observe/redaction.h"
+
 namespace portcullis::observe {
 
 struct AccessEntry {
   std::string_view request_id;
   std::string_view method;
-  std::string_view path;   // normalised path, no query
+  std::string_view path;   // normalised path, no query; credential shapes masked on write
   std::string_view query;  // raw query; redacted on write
   unsigned status = 0;
   std::string_view route;
@@ -34,9 +37,14 @@ class AccessLog {
  public:
   // `target`: "stdout", "stderr", "off", or a file path (appended to).
   // Returns null and sets `error` when the file cannot be opened.
+  static std::shared_ptr<AccessLog> open(const std::string& target, Redactor redactor,
+                                         std::string& error);
+  // With the default parameter list extended by `redact_query_params`, no shapes.
   static std::shared_ptr<AccessLog> open(const std::string& target,
                                          std::vector<std::string> redact_query_params,
-                                         std::string& error);
+                                         std::string& error) {
+    return open(target, Redactor(std::move(redact_query_params), {}), error);
+  }
   ~AccessLog();
 
   bool enabled() const { return enabled_; }
@@ -44,14 +52,14 @@ class AccessLog {
   void flush();
 
   // The query with the values of redacted parameters replaced (exposed for tests).
-  std::string redact_query(std::string_view query) const;
+  std::string redact_query(std::string_view query) const { return redactor_.query(query); }
 
   struct Sink;
 
  private:
   AccessLog() = default;
   bool enabled_ = false;
-  std::vector<std::string> redact_;
+  Redactor redactor_;
   std::shared_ptr<Sink> sink_;
 };
 

@@ -3,17 +3,31 @@
 #include <algorithm>
 
 #include "auth/api_key/api_key_authenticator.h"
+#include "auth/api_key/key_format.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
 #include "auth/oauth2/oauth2_authenticator.h"
+#include "jose/token.h"
 
 namespace portcullis::runtime {
 namespace {
 
 using config::AuthKind;
 
-// Query parameters that can carry a credential are never written to the access log.
+bool is_api_key(std::string_view s) {
+  auth::api_key::ParsedKey parsed;
+  return auth::api_key::parse_key(s, parsed) == auth::api_key::ParseError::None;
+}
+
+// What the access log masks wherever it appears, and what the chain removes from any query
+// before forwarding (an API key): the mechanisms' formats, known offline.
+constexpr auth::CredentialShapes kCredentialShapes{
+    auth::api_key::kKeyPrefix, auth::api_key::kKeyLength, &is_api_key, &jose::is_compact_jws};
+
+// Query parameters that can carry a credential are never written to the access log: the
+// built-in list (observe/redaction.h), extended by log.redact_query_params and the routes'
+// own credential parameters.
 std::vector<std::string> redacted_params(const config::Config& config) {
   std::vector<std::string> redact = config.log.redact_query_params;
   for (const auto& route : config.routes) {
@@ -130,7 +144,8 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   rt->router = proxy::Router(config->routes);
   // Headers filled from JWT claims are identity headers too: stripped inbound.
   rt->sanitizer = identity::Sanitizer(config->identity, auth::jwt::claim_header_names(*config));
-  rt->access_log = observe::AccessLog::open(config->log.access, redacted_params(*config), error);
+  rt->access_log = observe::AccessLog::open(
+      config->log.access, observe::Redactor(redacted_params(*config), kCredentialShapes), error);
   if (!rt->access_log) return nullptr;
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
 
@@ -140,7 +155,7 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
     r.upstream = &config->upstreams.at(route.upstream);
     auto mechanisms = route_mechanisms(*config, route, *rt);
     rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
-    r.chain = auth::AuthChain(std::move(mechanisms));
+    r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);
     r.policy = policy::RoutePolicy(route);
     r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());
     rt->routes.push_back(std::move(r));

@@ -110,6 +110,72 @@ class CliTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("does-not-exist.yaml", p.stdout + p.stderr)
 
+    def check_pepper(self, name, pepper):
+        cfg = base_config(18080)
+        cfg["api_keys"] = {"store": "sqlite:keys.db", "pepper": pepper}
+        text = to_yaml(cfg)
+        path = self.write(name, text)
+        # Before issue 10 (item 14) this read /dev/zero without bound, or waited for ever on
+        # the FIFO's writer: the timeout would fail the test.
+        p = self.run_cli("check", "-c", path, timeout=15)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        self.assertRegex(out, r"%s:%d:\d+: .*not a regular file" % (re.escape(name),
+                                                                    line_of(text, pepper)))
+
+    def test_check_refuses_an_endless_secret_file(self):
+        """`pepper: file:/dev/zero`: `check` answers at once with FILE:LINE:COL."""
+        self.check_pepper("zero-pepper.yaml", "file:/dev/zero")
+
+    def test_check_refuses_a_fifo_secret_file(self):
+        """A FIFO nobody writes to: `check` does not wait for a writer."""
+        fifo = os.path.join(self.dir, "pepper.fifo")
+        os.mkfifo(fifo)
+        self.check_pepper("fifo-pepper.yaml", f"file:{fifo}")
+
+    def shadowing_config(self, name, **public_options):
+        """The issue's footgun: a public GET /v1 route before an api_key route under /v1."""
+        pepper = self.write("route-pepper", "a-pepper-for-the-cli-tests\n")
+        cfg = base_config(18080, routes=[
+            route("public", path_prefix="/v1", methods=["GET"], **public_options),
+            route("partner", path_prefix="/v1/partner/reports", methods=["GET", "POST"],
+                  auth=["api_key"]),
+        ])
+        cfg["api_keys"] = {"store": "sqlite:keys.db", "pepper": f"file:{pepper}"}
+        ordered = {k: v for k, v in cfg.items() if k != "routes"}
+        ordered["routes"] = cfg["routes"]
+        text = to_yaml(ordered)
+        return self.write(name, text), text
+
+    def test_check_refuses_a_public_route_shadowing_part_of_a_protected_one(self):
+        """GET /v1/partner/reports would reach 'public' unauthenticated: an error at the
+        public route, for `check` and for `run` alike (issue 10, item 15)."""
+        path, text = self.shadowing_config("shadow.yaml")
+        for command in ("check", "run"):
+            p = self.run_cli(command, "-c", path)
+            out = p.stdout + p.stderr
+            self.assertEqual(p.returncode, 1, out)
+            self.assertRegex(out, r"shadow\.yaml:%d:\d+: route 'public' takes requests such as "
+                             r"GET /v1/partner/reports from route 'partner'"
+                             % line_of(text, '"public"'))
+
+    def test_check_accepts_intended_shadowing_with_a_warning(self):
+        """`shadows: [partner]` says it is intended: exit 0, and still a warning naming it."""
+        path, text = self.shadowing_config("shadow-ok.yaml", shadows=["partner"])
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 0, out)
+        self.assertRegex(out, r"shadow-ok\.yaml:%d:\d+: .*route 'public' takes requests .* "
+                         r"from route 'partner'.*as its 'shadows' allows"
+                         % line_of(text, "shadows"))
+
+    def test_check_refuses_an_unknown_name_in_shadows(self):
+        path, text = self.shadowing_config("shadow-typo.yaml", shadows=["partnr"])
+        p = self.run_cli("check", "-c", path)
+        out = p.stdout + p.stderr
+        self.assertEqual(p.returncode, 1, out)
+        self.assertIn("'shadows' names no route 'partnr' (did you mean 'partner'?)", out)
+
     def test_run_refuses_bad_file(self):
         """`run` with an invalid file exits non-zero with the diagnostic instead of serving."""
         cfg = base_config(18080)

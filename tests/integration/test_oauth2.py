@@ -342,6 +342,18 @@ class OAuth2Test(GatewayTestCase):
         finally:
             self.wait_breaker_closed("fragile")
 
+    def test_scope_item_with_a_space_is_503_and_not_forwarded(self):
+        # X-User-Scopes joins items with spaces: upstream would read "orders:read" and
+        # "admin" where policy saw the single item "orders:read admin" (issue 10, item 10).
+        self.idp.answer_with({"active": True, "sub": "u1", "client_id": "c",
+                              "scope": ["orders:read admin"], "token_type": "Bearer"})
+        try:
+            r = self.get("/fragile", bearer("token-with-a-spaced-scope"))
+            # The gateway's own refusal: the echo upstream never saw the request.
+            self.assert_bearer_error(r, 503, "temporarily_unavailable", "could not be read")
+        finally:
+            self.wait_breaker_closed("fragile")
+
     def test_provider_stopped_is_503_never_200_nor_401(self):
         cached = self.idp_down.token()
         fresh = self.idp_down.token()

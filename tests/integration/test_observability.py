@@ -2,12 +2,36 @@
 never written to the gateway's output, Prometheus metrics with route and status labels,
 and the admin health endpoints."""
 
+import base64
+import json
+import string
 import unittest
+import zlib
 
 from harness import (ACCESS_LOG_KEYS, GatewayTestCase, base_config, build_request, free_port,
                      parse_prometheus, route, wait_until)
 
 PLANTED = ["PLANTED-SECRET-xyz", "PLANTED-COOKIE", "PLANTED-QUERY", "PLANTED-APIKEY"]
+
+BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
+
+
+def api_key(key_id: str = "LeakedKey001", secret: str = "S" * 43) -> str:
+    """A key of the gateway's format with a valid checksum (auth/api_key/key_format.h):
+    recognisable offline, whether or not any store knows it."""
+    body = f"ptk_{key_id}_{secret}"
+    crc, check = zlib.crc32(body.encode()), ""
+    for _ in range(6):
+        crc, d = divmod(crc, 62)
+        check = BASE62[d] + check
+    return body + check
+
+
+def b64url(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+JWS = b64url({"alg": "RS256", "typ": "JWT"}) + "." + b64url({"sub": "leaked"}) + ".c2lnbmF0dXJl"
 
 
 class ObservabilityTest(GatewayTestCase):
@@ -22,7 +46,8 @@ class ObservabilityTest(GatewayTestCase):
                 route("echo", path_prefix="/echo"),
                 route("fwd", path_prefix="/fwd", forward_authorization=True),
                 route("dead", path_prefix="/dead", upstream="dead"),
-            ])
+            ],
+            log={"redact_query_params": ["session"]})
 
     # --- access log -----------------------------------------------------------------------------
 
@@ -101,6 +126,38 @@ class ObservabilityTest(GatewayTestCase):
         entry = self.gateway.wait_for_access_log("obs-redact")
         self.assertIn("/echo/redact", entry["path"])
         self.assertNotIn("PLANTED-QUERY", str(entry))
+
+    def test_credentials_in_the_query_are_redacted_by_default(self):
+        """Issue 10, item 5: the built-in names are redacted whatever the config lists (it
+        lists only `session` here, which extends them), and a key or JWS under any name is
+        masked."""
+        key = api_key()
+        self.get(f"/echo/q?access_token={JWS}&session=PLANTED-QUERY&code=PLANTED-QUERY"
+                 f"&page=3&x={key}&y=Bearer%20{JWS}", [("X-Request-Id", "obs-cred-query")])
+        entry = self.gateway.wait_for_access_log("obs-cred-query")
+        self.assertEqual(entry["query"], "access_token=REDACTED&session=REDACTED&code=REDACTED"
+                                         "&page=3&x=REDACTED&y=Bearer%20REDACTED")
+        output = self.gateway.output()
+        for secret in (key, JWS, "PLANTED-QUERY"):
+            self.assertNotIn(secret, output)
+
+    def test_credentials_in_the_path_are_masked(self):
+        key = api_key("PathKey00001")
+        self.get(f"/echo/keys/{key}/t/{JWS}", [("X-Request-Id", "obs-cred-path")])
+        entry = self.gateway.wait_for_access_log("obs-cred-path")
+        self.assertEqual(entry["path"], "/echo/keys/REDACTED/t/REDACTED")
+        self.assertNotIn(key, self.gateway.output())
+
+    def test_a_key_in_the_query_never_reaches_the_upstream(self):
+        """A route without api_key_query_param (here auth: none) still removes a key-shaped
+        query parameter before forwarding; the rest of the query is forwarded as it was."""
+        key = api_key("QueryKey0001")
+        r = self.get(f"/echo/fwd?page=3&api_key={key}&other=ptk_not_a_key",
+                     [("X-Request-Id", "obs-cred-fwd")])
+        self.assertEqual(r.status, 200, str(r))
+        seen = r.echo()
+        self.assertNotIn(key, json.dumps(seen.query) + seen.target)
+        self.assertEqual(seen.target, "/echo/fwd?page=3&other=ptk_not_a_key")
 
     # --- metrics ----------------------------------------------------------------------------------
 

@@ -44,14 +44,20 @@ const json::value* claim_at(const json::object& claims, std::string_view path) {
   }
 }
 
-// A space-separated string or an array of strings; other shapes give nothing.
-std::vector<std::string> string_list(const json::value* v) {
+// A space-separated string or an array of strings; other shapes give nothing. An array item
+// with a space in it sets `bad`: the identity headers join items with spaces, so upstream
+// would read several scopes or roles where policy checked one (RFC 6749 §3.3: a scope token
+// has no space). The JWT path refuses the same items (jwt/claims.cc).
+std::vector<std::string> string_list(const json::value* v, bool& bad) {
   std::vector<std::string> out;
   if (v == nullptr) return out;
   if (v->is_string()) return identity::split_scopes(v->get_string());
   if (v->is_array()) {
     for (const auto& item : v->get_array()) {
-      if (item.is_string() && !item.get_string().empty()) out.emplace_back(item.get_string());
+      if (!item.is_string() || item.get_string().empty()) continue;
+      const std::string_view s(item.get_string());
+      if (s.find(' ') != std::string_view::npos) bad = true;
+      out.emplace_back(s);
     }
   }
   return out;
@@ -354,7 +360,8 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     }
   }
   if (!config_.audiences.empty()) {
-    const auto auds = string_list(c.if_contains("aud"));
+    bool spaced = false;  // an audience with a space is compared whole, never forwarded
+    const auto auds = string_list(c.if_contains("aud"), spaced);
     // `aud` as a string is one audience, even with spaces in it.
     std::vector<std::string> single;
     if (const auto* a = c.if_contains("aud"); a != nullptr && a->is_string()) {
@@ -375,17 +382,22 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (const auto* cid = c.if_contains("client_id"); cid != nullptr && cid->is_string()) {
     id.client_id = std::string(cid->get_string());
   }
+  bool spaced = false;
   if (config_.scopes_claim.empty()) {
-    id.scopes = string_list(c.if_contains("scope"));
-    if (id.scopes.empty()) id.scopes = string_list(c.if_contains("scp"));
+    id.scopes = string_list(c.if_contains("scope"), spaced);
+    if (id.scopes.empty()) id.scopes = string_list(c.if_contains("scp"), spaced);
   } else {
-    id.scopes = string_list(claim_at(c, config_.scopes_claim));
+    id.scopes = string_list(claim_at(c, config_.scopes_claim), spaced);
   }
-  if (!config_.roles_claim.empty()) id.roles = string_list(claim_at(c, config_.roles_claim));
+  if (!config_.roles_claim.empty()) {
+    id.roles = string_list(claim_at(c, config_.roles_claim), spaced);
+  }
   id.auth_method = "oauth2";
   id.credential_id = credential_id(key);
-  if (!id.header_safe()) {
-    // A control character would split the upstream header: the answer is unusable.
+  if (spaced || !id.header_safe()) {
+    // A control character would split the upstream header, a space in a scope or role item
+    // the list: the answer is unusable, like any other malformed answer (503, not cached;
+    // docs/oauth2.md says why not 401).
     v.decision = refuse(Status::ProviderUnavailable, describe::kBadAnswer);
     return v;
   }

@@ -444,6 +444,121 @@ TEST(LoaderTest, RootPrefixShadowsEverythingAfterIt) {
   EXPECT_NE(r.warnings[0].message.find("route 'b' is never reached"), std::string::npos);
 }
 
+// A public route that takes part of a protected route's requests (issue 10, item 15). The
+// file starts with upstreams and api_keys (3 lines), so routes[0] is on line 5.
+class WeakerShadowingTest : public ::testing::Test {
+ protected:
+  void SetUp() override { setenv("PC_TEST_ROUTE_PEPPER", "route-test-pepper", 1); }
+  void TearDown() override { unsetenv("PC_TEST_ROUTE_PEPPER"); }
+  static LoadResult with_routes(const std::string& routes) {
+    return load(std::string(kUpstream) +
+                "api_keys: { store: 'sqlite:k.db', pepper: '${PC_TEST_ROUTE_PEPPER}' }\n"
+                "routes:\n" +
+                routes);
+  }
+  static std::string partner(const std::string& extra = "") {
+    return "  - { name: partner, match: { path_prefix: /v1/partner/reports, methods: [GET, POST] "
+           "}, "
+           "upstream: reports, auth: [api_key]" +
+           extra + " }\n";
+  }
+};
+
+TEST_F(WeakerShadowingTest, PublicRouteBeforeAPartlyCoveredProtectedRouteIsAnError) {
+  // The issue's example: every GET to the partner route would be unauthenticated.
+  LoadResult r = with_routes(
+      "  - { name: public, match: { path_prefix: /v1, methods: [GET] }, upstream: reports, "
+      "auth: none }\n" +
+      partner());
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors) << all(r.warnings);
+  EXPECT_EQ(r.errors[0].str(),
+            "test.yaml:5:5: route 'public' takes requests such as GET /v1/partner/reports from "
+            "route 'partner' (line 6) with weaker authentication (auth: none): put 'partner' "
+            "first, narrow the match, or add 'partner' to this route's 'shadows' if that is "
+            "intended");
+  // The same with the public route on an exact path inside the protected prefix, and with
+  // no methods (any method covers GET).
+  r = with_routes(
+      "  - { name: docs, match: { path: /v1/partner/reports/docs }, upstream: reports, auth: "
+      "none }\n" +
+      partner());
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_NE(r.errors[0].message.find("GET /v1/partner/reports/docs from route 'partner'"),
+            std::string::npos)
+      << all(r.errors);
+}
+
+TEST_F(WeakerShadowingTest, RoutesThatCannotMeetDoNotOverlap) {
+  LoadResult r = with_routes(
+      // Disjoint methods, other segment, other host, and a later route that is public too.
+      "  - { name: del, match: { path_prefix: /v1, methods: [DELETE] }, upstream: reports, "
+      "auth: none }\n"
+      "  - { name: sibling, match: { path_prefix: /v1/partner/report }, upstream: reports, "
+      "auth: none }\n"
+      "  - { name: hosted, match: { path_prefix: /h, host: a.example }, upstream: reports, "
+      "auth: none }\n"
+      "  - { name: hosted-b, match: { path_prefix: /h, host: b.example }, upstream: "
+      "reports, auth: [api_key] }\n" +
+      partner() +
+      "  - { name: open, match: { path_prefix: /v1/partner/reports/open }, upstream: reports, "
+      "auth: none }\n");
+  EXPECT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+}
+
+TEST_F(WeakerShadowingTest, WeakerPolicyCountsAsWeakerAuthentication) {
+  LoadResult r = with_routes(
+      "  - { name: any-key, match: { path_prefix: /v1 }, upstream: reports, auth: [api_key] }\n" +
+      partner(", require_scopes: [reports:read]"));
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_NE(r.errors[0].message.find("(it does not require scope 'reports:read')"),
+            std::string::npos)
+      << all(r.errors);
+  // An earlier route that asks at least as much is fine.
+  r = with_routes(
+      "  - { name: admin, match: { path_prefix: /v1 }, upstream: reports, auth: [api_key], "
+      "require_scopes: [reports:read, admin] }\n" +
+      partner(", require_scopes: [reports:read]"));
+  EXPECT_TRUE(r.ok()) << all(r.errors);
+}
+
+TEST_F(WeakerShadowingTest, ShadowsMakesItPassWithAWarning) {
+  LoadResult r = with_routes(
+      "  - { name: public, match: { path_prefix: /v1, methods: [GET] }, upstream: reports, "
+      "auth: none, shadows: [partner] }\n" +
+      partner());
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+  EXPECT_EQ(r.warnings[0].line, 5);
+  EXPECT_EQ(r.warnings[0].col, 107);  // the name in `shadows`
+  EXPECT_NE(r.warnings[0].message.find("route 'public' takes requests such as GET "
+                                       "/v1/partner/reports from route 'partner' (line 6)"),
+            std::string::npos)
+      << all(r.warnings);
+  EXPECT_NE(r.warnings[0].message.find("as its 'shadows' allows"), std::string::npos);
+  EXPECT_EQ(r.config->routes[0].shadows, (std::vector<std::string>{"partner"}));
+}
+
+TEST_F(WeakerShadowingTest, ShadowsNamesMustBeRoutes) {
+  LoadResult r = with_routes(
+      "  - { name: public, match: { path_prefix: /v1, methods: [GET] }, upstream: reports, "
+      "auth: none, shadows: [partnr] }\n" +
+      partner());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 2u) << all(r.errors);  // the overlap, and the unknown name
+  EXPECT_EQ(r.errors[1].str(),
+            "test.yaml:5:107: 'shadows' names no route 'partnr' (did you mean 'partner'?)");
+  // A name that is a route but not one this route shadows: a stale entry, warned about.
+  r = with_routes(
+      "  - { name: health, match: { path: /healthz }, upstream: reports, auth: none, shadows: "
+      "[partner] }\n" +
+      partner());
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+  EXPECT_NE(r.warnings[0].message.find("lists 'partner' in 'shadows' but takes none"),
+            std::string::npos);
+}
+
 TEST(LoaderTest, NoRoutesIsAWarning) {
   LoadResult r = load("");
   ASSERT_TRUE(r.ok()) << all(r.errors);

@@ -3,14 +3,16 @@
 #include "config/secret.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <string>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+
+#include "config/read_file.h"
 
 namespace portcullis::config {
 namespace {
@@ -97,6 +99,25 @@ TEST_F(SecretTest, MissingOrEmptyFileIsAnError) {
   write("empty", "\n");
   EXPECT_NE(resolve("file:empty").find("is empty"), std::string::npos);
   EXPECT_EQ(resolve("file:"), "ERROR: 'file:' needs a path");
+}
+
+// An endless or blocking file would hang `check` and a reload (issue 10, item 14): only
+// regular files are read, and only up to kMaxSecretFileBytes.
+TEST_F(SecretTest, EndlessOrBlockingFilesAreRefusedWithoutReading) {
+  EXPECT_EQ(resolve("file:/dev/zero"),
+            "ERROR: cannot read secret file '/dev/zero': not a regular file (a FIFO, device or "
+            "socket could be endless)");
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // No writer ever opens it: a blocking open would wait here for ever.
+  EXPECT_NE(resolve("file:fifo").find("not a regular file"), std::string::npos);
+}
+
+TEST_F(SecretTest, SecretFilesAreCapped) {
+  write("big", std::string(kMaxSecretFileBytes + 1, 'x'));
+  EXPECT_NE(resolve("file:big").find("larger than 64 KiB"), std::string::npos);
+  write("fits", std::string(kMaxSecretFileBytes, 'x'));
+  EXPECT_EQ(resolve("file:fits").size(), kMaxSecretFileBytes);
 }
 
 TEST_F(SecretTest, LiteralIsUsedAsIs) {

@@ -107,6 +107,33 @@ TEST(AuthChain, AnOkWithoutAMethodNameIsRefused) {
   EXPECT_NE(got->status, Status::Ok);
 }
 
+// A fake key shape: "ptk_" + 6 characters ending in "ok" (the real one checks a CRC).
+bool fake_key(std::string_view s) {
+  return s.ends_with("ok");
+}
+constexpr CredentialShapes kFakeShapes{"ptk_", 10, &fake_key, nullptr};
+
+// A key in the query of a route that does not take keys there is removed before forwarding
+// (issue 10, item 5): the upstream must never see one, whatever the parameter's name.
+TEST(AuthChain, ScrubRemovesQueryParametersHoldingAKey) {
+  AuthChain open_route({}, kFakeShapes);  // auth: none
+  boost::beast::http::fields headers;
+  std::string target = "/v1/x?page=2&api_key=ptk_1234ok&q=ptk_1234no&other=ptk_abcdok";
+  open_route.scrub(headers, target);
+  EXPECT_EQ(target, "/v1/x?page=2&q=ptk_1234no");
+  target = "/v1/x?k=ptk_1234ok";
+  open_route.scrub(headers, target);
+  EXPECT_EQ(target, "/v1/x");
+  // Percent-encoded, it is the same key to the upstream.
+  target = "/v1/x?k=%70tk_1234ok&a=1";
+  open_route.scrub(headers, target);
+  EXPECT_EQ(target, "/v1/x?a=1");
+  // Nothing key-shaped: the target is left exactly as it was.
+  target = "/v1/x?a=%41&b=ptk_&c";
+  open_route.scrub(headers, target);
+  EXPECT_EQ(target, "/v1/x?a=%41&b=ptk_&c");
+}
+
 TEST(RoutePolicy, ScopesRolesAndClients) {
   config::RouteConfig r;
   r.require_scopes = {"orders:read"};

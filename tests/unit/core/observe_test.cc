@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 
 #include "observe/access_log.h"
 #include "observe/metrics.h"
@@ -14,6 +19,71 @@ TEST(AccessLog, RedactsConfiguredQueryParameters) {
   EXPECT_EQ(log->redact_query("a=1&token=s3cret&b=2&api_key=k"),
             "a=1&token=REDACTED&b=2&api_key=REDACTED");
   EXPECT_EQ(log->redact_query("a=1"), "a=1");
+}
+
+// Fakes for the shapes the runtime takes from the mechanisms: a "key" is "ptk_" + 6
+// characters ending in "ok"; a "JWS" is any run with two dots whose header part is "eyJh".
+bool fake_key(std::string_view s) {
+  return s.ends_with("ok");
+}
+bool fake_jws(std::string_view s) {
+  return s.starts_with("eyJh.");
+}
+const auth::CredentialShapes kShapes{"ptk_", 10, &fake_key, &fake_jws};
+
+// Issue 10, item 5: credentials in query strings reached the access log in clear.
+TEST(Redactor, BuiltInParametersAreAlwaysRedactedAndTheConfigExtendsThem) {
+  observe::Redactor none;
+  EXPECT_EQ(none.query("access_token=t1&code=c&page=2&Sig=s&api%5Fkey=k&password"),
+            "access_token=REDACTED&code=REDACTED&page=2&Sig=REDACTED&api%5Fkey=REDACTED&"
+            "password");
+  for (auto name : observe::Redactor::default_params()) {
+    EXPECT_EQ(none.query(std::string(name) + "=v"), std::string(name) + "=REDACTED");
+  }
+  observe::Redactor extended({"session", "token"}, {});
+  EXPECT_EQ(extended.query("session=s&token=t&refresh_token=r&x=1"),
+            "session=REDACTED&token=REDACTED&refresh_token=REDACTED&x=1");
+  EXPECT_EQ(extended.params().size(), observe::Redactor::default_params().size() + 1);
+}
+
+TEST(Redactor, CredentialShapesAreMaskedWhereverTheyAppear) {
+  observe::Redactor r({}, kShapes);
+  // In any parameter, under any name, and inside a longer value.
+  EXPECT_EQ(r.query("q=ptk_1234ok&n=ptk_1234no&v=Bearer%20eyJh.b.c&w=1.2.3"),
+            "q=REDACTED&n=ptk_1234no&v=Bearer%20REDACTED&w=1.2.3");
+  std::string out;
+  ASSERT_TRUE(r.mask("/keys/ptk_1234ok/revoke", out));
+  EXPECT_EQ(out, "/keys/REDACTED/revoke");
+  ASSERT_TRUE(r.mask("/t/eyJh.payload.sig", out));
+  EXPECT_EQ(out, "/t/REDACTED");
+  // Nothing shaped like a credential: no copy, the caller logs the field as it is.
+  out = "untouched";
+  EXPECT_FALSE(r.mask("/v1/orders/7.json", out));
+  EXPECT_FALSE(r.mask("/a.b.c/ptk_short", out));
+  EXPECT_EQ(out, "untouched");
+}
+
+TEST(AccessLog, WritesPathAndQueryRedacted) {
+  char path[] = "/tmp/pc-access-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string error;
+  auto log = observe::AccessLog::open(path, observe::Redactor({"session"}, kShapes), error);
+  ASSERT_TRUE(log) << error;
+  observe::AccessEntry e;
+  e.path = "/keys/ptk_1234ok";
+  e.query = "access_token=eyJh.p.s&session=x&page=ptk_9876ok&keep=1";
+  log->write(e);
+  log->flush();
+  std::ifstream in(path);
+  std::string line((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ::unlink(path);
+  EXPECT_NE(line.find(R"("path":"/keys/REDACTED")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("query":"access_token=REDACTED&session=REDACTED&page=REDACTED&keep=1")"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(line.find("ptk_"), std::string::npos) << line;
 }
 
 TEST(Metrics, CountsAndRendersPrometheusText) {

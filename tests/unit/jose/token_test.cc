@@ -79,6 +79,19 @@ TEST(TokenTest, EnforcesTheSizeLimit) {
   EXPECT_EQ(parse(tok, tok.size() - 1), TokenError::TooLarge);
 }
 
+// For masking credentials in the access log (issue 10, item 5).
+TEST(TokenTest, RecognisesCompactJwsByItsHeader) {
+  const std::string header = b(R"({"alg":"RS256","typ":"JWT"})");
+  EXPECT_TRUE(is_compact_jws(header + "." + b(R"({"sub":"1"})") + ".c2ln"));
+  EXPECT_TRUE(is_compact_jws(header + ".."));       // detached payload, no signature: still one
+  EXPECT_FALSE(is_compact_jws("v1.2.3"));           // dots, but no JSON header
+  EXPECT_FALSE(is_compact_jws(b("[1]") + ".a.b"));  // a header is an object
+  EXPECT_FALSE(is_compact_jws(header + ".a"));      // two parts
+  EXPECT_FALSE(is_compact_jws(header + ".a.b.c"));  // four parts
+  EXPECT_FALSE(is_compact_jws(header + ".a b.c"));  // not base64url
+  EXPECT_FALSE(is_compact_jws(".a.b"));
+}
+
 TEST(StrictJsonTest, LimitsDepthAndKeepsValues) {
   boost::json::value v;
   EXPECT_EQ(parse_strict(R"({"a":[1,2.5,true,null,"s",{"b":-3}]})", v), JsonError::None);

@@ -1,14 +1,15 @@
 // The jwt_providers section and the jwt route options: what loads, and every mistake
 // reported at its file:line:col.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
+#include "../jose/test_keys.h"
 #include "auth/jwt/config_check.h"
 #include "config/loader.h"
-#include "../jose/test_keys.h"
 
 namespace portcullis::config {
 namespace {
@@ -162,6 +163,20 @@ TEST_F(JwtConfigTest, KeySourceMistakes) {
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [HS256], secret: \"${PC_TEST_SHORT_SECRET}\" }\n", 4, "\"${PC_TEST_SHORT", "HS256 needs at least 32");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [HS256], secret: \"${PC_TEST_NOT_SET_X}\" }\n", 4, "\"${PC_TEST_NOT", "is not set");
   expect_error("  main: { audiences: [a], algorithms: [RS256], discovery: http://h/discovery.json }\n", 4, "discovery", "'issuer' is required");
+}
+
+// Key files are read at load: a device or a FIFO named by mistake must not hang `check` or
+// a reload (issue 10, item 14), and a key file has a size cap.
+TEST_F(JwtConfigTest, KeyFilesMustBeRegularFilesOfBoundedSize) {
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: /dev/zero }\n",
+               4, "/dev/zero", "not a regular file");
+  ASSERT_EQ(::mkfifo((dir / "key.fifo").c_str(), 0600), 0);
+  expect_error(
+      "  main: { issuer: i, audiences: [a], algorithms: [RS256], public_key_file: key.fifo }\n", 4,
+      "key.fifo", "not a regular file");
+  write("huge.json", std::string((1u << 20) + 1, ' '));
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: huge.json }\n",
+               4, "huge.json", "larger than 1 MiB");
 }
 
 TEST_F(JwtConfigTest, OtherMistakes) {

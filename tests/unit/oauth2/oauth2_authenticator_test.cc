@@ -101,6 +101,32 @@ TEST_F(OAuth2Test, ScopesClaimCanBeAnArrayAtAPath) {
   EXPECT_EQ(r.identity.scopes, (std::vector<std::string>{"a", "b"}));
 }
 
+// X-User-Scopes and X-User-Roles join items with spaces: an item "orders:read admin" would
+// reach the upstream as two where policy saw one (issue 10, item 10). Such an answer is
+// unusable, like any malformed answer: 503, not cached, the breaker untouched.
+TEST_F(OAuth2Test, ScopeOrRoleItemWithASpaceMakesTheAnswerUnusable) {
+  cfg.scopes_claim = "authz.perms";
+  cfg.roles_claim = "realm_access.roles";
+  cfg.breaker_failures = 2;
+  auto a = make();
+  for (const std::string extra :
+       {R"(,"authz":{"perms":["orders:read admin"]})",
+        R"(,"authz":{"perms":["a"]},"realm_access":{"roles":["viewer","ops admin"]})"}) {
+    for (int i = 0; i < 3; ++i) {  // never cached: asked again each time
+      auto r = run_with_answer(*a, "spaced", active(extra));
+      EXPECT_EQ(r.status, Status::ProviderUnavailable) << extra;
+      EXPECT_EQ(r.description, describe::kBadAnswer);
+      EXPECT_TRUE(r.identity.scopes.empty());
+    }
+  }
+  EXPECT_EQ(transport->calls(), 6u);
+  EXPECT_FALSE(provider->breaker().is_open());
+  // A space-separated string is a list by definition (RFC 7662 `scope`): still accepted.
+  auto r = run_with_answer(*a, "string", active(R"(,"authz":{"perms":"a b"})"));
+  ASSERT_EQ(r.status, Status::Ok);
+  EXPECT_EQ(r.identity.scopes, (std::vector<std::string>{"a", "b"}));
+}
+
 TEST_F(OAuth2Test, PositiveAnswerIsCachedForCacheSeconds) {
   cfg.cache_s = 60;
   auto a = make();

@@ -135,8 +135,8 @@ TEST_F(ApiKeyAuthTest, QueryParameterOnlyWhereTheRouteEnablesIt) {
 
   ApiKeyAuthenticator header_only(registry, "X-API-Key", std::nullopt);
   http::fields none;
-  AuthRequest req{none, "GET", "/v1/reports?api_key=" + partner, "/v1/reports", "127.0.0.1",
-                  "r",  route};
+  const std::string target = "/v1/reports?api_key=" + partner;  // outlives the request
+  AuthRequest req{none, "GET", target, "/v1/reports", "127.0.0.1", "r", route};
   EXPECT_EQ(header_only.decide(req, now_s()).status, Status::NoCredential);
 }
 

@@ -149,6 +149,8 @@ struct HttpSession::Impl {
   asio::awaitable<std::optional<GatewayError>> send_request(Request& req,
                                                             proxy::UpstreamConnection& conn,
                                                             char* body, bool first_attempt);
+  asio::awaitable<beast::error_code> read_head_bytes(proxy::UpstreamConnection& conn,
+                                                      ResponseParser& p);
   asio::awaitable<std::optional<GatewayError>> read_response_head(
       const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
       std::optional<ResponseParser>& rp);

@@ -113,6 +113,26 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
   co_return timed_out ? GatewayError::BodyTimeout : GatewayError::BadBody;
 }
 
+// Feeds the connection's bytes to the parser until the head is complete: one read per
+// wake-up and the bytes parsed in place (what Beast's async_read_header does, without its
+// composed-operation layers on the hot path).
+asio::awaitable<beast::error_code> HttpSession::Impl::read_head_bytes(
+    proxy::UpstreamConnection& conn, ResponseParser& p) {
+  p.eager(false);
+  for (;;) {
+    if (conn.buffer.size() > 0) {
+      beast::error_code ec;
+      conn.buffer.consume(p.put(conn.buffer.data(), ec));
+      if (p.is_header_done()) co_return beast::error_code{};
+      if (ec && ec != http::error::need_more) co_return ec;
+    }
+    const std::size_t room = std::max<std::size_t>(4096, conn.buffer.size());
+    auto [ec, n] = co_await conn.stream.async_read_some(conn.buffer.prepare(room), nothrow);
+    if (ec) co_return ec;
+    conn.buffer.commit(n);
+  }
+}
+
 // Interim 1xx answers other than 101 are dropped, within the one response deadline: a flood
 // of them (parsed from the buffer, with no read left to cancel) still ends at timeout_s.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_head(
@@ -124,7 +144,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_he
     rp->body_limit(boost::none);
     rp->header_limit(64 * 1024);
     if (rq.is_head) rp->skip(true);
-    auto [ec, n] = co_await http::async_read_header(conn.stream, conn.buffer, *rp, nothrow);
+    const beast::error_code ec = co_await read_head_bytes(conn, *rp);
     if (ec) co_return timed_out ? GatewayError::UpstreamTimeout : GatewayError::UpstreamReadFailed;
     const unsigned code = rp->status();
     if (code == 101) co_return GatewayError::UpstreamUpgrade;

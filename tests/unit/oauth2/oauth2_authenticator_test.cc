@@ -28,6 +28,9 @@ class OAuth2Test : public ::testing::Test {
     route.name = "orders";
   }
 
+  // Tests that leave a call pending would otherwise leak provider and transport (fakes.h).
+  void TearDown() override { transport->drop_pending(); }
+
   std::shared_ptr<OAuth2Authenticator> make() {
     provider = OAuth2Provider::create(cfg, transport, {clock.steady(), clock.unix()});
     return std::make_shared<OAuth2Authenticator>(provider);

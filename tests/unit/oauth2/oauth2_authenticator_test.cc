@@ -231,6 +231,18 @@ TEST_F(OAuth2Test, ExpiredWrongIssuerWrongAudienceAreRefused) {
   }
 }
 
+// Found by tests/fuzz/introspection_fuzz.cc (UBSan: a double outside int64's range was
+// converted as is): dates beyond int64 saturate, so a far-future exp is valid, not expired.
+TEST_F(OAuth2Test, DatesBeyondInt64Saturate) {
+  auto a = make();
+  const std::string head = R"({"active":true,"iss":"http://idp.test",)";
+  EXPECT_EQ(run_with_answer(*a, "t1", head + R"("exp":1e300})").status, Status::Ok);
+  EXPECT_EQ(run_with_answer(*a, "t2", head + R"("exp":-1e300})").status,
+            Status::ExpiredCredential);
+  EXPECT_EQ(run_with_answer(*a, "t3", head + R"("nbf":1.5e19})").status,
+            Status::CredentialNotYetValid);
+}
+
 TEST_F(OAuth2Test, NotYetValidIsRefused) {
   auto a = make();
   auto r = run_with_answer(*a, "t", R"({"active":true,"iss":"http://idp.test","nbf":)" +

@@ -6,7 +6,8 @@
 #
 # Environment:
 #   PRESET                dev (default: warnings as errors, tests, build/), release
-#                         (build-release/), asan (ASan+UBSan, tests, build-asan/)
+#                         (build-release/), asan (ASan+UBSan, tests, build-asan/), fuzz
+#                         (clang, the libFuzzer targets only, build-fuzz/; scripts/fuzz.sh)
 #   BUILD_DIR             another build folder for that preset (relative to the repo root)
 #   JOBS                  parallel compile jobs (default: 2)
 #   VERBOSE=1             stream the compiler output instead of keeping it in the build log
@@ -39,7 +40,8 @@ if [ -z "$dir" ]; then
     dev) dir=build ;;
     release) dir=build-release ;;
     asan) dir=build-asan ;;
-    *) die "unknown preset '$PRESET' (dev, release, asan)" ;;
+    fuzz) dir=build-fuzz ;;
+    *) die "unknown preset '$PRESET' (dev, release, asan, fuzz)" ;;
   esac
 fi
 mkdir -p "$dir"
@@ -50,6 +52,8 @@ if ! "${configure[@]}" "$@" >"$log" 2>&1; then
 fi
 
 build_cmd=(cmake --build "$dir" -j "$JOBS")
+# The fuzz preset builds its fuzzers only, not the gateway and its tests.
+[ "$PRESET" = fuzz ] && build_cmd+=(--target fuzzers)
 if [ -n "${PORTCULLIS_BUILD_LOCK:-}" ]; then
   build_cmd=(flock "$PORTCULLIS_BUILD_LOCK" "${build_cmd[@]}")
 fi

@@ -6,6 +6,7 @@
 
 #include "cli/keys.h"
 #include "config/loader.h"
+#include "net/http_client.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -66,7 +67,9 @@ int main(int argc, char** argv) {
     if (!result.ok()) return 1;
     setup_logging(result.config->log.level);
     portcullis::server::Server server(config_path);
-    return server.run(result.config);
+    const int rc = server.run(result.config);
+    portcullis::net::HttpClient::shared().stop();  // before exit: see HttpClient::stop
+    return rc;
   }
   return 0;
 }

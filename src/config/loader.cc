@@ -3,10 +3,13 @@
 // The sections are read by sections.h, with the one YamlReader (yaml_reader.h).
 #include "config/loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <map>
+#include <optional>
+#include <sstream>
 
 #include "config/read_file.h"
 #include "config/sections.h"
@@ -14,6 +17,49 @@
 
 namespace portcullis::config {
 namespace {
+
+// Counts a stream's documents without building them, stopping at the second: yaml-cpp 0.7's
+// LoadAll loops forever on some malformed input (",l,#?", found by tests/fuzz/config_fuzz).
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  int documents = 0;
+  std::optional<YAML::Mark> second;  // the second document's first node
+
+  void OnDocumentStart(const YAML::Mark&) override { ++documents; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnMapEnd() override {}
+
+ private:
+  void node(const YAML::Mark& m) {
+    if (documents == 2 && !second) second = m;
+  }
+};
+
+// Where a second document starts, if there is one.
+std::optional<YAML::Mark> second_document(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentCounter counter;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(counter); ++i) {
+  }
+  if (counter.documents < 2) return std::nullopt;
+  return counter.second.value_or(YAML::Mark());
+}
 
 class Loader {
  public:
@@ -26,12 +72,12 @@ class Loader {
     auto config = std::make_shared<Config>();
     config->source_path = source_path_;
     try {
-      std::vector<YAML::Node> docs = YAML::LoadAll(std::string(yaml));
-      if (docs.size() > 1) {
-        reader_.error(mark_of(docs[1].Mark()),
+      const std::string text(yaml);
+      if (auto second = second_document(text)) {
+        reader_.error(mark_of(*second),
                       "the file holds more than one YAML document; put everything in one");
       }
-      load_root(docs.empty() ? YAML::Node() : docs[0], *config);
+      load_root(YAML::Load(text), *config);
     } catch (const YAML::Exception& e) {
       // ParserException (syntax) and anything else yaml-cpp throws carry a position.
       reader_.error(mark_of(e.mark), e.msg);

@@ -249,13 +249,15 @@ struct HttpClient::Impl {
     asio::co_spawn(ioc, exchange(pool, std::move(req), std::move(done)), asio::detached);
   }
 
-  ~Impl() {
+  void stop() {
     if (thread.joinable()) {
       guard.reset();
       ioc.stop();
       thread.join();
     }
   }
+
+  ~Impl() { stop(); }
 };
 
 HttpClient& HttpClient::shared() {
@@ -265,6 +267,8 @@ HttpClient& HttpClient::shared() {
 
 HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {}
 HttpClient::~HttpClient() = default;
+
+void HttpClient::stop() { impl_->stop(); }
 
 void HttpClient::get(const config::FetchUrl& url, HeaderList headers,
                      std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done) {

@@ -3,9 +3,11 @@ FILE:LINE:COL and the old config keeps serving; in both cases requests that are 
 keep-alive connections during the reload all succeed."""
 
 import re
+import time
 import unittest
 
-from harness import BackgroundTraffic, GatewayTestCase, base_config, line_of, route, wait_until
+from harness import (BackgroundTraffic, GatewayTestCase, base_config, line_of, parse_prometheus,
+                     route, wait_until)
 
 
 class ReloadTest(GatewayTestCase):
@@ -105,6 +107,61 @@ class ReloadTest(GatewayTestCase):
         self.gateway.write_config(text=text.replace('"missing"', '"echo"'))
         self.gateway.reload()
         wait_until(lambda: self.status_of("/later/x") == 200, 10, message="fixed config to apply")
+
+
+class ReloadStormTest(GatewayTestCase):
+    """50 reloads in a row while several clients keep requests flowing on keep-alive
+    connections: no request fails and the gateway lives on. Each reload swaps in a runtime
+    with different server limits and routes, so a session that kept a reference into the
+    runtime it started on (instead of holding the snapshot) reads freed memory, which the
+    ASan build reports (scripts/test.sh runs this suite under ASan too)."""
+
+    RELOADS = 50
+
+    @classmethod
+    def make_config(cls, echo):
+        return cls.config_for(echo, 0)
+
+    @classmethod
+    def config_for(cls, echo, n):
+        extra = [route(f"gen{n}", path_prefix=f"/gen{n}")] if n % 2 else []
+        return base_config(echo.port, routes=[route("echo", path_prefix="/echo"), *extra],
+                           server={"workers": 2, "header_timeout_s": 10 + n % 3,
+                                   "idle_timeout_s": 60 + n % 2,
+                                   "max_header_bytes": 16384 + 64 * (n % 2)})
+
+    def applied_reloads(self):
+        for name, labels, value in parse_prometheus(self.gateway.metrics()):
+            if name == "portcullis_config_reloads_total" and labels.get("result") == "applied":
+                return int(value)
+        return 0
+
+    def test_fifty_reloads_under_load_fail_no_request(self):
+        with BackgroundTraffic(self.gateway.port, "/echo/storm", threads=6) as traffic:
+            wait_until(lambda: traffic.count() >= 50, 15, message="background traffic to start")
+            base = self.applied_reloads()
+            for n in range(1, self.RELOADS + 1):
+                self.gateway.write_config(self.config_for(self.echo, n))
+                before = traffic.count()
+                self.gateway.reload()
+                # One reload at a time (signals of one kind coalesce while one is pending),
+                # and some requests between two reloads.
+                wait_until(lambda: self.applied_reloads() >= base + n, 10,
+                           message=f"reload {n} to be applied")
+                wait_until(lambda: traffic.count() >= before + 5 or self.gateway.proc.poll() is not None,
+                           10, message=f"traffic after reload {n}")
+                self.assertIsNone(self.gateway.proc.poll(),
+                                  f"gateway died during reload {n}:\n" + self.gateway.output()[-4000:])
+            time.sleep(0.2)
+        self.assertEqual(traffic.failures[:10], [],
+                         f"{len(traffic.failures)} of {traffic.ok + len(traffic.failures)} "
+                         "requests failed during the reload storm")
+        self.assertGreater(traffic.ok, 6 * self.RELOADS, "background traffic did not really flow")
+        self.assertEqual(self.applied_reloads(), base + self.RELOADS)
+        self.assertIsNone(self.gateway.proc.poll(), "gateway exited during the reload storm")
+        # The last file is the one serving: reload 50 removed the route reload 49 added.
+        self.assertEqual(self.get(f"/gen{self.RELOADS - 1}/x").status, 404)
+        self.assertEqual(self.get("/echo/after").status, 200)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,12 @@ std::optional<std::int64_t> numeric_date(const json::object& claims, std::string
     return static_cast<std::int64_t>(std::min<std::uint64_t>(v->get_uint64(), INT64_MAX));
   }
   if (v->is_double() && std::isfinite(v->get_double())) {
-    return static_cast<std::int64_t>(std::floor(v->get_double()));
+    // Saturated: converting a double outside int64's range is undefined behaviour (on x86 a
+    // far-future 1e300 became INT64_MIN, i.e. long expired).
+    const double x = std::floor(v->get_double());
+    if (x >= 9.2e18) return INT64_MAX;
+    if (x <= -9.2e18) return INT64_MIN;
+    return static_cast<std::int64_t>(x);
   }
   bad = true;
   return std::nullopt;

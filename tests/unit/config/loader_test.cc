@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
-
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -624,6 +623,13 @@ TEST(LoaderTest, DiagnosticFormat) {
   EXPECT_EQ((Diagnostic{"a.yaml", 3, 7, "bad"}).str(), "a.yaml:3:7: bad");
   EXPECT_EQ((Diagnostic{"a.yaml", 0, 0, "cannot read: x"}).str(), "a.yaml: cannot read: x");
 }
+
+TEST(LoaderTest, InputThatLoopsYamlCppLoadAllIsRefused) {
+  // yaml-cpp 0.7's LoadAll never returns on this (tests/fuzz/config_fuzz found it).
+  LoadResult r = load(",l,#?");
+  EXPECT_FALSE(r.ok());
+}
+
 
 }  // namespace
 }  // namespace portcullis::config

@@ -28,6 +28,9 @@ class OAuth2Test : public ::testing::Test {
     route.name = "orders";
   }
 
+  // Tests that leave a call pending would otherwise leak provider and transport (fakes.h).
+  void TearDown() override { transport->drop_pending(); }
+
   std::shared_ptr<OAuth2Authenticator> make() {
     provider = OAuth2Provider::create(cfg, transport, {clock.steady(), clock.unix()});
     return std::make_shared<OAuth2Authenticator>(provider);
@@ -252,6 +255,18 @@ TEST_F(OAuth2Test, ExpiredWrongIssuerWrongAudienceAreRefused) {
   for (const auto& r : {expired, issuer, no_issuer, audience, no_audience}) {
     EXPECT_EQ(http_status(r.status), 401u);
   }
+}
+
+// Found by tests/fuzz/introspection_fuzz.cc (UBSan: a double outside int64's range was
+// converted as is): dates beyond int64 saturate, so a far-future exp is valid, not expired.
+TEST_F(OAuth2Test, DatesBeyondInt64Saturate) {
+  auto a = make();
+  const std::string head = R"({"active":true,"iss":"http://idp.test",)";
+  EXPECT_EQ(run_with_answer(*a, "t1", head + R"("exp":1e300})").status, Status::Ok);
+  EXPECT_EQ(run_with_answer(*a, "t2", head + R"("exp":-1e300})").status,
+            Status::ExpiredCredential);
+  EXPECT_EQ(run_with_answer(*a, "t3", head + R"("nbf":1.5e19})").status,
+            Status::CredentialNotYetValid);
 }
 
 TEST_F(OAuth2Test, NotYetValidIsRefused) {

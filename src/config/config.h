@@ -31,7 +31,8 @@ struct ServerConfig {
   unsigned header_timeout_s = 10;           // whole request head must arrive within this
   unsigned idle_timeout_s = 60;             // keep-alive connection with no request
   unsigned body_timeout_s = 60;             // no body bytes for this long (either direction)
-  unsigned drain_timeout_s = 30;            // SIGTERM: in-flight requests get this long
+  unsigned drain_delay_s = 5;               // SIGTERM: /readyz fails, still accepting
+  unsigned drain_timeout_s = 30;            // then in-flight requests get this long
   std::size_t max_connections = 20000;      // further connections are closed at once
 };
 

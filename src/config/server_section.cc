@@ -96,6 +96,7 @@ void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at)
               r.uint_field("header_timeout_s", s.header_timeout_s, 1),
               r.uint_field("idle_timeout_s", s.idle_timeout_s, 1),
               r.uint_field("body_timeout_s", s.body_timeout_s, 1),
+              r.uint_field("drain_delay_s", s.drain_delay_s, 0, 3600),
               r.uint_field("drain_timeout_s", s.drain_timeout_s),
               r.uint_field("max_connections", s.max_connections, 1)});
 }

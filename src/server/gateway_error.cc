@@ -77,13 +77,16 @@ constexpr Row kRows[] = {
     {E::ClientGone,
      GatewayErrorInfo{499, "client_closed_request", "the client closed the connection",
                       "client_gone", true, Counter::None}},
+    {E::DrainTimeout,
+     GatewayErrorInfo{503, "service_unavailable", "the gateway stopped before the request ended",
+                      "drain_timeout", true, Counter::None}},
 };
 
 constexpr bool in_enum_order() {
   for (std::size_t i = 0; i < std::size(kRows); ++i) {
     if (static_cast<std::size_t>(kRows[i].error) != i) return false;
   }
-  return std::size(kRows) == static_cast<std::size_t>(GatewayError::ClientGone) + 1;
+  return std::size(kRows) == static_cast<std::size_t>(GatewayError::DrainTimeout) + 1;
 }
 static_assert(in_enum_order(), "one row per GatewayError, in enum order");
 

@@ -52,6 +52,8 @@ enum class GatewayError : std::uint8_t {
   UpstreamBodyFailed,  // the response body broke after its head was sent: not answerable
   // The client went away while the response was written: not answerable.
   ClientGone,
+  // Cut by the gateway at the drain deadline (server.drain_timeout_s): not answerable.
+  DrainTimeout,
 };
 
 // Which counter a refusal adds to (besides the per-request series).

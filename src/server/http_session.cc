@@ -53,6 +53,15 @@ void HttpSession::close_idle() {
   impl_->client.close(ec);
 }
 
+void HttpSession::cut() {
+  Impl& d = *impl_;
+  d.cut_at_drain = true;
+  beast::error_code ec;
+  d.client.shutdown(tcp::socket::shutdown_both, ec);
+  d.client.close(ec);
+  if (d.upstream_in_use) d.upstream_in_use->stream.close(ec);
+}
+
 void HttpSession::check_deadline(Clock::time_point now) {
   Impl& d = *impl_;
   if (now < d.deadline) return;
@@ -331,6 +340,12 @@ void HttpSession::Impl::count(Counter counter, std::string_view reason) {
 }
 
 void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
+  if (cut_at_drain) {
+    // Whatever broke after the cut broke because of it.
+    const auto& cut = info(GatewayError::DrainTimeout);
+    rq.reason = cut.reason;
+    if (rq.bytes_out == 0) rq.status = cut.status;
+  }
   const double secs = std::chrono::duration<double>(Clock::now() - rq.start).count();
   observe::Metrics::global().record_request(rq.route_name, rq.status, secs);
   if (!rt.access_log->enabled()) return;

@@ -22,6 +22,9 @@ class HttpSession {
   void check_deadline(std::chrono::steady_clock::time_point now);
   // Called when draining: a connection waiting for its next request is closed at once.
   void close_idle();
+  // Called at the drain deadline: the connection (and its upstream) is closed; a request in
+  // flight ends and is logged with reason drain_timeout.
+  void cut();
 
   struct Impl;
 

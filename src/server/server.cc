@@ -61,6 +61,7 @@ struct Server::Impl {
   std::unique_ptr<admin::AdminServer> admin;
   config::ListenAddress listen;
   unsigned worker_count = 1;
+  std::unique_ptr<asio::steady_timer> lame_duck_timer;  // drain_delay_s after SIGTERM
 
   void reload() {
     spdlog::info("SIGHUP: reloading {}", config_path);
@@ -91,6 +92,24 @@ struct Server::Impl {
     spdlog::info("configuration reloaded");
   }
 
+  // SIGTERM/SIGINT. Lame duck first: /readyz fails at once while the listener keeps
+  // accepting for drain_delay_s, so load balancers stop sending before connections are
+  // refused. A second signal during the delay ends it.
+  void begin_shutdown() {
+    if (state.shutting_down.exchange(true)) {
+      if (lame_duck_timer) lame_duck_timer->cancel();
+      return;
+    }
+    const auto delay_s = state.runtime.get()->config->server.drain_delay_s;
+    if (delay_s == 0) {
+      begin_drain();
+      return;
+    }
+    spdlog::info("shutting down: /readyz fails now; still accepting for {}s", delay_s);
+    lame_duck_timer = std::make_unique<asio::steady_timer>(main_ioc, std::chrono::seconds(delay_s));
+    lame_duck_timer->async_wait([this](const boost::system::error_code&) { begin_drain(); });
+  }
+
   void begin_drain() {
     if (state.draining.exchange(true)) return;
     const auto drain_s = state.runtime.get()->config->server.drain_timeout_s;
@@ -107,18 +126,30 @@ struct Server::Impl {
                    asio::detached);
   }
 
-  asio::awaitable<void> wait_for_drain(std::chrono::steady_clock::time_point deadline) {
+  // Polls until no session is left or the deadline passes.
+  asio::awaitable<void> wait_for_sessions(std::chrono::steady_clock::time_point deadline,
+                                          bool close_idle) {
     asio::steady_timer timer(main_ioc);
     while (state.active_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
       timer.expires_after(std::chrono::milliseconds(20));
       co_await timer.async_wait(nothrow);
+      if (!close_idle) continue;
       // Sessions that went idle after the drain began are closed too.
       for (auto& w : workers) {
         asio::post(w->ioc(), [wp = w.get()] { wp->close_idle_sessions(); });
       }
     }
+  }
+
+  asio::awaitable<void> wait_for_drain(std::chrono::steady_clock::time_point deadline) {
+    co_await wait_for_sessions(deadline, true);
     if (state.active_sessions.load() > 0) {
       spdlog::warn("drain timeout: closing {} connections", state.active_sessions.load());
+      // Cut them on their own workers, so each request in flight ends and is logged.
+      for (auto& w : workers) {
+        asio::post(w->ioc(), [wp = w.get()] { wp->cut_sessions(); });
+      }
+      co_await wait_for_sessions(std::chrono::steady_clock::now() + std::chrono::seconds(1), false);
     }
     for (auto& w : workers) w->ioc().stop();
     if (admin) admin->stop();
@@ -166,7 +197,7 @@ struct Server::Impl {
   bool start_admin(const config::Config& initial, std::string& error) {
     if (!initial.admin.enabled) return true;
     admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
-      if (state.draining.load()) return false;
+      if (state.shutting_down.load()) return false;
       auto current = state.runtime.get();
       return current && current->ready();
     });
@@ -232,7 +263,7 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
         if (sig == SIGHUP) {
           d.reload();
         } else {
-          d.begin_drain();
+          d.begin_shutdown();
         }
         signals.async_wait(on_signal);
       };

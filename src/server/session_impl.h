@@ -110,6 +110,7 @@ struct HttpSession::Impl {
   // cancels the client socket and the upstream in use once it passes.
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
+  bool cut_at_drain = false;  // closed by the drain deadline (HttpSession::cut)
   proxy::UpstreamConnection* upstream_in_use = nullptr;
   std::chrono::seconds body_timeout{30};
   template <class Duration>
@@ -150,7 +151,7 @@ struct HttpSession::Impl {
                                                             proxy::UpstreamConnection& conn,
                                                             char* body, bool first_attempt);
   asio::awaitable<beast::error_code> read_head_bytes(proxy::UpstreamConnection& conn,
-                                                      ResponseParser& p);
+                                                     ResponseParser& p);
   asio::awaitable<std::optional<GatewayError>> read_response_head(
       const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
       std::optional<ResponseParser>& rp);

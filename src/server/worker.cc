@@ -28,4 +28,9 @@ void Worker::close_idle_sessions() {
   for (auto* s : all) s->close_idle();
 }
 
+void Worker::cut_sessions() {
+  std::vector<HttpSession*> all(sessions_.begin(), sessions_.end());
+  for (auto* s : all) s->cut();
+}
+
 }  // namespace portcullis::server

@@ -20,7 +20,8 @@ class HttpSession;
 // Shared by all workers.
 struct ServerState {
   runtime::RuntimeHolder runtime;
-  std::atomic<bool> draining{false};
+  std::atomic<bool> shutting_down{false};  // SIGTERM received: /readyz fails from now on
+  std::atomic<bool> draining{false};       // the listener is closed: sessions finish and end
   std::atomic<long> active_sessions{0};
   std::atomic<long> active_requests{0};
 };
@@ -58,6 +59,8 @@ class Worker {
   boost::asio::awaitable<void> sweep();
   // Closes the sessions that are waiting for a next request (draining).
   void close_idle_sessions();
+  // At the drain deadline: cuts every session; a request in flight is logged as cut.
+  void cut_sessions();
 
   // Body buffers are taken per request, not per connection, so idle keep-alive
   // connections cost no buffer memory.

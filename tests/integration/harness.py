@@ -178,7 +178,9 @@ def base_config(echo_port: int, routes: Optional[list] = None, server: Optional[
     cfg = {
         "server": {"listen": "127.0.0.1:0", "workers": 1, "max_header_bytes": 16384,
                    "max_body_bytes": 10485760, "header_timeout_s": 10, "idle_timeout_s": 60,
-                   "body_timeout_s": 60, "drain_timeout_s": 30},
+                   "body_timeout_s": 60, "drain_timeout_s": 30,
+                   # Tests stop their gateways at once; test_shutdown covers the delay.
+                   "drain_delay_s": 0},
         "admin": {"listen": "127.0.0.1:0"},
         "upstreams": {"echo": {"url": f"http://127.0.0.1:{echo_port}", "timeout_s": 30,
                                "connect_timeout_s": 5}},

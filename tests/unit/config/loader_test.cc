@@ -40,7 +40,7 @@ void expect_one_error(const std::string& yaml, int line, int col, const std::str
 
 TEST(LoaderTest, FullConfigLoadsWithEveryValue) {
   LoadResult r = load(R"(
-server:   { listen: 0.0.0.0:8081, workers: 4, max_header_bytes: 8192, max_body_bytes: 0, header_timeout_s: 5, idle_timeout_s: 30, body_timeout_s: 20, drain_timeout_s: 0, max_connections: 100 }
+server:   { listen: 0.0.0.0:8081, workers: 4, max_header_bytes: 8192, max_body_bytes: 0, header_timeout_s: 5, idle_timeout_s: 30, body_timeout_s: 20, drain_delay_s: 2, drain_timeout_s: 0, max_connections: 100 }
 admin:    { listen: "[::1]:9902" }
 upstreams:
   reports: { url: http://Reports.internal:9001/api/, timeout_s: 2.5, connect_timeout_s: 0.5, max_idle_connections: 8, idle_timeout_s: 15 }
@@ -63,6 +63,7 @@ log: { level: debug, access: logs/access.log, redact_query_params: [token, api_k
   EXPECT_EQ(c.server.header_timeout_s, 5u);
   EXPECT_EQ(c.server.idle_timeout_s, 30u);
   EXPECT_EQ(c.server.body_timeout_s, 20u);
+  EXPECT_EQ(c.server.drain_delay_s, 2u);
   EXPECT_EQ(c.server.drain_timeout_s, 0u);
   EXPECT_EQ(c.server.max_connections, 100u);
   EXPECT_TRUE(c.admin.enabled);
@@ -274,6 +275,9 @@ TEST(LoaderTest, NumbersAreChecked) {
   expect_one_error("upstreams: { u: { url: 'http://h', idle_timeout_s: 1.5 } }\n", 1, 52,
                    "whole number");
   expect_one_error("server:\n  workers:\n", 2, 3, "'workers' must be a whole number");
+  expect_one_error("server: { drain_delay_s: 3601 }\n", 1, 26,
+                   "'drain_delay_s' must be between 0 and 3600");
+  expect_one_error("server: { drain_delay_s: -1 }\n", 1, 26, "'drain_delay_s' must be");
 }
 
 TEST(LoaderTest, BooleansAreOnlyTrueOrFalse) {

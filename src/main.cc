@@ -7,6 +7,7 @@
 #include "cli/keys.h"
 #include "config/loader.h"
 #include "net/http_client.h"
+#include "observe/build_info.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_sinks.h"
@@ -53,7 +54,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (version->parsed()) {
-    std::cout << "portcullis " << PORTCULLIS_VERSION << "\n";
+    const auto& build = portcullis::observe::build_info();
+    std::cout << "portcullis " << build.version << " (commit " << build.commit << ", "
+              << build.build_type << " build)\n";
     return 0;
   }
   if (keys.parsed()) return keys.run();

@@ -1,7 +1,9 @@
 #include "observe/metrics.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +85,57 @@ std::string format_number(double v) {
   return buf;
 }
 
+struct Family {
+  std::string_view name;
+  std::string_view help;
+};
+// Every family the gateway exposes, sorted by name (checked below).
+constexpr Family kFamilies[] = {
+    {"portcullis_api_key_store_errors_total", "Failed reads of the API key store."},
+    {"portcullis_api_key_store_last_success_timestamp_seconds",
+     "Unix time of the last successful read of the API key store."},
+    {"portcullis_api_key_store_up", "1 when the last read of the API key store succeeded."},
+    {"portcullis_api_keys_loaded", "API keys held in memory."},
+    {"portcullis_auth_failures_total", "Requests refused by authentication or policy."},
+    {"portcullis_bad_requests_total", "Requests refused as malformed, by reason."},
+    {"portcullis_build_info", "Version, commit and build type of the running binary (always 1)."},
+    {"portcullis_config_reloads_total", "Configuration reloads (SIGHUP), applied or rejected."},
+    {"portcullis_connections_active", "Client connections open now."},
+    {"portcullis_connections_refused_total",
+     "Client connections closed at once because server.max_connections were open."},
+    {"portcullis_introspection_breaker_open",
+     "1 while the introspection circuit breaker of a provider is open."},
+    {"portcullis_introspection_breaker_rejections_total",
+     "Tokens refused without a call because the introspection breaker was open."},
+    {"portcullis_introspection_cache_hits_total", "Introspection answers taken from the cache."},
+    {"portcullis_introspection_cache_misses_total", "Tokens not found in the introspection cache."},
+    {"portcullis_introspection_calls_total", "Calls to an introspection endpoint, by result."},
+    {"portcullis_introspection_coalesced_total",
+     "Introspections that waited for a call already in flight for the same token."},
+    {"portcullis_introspection_latency_seconds", "Latency of introspection calls."},
+    {"portcullis_jwks_age_seconds", "Seconds since a provider's key set was last fetched."},
+    {"portcullis_jwks_fetches_total", "JWKS fetches, by result."},
+    {"portcullis_jwks_keys", "Keys in a provider's key set."},
+    {"portcullis_jwks_kid_misses_total", "Tokens whose kid was not in the key set."},
+    {"portcullis_jwt_cache_hits_total", "Verified tokens taken from the JWT cache."},
+    {"portcullis_jwt_cache_misses_total", "Tokens not found in the JWT cache."},
+    {"portcullis_request_duration_seconds", "Time from a request's first byte to its end."},
+    {"portcullis_requests_in_flight", "Requests being handled now."},
+    {"portcullis_requests_total", "Requests handled, by route and status."},
+    {"portcullis_upstream_errors_total", "Upstream failures, by upstream and kind."},
+    {"process_cpu_seconds_total", "User and system CPU time spent, in seconds."},
+    {"process_open_fds", "Open file descriptors."},
+    {"process_resident_memory_bytes", "Resident memory size, in bytes."},
+};
+
+constexpr bool sorted_families() {
+  for (std::size_t i = 1; i < std::size(kFamilies); ++i) {
+    if (!(kFamilies[i - 1].name < kFamilies[i].name)) return false;
+  }
+  return true;
+}
+static_assert(sorted_families(), "kFamilies sorted by name, each once");
+
 std::string_view family_of(std::string_view series) {
   auto brace = series.find('{');
   return brace == std::string_view::npos ? series : series.substr(0, brace);
@@ -95,11 +148,7 @@ void render_plain(const std::map<std::string, double>& series, std::string_view 
   for (const auto& [k, v] : series) {
     auto family = family_of(k);
     if (family != last_family) {
-      out += "# TYPE ";
-      out += family;
-      out += ' ';
-      out += type;
-      out += '\n';
+      Metrics::append_family_header(out, family, type);
       last_family = family;
     }
     out += k;
@@ -247,6 +296,26 @@ void Metrics::reset() {
   impl_->live_gauges.clear();
 }
 
+std::string_view Metrics::help_of(std::string_view family) {
+  const auto* end = std::end(kFamilies);
+  const auto* it = std::lower_bound(std::begin(kFamilies), end, family,
+                                    [](const Family& f, std::string_view n) { return f.name < n; });
+  return it != end && it->name == family ? it->help : kUndocumented;
+}
+
+void Metrics::append_family_header(std::string& out, std::string_view family,
+                                   std::string_view type) {
+  out += "# HELP ";
+  out += family;
+  out.push_back(' ');
+  out += help_of(family);
+  out += "\n# TYPE ";
+  out += family;
+  out.push_back(' ');
+  out += type;
+  out.push_back('\n');
+}
+
 std::string Metrics::render() const {
   std::map<std::string, double> counters;
   std::map<std::string, HistogramData> histograms;
@@ -300,9 +369,7 @@ std::string Metrics::render() const {
     std::string_view name(k.data(), zero);
     std::string_view labels(k.data() + zero + 1, k.size() - zero - 1);
     if (name != last_family) {
-      out += "# TYPE ";
-      out += name;
-      out += " histogram\n";
+      append_family_header(out, name, "histogram");
       last_family = name;
     }
     auto series = [&](std::string_view suffix, std::string_view le, const std::string& value) {

@@ -40,8 +40,15 @@ class Metrics {
   void add_live_gauge(std::weak_ptr<const void> owner, std::string_view name, Labels labels,
                       std::function<std::optional<double>()> value);
 
-  // The whole exposition, with # TYPE lines.
+  // The whole exposition, with # HELP and # TYPE lines.
   std::string render() const;
+  // "# HELP family ...\n# TYPE family type\n", the help text from the one table of
+  // families in metrics.cc (collectors that render their own series use it too).
+  static void append_family_header(std::string& out, std::string_view family,
+                                   std::string_view type);
+  // The help text of a family; kUndocumented for one missing from the table.
+  static std::string_view help_of(std::string_view family);
+  static constexpr std::string_view kUndocumented = "Undocumented metric.";
 
   // Forgets everything (tests).
   void reset();
@@ -62,6 +69,8 @@ inline constexpr std::string_view kAuthFailures = "portcullis_auth_failures_tota
 inline constexpr std::string_view kBadRequests = "portcullis_bad_requests_total";
 inline constexpr std::string_view kReloads = "portcullis_config_reloads_total";
 inline constexpr std::string_view kConnections = "portcullis_connections_active";
+inline constexpr std::string_view kConnectionsRefused = "portcullis_connections_refused_total";
+inline constexpr std::string_view kBuildInfo = "portcullis_build_info";
 }  // namespace series
 
 }  // namespace portcullis::observe

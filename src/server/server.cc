@@ -13,7 +13,9 @@
 #include "admin/admin_server.h"
 #include "common/nothrow.h"
 #include "config/loader.h"
+#include "observe/build_info.h"
 #include "observe/metrics.h"
+#include "observe/process_metrics.h"
 #include "server/http_session.h"
 #include "server/worker.h"
 #include "spdlog/spdlog.h"
@@ -43,6 +45,7 @@ asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, Worker& worker) {
         rt->config->server.max_connections) {
       boost::system::error_code ignored;
       socket.close(ignored);
+      observe::Metrics::global().add_series(observe::series::kConnectionsRefused);
       continue;
     }
     HttpSession::start(std::move(socket), worker);
@@ -205,12 +208,27 @@ struct Server::Impl {
   }
 
   void add_gauges() {
-    observe::Metrics::global().add_collector([this](std::string& out) {
-      out += "# TYPE portcullis_connections_active gauge\nportcullis_connections_active ";
-      out += std::to_string(state.active_sessions.load());
-      out += "\n# TYPE portcullis_requests_in_flight gauge\nportcullis_requests_in_flight ";
-      out += std::to_string(state.active_requests.load());
-      out += "\n";
+    auto& metrics = observe::Metrics::global();
+    // Counters a dashboard alerts on exist from the start, at 0.
+    metrics.add(observe::series::kReloads, {{"result", "applied"}}, 0);
+    metrics.add(observe::series::kReloads, {{"result", "rejected"}}, 0);
+    metrics.add(observe::series::kConnectionsRefused, {}, 0);
+    const auto& build = observe::build_info();
+    metrics.set_gauge(
+        observe::series::kBuildInfo,
+        {{"version", build.version}, {"commit", build.commit}, {"build_type", build.build_type}},
+        1);
+    metrics.add_collector([this](std::string& out) {
+      auto gauge = [&out](std::string_view name, long value) {
+        observe::Metrics::append_family_header(out, name, "gauge");
+        out += name;
+        out.push_back(' ');
+        out += std::to_string(value);
+        out.push_back('\n');
+      };
+      gauge(observe::series::kConnections, state.active_sessions.load());
+      gauge("portcullis_requests_in_flight", state.active_requests.load());
+      observe::append_process_metrics(out);
     });
   }
 

@@ -4,12 +4,14 @@ and the admin health endpoints."""
 
 import base64
 import json
+import re
 import string
+import subprocess
 import unittest
 import zlib
 
-from harness import (ACCESS_LOG_KEYS, GatewayTestCase, base_config, build_request, free_port,
-                     parse_prometheus, route, wait_until)
+from harness import (ACCESS_LOG_KEYS, Gateway, GatewayTestCase, base_config, build_request,
+                     free_port, gateway_bin, parse_prometheus, route, wait_until)
 
 PLANTED = ["PLANTED-SECRET-xyz", "PLANTED-COOKIE", "PLANTED-QUERY", "PLANTED-APIKEY"]
 
@@ -193,6 +195,45 @@ class ObservabilityTest(GatewayTestCase):
         self.assertIn("text/plain", r.header("Content-Type") or "")
         self.assertIn("# TYPE portcullis_requests_total counter", r.body.decode())
 
+    def test_every_family_has_help_and_type(self):
+        """Each family in /metrics has a # HELP line with a real description, then its
+        # TYPE line, and every sample belongs to a declared family."""
+        text = self.gateway.metrics()
+        helps = dict(re.findall(r"^# HELP (\S+) (.+)$", text, re.M))
+        types = dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, re.M))
+        self.assertTrue(types)
+        self.assertEqual(set(helps), set(types))
+        for family, help_text in helps.items():
+            self.assertNotEqual(help_text, "Undocumented metric.", family)
+        for name, _, _ in parse_prometheus(text):
+            family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+            self.assertIn(family, types, name)
+
+    def test_counters_alerts_read_exist_from_the_start(self):
+        """Reload and refused-connection counters are present at 0 before anything happened;
+        the build and the standard process metrics are there too."""
+        samples = parse_prometheus(self.gateway.metrics())
+
+        def value(name, **labels):
+            found = [v for n, l, v in samples if n == name and all(l.get(k) == x
+                                                                   for k, x in labels.items())]
+            self.assertEqual(len(found), 1, f"{name}{labels}: {found}")
+            return found[0]
+
+        self.assertEqual(value("portcullis_config_reloads_total", result="applied"), 0)
+        self.assertEqual(value("portcullis_config_reloads_total", result="rejected"), 0)
+        self.assertEqual(value("portcullis_connections_refused_total"), 0)
+        version = subprocess.run([gateway_bin(), "version"], capture_output=True, text=True,
+                                 check=True).stdout
+        info = [l for n, l, v in samples if n == "portcullis_build_info" and v == 1]
+        self.assertEqual(len(info), 1, samples)
+        self.assertIn(info[0]["version"], version)
+        self.assertIn(f"commit {info[0]['commit']}", version)
+        self.assertRegex(info[0]["commit"], r"^([0-9a-f]{4,}|unknown)$")
+        self.assertGreater(value("process_open_fds"), 3)
+        self.assertGreater(value("process_resident_memory_bytes"), 1 << 20)
+        self.assertGreaterEqual(value("process_cpu_seconds_total"), 0)  # ticks of 10 ms
+
     # --- admin ------------------------------------------------------------------------------------
 
     def test_admin_health_endpoints(self):
@@ -206,6 +247,28 @@ class ObservabilityTest(GatewayTestCase):
         r = self.get("/metrics")
         self.assertEqual(r.status, 404, str(r))
         self.assertNotIn(b"portcullis_requests_total", r.body)
+
+
+class ConnectionsRefusedTest(GatewayTestCase):
+    """A connection past server.max_connections is closed at once and counted."""
+
+    @classmethod
+    def make_config(cls, echo):
+        return base_config(echo.port, server={"max_connections": 1})
+
+    def refused(self):
+        return sum(v for n, _, v in parse_prometheus(self.gateway.metrics())
+                   if n == "portcullis_connections_refused_total")
+
+    def test_connection_over_the_limit_is_counted(self):
+        before = self.refused()
+        with self.gateway.connect() as first:
+            first.send(build_request("GET", "/echo/first"))
+            self.assertEqual(first.read_response().status, 200)
+            with self.gateway.connect() as second:
+                self.assertTrue(second.peer_closed(2), "the second connection was not closed")
+            wait_until(lambda: self.refused() >= before + 1, 2,
+                       message="portcullis_connections_refused_total to grow")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,32 @@ TEST(Metrics, CountsAndRendersPrometheusText) {
   m.reset();
 }
 
+TEST(Metrics, EveryFamilyHasHelpThenType) {
+  auto& m = observe::Metrics::global();
+  m.reset();
+  m.record_request("orders", 200, 0.01);
+  m.add(observe::series::kReloads, {{"result", "applied"}}, 0);
+  m.set_gauge("t_unknown_gauge", {}, 3);
+  const std::string text = m.render();
+  EXPECT_NE(text.find("# HELP portcullis_requests_total Requests handled, by route and status.\n"
+                      "# TYPE portcullis_requests_total counter\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# HELP portcullis_request_duration_seconds "), std::string::npos);
+  EXPECT_NE(text.find("# TYPE portcullis_request_duration_seconds histogram\n"), std::string::npos);
+  // A counter added with 0 is rendered at 0 (present before anything happened).
+  EXPECT_NE(text.find("portcullis_config_reloads_total{result=\"applied\"} 0\n"),
+            std::string::npos);
+  // A family missing from the table still gets a HELP line, marked as such.
+  EXPECT_NE(text.find("# HELP t_unknown_gauge Undocumented metric.\n# TYPE t_unknown_gauge gauge\n"
+                      "t_unknown_gauge 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(observe::Metrics::help_of(observe::series::kConnectionsRefused),
+            observe::Metrics::kUndocumented);
+  m.reset();
+}
+
 TEST(Metrics, RecordRequestFeedsTheRequestCounterAndHistogram) {
   auto& m = observe::Metrics::global();
   m.reset();

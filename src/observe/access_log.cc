@@ -91,8 +91,7 @@ std::string utc_now() {
   gmtime_r(&t, &tm);
   char buf[96];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms));
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
   return buf;
 }
 
@@ -153,6 +152,23 @@ void AccessLog::write(const AccessEntry& e) {
   // Integers: Boost.JSON writes doubles in exponent form, which log tools read poorly.
   o["duration_ms"] = static_cast<std::int64_t>(e.duration_ms + 0.5);
   o["duration_us"] = static_cast<std::int64_t>(e.duration_ms * 1000 + 0.5);
+  o["host"] = e.host;
+  if (std::string masked; redactor_.mask(e.user_agent, masked)) {
+    o["user_agent"] = masked;
+  } else {
+    o["user_agent"] = e.user_agent;
+  }
+  if (e.upstream_status != 0) {
+    o["upstream_status"] = e.upstream_status;
+  } else {
+    o["upstream_status"] = nullptr;
+  }
+  if (e.upstream_ms >= 0) {
+    o["upstream_ms"] =
+        static_cast<double>(static_cast<std::int64_t>(e.upstream_ms * 1000 + 0.5)) / 1000;
+  } else {
+    o["upstream_ms"] = nullptr;
+  }
   o["client_ip"] = e.client_ip;
   o["client_id"] = e.client_id;
   o["user_id"] = e.user_id;

@@ -23,6 +23,10 @@ struct AccessEntry {
   std::string_view route;
   std::string_view upstream;
   double duration_ms = 0;
+  std::string_view host;         // the Host the client sent
+  std::string_view user_agent;   // credential shapes masked on write
+  unsigned upstream_status = 0;  // 0: no response came from an upstream (written as null)
+  double upstream_ms = -1;       // connect to response head; < 0: not forwarded (null)
   std::string_view client_ip;
   std::string_view client_id;
   std::string_view user_id;

@@ -270,10 +270,9 @@ asio::awaitable<bool> HttpSession::Impl::send_continue(Request& req) {
 bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
   upstream_lines.clear();
-  std::string original_host;
   const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked(),
                                  parser->content_length()};
-  proxy::rewrite_request_head(req, head, original_host, upstream_lines);
+  proxy::rewrite_request_head(req, head, rq.host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;
   std::string_view p = rq.target.path;
   const auto& strip = route.config->strip_prefix;
@@ -358,6 +357,15 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.route = rq.route_name;
   e.upstream = rq.upstream_name;
   e.duration_ms = secs * 1000;
+  e.host = rq.host;
+  if (parser && parser->is_header_done()) {
+    const auto& req = parser->get();
+    // Not forwarded: the Host field is still there.
+    if (rq.host.empty()) e.host = req[http::field::host];
+    e.user_agent = req[http::field::user_agent];
+  }
+  e.upstream_status = rq.upstream_status;
+  e.upstream_ms = rq.upstream_ms;
   e.client_ip = client_ip;
   e.client_id = rq.who.client_id;
   e.user_id = rq.who.subject;

@@ -58,7 +58,10 @@ struct RequestState {
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
   identity::Identity who;
+  std::string host;  // the client's Host, taken out of the fields when forwarding
   unsigned status = 0;
+  unsigned upstream_status = 0;  // the upstream's answer, 0 when there was none
+  double upstream_ms = -1;       // connect to response head (or failure); -1: not forwarded
   std::uint64_t bytes_in = 0, bytes_out = 0;
 };
 

@@ -17,7 +17,14 @@ asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
   const BodyBuffer body(worker);
   std::unique_ptr<proxy::UpstreamConnection> conn;
   std::optional<ResponseParser> rp;
+  // Timed for the access log only: no clock read when it is off.
+  const bool timed = rt.access_log->enabled();
+  const Clock::time_point upstream_start = timed ? Clock::now() : Clock::time_point{};
   const auto failure = co_await exchange(*route.upstream, req, body.data.get(), conn, rp);
+  if (timed) {
+    rq.upstream_ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - upstream_start).count();
+  }
   if (failure) {
     upstream_in_use = nullptr;
     const Refusal r = Refusal::from(*failure);
@@ -171,6 +178,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   proxy::append_response_lines(rq.request_id_header, rq.request_id, rq.version, keep,
                                up_chunked && rq.version == 11, client_lines);
   rq.status = rp.status();
+  rq.upstream_status = rp.status();
   out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);
   std::uint64_t received = 0;
   const PumpResult r = co_await pump(rp, conn->stream, conn->buffer, client, body,

@@ -69,6 +69,33 @@ class ObservabilityTest(GatewayTestCase):
         self.assertIsInstance(entry["duration_ms"], (int, float))
         self.assertGreaterEqual(entry["duration_ms"], 0)
 
+    def test_access_log_has_host_user_agent_and_upstream_timing(self):
+        """host, user_agent, upstream_status and upstream_ms: set from the upstream's answer
+        when forwarded, null when the request never reached an upstream."""
+        r = self.get("/echo/timed", [("X-Request-Id", "obs-up-1"), ("User-Agent", "probe/1.0"),
+                                     ("X-Echo-Delay-Ms", "200")], host="api.example.test")
+        self.assertEqual(r.status, 200, str(r))
+        e = self.gateway.wait_for_access_log("obs-up-1")
+        self.assertEqual(e["host"], "api.example.test")
+        self.assertEqual(e["user_agent"], "probe/1.0")
+        self.assertEqual(e["upstream_status"], 200)
+        self.assertGreaterEqual(e["upstream_ms"], 200)
+        self.assertLessEqual(e["upstream_ms"], e["duration_ms"] + 1)
+
+        r = self.get("/nowhere", [("X-Request-Id", "obs-up-2")], host="other.example.test")
+        self.assertEqual(r.status, 404, str(r))
+        e = self.gateway.wait_for_access_log("obs-up-2")
+        self.assertEqual(e["host"], "other.example.test")
+        self.assertEqual(e["user_agent"], "")
+        self.assertIsNone(e["upstream_status"])
+        self.assertIsNone(e["upstream_ms"])
+
+        r = self.get("/dead/x", [("X-Request-Id", "obs-up-3")])
+        self.assertEqual(r.status, 502, str(r))
+        e = self.gateway.wait_for_access_log("obs-up-3")
+        self.assertIsNone(e["upstream_status"])
+        self.assertGreaterEqual(e["upstream_ms"], 0)
+
     def test_one_line_per_request(self):
         """Three requests on one keep-alive connection produce exactly one line each."""
         ids = [f"obs-count-{i}" for i in range(3)]

@@ -163,11 +163,13 @@ void AccessLog::write(const AccessEntry& e) {
   } else {
     o["upstream_status"] = nullptr;
   }
+  // Like duration_ms/duration_us: whole numbers, which every log pipeline reads alike.
   if (e.upstream_ms >= 0) {
-    o["upstream_ms"] =
-        static_cast<double>(static_cast<std::int64_t>(e.upstream_ms * 1000 + 0.5)) / 1000;
+    o["upstream_ms"] = static_cast<std::int64_t>(e.upstream_ms + 0.5);
+    o["upstream_us"] = static_cast<std::int64_t>(e.upstream_ms * 1000 + 0.5);
   } else {
     o["upstream_ms"] = nullptr;
+    o["upstream_us"] = nullptr;
   }
   o["client_ip"] = e.client_ip;
   o["client_id"] = e.client_id;

@@ -32,7 +32,8 @@ IDENTITY_HEADERS = ["X-User-Id", "X-Client-Id", "X-User-Scopes", "X-User-Roles",
 
 # Keys every access-log line carries.
 ACCESS_LOG_KEYS = {"time", "request_id", "method", "path", "status", "route", "upstream",
-                   "duration_ms", "client_id", "user_id", "auth_method", "reason"}
+                   "duration_ms", "client_id", "user_id", "auth_method", "reason", "host",
+                   "user_agent", "upstream_status", "upstream_ms"}
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 

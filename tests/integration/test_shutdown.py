@@ -135,6 +135,15 @@ class LameDuckTest(unittest.TestCase):
         self.assertGreaterEqual(time.monotonic() - start, self.DELAY_S - 0.2)
         self.assertEqual(g.wait_exit(10), 0, g.output()[-2000:])
 
+    def test_a_second_sigterm_ends_the_delay(self):
+        g = self.start_gateway({"drain_delay_s": 60, "drain_timeout_s": 5})
+        g.terminate()
+        wait_until(lambda: g.admin_get("/readyz").status == 503, 1,
+                   message="/readyz to turn 503 right after SIGTERM")
+        self.assertFalse(self._refused(g), "the listener closed during the delay")
+        g.terminate()
+        self.assertEqual(g.wait_exit(5), 0, g.output()[-2000:])
+
     def test_request_cut_at_drain_deadline_is_logged_with_a_reason(self):
         g = self.start_gateway({"drain_delay_s": 0, "drain_timeout_s": 1})
         result = {}

@@ -86,6 +86,37 @@ TEST(AccessLog, WritesPathAndQueryRedacted) {
   EXPECT_EQ(line.find("ptk_"), std::string::npos) << line;
 }
 
+TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
+  char path[] = "/tmp/pc-access-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string error;
+  auto log = observe::AccessLog::open(path, observe::Redactor({}, kShapes), error);
+  ASSERT_TRUE(log) << error;
+  observe::AccessEntry e;
+  e.host = "api.example.test";
+  e.user_agent = "curl/8 ptk_1234ok";
+  log->write(e);
+  e.user_agent = "probe/1.0";
+  e.upstream_status = 204;
+  e.upstream_ms = 12.3456;
+  log->write(e);
+  log->flush();
+  std::ifstream in(path);
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  ::unlink(path);
+  EXPECT_NE(first.find(R"("host":"api.example.test")"), std::string::npos) << first;
+  EXPECT_NE(first.find(R"("user_agent":"curl/8 REDACTED")"), std::string::npos) << first;
+  EXPECT_NE(first.find(R"("upstream_status":null,"upstream_ms":null,"upstream_us":null)"), std::string::npos)
+      << first;
+  EXPECT_NE(second.find(R"("user_agent":"probe/1.0")"), std::string::npos) << second;
+  EXPECT_NE(second.find(R"("upstream_status":204,"upstream_ms":12,"upstream_us":12346)"), std::string::npos)
+      << second;
+}
+
 TEST(Metrics, CountsAndRendersPrometheusText) {
   auto& m = observe::Metrics::global();
   m.reset();

@@ -256,12 +256,7 @@ void Metrics::record_request(std::string_view route, unsigned status, double sec
 }
 
 void Metrics::set_gauge(std::string_view name, Labels labels, double value) {
-  std::string key(name);
-  if (labels.size() != 0) {
-    key.push_back('{');
-    append_labels(key, labels);
-    key.push_back('}');
-  }
+  std::string key = series_key(name, labels);
   std::lock_guard lock(impl_->mu);
   impl_->gauges[key] = value;
 }
@@ -273,12 +268,7 @@ void Metrics::add_collector(std::function<void(std::string&)> collector) {
 
 void Metrics::add_live_gauge(std::weak_ptr<const void> owner, std::string_view name, Labels labels,
                              std::function<std::optional<double>()> value) {
-  std::string key(name);
-  if (labels.size() != 0) {
-    key.push_back('{');
-    append_labels(key, labels);
-    key.push_back('}');
-  }
+  std::string key = series_key(name, labels);
   std::lock_guard lock(impl_->mu);
   impl_->live_gauges.push_back({std::move(owner), std::move(key), std::move(value)});
 }

@@ -14,6 +14,7 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
+#include "config/tls_config.h"
 
 namespace portcullis::config {
 
@@ -43,17 +44,19 @@ struct AdminConfig {
 
 struct UpstreamConfig {
   std::string name;
-  std::string url;     // as written
-  std::string scheme;  // "http" (TLS to upstreams is a later issue)
-  std::string host;    // host to connect to
-  uint16_t port = 80;
+  std::string url;          // as written
+  std::string scheme;       // "http" or "https"
+  std::string host;         // host to connect to
+  uint16_t port = 80;       // 443 by default for https
   std::string base_path;    // path prefix from the URL, without trailing '/', often ""
   std::string host_header;  // Host sent upstream: the URL's authority
   double timeout_s = 30;    // whole response head must arrive within this
   double connect_timeout_s = 5;
   unsigned max_idle_connections = 64;  // per worker
   unsigned idle_timeout_s = 60;        // pooled connection kept at most this long
+  TlsClientConfig tls;                 // used when scheme is https
   Mark mark;
+  bool https() const { return scheme == "https"; }
 };
 
 struct IdentityHeaders {

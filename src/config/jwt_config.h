@@ -13,12 +13,13 @@
 
 #include "config/mark.h"
 #include "config/secret.h"
+#include "config/tls_config.h"
 #include "url/http_url.h"
 
 namespace portcullis::config {
 
-// An http:// URL the gateway fetches from (JWKS, discovery): the one identity-provider URL
-// type and parser (url/http_url.h).
+// An http:// or https:// URL the gateway fetches from (JWKS, discovery): the one identity-provider
+// URL type and parser (url/http_url.h).
 using FetchUrl = url::HttpUrl;
 inline bool parse_fetch_url(std::string_view text, FetchUrl& out, std::string& error) {
   return url::parse_http_url(text, out, error);
@@ -62,6 +63,7 @@ struct JwtProviderConfig {
   unsigned jwks_timeout_ms = 3000;
   std::size_t token_cache_entries = 100000;  // 0 disables the verified-token cache
   unsigned cache_max_s = 300;
+  TlsClientConfig tls;  // for https:// (jwks_uri, discovery, the jwks_uri discovery names)
 
   // Positions, for messages: the provider's name, each item of `algorithms`, and the
   // secret or key file, for the checks the jwt mechanism makes (auth/jwt/config_check.h).
@@ -81,6 +83,9 @@ struct JwtProviderConfig {
     c.algorithm_marks = from.algorithm_marks;
     c.secret_mark = from.secret_mark;
     c.key_file_mark = from.key_file_mark;
+    c.tls.ca_mark = from.tls.ca_mark;
+    c.tls.cert_mark = from.tls.cert_mark;
+    c.tls.key_mark = from.tls.key_mark;
     return c;
   }
 };

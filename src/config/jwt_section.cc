@@ -43,6 +43,8 @@ class ProviderReader {
       return;
     }
     std::vector<Field> fields = this->fields();
+    std::map<std::string, Mark> tls_keys;
+    add_tls_client_fields(r_, TlsClientKeys::Provider, p_.tls, tls_keys, fields);
     // Where each key is written, for the checks across keys below.
     for (auto& f : fields) {
       f.handle = [this, handle = std::move(f.handle)](const Entry& entry) {
@@ -54,6 +56,8 @@ class ProviderReader {
     r_.require(seen, "audiences", e.at, where_);
     r_.require(seen, "algorithms", e.at, where_);
     check_key_source(seen, e.at);
+    check_tls_client(r_, where_, p_.jwks_uri.https || seen.count("discovery") > 0,
+                     "an https:// jwks_uri or discovery", tls_keys, p_.tls);
     // The issuer may come from the discovery URL (OpenID Connect Discovery §4: the document
     // lives at ISSUER/.well-known/openid-configuration).
     if (p_.issuer.empty() && seen.count("discovery") && !p_.discovery.url.empty()) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/secret.h"
+#include "config/tls_config.h"
 #include "url/http_url.h"
 
 namespace portcullis::config {
@@ -37,7 +38,8 @@ struct OAuth2ProviderConfig {
   std::string roles_claim;        // dotted path, e.g. realm_access.roles; empty: no roles
   unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
   unsigned breaker_open_s = 5;    // how long it stays open before one trial call
-  int line = 0;                   // position of the provider's name, for messages
+  TlsClientConfig tls;  // for https:// (the endpoint, discovery, the endpoint discovery names)
+  int line = 0;         // position of the provider's name, for messages
   int col = 0;
 
   friend bool operator==(const OAuth2ProviderConfig&, const OAuth2ProviderConfig&) = default;

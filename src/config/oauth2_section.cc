@@ -1,6 +1,6 @@
 // `oauth2_providers`: NAME -> { introspection_endpoint | discovery, client_id, client_secret,
 // auth_method, issuer, audiences, timeout_ms, cache_s, negative_cache_s, cache_entries,
-// scopes_claim, roles_claim, breaker_failures, breaker_open_s }.
+// scopes_claim, roles_claim, breaker_failures, breaker_open_s, ca_file, tls_verify }.
 #include <algorithm>
 
 #include "config/sections.h"
@@ -55,51 +55,55 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
                    });
                  }};
   };
-  auto seen = r.walk_map(
-      e.value, e.at, where,
-      {url("introspection_endpoint", p.introspection_endpoint),
-       url("discovery", p.discovery),
-       {"client_id", [&](const Entry& f) { r.read_nonempty_string(f, p.client_id); }},
-       {"client_secret",
-        [&](const Entry& f) {
-          std::string text;
-          if (!r.read_nonempty_string(f, text)) return;
-          r.read_secret(f, text, {"client_secret", "secret", "client_secret"}, p.client_secret);
-        }},
-       {"auth_method",
-        [&](const Entry& f) {
-          std::string m;
-          if (!r.read_nonempty_string(f, m)) return;
-          if (m == "client_secret_basic") {
-            p.auth_method = ClientAuthMethod::ClientSecretBasic;
-          } else if (m == "client_secret_post") {
-            p.auth_method = ClientAuthMethod::ClientSecretPost;
-          } else {
-            r.error(f.at,
-                    "auth_method '" + m + "' must be client_secret_basic or client_secret_post");
-          }
-        }},
-       {"issuer",
-        [&](const Entry& f) {
-          std::string s;
-          if (r.read_nonempty_string(f, s)) p.issuer = s;
-        }},
-       {"audiences",
-        [&](const Entry& f) {
-          if (!f.value.IsSequence() || f.value.size() == 0) {
-            r.error(f.at, "'audiences' must be a non-empty list, e.g. [api://orders]");
-            return;
-          }
-          r.read_string_list(f, p.audiences);
-        }},
-       r.uint_field("timeout_ms", p.timeout_ms, 1, 60000),
-       r.uint_field("cache_s", p.cache_s, 0, 86400),
-       r.uint_field("negative_cache_s", p.negative_cache_s, 0, 3600),
-       r.uint_field("cache_entries", p.cache_entries, 1, 100000000),
-       claim("scopes_claim", p.scopes_claim),
-       claim("roles_claim", p.roles_claim),
-       r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
-       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600)});
+  std::vector<Field> fields{
+      url("introspection_endpoint", p.introspection_endpoint),
+      url("discovery", p.discovery),
+      {"client_id", [&](const Entry& f) { r.read_nonempty_string(f, p.client_id); }},
+      {"client_secret",
+       [&](const Entry& f) {
+         std::string text;
+         if (!r.read_nonempty_string(f, text)) return;
+         r.read_secret(f, text, {"client_secret", "secret", "client_secret"}, p.client_secret);
+       }},
+      {"auth_method",
+       [&](const Entry& f) {
+         std::string m;
+         if (!r.read_nonempty_string(f, m)) return;
+         if (m == "client_secret_basic") {
+           p.auth_method = ClientAuthMethod::ClientSecretBasic;
+         } else if (m == "client_secret_post") {
+           p.auth_method = ClientAuthMethod::ClientSecretPost;
+         } else {
+           r.error(f.at,
+                   "auth_method '" + m + "' must be client_secret_basic or client_secret_post");
+         }
+       }},
+      {"issuer",
+       [&](const Entry& f) {
+         std::string s;
+         if (r.read_nonempty_string(f, s)) p.issuer = s;
+       }},
+      {"audiences",
+       [&](const Entry& f) {
+         if (!f.value.IsSequence() || f.value.size() == 0) {
+           r.error(f.at, "'audiences' must be a non-empty list, e.g. [api://orders]");
+           return;
+         }
+         r.read_string_list(f, p.audiences);
+       }},
+      r.uint_field("timeout_ms", p.timeout_ms, 1, 60000),
+      r.uint_field("cache_s", p.cache_s, 0, 86400),
+      r.uint_field("negative_cache_s", p.negative_cache_s, 0, 3600),
+      r.uint_field("cache_entries", p.cache_entries, 1, 100000000),
+      claim("scopes_claim", p.scopes_claim),
+      claim("roles_claim", p.roles_claim),
+      r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
+      r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600)};
+  std::map<std::string, Mark> tls_keys;
+  add_tls_client_fields(r, TlsClientKeys::Provider, p.tls, tls_keys, fields);
+  auto seen = r.walk_map(e.value, e.at, where, fields);
+  check_tls_client(r, where, p.introspection_endpoint.https || seen.count("discovery") > 0,
+                   "an https:// introspection_endpoint or discovery", tls_keys, p.tls);
   if (seen.count("introspection_endpoint") == seen.count("discovery")) {
     r.error(e.at, where + " needs exactly one of 'introspection_endpoint' or 'discovery'");
   }

@@ -10,6 +10,7 @@ namespace portcullis::config {
 // truncated: /dev/zero or a runaway log named by mistake must not hang `check` or a reload.
 inline constexpr std::size_t kMaxConfigFileBytes = 16u << 20;
 inline constexpr std::size_t kMaxKeyFileBytes = 1u << 20;  // PEM keys, JWK sets
+inline constexpr std::size_t kMaxCaFileBytes = 4u << 20;   // CA bundles (ca_file)
 inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;
 
 // Replaces `out` with the file's bytes. False with `error` set when it cannot be read:

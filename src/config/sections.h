@@ -4,10 +4,12 @@
 // them in dependency order: routes refer to upstreams and to the auth sections.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "config/yaml_reader.h"
@@ -25,6 +27,20 @@ void check_listeners(YamlReader& r, const Config& config, Mark server_listen_at,
 // Fills config.upstreams with the upstreams that loaded cleanly; returns every name declared,
 // including those with errors, so that routes naming them are not reported a second time.
 std::set<std::string> load_upstreams(YamlReader& r, const Entry& e, Config& config);
+
+// The TLS client keys (config/tls_section.cc), added to an upstream's or a provider's list of
+// known keys: ca_file and tls_verify, and for upstreams server_name, client_cert_file and
+// client_key_file. `present` collects where each key is written, for check_tls_client.
+enum class TlsClientKeys { Upstream, Provider };
+void add_tls_client_fields(YamlReader& r, TlsClientKeys which, TlsClientConfig& tls,
+                           std::map<std::string, Mark>& present, std::vector<Field>& fields);
+// After the map is walked. `uses_tls`: whether the owner speaks TLS (an https:// URL, or a
+// discovery document that may name one); when it does not, every TLS key present is an
+// error ("... needs <needs>"). Also: a client certificate without its key (or the reverse),
+// and a warning for tls_verify: false.
+void check_tls_client(YamlReader& r, const std::string& where, bool uses_tls,
+                      std::string_view needs, const std::map<std::string, Mark>& present,
+                      const TlsClientConfig& tls);
 
 void load_identity(YamlReader& r, const Entry& e, Config& config);
 

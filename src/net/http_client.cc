@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "common/nothrow.h"
+#include "tls/client_context.h"
 
 namespace portcullis::net {
 
@@ -37,7 +39,16 @@ struct Request {
   std::string content_type;
   std::chrono::milliseconds timeout{3000};
   std::size_t max_body = 1 << 20;
+  TlsContext tls;  // used for https
 };
+
+// Where connections and sessions are pooled: host:port, and the TLS context for https (a
+// session or a connection verified under some settings is never used under others).
+std::string pool_key(const Request& req) {
+  std::string key = req.url.host + ":" + std::to_string(req.url.port);
+  if (req.url.https && req.tls) key += "#tls" + std::to_string(req.tls->id());
+  return key;
+}
 
 std::string form_encode(const HeaderList& fields) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -81,6 +92,7 @@ class ConnectionPool {
   struct Conn {
     explicit Conn(const asio::any_io_executor& ex) : stream(ex) {}
     beast::tcp_stream stream;
+    std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls;  // over `stream`, for https
     Clock::time_point idle_since{};
   };
   using ConnPtr = std::unique_ptr<Conn>;
@@ -99,6 +111,13 @@ class ConnectionPool {
     return nullptr;
   }
 
+  // The resumable TLS session of a destination (created on first use).
+  const std::shared_ptr<tls::SessionSlot>& session(const std::string& key) {
+    auto& slot = sessions_[key];
+    if (!slot) slot = std::make_shared<tls::SessionSlot>();
+    return slot;
+  }
+
   void give(const std::string& key, ConnPtr c) {
     auto& list = idle_[key];
     if (list.size() >= kIdlePerHost) return;  // closed as it goes
@@ -109,11 +128,61 @@ class ConnectionPool {
 
  private:
   std::unordered_map<std::string, std::vector<ConnPtr>> idle_;
+  std::unordered_map<std::string, std::shared_ptr<tls::SessionSlot>> sessions_;
 };
+
+// The TLS handshake on a new connection (within the stream's deadline). False with `error`
+// set when it fails: the request fails then, it never goes in clear text.
+asio::awaitable<bool> handshake(ConnectionPool::Conn& conn, const Request& req,
+                                const std::shared_ptr<tls::SessionSlot>& slot, std::string& error) {
+  const std::string where = req.url.host + ":" + std::to_string(req.url.port);
+  if (!req.tls) {
+    error = "https://" + where + " has no TLS settings";
+    co_return false;
+  }
+  std::string why;
+  SSL* ssl = req.tls->new_connection(req.url.host, slot, why);
+  if (ssl == nullptr) {
+    error = why;
+    co_return false;
+  }
+  conn.tls = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(conn.stream, ssl);
+  auto [ec] = co_await conn.tls->async_handshake(asio::ssl::stream_base::client, nothrow);
+  if (ec) {
+    slot->clear();
+    error = "TLS handshake with " + where + " failed: " +
+            (ec == beast::error::timeout ? std::string("timed out")
+                                         : tls::handshake_failure(ssl, ec.message()));
+    co_return false;
+  }
+  co_return true;
+}
+
+struct RoundTrip {
+  beast::error_code write;  // set when sending failed (nothing was read then)
+  beast::error_code read;
+};
+
+// Sends the request and reads the answer, over TCP or TLS.
+template <class Stream>
+asio::awaitable<RoundTrip> round_trip(Stream& s, http::request<http::string_body>& r,
+                                      beast::flat_buffer& buffer,
+                                      http::response_parser<http::string_body>& parser) {
+  RoundTrip t;
+  auto [wec, wn] = co_await http::async_write(s, r, nothrow);
+  if (wec) {
+    t.write = wec;
+    co_return t;
+  }
+  auto [rec, rn] = co_await http::async_read(s, buffer, parser, nothrow);
+  t.read = rec;
+  co_return t;
+}
 
 // A new connection to the request's host within `deadline`; null with `error` set on failure.
 asio::awaitable<ConnectionPool::ConnPtr> connect(const Request& req,
                                                  std::chrono::steady_clock::time_point deadline,
+                                                 const std::shared_ptr<tls::SessionSlot>& slot,
                                                  std::string& error) {
   auto ex = co_await asio::this_coro::executor;
   // Resolving cannot be bounded by the stream's timer; a timer cancels it instead.
@@ -144,13 +213,14 @@ asio::awaitable<ConnectionPool::ConnPtr> connect(const Request& req,
   // waits for the provider's delayed ACK (~40 ms) on a kept-alive connection.
   boost::system::error_code ignored;
   conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (req.url.https && !co_await handshake(*conn, req, slot, error)) co_return nullptr;
   co_return conn;
 }
 
 asio::awaitable<void> exchange(ConnectionPool& pool, Request req, HttpCallback done) {
   HttpResponse res;
   const auto deadline = std::chrono::steady_clock::now() + req.timeout;
-  const std::string key = req.url.host + ":" + std::to_string(req.url.port);
+  const std::string key = pool_key(req);
 
   http::request<http::string_body> r{req.method, req.url.target, 11};
   r.set(http::field::host, req.url.host_header);
@@ -170,25 +240,25 @@ asio::awaitable<void> exchange(ConnectionPool& pool, Request req, HttpCallback d
     const bool reused = conn != nullptr;
     if (!conn) {
       std::string error;
-      conn = co_await connect(req, deadline, error);
+      conn = co_await connect(req, deadline, pool.session(key), error);
       if (!conn) {
         res.error = std::move(error);
         break;
       }
     }
     conn->stream.expires_at(deadline);
-    auto [wec, wn] = co_await http::async_write(conn->stream, r, nothrow);
-    if (wec) {
-      if (reused && attempt == 0) continue;
-      res.error = "sending the request failed: " + describe(wec, false);
-      break;
-    }
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
     parser.body_limit(req.max_body);
     parser.header_limit(64 * 1024);
-    auto [rec, rn] = co_await http::async_read(conn->stream, buffer, parser, nothrow);
-    if (rec) {
+    const RoundTrip t = conn->tls ? co_await round_trip(*conn->tls, r, buffer, parser)
+                                  : co_await round_trip(conn->stream, r, buffer, parser);
+    if (t.write) {
+      if (reused && attempt == 0) continue;
+      res.error = "sending the request failed: " + describe(t.write, false);
+      break;
+    }
+    if (const auto rec = t.read) {
       if (reused && attempt == 0 && !parser.got_some() && rec != beast::error::timeout) continue;
       res.error = rec == http::error::body_limit
                       ? "the response is larger than " + std::to_string(req.max_body) + " bytes"
@@ -268,12 +338,16 @@ HttpClient& HttpClient::shared() {
 HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {}
 HttpClient::~HttpClient() = default;
 
-void HttpClient::stop() { impl_->stop(); }
+void HttpClient::stop() {
+  impl_->stop();
+}
 
 void HttpClient::get(const config::FetchUrl& url, HeaderList headers,
-                     std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done) {
+                     std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done,
+                     TlsContext tls) {
   Request r;
   r.url = url;
+  r.tls = std::move(tls);
   r.headers = std::move(headers);
   r.timeout = timeout;
   r.max_body = max_body;
@@ -282,10 +356,11 @@ void HttpClient::get(const config::FetchUrl& url, HeaderList headers,
 
 void HttpClient::post_form(const config::FetchUrl& url, HeaderList headers, HeaderList form,
                            std::chrono::milliseconds timeout, std::size_t max_body,
-                           HttpCallback done) {
+                           HttpCallback done, TlsContext tls) {
   Request r;
   r.method = http::verb::post;
   r.url = url;
+  r.tls = std::move(tls);
   r.headers = std::move(headers);
   r.body = form_encode(form);
   r.content_type = "application/x-www-form-urlencoded";

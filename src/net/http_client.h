@@ -3,10 +3,13 @@
 // started on first use and shared by every provider. Callers never wait on it: requests
 // are queued and their callbacks run on the client's thread.
 //
-// http:// only (the config loader refuses https until TLS to identity providers lands).
-// Keep-alive: idle connections are kept per host:port (up to 32, for 20 s) and
-// reused; one that the provider closed meanwhile is replaced once. No redirects followed.
-// Asio and Beast stay inside http_client.cc.
+// http:// and https://: an https URL is reached with the TLS context the caller passes (the
+// provider's ca_file / tls_verify, tls/client_context.h); a failed handshake is a failed
+// request ("TLS handshake with HOST:PORT failed: certificate verify failed: ..."), never a
+// fallback to plain HTTP. Keep-alive: idle connections are kept per host:port (and TLS
+// context) (up to 32, for 20 s) and reused; one that the provider closed meanwhile is
+// replaced once. TLS sessions are resumed on new connections to the same destination. No
+// redirects followed. Asio, Beast and OpenSSL stay inside http_client.cc.
 #pragma once
 
 #include <chrono>
@@ -20,13 +23,20 @@
 
 #include "config/jwt_config.h"
 
+namespace portcullis::tls {
+class ClientContext;
+}  // namespace portcullis::tls
+
 namespace portcullis::net {
+
+// How to speak TLS to an https:// URL; null for http:// only.
+using TlsContext = std::shared_ptr<const tls::ClientContext>;
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
 struct HttpResponse {
-  bool ok = false;     // a complete response arrived (whatever its status)
-  std::string error;   // what went wrong when !ok: "timed out", "connection refused", ...
+  bool ok = false;    // a complete response arrived (whatever its status)
+  std::string error;  // what went wrong when !ok: "timed out", "connection refused", ...
   unsigned status = 0;
   HeaderList headers;  // as received
   std::string body;
@@ -47,13 +57,15 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // GET `url`. The whole exchange (resolve, connect, request, response) must end within
-  // `timeout`; a body over `max_body` bytes fails the request.
+  // GET `url`. The whole exchange (resolve, connect, TLS handshake, request, response) must
+  // end within `timeout`; a body over `max_body` bytes fails the request. An https:// URL
+  // needs `tls` (without it the request fails).
   void get(const config::FetchUrl& url, HeaderList headers, std::chrono::milliseconds timeout,
-           std::size_t max_body, HttpCallback done);
+           std::size_t max_body, HttpCallback done, TlsContext tls = nullptr);
   // POST application/x-www-form-urlencoded (fields are percent-encoded here).
   void post_form(const config::FetchUrl& url, HeaderList headers, HeaderList form,
-                 std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done);
+                 std::chrono::milliseconds timeout, std::size_t max_body, HttpCallback done,
+                 TlsContext tls = nullptr);
   // Runs `fn` on the client's thread after `delay` (never inline).
   void after(std::chrono::milliseconds delay, std::function<void()> fn);
 

@@ -8,6 +8,9 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/nothrow.h"
+#include "proxy/tls_stream.h"
+#include "spdlog/spdlog.h"
+#include "tls/client_context.h"
 
 namespace portcullis::proxy {
 
@@ -17,12 +20,16 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-std::string key_of(const config::UpstreamConfig& u) {
-  return u.host + ':' + std::to_string(u.port);
+// host:port, and the TLS context for https: a connection (or session) verified under some
+// settings is never handed out under others.
+std::string key_of(const config::UpstreamConfig& u, const tls::ClientContext* tls) {
+  std::string key = u.host + ':' + std::to_string(u.port);
+  if (tls != nullptr) key += "#tls" + std::to_string(tls->id());
+  return key;
 }
 
 // True when an idle connection has something to read: the peer closed (or reset) it, or sent
-// bytes nobody asked for. Non-blocking peek.
+// bytes nobody asked for (over TLS: a close_notify alert, or anything else). Non-blocking peek.
 bool readable(Socket& s) {
   char c;
   const ssize_t n = ::recv(s.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -31,60 +38,103 @@ bool readable(Socket& s) {
   return errno != EAGAIN && errno != EWOULDBLOCK;
 }
 
+constexpr auto kTlsFailureLogEvery = std::chrono::seconds(5);
+
 }  // namespace
 
+UpstreamConnection::UpstreamConnection(asio::io_context& ioc) : stream(ioc.get_executor()) {}
+UpstreamConnection::~UpstreamConnection() = default;
+
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
-    const config::UpstreamConfig& upstream, bool& reused, ConnectError& error,
-    UpstreamConnection*& connecting, const bool& timed_out) {
+    const config::UpstreamConfig& upstream, const tls::ClientContext* tls, bool& reused,
+    ConnectError& error, UpstreamConnection*& connecting, const bool& timed_out) {
   error = ConnectError::None;
   reused = false;
-  std::string key = key_of(upstream);
+  std::string key = key_of(upstream, tls);
+  Destination& d = destinations_[key];
   const auto now = std::chrono::steady_clock::now();
   const auto max_idle = std::chrono::seconds(upstream.idle_timeout_s);
-  if (auto it = idle_.find(key); it != idle_.end()) {
-    auto& list = it->second;
-    while (!list.empty()) {
-      auto c = std::move(list.back());
-      list.pop_back();
-      if (now - c->idle_since > max_idle) continue;
-      if (readable(c->stream)) continue;
-      reused = true;
-      co_return c;
-    }
+  while (!d.idle.empty()) {
+    auto c = std::move(d.idle.back());
+    d.idle.pop_back();
+    if (now - c->idle_since > max_idle) continue;
+    if (readable(c->stream)) continue;
+    reused = true;
+    co_return c;
   }
 
   auto c = std::make_unique<UpstreamConnection>(ioc_);
   c->key = std::move(key);
   connecting = c.get();
+  bool ok = co_await connect(*c, upstream, error);
+  if (ok && tls != nullptr) {
+    ok = co_await handshake(*c, upstream, *tls, d);
+    if (!ok) error = ConnectError::Tls;
+  }
+  connecting = nullptr;
+  if (!ok) {
+    if (timed_out && error != ConnectError::Resolve) error = ConnectError::Timeout;
+    co_return nullptr;
+  }
+  co_return c;
+}
+
+asio::awaitable<bool> UpstreamPool::connect(UpstreamConnection& c,
+                                            const config::UpstreamConfig& upstream,
+                                            ConnectError& error) {
   beast::error_code ec;
   auto addr = asio::ip::make_address(upstream.host, ec);
   if (!ec) {
-    auto [cec] = co_await c->stream.async_connect(tcp::endpoint(addr, upstream.port), nothrow);
+    auto [cec] = co_await c.stream.async_connect(tcp::endpoint(addr, upstream.port), nothrow);
     ec = cec;
   } else {
     tcp::resolver resolver(ioc_);
     const std::string service = std::to_string(upstream.port);
     auto [rec, results] = co_await resolver.async_resolve(upstream.host, service, nothrow);
     if (rec) {
-      connecting = nullptr;
       error = ConnectError::Resolve;
-      co_return nullptr;
+      co_return false;
     }
-    auto [cec, ep] = co_await asio::async_connect(c->stream, results, nothrow);
+    auto [cec, ep] = co_await asio::async_connect(c.stream, results, nothrow);
     ec = cec;
   }
-  connecting = nullptr;
   if (ec) {
-    error = timed_out ? ConnectError::Timeout : ConnectError::Refused;
-    co_return nullptr;
+    error = ConnectError::Refused;
+    co_return false;
   }
-  c->stream.set_option(tcp::no_delay(true), ec);
-  co_return c;
+  c.stream.set_option(tcp::no_delay(true), ec);
+  co_return true;
+}
+
+// The handshake offers the destination's last session; a failure is logged (at most every
+// few seconds per destination: a broken certificate fails every request) with its reason.
+asio::awaitable<bool> UpstreamPool::handshake(UpstreamConnection& c,
+                                              const config::UpstreamConfig& upstream,
+                                              const tls::ClientContext& tls, Destination& d) {
+  if (!d.session) d.session = std::make_shared<tls::SessionSlot>();
+  std::string why;
+  SSL* ssl = tls.new_connection(upstream.host, d.session, why);
+  beast::error_code ec;
+  if (ssl != nullptr) {
+    c.tls = std::make_unique<TlsStream>(c.stream, ssl);
+    auto [hec] = co_await c.tls->stream.async_handshake(asio::ssl::stream_base::client, nothrow);
+    if (!hec) co_return true;
+    ec = hec;
+    why = tls::handshake_failure(ssl, ec.message());
+    d.session->clear();
+  }
+  const auto now = std::chrono::steady_clock::now();
+  if (ec != asio::error::operation_aborted && now - d.tls_failure_logged >= kTlsFailureLogEvery) {
+    d.tls_failure_logged = now;
+    spdlog::warn("upstream '{}': TLS handshake with {}:{} failed: {}", upstream.name, upstream.host,
+                 upstream.port, why);
+  }
+  co_return false;
 }
 
 void UpstreamPool::release(const config::UpstreamConfig& upstream,
                            std::unique_ptr<UpstreamConnection> c) {
-  auto& list = idle_[c->key];
+  auto& list = destinations_[c->key].idle;
   if (list.size() >= upstream.max_idle_connections) return;
   c->idle_since = std::chrono::steady_clock::now();
   list.push_back(std::move(c));

@@ -1,5 +1,8 @@
 // UpstreamPool: keep-alive connections to upstreams, one pool per worker thread (no locks).
-// Connections are keyed by host:port and reused LIFO; idle ones expire.
+// Connections are keyed by host:port (and, for https, the upstream's TLS context) and reused
+// LIFO; idle ones expire. An https upstream's connections are TLS from the first byte: the
+// handshake is part of connecting, and a failed one fails the connection (never a fallback
+// to clear text); each destination keeps its resumable TLS session per worker.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -14,6 +17,11 @@
 
 #include "config/config.h"
 
+namespace portcullis::tls {
+class ClientContext;
+class SessionSlot;
+}  // namespace portcullis::tls
+
 namespace portcullis::proxy {
 
 // Sockets bound to the worker's io_context executor type (cheaper than any_io_executor on
@@ -22,15 +30,20 @@ namespace portcullis::proxy {
 using Socket =
     boost::asio::basic_stream_socket<boost::asio::ip::tcp, boost::asio::io_context::executor_type>;
 
+struct TlsStream;  // proxy/tls_stream.h
+
 struct UpstreamConnection {
-  explicit UpstreamConnection(boost::asio::io_context& ioc) : stream(ioc.get_executor()) {}
-  Socket stream;
+  explicit UpstreamConnection(boost::asio::io_context& ioc);
+  ~UpstreamConnection();
+  Socket stream;                     // the TCP connection; cancelled or closed on a deadline
+  std::unique_ptr<TlsStream> tls;    // over `stream`, for an https upstream
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not yet parsed
   std::chrono::steady_clock::time_point idle_since;
   std::string key;
 };
 
-enum class ConnectError { None, Refused, Timeout, Resolve };
+// Tls: the TLS handshake failed (the certificate did not verify, the upstream refused ours...).
+enum class ConnectError { None, Refused, Timeout, Resolve, Tls };
 
 class UpstreamPool {
  public:
@@ -39,18 +52,30 @@ class UpstreamPool {
   // A pooled connection when one is idle (`reused` = true), else a new one. An idle
   // connection that is readable (the upstream closed it, or left bytes on it that no request
   // asked for) is dropped, never handed out: those bytes would be read as the next answer.
-  // `connecting` points at a new connection while its connect is pending, so the caller's
-  // deadline can cancel it.
+  // `connecting` points at a new connection while its connect (and TLS handshake) is
+  // pending, so the caller's deadline can cancel it. `tls`: the upstream's TLS context for an
+  // https upstream, else null.
   boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
-      const config::UpstreamConfig& upstream, bool& reused, ConnectError& error,
-      UpstreamConnection*& connecting, const bool& timed_out);
+      const config::UpstreamConfig& upstream, const tls::ClientContext* tls, bool& reused,
+      ConnectError& error, UpstreamConnection*& connecting, const bool& timed_out);
 
   // Back to the pool; dropped when the pool for that upstream is full.
   void release(const config::UpstreamConfig& upstream, std::unique_ptr<UpstreamConnection> c);
 
  private:
+  struct Destination {
+    std::vector<std::unique_ptr<UpstreamConnection>> idle;
+    std::shared_ptr<tls::SessionSlot> session;  // https: the session to resume
+    std::chrono::steady_clock::time_point tls_failure_logged{};
+  };
+  boost::asio::awaitable<bool> connect(UpstreamConnection& c,
+                                       const config::UpstreamConfig& upstream, ConnectError& error);
+  boost::asio::awaitable<bool> handshake(UpstreamConnection& c,
+                                         const config::UpstreamConfig& upstream,
+                                         const tls::ClientContext& tls, Destination& d);
+
   boost::asio::io_context& ioc_;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  std::unordered_map<std::string, Destination> destinations_;
 };
 
 }  // namespace portcullis::proxy

@@ -9,6 +9,8 @@
 #include "auth/oauth2/http_transport.h"
 #include "auth/oauth2/oauth2_authenticator.h"
 #include "jose/token.h"
+#include "tls/client_context.h"
+#include "tls/config_check.h"
 
 namespace portcullis::runtime {
 namespace {
@@ -72,11 +74,40 @@ bool open_mechanisms(const config::Config& config, const Runtime* previous, Runt
         auto it = previous->oauth2_providers.find(method.provider);
         if (it != previous->oauth2_providers.end()) running = it->second;
       }
+      const auto& provider = config.oauth2_providers.at(method.provider);
+      auto transport = auth::oauth2::make_http_transport(provider, error);
+      if (!transport) {
+        error = "oauth2 provider '" + method.provider + "': " + error;
+        return false;
+      }
       rt.oauth2_providers.emplace(
           method.provider,
-          auth::oauth2::open_provider(config.oauth2_providers.at(method.provider),
-                                      std::move(running), auth::oauth2::make_http_transport()));
+          auth::oauth2::open_provider(provider, std::move(running), std::move(transport)));
     }
+  }
+  return true;
+}
+
+// A TLS context per https upstream; the previous runtime's when the settings are the same.
+bool open_upstream_tls(const config::Config& config, const Runtime* previous, Runtime& rt,
+                       std::string& error) {
+  for (const auto& [name, upstream] : config.upstreams) {
+    if (!upstream.https()) continue;
+    if (previous != nullptr) {
+      auto ctx = previous->upstream_tls.find(name);
+      auto was = previous->config->upstreams.find(name);
+      if (ctx != previous->upstream_tls.end() && was != previous->config->upstreams.end() &&
+          was->second.tls.same_settings(upstream.tls)) {
+        rt.upstream_tls.emplace(name, ctx->second);
+        continue;
+      }
+    }
+    auto ctx = tls::ClientContext::create(upstream.tls, error);
+    if (!ctx) {
+      error = "upstream '" + name + "': " + error;
+      return false;
+    }
+    rt.upstream_tls.emplace(name, std::move(ctx));
   }
   return true;
 }
@@ -126,6 +157,7 @@ bool Runtime::ready() const {
 
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out) {
   auth::jwt::check_provider_configs(config, out);
+  tls::check_client_configs(config, out);
 }
 
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
@@ -147,12 +179,16 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   rt->access_log = observe::AccessLog::open(
       config->log.access, observe::Redactor(redacted_params(*config), kCredentialShapes), error);
   if (!rt->access_log) return nullptr;
+  if (!open_upstream_tls(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
 
   for (const auto& route : config->routes) {
     RouteRuntime r;
     r.config = &route;
     r.upstream = &config->upstreams.at(route.upstream);
+    if (auto it = rt->upstream_tls.find(route.upstream); it != rt->upstream_tls.end()) {
+      r.upstream_tls = it->second.get();
+    }
     auto mechanisms = route_mechanisms(*config, route, *rt);
     rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
     r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);

@@ -27,12 +27,16 @@ class Provider;
 namespace portcullis::auth::oauth2 {
 class OAuth2Provider;
 }
+namespace portcullis::tls {
+class ClientContext;
+}
 
 namespace portcullis::runtime {
 
 struct RouteRuntime {
   const config::RouteConfig* config = nullptr;
   const config::UpstreamConfig* upstream = nullptr;
+  const tls::ClientContext* upstream_tls = nullptr;  // for an https upstream, else null
   auth::AuthChain chain;
   policy::RoutePolicy policy;
   std::string www_authenticate_missing;  // challenges for a request with no credential
@@ -51,12 +55,16 @@ struct Runtime {
   std::shared_ptr<auth::api_key::KeyRegistry> key_registry;
   std::map<std::string, std::shared_ptr<auth::jwt::Provider>> jwt_providers;
   std::map<std::string, std::shared_ptr<auth::oauth2::OAuth2Provider>> oauth2_providers;
+  // The TLS context of each https upstream, by name; kept across a reload that leaves its
+  // TLS settings unchanged, so pooled connections and resumable sessions stay usable.
+  std::map<std::string, std::shared_ptr<const tls::ClientContext>> upstream_tls;
 
   bool ready() const;
 };
 
-// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files),
-// as diagnostics at the positions the config kept: `check` and `run` report them as they
+// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
+// and to OpenSSL (the TLS client settings' PEM files: tls/config_check.h), as diagnostics at
+// the positions the config kept: `check` and `run` report them as they
 // report the loader's (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
 

@@ -66,6 +66,7 @@ constexpr Row kRows[] = {
      bad_gateway("the upstream refused the connection", "upstream_connect_failed")},
     {E::UpstreamConnectTimeout, gateway_timeout("the upstream did not accept a connection in time",
                                                 "upstream_connect_timeout")},
+    {E::UpstreamTls, bad_gateway("the TLS handshake with the upstream failed", "upstream_tls")},
     {E::UpstreamWriteFailed, bad_gateway("the upstream connection broke", "upstream_write_failed")},
     {E::UpstreamReadFailed,
      bad_gateway("the upstream closed or sent an invalid response", "upstream_read_failed")},

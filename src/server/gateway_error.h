@@ -45,6 +45,7 @@ enum class GatewayError : std::uint8_t {
   // (502/504); one after it only cuts the connection (UpstreamBodyFailed).
   UpstreamConnectFailed,
   UpstreamConnectTimeout,
+  UpstreamTls,  // the TLS handshake failed (certificate not verified, ours refused...): 502
   UpstreamWriteFailed,
   UpstreamReadFailed,  // closed, or sent an invalid head (a reused connection: retried once)
   UpstreamTimeout,

@@ -7,6 +7,9 @@
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 #include <cstdio>
+#include <type_traits>
+
+#include "proxy/tls_stream.h"
 
 namespace portcullis::server {
 
@@ -65,8 +68,9 @@ void OutgoingMessage::begin_response(unsigned version, unsigned status, std::str
 template void serialize_head<true>(const http::header<true>&, std::string_view, std::string&);
 template void serialize_head<false>(const http::header<false>&, std::string_view, std::string&);
 
+template <class Stream>
 asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessage::write(
-    proxy::Socket& s, const char* data, std::size_t n, bool last) {
+    Stream& s, const char* data, std::size_t n, bool last) {
   suffix_.clear();
   if (chunked_) {
     if (n > 0) {
@@ -77,11 +81,29 @@ asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessa
     }
     if (last) suffix_ += "0\r\n\r\n";
   }
-  const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
-                                                  asio::buffer(suffix_)};
-  auto result = co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
-  prefix_.clear();
-  co_return result;
+  if constexpr (std::is_same_v<Stream, proxy::TlsSocket>) {
+    // The ssl stream encrypts one buffer per record: one buffer, so that a small message is
+    // one record (and one send), not three.
+    if (n > 0 || !suffix_.empty()) {
+      prefix_.append(data, n);
+      prefix_ += suffix_;
+    }
+    auto [ec, written] =
+        co_await asio::async_write(s, asio::buffer(prefix_), asio::as_tuple(asio::use_awaitable));
+    prefix_.clear();
+    co_return std::tuple<boost::beast::error_code, std::size_t>{ec, written};
+  } else {
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
+                                                    asio::buffer(suffix_)};
+    auto result = co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
+    prefix_.clear();
+    co_return result;
+  }
 }
+
+template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
+OutgoingMessage::write<proxy::Socket>(proxy::Socket&, const char*, std::size_t, bool);
+template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
+OutgoingMessage::write<proxy::TlsSocket>(proxy::TlsSocket&, const char*, std::size_t, bool);
 
 }  // namespace portcullis::server

@@ -69,8 +69,10 @@ class OutgoingMessage {
   void begin_response(unsigned version, unsigned status, std::string_view reason,
                       std::string_view lines, std::string_view extra_lines, bool chunked);
 
-  // `last`: no more body follows (writes the final chunk of a chunked body).
-  boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> write(proxy::Socket& s,
+  // `last`: no more body follows (writes the final chunk of a chunked body). `Stream` is a
+  // proxy::Socket or a proxy::TlsSocket (proxy/tls_stream.h), instantiated in message_io.cc.
+  template <class Stream>
+  boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> write(Stream& s,
                                                                                   const char* data,
                                                                                   std::size_t n,
                                                                                   bool last);

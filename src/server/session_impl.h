@@ -143,17 +143,20 @@ struct HttpSession::Impl {
                                 Request& req);
   asio::awaitable<bool> forward(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
                                 Request& req);
-  // The upstream exchange: a connection, the request sent, the response head read.
+  // The upstream exchange: a connection, the request sent, the response head read. `tls`:
+  // the upstream's TLS context when it is https, else null.
   asio::awaitable<std::optional<GatewayError>> exchange(
-      const config::UpstreamConfig& up, Request& req, char* body,
+      const config::UpstreamConfig& up, const tls::ClientContext* tls, Request& req, char* body,
       std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp);
   asio::awaitable<std::optional<GatewayError>> connect(
-      const config::UpstreamConfig& up, bool& reused,
+      const config::UpstreamConfig& up, const tls::ClientContext* tls, bool& reused,
       std::unique_ptr<proxy::UpstreamConnection>& conn);
   asio::awaitable<std::optional<GatewayError>> send_request(Request& req,
                                                             proxy::UpstreamConnection& conn,
                                                             char* body, bool first_attempt);
-  asio::awaitable<beast::error_code> read_head_bytes(proxy::UpstreamConnection& conn,
+  // `Stream`: the connection's socket, or its TLS stream.
+  template <class Stream>
+  asio::awaitable<beast::error_code> read_head_bytes(Stream& s, beast::flat_buffer& buf,
                                                      ResponseParser& p);
   asio::awaitable<std::optional<GatewayError>> read_response_head(
       const config::UpstreamConfig& up, proxy::UpstreamConnection& conn,
@@ -162,11 +165,13 @@ struct HttpSession::Impl {
       const config::UpstreamConfig& up, std::unique_ptr<proxy::UpstreamConnection>& conn,
       ResponseParser& rp, char* body, bool& keep);
   // Streams the rest of a body from `src` to `dst` through `body` (the one body pump, for
-  // both directions). `eof_ends_body`: the message is delimited by the peer closing.
-  template <class Parser>
-  asio::awaitable<PumpResult> pump(Parser& p, proxy::Socket& src, beast::flat_buffer& srcbuf,
-                                   proxy::Socket& dst, char* body, bool eof_ends_body,
-                                   std::uint64_t& read_bytes, std::uint64_t& written_bytes);
+  // both directions). `eof_ends_body`: the message is delimited by the peer closing. The
+  // upstream side is a socket or a TLS stream (proxy/tls_stream.h): chosen once per message,
+  // never per read or write.
+  template <class Parser, class Src, class Dst>
+  asio::awaitable<PumpResult> pump(Parser& p, Src& src, beast::flat_buffer& srcbuf, Dst& dst,
+                                   char* body, bool eof_ends_body, std::uint64_t& read_bytes,
+                                   std::uint64_t& written_bytes);
   // Answers a refusal, counts and logs it; returns whether the connection stays open.
   asio::awaitable<bool> reject(const runtime::Runtime& rt, const Refusal& r);
   void count(Counter counter, std::string_view reason);

@@ -1,11 +1,14 @@
 // The upstream side of a request: a pooled or new connection, the request sent (head, then
 // the body streamed through the one pump), the response head read, the response relayed.
-// A failure before any response byte reached the client is answered by reject().
+// A failure before any response byte reached the client is answered by reject(). An https
+// upstream's connection is a TLS stream over the socket; which of the two a message goes
+// through is decided once per message, the pump and the head reader being templates.
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/nothrow.h"
 #include "proxy/headers.h"
+#include "proxy/tls_stream.h"
 #include "server/session_impl.h"
 
 namespace portcullis::server {
@@ -20,7 +23,8 @@ asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
   // Timed for the access log only: no clock read when it is off.
   const bool timed = rt.access_log->enabled();
   const Clock::time_point upstream_start = timed ? Clock::now() : Clock::time_point{};
-  const auto failure = co_await exchange(*route.upstream, req, body.data.get(), conn, rp);
+  const auto failure =
+      co_await exchange(*route.upstream, route.upstream_tls, req, body.data.get(), conn, rp);
   if (timed) {
     rq.upstream_ms =
         std::chrono::duration<double, std::milli>(Clock::now() - upstream_start).count();
@@ -66,12 +70,12 @@ bool idempotent(http::verb m) {
 // byte: an idempotent request goes once more on a fresh connection, when it has no body
 // (none was consumed). The pool has already dropped idle connections that were readable.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
-    const config::UpstreamConfig& up, Request& req, char* body,
+    const config::UpstreamConfig& up, const tls::ClientContext* tls, Request& req, char* body,
     std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp) {
   const bool replayable = parser->is_done() && idempotent(req.method());
   for (int attempt = 0;; ++attempt) {
     bool reused = false;
-    auto failure = co_await connect(up, reused, conn);
+    auto failure = co_await connect(up, tls, reused, conn);
     if (failure) co_return failure;
     failure = co_await send_request(req, *conn, body, attempt == 0);
     if (!failure) failure = co_await read_response_head(up, *conn, rp);
@@ -83,16 +87,23 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
   }
 }
 
+// The connect timeout covers the TLS handshake of an https upstream too.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::connect(
-    const config::UpstreamConfig& up, bool& reused,
+    const config::UpstreamConfig& up, const tls::ClientContext* tls, bool& reused,
     std::unique_ptr<proxy::UpstreamConnection>& conn) {
   proxy::ConnectError cerr;
   arm(seconds(up.connect_timeout_s));
-  conn = co_await worker.pool().acquire(up, reused, cerr, upstream_in_use, timed_out);
+  conn = co_await worker.pool().acquire(up, tls, reused, cerr, upstream_in_use, timed_out);
   upstream_in_use = conn.get();
   if (conn) co_return std::nullopt;
-  co_return cerr == proxy::ConnectError::Timeout ? GatewayError::UpstreamConnectTimeout
-                                                 : GatewayError::UpstreamConnectFailed;
+  switch (cerr) {
+    case proxy::ConnectError::Timeout:
+      co_return GatewayError::UpstreamConnectTimeout;
+    case proxy::ConnectError::Tls:
+      co_return GatewayError::UpstreamTls;
+    default:
+      co_return GatewayError::UpstreamConnectFailed;
+  }
 }
 
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
@@ -107,7 +118,9 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
   }
   std::uint64_t sent = 0;
   const PumpResult r =
-      co_await pump(*parser, client, buffer, conn.stream, body, false, rq.bytes_in, sent);
+      conn.tls
+          ? co_await pump(*parser, client, buffer, conn.tls->stream, body, false, rq.bytes_in, sent)
+          : co_await pump(*parser, client, buffer, conn.stream, body, false, rq.bytes_in, sent);
   switch (r.end) {
     case PumpEnd::Done:
       co_return std::nullopt;
@@ -123,20 +136,22 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
 // Feeds the connection's bytes to the parser until the head is complete: one read per
 // wake-up and the bytes parsed in place (what Beast's async_read_header does, without its
 // composed-operation layers on the hot path).
-asio::awaitable<beast::error_code> HttpSession::Impl::read_head_bytes(
-    proxy::UpstreamConnection& conn, ResponseParser& p) {
+template <class Stream>
+asio::awaitable<beast::error_code> HttpSession::Impl::read_head_bytes(Stream& s,
+                                                                      beast::flat_buffer& buf,
+                                                                      ResponseParser& p) {
   p.eager(false);
   for (;;) {
-    if (conn.buffer.size() > 0) {
+    if (buf.size() > 0) {
       beast::error_code ec;
-      conn.buffer.consume(p.put(conn.buffer.data(), ec));
+      buf.consume(p.put(buf.data(), ec));
       if (p.is_header_done()) co_return beast::error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
     }
-    const std::size_t room = std::max<std::size_t>(4096, conn.buffer.size());
-    auto [ec, n] = co_await conn.stream.async_read_some(conn.buffer.prepare(room), nothrow);
+    const std::size_t room = std::max<std::size_t>(4096, buf.size());
+    auto [ec, n] = co_await s.async_read_some(buf.prepare(room), nothrow);
     if (ec) co_return ec;
-    conn.buffer.commit(n);
+    buf.commit(n);
   }
 }
 
@@ -151,7 +166,9 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_he
     rp->body_limit(boost::none);
     rp->header_limit(64 * 1024);
     if (rq.is_head) rp->skip(true);
-    const beast::error_code ec = co_await read_head_bytes(conn, *rp);
+    const beast::error_code ec = conn.tls
+                                     ? co_await read_head_bytes(conn.tls->stream, conn.buffer, *rp)
+                                     : co_await read_head_bytes(conn.stream, conn.buffer, *rp);
     if (ec) co_return timed_out ? GatewayError::UpstreamTimeout : GatewayError::UpstreamReadFailed;
     const unsigned code = rp->status();
     if (code == 101) co_return GatewayError::UpstreamUpgrade;
@@ -181,8 +198,10 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   rq.upstream_status = rp.status();
   out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);
   std::uint64_t received = 0;
-  const PumpResult r = co_await pump(rp, conn->stream, conn->buffer, client, body,
-                                     delimited_by_close, received, rq.bytes_out);
+  const PumpResult r = conn->tls ? co_await pump(rp, conn->tls->stream, conn->buffer, client, body,
+                                                 delimited_by_close, received, rq.bytes_out)
+                                 : co_await pump(rp, conn->stream, conn->buffer, client, body,
+                                                 delimited_by_close, received, rq.bytes_out);
   disarm();
   upstream_in_use = nullptr;
   if (r.end == PumpEnd::ReadFailed) {
@@ -204,10 +223,9 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   co_return std::nullopt;
 }
 
-template <class Parser>
-asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, proxy::Socket& src,
-                                                    beast::flat_buffer& srcbuf, proxy::Socket& dst,
-                                                    char* body, bool eof_ends_body,
+template <class Parser, class Src, class Dst>
+asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Src& src, beast::flat_buffer& srcbuf,
+                                                    Dst& dst, char* body, bool eof_ends_body,
                                                     std::uint64_t& read_bytes,
                                                     std::uint64_t& written_bytes) {
   for (;;) {

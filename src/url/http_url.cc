@@ -9,16 +9,15 @@ namespace portcullis::url {
 
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   auto parsed = boost::urls::parse_uri(text);
+  static constexpr const char* kForm =
+      "expected http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH";
   if (!parsed) {
-    error = "expected http://HOST[:PORT]/PATH";
+    error = kForm;
     return false;
   }
-  if (parsed->scheme_id() == boost::urls::scheme::https) {
-    error = "https is not supported yet for identity providers; use http:// on a trusted network";
-    return false;
-  }
-  if (parsed->scheme_id() != boost::urls::scheme::http || !parsed->has_authority()) {
-    error = "expected http://HOST[:PORT]/PATH";
+  const bool https = parsed->scheme_id() == boost::urls::scheme::https;
+  if ((!https && parsed->scheme_id() != boost::urls::scheme::http) || !parsed->has_authority()) {
+    error = kForm;
     return false;
   }
   if (parsed->has_userinfo()) {
@@ -30,10 +29,11 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
     return false;
   }
   std::string host;
-  uint16_t port = 80;
+  uint16_t port = https ? 443 : 80;
   if (!url_host_port(*parsed, host, port, error)) return false;
   HttpUrl u;
   u.url = std::string(text);
+  u.https = https;
   u.host = host;
   u.port = port;
   u.host_header = parsed->encoded_authority();
@@ -68,7 +68,6 @@ bool url_host_port(const boost::urls::url_view& url, std::string& host, uint16_t
     error = host.empty() ? "a host is required" : "percent-encoded hosts are not allowed";
     return false;
   }
-  port = 80;
   if (url.has_port()) {
     std::string_view p = url.port();
     unsigned value = 0;

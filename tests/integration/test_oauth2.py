@@ -427,14 +427,14 @@ class OAuth2ConfigTest(unittest.TestCase):
             "upstreams: { u: { url: http://127.0.0.1:9 } }\n"
             "oauth2_providers:\n"
             "  idp:\n"
-            "    introspection_endpoint: https://idp.test/introspect\n"
+            "    introspection_endpoint: ftp://idp.test/introspect\n"
             "    client_id: gateway\n"
             "    client_secret: literal-secret\n"
             "    cache_ss: 5\n"
             "routes:\n"
             "  - { name: r, match: { path_prefix: / }, upstream: u, auth: [oauth2:other] }\n")
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint .*https")
+        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint 'ftp:.*expected http")
         self.assertRegex(r.stderr, r":6:20: client_secret must be a reference")
         self.assertRegex(r.stderr, r":7:5: unknown key 'cache_ss'.*did you mean 'cache_s'")
         self.assertRegex(r.stderr, r":9:\d+: auth method 'oauth2:other' names no provider")

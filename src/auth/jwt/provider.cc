@@ -10,6 +10,7 @@
 #include "jose/verifier.h"
 #include "net/http_client.h"
 #include "observe/metrics.h"
+#include "tls/client_context.h"
 
 namespace portcullis::auth::jwt {
 
@@ -73,30 +74,34 @@ FetchResult to_fetch_result(const net::HttpResponse& r, std::string_view what) {
 // GET jwks_uri.
 class HttpJwksFetcher : public JwksFetcher {
  public:
-  HttpJwksFetcher(config::FetchUrl url, std::chrono::milliseconds timeout)
-      : url_(std::move(url)), timeout_(timeout) {}
+  HttpJwksFetcher(config::FetchUrl url, std::chrono::milliseconds timeout, net::TlsContext tls)
+      : url_(std::move(url)), timeout_(timeout), tls_(std::move(tls)) {}
   void fetch(std::function<void(FetchResult)> done) override {
     net::HttpClient::shared().get(
-        url_, {{"Accept", "application/jwk-set+json, application/json"}}, timeout_,
-        kMaxJwksBytes, [done = std::move(done), url = url_.url](net::HttpResponse r) {
+        url_, {{"Accept", "application/jwk-set+json, application/json"}}, timeout_, kMaxJwksBytes,
+        [done = std::move(done), url = url_.url](net::HttpResponse r) {
           done(to_fetch_result(r, url));
-        });
+        },
+        tls_);
   }
 
  private:
   const config::FetchUrl url_;
   const std::chrono::milliseconds timeout_;
+  const net::TlsContext tls_;
 };
 
 // OpenID Connect Discovery: the document names the issuer (checked) and the jwks_uri. It is
 // fetched first, and again whenever a JWKS fetch has failed (the jwks_uri may have moved).
 class DiscoveryFetcher : public JwksFetcher {
  public:
-  DiscoveryFetcher(config::FetchUrl url, std::string issuer, std::chrono::milliseconds timeout)
+  DiscoveryFetcher(config::FetchUrl url, std::string issuer, std::chrono::milliseconds timeout,
+                   net::TlsContext tls)
       : state_(std::make_shared<State>()) {
     state_->url = std::move(url);
     state_->issuer = std::move(issuer);
     state_->timeout = timeout;
+    state_->tls = std::move(tls);
   }
 
   void fetch(std::function<void(FetchResult)> done) override {
@@ -119,10 +124,10 @@ class DiscoveryFetcher : public JwksFetcher {
           auto iss = doc.find("issuer");
           if (iss == doc.end() || !iss->value().is_string() ||
               std::string_view(iss->value().get_string()) != state->issuer) {
-            return fail(state,
-                        {false, {}, {}, "discovery document names another issuer than " +
-                                            state->issuer},
-                        done);
+            return fail(
+                state,
+                {false, {}, {}, "discovery document names another issuer than " + state->issuer},
+                done);
           }
           auto uri = doc.find("jwks_uri");
           config::FetchUrl jwks;
@@ -133,12 +138,24 @@ class DiscoveryFetcher : public JwksFetcher {
           if (!config::parse_fetch_url(std::string_view(uri->value().get_string()), jwks, why)) {
             return fail(state, {false, {}, {}, "discovery jwks_uri: " + why}, done);
           }
+          // Keys fetched in clear text would undo the TLS the document came over.
+          if (state->url.https && !jwks.https) {
+            return fail(state,
+                        {false,
+                         {},
+                         {},
+                         "the discovery document, fetched over https, names an "
+                         "http:// jwks_uri: " +
+                             jwks.url},
+                        done);
+          }
           {
             std::lock_guard lock(state->mu);
             state->jwks = jwks;
           }
           fetch_jwks(state, jwks, std::move(done));
-        });
+        },
+        state->tls);
   }
 
  private:
@@ -149,6 +166,7 @@ class DiscoveryFetcher : public JwksFetcher {
     std::chrono::milliseconds timeout{3000};
     std::optional<config::FetchUrl> jwks;
     bool last_failed = false;
+    net::TlsContext tls;
   };
 
   static void fail(const std::shared_ptr<State>& state, FetchResult f,
@@ -164,14 +182,16 @@ class DiscoveryFetcher : public JwksFetcher {
                          std::function<void(FetchResult)> done) {
     net::HttpClient::shared().get(
         jwks, {{"Accept", "application/jwk-set+json, application/json"}}, state->timeout,
-        kMaxJwksBytes, [state, done = std::move(done), url = jwks.url](net::HttpResponse r) {
+        kMaxJwksBytes,
+        [state, done = std::move(done), url = jwks.url](net::HttpResponse r) {
           FetchResult f = to_fetch_result(r, url);
           {
             std::lock_guard lock(state->mu);
             state->last_failed = !f.ok;
           }
           done(std::move(f));
-        });
+        },
+        state->tls);
   }
 
   std::shared_ptr<State> state_;
@@ -201,8 +221,7 @@ Provider::Provider(const config::JwtProviderConfig& config, std::shared_ptr<KeyS
   policy_.claims_to_headers = config_.claims_to_headers;
 }
 
-std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& c,
-                                           std::string& error) {
+std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& c, std::string& error) {
   using KS = config::JwtProviderConfig::KeySource;
   auto& metrics = observe::Metrics::global();
   switch (c.key_source) {
@@ -240,15 +259,22 @@ std::shared_ptr<KeySource> make_key_source(const config::JwtProviderConfig& c,
       o.refetch_cooldown = std::chrono::seconds(c.jwks_refetch_cooldown_s);
       o.max_stale = std::chrono::seconds(c.jwks_max_stale_s);
       const auto timeout = std::chrono::milliseconds(c.jwks_timeout_ms);
+      // For https (a discovery document may name an https jwks_uri whatever its own scheme).
+      net::TlsContext tls;
+      if (c.jwks_uri.https || c.key_source == KS::Discovery) {
+        tls = tls::ClientContext::create(c.tls, error);
+        if (!tls) return nullptr;
+      }
       std::unique_ptr<JwksFetcher> fetcher;
       if (c.key_source == KS::JwksUri) {
-        fetcher = std::make_unique<HttpJwksFetcher>(c.jwks_uri, timeout);
+        fetcher = std::make_unique<HttpJwksFetcher>(c.jwks_uri, timeout, std::move(tls));
       } else {
-        fetcher = std::make_unique<DiscoveryFetcher>(c.discovery, c.issuer, timeout);
+        fetcher =
+            std::make_unique<DiscoveryFetcher>(c.discovery, c.issuer, timeout, std::move(tls));
       }
       metrics.set_gauge("portcullis_jwks_keys", {{"provider", c.name}}, 0);
-      auto cache = JwksCache::create(std::move(o), std::move(fetcher),
-                                     std::make_shared<ClientScheduler>());
+      auto cache =
+          JwksCache::create(std::move(o), std::move(fetcher), std::make_shared<ClientScheduler>());
       // The key set's age, computed at scrape time for as long as the cache lives.
       metrics.add_live_gauge(cache, "portcullis_jwks_age_seconds", {{"provider", c.name}},
                              [raw = cache.get()] { return raw->age_seconds(); });

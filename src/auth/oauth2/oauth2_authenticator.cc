@@ -2,12 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/json/parse.hpp>
-#include <algorithm>
-#include <limits>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "identity/identity.h"
 #include "observe/metrics.h"
@@ -133,8 +133,7 @@ OAuth2Provider::OAuth2Provider(const config::OAuth2ProviderConfig& config,
       transport_(std::move(transport)),
       clocks_{clocks.steady, clocks.unix_now ? clocks.unix_now : system_unix_now},
       cache_(config.cache_entries, clocks.steady),
-      breaker_(config.breaker_failures, std::chrono::seconds(config.breaker_open_s),
-               clocks.steady),
+      breaker_(config.breaker_failures, std::chrono::seconds(config.breaker_open_s), clocks.steady),
       expected_issuer_(config.issuer) {
   if (!config_.introspection_endpoint.empty()) {
     client_ = std::make_shared<IntrospectionClient>(
@@ -207,13 +206,17 @@ void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
   if (!config::parse_http_url(std::string(endpoint->get_string()), url, why)) {
     return fail("introspection_endpoint: " + why);
   }
+  // Tokens sent in clear text would undo the TLS the document came over.
+  if (config_.discovery.https && !url.https) {
+    return fail("the document, fetched over https, names an http:// introspection_endpoint");
+  }
   auto client = std::make_shared<IntrospectionClient>(
       IntrospectionClient::Settings{url, config_.client_id, config_.client_secret,
                                     config_.auth_method,
                                     std::chrono::milliseconds(config_.timeout_ms)},
       transport_);
-  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name,
-               url.url, std::string(issuer->get_string()));
+  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name, url.url,
+               std::string(issuer->get_string()));
   std::lock_guard lock(mu_);
   client_ = std::move(client);
   expected_issuer_ = std::string(issuer->get_string());
@@ -307,8 +310,8 @@ void OAuth2Provider::record_call(bool ok) const {
   observe::Metrics::global().set_gauge(series::kBreakerOpen, {{"provider", config_.name}},
                                        open ? 1 : 0);
   if (open) {
-    spdlog::warn("oauth2 provider '{}': introspection failing, pausing calls for {}s",
-                 config_.name, config_.breaker_open_s);
+    spdlog::warn("oauth2 provider '{}': introspection failing, pausing calls for {}s", config_.name,
+                 config_.breaker_open_s);
   } else {
     spdlog::info("oauth2 provider '{}': introspection answering again", config_.name);
   }
@@ -351,7 +354,8 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     return v;
   }
   if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired);
-  if (nbf && *nbf > now + 60) return negative(Status::CredentialNotYetValid, describe::kNotYetValid);
+  if (nbf && *nbf > now + 60)
+    return negative(Status::CredentialNotYetValid, describe::kNotYetValid);
 
   std::optional<std::string> issuer;
   {

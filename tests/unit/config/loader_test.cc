@@ -289,8 +289,7 @@ TEST(LoaderTest, UpstreamUrlIsValidated) {
     SCOPED_TRACE(url);
     expect_one_error("upstreams:\n  u: { url: '" + url + "' }\n", 2, 13, text);
   };
-  url_error("https://h", "https upstreams are not supported yet");
-  url_error("ftp://h", "the scheme must be http");
+  url_error("ftp://h", "the scheme must be http or https");
   url_error("127.0.0.1:9001", "invalid upstream url");
   url_error("localhost:9001", "expected http://HOST");
   url_error("http://user:pw@h", "credentials");

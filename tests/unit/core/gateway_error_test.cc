@@ -17,6 +17,8 @@ TEST(GatewayErrorTest, LimitsAndTimeoutsHaveTheirStatus) {
   EXPECT_EQ(info(GatewayError::UpstreamReadFailed).status, 502u);
   EXPECT_EQ(info(GatewayError::UpstreamTimeout).status, 504u);
   EXPECT_EQ(info(GatewayError::UpstreamConnectTimeout).status, 504u);
+  EXPECT_EQ(info(GatewayError::UpstreamTls).status, 502u);
+  EXPECT_EQ(info(GatewayError::UpstreamTls).reason, "upstream_tls");
   EXPECT_EQ(info(GatewayError::UnsafeIdentity).status, 500u);
 }
 

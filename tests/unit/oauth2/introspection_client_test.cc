@@ -122,7 +122,7 @@ TEST(IntrospectionClient, IntrospectGoesThroughTheTransport) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST(HttpUrl, OnlyHttpForNow) {
+TEST(HttpUrl, HttpAndHttps) {
   config::HttpUrl u;
   std::string why;
   EXPECT_TRUE(config::parse_http_url("http://idp.test/oauth/introspect?x=1", u, why));
@@ -132,8 +132,14 @@ TEST(HttpUrl, OnlyHttpForNow) {
   EXPECT_TRUE(config::parse_http_url("http://[::1]:9100", u, why));
   EXPECT_EQ(u.host, "::1");
   EXPECT_EQ(u.target, "/");
-  EXPECT_FALSE(config::parse_http_url("https://idp.test/introspect", u, why));
-  EXPECT_NE(why.find("https"), std::string::npos);
+  EXPECT_FALSE(u.https);
+  EXPECT_TRUE(config::parse_http_url("https://idp.test/introspect", u, why));
+  EXPECT_TRUE(u.https);
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.host_header, "idp.test");
+  EXPECT_TRUE(config::parse_http_url("https://idp.test:8443/i", u, why));
+  EXPECT_EQ(u.port, 8443);
+  EXPECT_FALSE(config::parse_http_url("HTTPS://", u, why));
   EXPECT_FALSE(config::parse_http_url("ftp://idp.test/", u, why));
   EXPECT_FALSE(config::parse_http_url("http://user:pw@idp.test/", u, why));
   EXPECT_FALSE(config::parse_http_url("http://idp.test:0/", u, why));

@@ -101,8 +101,10 @@ TEST_F(OAuth2ConfigTest, ErrorsPointAtTheValue) {
   const std::string ok_id = "    client_id: gateway\n    client_secret: ${OAUTH2_TEST_SECRET}\n";
   const std::string ep = "    introspection_endpoint: http://127.0.0.1:9100/i\n";
   const Case cases[] = {
-      {"    introspection_endpoint: https://idp.test/i\n" + ok_id,
-       "gw.yaml:4:29: invalid introspection_endpoint 'https://idp.test/i': https is not supported yet for identity providers; use http:// on a trusted network"},
+      {"    introspection_endpoint: ftp://idp.test/i\n" + ok_id,
+       "gw.yaml:4:29: invalid introspection_endpoint 'ftp://idp.test/i': expected http://HOST[:PORT]/PATH or https://HOST[:PORT]/PATH"},
+      {ep + ok_id + "    tls_verify: false\n",
+       "gw.yaml:7:5: 'tls_verify' applies to TLS only: oauth2 provider 'idp' needs an https:// introspection_endpoint or discovery"},
       {ep + "    client_id: gateway\n    client_secret: plain\n",
        "gw.yaml:6:20: client_secret must be a reference"},
       {ep + "    client_id: gateway\n    client_secret: ${OAUTH2_TEST_UNSET_VAR}\n",

@@ -2,7 +2,11 @@
 // client credentials and resource indicators, issuing RFC 9068 JWT access tokens (typ
 // at+jwt) signed with an RS256 key published at its jwks_uri (found through discovery).
 //
-//   node jwt_oidc.mjs [--port N]     prints "listening 127.0.0.1:PORT" once ready
+//   node jwt_oidc.mjs [--port N] [--tls-cert CHAIN.pem --tls-key KEY.pem]
+//                                    prints "listening 127.0.0.1:PORT" once ready
+//
+// With --tls-cert/--tls-key it serves https (node's https module) and the issuer, discovery,
+// jwks_uri and token endpoint are https://127.0.0.1:PORT/... (the certificate needs an IP SAN).
 //
 // Client: test-client / client_secret_basic (IDP_TEST_CLIENT_SECRET, default
 // test-client-secret), grant client_credentials, scopes orders:read orders:write, resource
@@ -12,7 +16,10 @@
 //   POST /test/rotate    a new signing key (new kid) signs from now on; the old one is
 //                        removed from the JWKS. Answers {"kid": NEW, "removed": OLD}.
 //   GET  /test/kid       {"kid": CURRENT}
-import http from 'node:http';
+//   GET  /test/tls       TLS connections accepted and resumed, in all and the gateway's
+//                        (serve.mjs)
+//   POST /test/close-idle  closes the idle keep-alive connections (clients must reconnect)
+import { serve, tlsStats } from './serve.mjs';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -79,7 +86,7 @@ function json(res, status, body) {
 }
 
 let issuer;
-const server = http.createServer(async (req, res) => {
+const { server, scheme } = serve(args, async (req, res) => {
   const url = new URL(req.url, 'http://127.0.0.1');
   if (url.pathname === '/test/rotate' && req.method === 'POST') {
     const removed = currentKid;
@@ -87,11 +94,16 @@ const server = http.createServer(async (req, res) => {
     return json(res, 200, { kid: currentKid, removed });
   }
   if (url.pathname === '/test/kid') return json(res, 200, { kid: currentKid });
+  if (url.pathname === '/test/tls') return json(res, 200, tlsStats);
+  if (url.pathname === '/test/close-idle' && req.method === 'POST') {
+    server.closeIdleConnections();
+    return json(res, 200, { ok: true });
+  }
   return callback(req, res);
 });
 
 server.listen(wantPort, '127.0.0.1', async () => {
-  issuer = `http://127.0.0.1:${server.address().port}`;
+  issuer = `${scheme}://127.0.0.1:${server.address().port}`;
   build(issuer, await newJwk());
   process.stdout.write(`listening 127.0.0.1:${server.address().port}\n`);
 });

@@ -4,7 +4,11 @@
 // urn:portcullis:other are opaque; those for urn:portcullis:jwt are RFC 9068 JWTs (for
 // routes that list a jwt provider before the oauth2 one).
 //
-//   node oauth2_idp.mjs [--port N]      prints "listening 127.0.0.1:PORT" once ready
+//   node oauth2_idp.mjs [--port N] [--tls-cert CHAIN.pem --tls-key KEY.pem]
+//                                       prints "listening 127.0.0.1:PORT" once ready
+//
+// With --tls-cert/--tls-key it serves https (node's https module): the issuer and every
+// endpoint are https://127.0.0.1:PORT/... (the certificate needs an IP SAN).
 //
 // Clients (secrets from the environment, defaults for local runs):
 //   gateway      the resource server: introspects, client_secret_basic
@@ -21,7 +25,10 @@
 //   POST /test/answer (JSON body)    every later introspection answers 200 with this body
 //                                    (as a misbehaving provider would; reset clears it)
 //   POST /test/refresh-token         {"refresh_token": ...} a real refresh token of test-client
-import http from 'node:http';
+//   GET  /test/tls                   TLS connections accepted and resumed, in all and the
+//                                    gateway's (serve.mjs)
+//   POST /test/close-idle            closes the idle keep-alive connections
+import { serve, tlsStats } from './serve.mjs';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 
@@ -73,6 +80,11 @@ async function control(req, res, url) {
     forcedAnswer = JSON.parse(body);
     return json(res, 200, { ok: true });
   }
+  if (req.method === 'GET' && url.pathname === '/test/tls') return json(res, 200, tlsStats);
+  if (req.method === 'POST' && url.pathname === '/test/close-idle') {
+    server.closeIdleConnections();
+    return json(res, 200, { ok: true });
+  }
   if (req.method === 'POST' && url.pathname === '/test/refresh-token') {
     // As the authorization-code flow with offline_access would leave it: a grant and a
     // refresh token bound to it, stored by the provider itself.
@@ -94,7 +106,7 @@ async function control(req, res, url) {
   return json(res, 404, { error: 'not_found' });
 }
 
-const server = http.createServer((req, res) => {
+const { server, scheme } = serve(process.argv.slice(2), (req, res) => {
   if (!providerCallback) {  // listening, but the provider is still being set up
     json(res, 503, { error: 'temporarily_unavailable' });
     return;
@@ -125,7 +137,7 @@ server.keepAliveTimeout = 65000;
 
 server.listen(wantPort, '127.0.0.1', async () => {
   const { port } = server.address();
-  const issuer = `http://127.0.0.1:${port}`;
+  const issuer = `${scheme}://127.0.0.1:${port}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true });
   const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
 

@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import shutil
+import ssl
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -42,23 +43,30 @@ def require_node_modules() -> None:
 
 
 def _http(method: str, url: str, body: Optional[dict] = None, headers: Optional[dict] = None,
-          data: Optional[bytes] = None, timeout: float = 10) -> tuple:
+          data: Optional[bytes] = None, timeout: float = 10,
+          context: Optional[ssl.SSLContext] = None) -> tuple:
     if body is not None:
         data = json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return r.status, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
 
 class NodeProcess:
-    """A node script that prints "listening 127.0.0.1:PORT" once ready."""
+    """A node script that prints "listening 127.0.0.1:PORT" once ready; over https when `tls`
+    (a certs.Cert with an IP SAN for 127.0.0.1) is given."""
 
     def __init__(self, workdir: str, script: str, name: str, args: tuple = (),
-                 env: Optional[dict] = None):
+                 env: Optional[dict] = None, tls=None):
         require_node_modules()
+        self.tls = tls
+        # How the tests themselves reach it: trusting the CA that issued its certificate.
+        self.ssl_context = ssl.create_default_context(cafile=tls.ca) if tls else None
+        if tls:
+            args = (*args, "--tls-cert", tls.chain, "--tls-key", tls.key)
         self.log_path = os.path.join(workdir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         try:
@@ -70,7 +78,21 @@ class NodeProcess:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    def get_json(self, path: str) -> dict:
+        status, data = _http("GET", self.base + path, context=self.ssl_context)
+        if status != 200:
+            raise AssertionError(f"{path}: {status} {data[:300]!r}")
+        return json.loads(data)
+
+    def tls_stats(self) -> dict:
+        """{"connections": N, "resumed": M}: TLS connections accepted, sessions resumed."""
+        return self.get_json("/test/tls")
+
+    def close_idle(self) -> None:
+        """Closes the idle keep-alive connections (the gateway's pooled ones)."""
+        _http("POST", self.base + "/test/close-idle", {}, context=self.ssl_context)
 
     def log(self) -> str:
         with open(self.log_path, "rb") as f:
@@ -139,9 +161,9 @@ class JwtKeys(NodeProcess):
 class JwtOidc(NodeProcess):
     """tests/idp/jwt_oidc.mjs: oidc-provider; `port` to come back on the same address."""
 
-    def __init__(self, workdir: str, port: int = 0, name: str = "jwt-oidc"):
+    def __init__(self, workdir: str, port: int = 0, name: str = "jwt-oidc", tls=None):
         super().__init__(workdir, "jwt_oidc.mjs", name, ("--port", str(port)),
-                         env={"IDP_TEST_CLIENT_SECRET": OIDC_CLIENT_SECRET})
+                         env={"IDP_TEST_CLIENT_SECRET": OIDC_CLIENT_SECRET}, tls=tls)
 
     @property
     def issuer(self) -> str:
@@ -157,10 +179,12 @@ class JwtOidc(NodeProcess):
                f"&resource={OIDC_RESOURCE}"
         status, data = _http("POST", f"{self.base}/token", data=form.encode(),
                              headers={"Authorization": f"Basic {basic}",
-                                      "Content-Type": "application/x-www-form-urlencoded"})
+                                      "Content-Type": "application/x-www-form-urlencoded"},
+                             context=self.ssl_context)
         if status != 200:
             raise AssertionError(f"token request: {status} {data[:500]!r}")
         return json.loads(data)["access_token"]
 
     def rotate(self) -> dict:
-        return json.loads(_http("POST", f"{self.base}/test/rotate", {})[1])
+        return json.loads(_http("POST", f"{self.base}/test/rotate", {},
+                                context=self.ssl_context)[1])

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import shutil
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -39,10 +40,15 @@ def ensure_node_modules() -> None:
 
 
 class Idp:
-    """oidc-provider on 127.0.0.1; `port` may be given to come back on the same address."""
+    """oidc-provider on 127.0.0.1; `port` may be given to come back on the same address. Over
+    https when `tls` (a certs.Cert with an IP SAN for 127.0.0.1) is given."""
 
-    def __init__(self, workdir: str, name: str = "idp", port: int = 0):
+    def __init__(self, workdir: str, name: str = "idp", port: int = 0, tls=None):
         ensure_node_modules()
+        self.tls = tls
+        # How the tests themselves reach it: trusting the CA that issued its certificate.
+        self.ssl_context = ssl.create_default_context(cafile=tls.ca) if tls else None
+        tls_args = ["--tls-cert", tls.chain, "--tls-key", tls.key] if tls else []
         node = shutil.which("node")
         if not node:
             raise RuntimeError("node not found: the oauth2 tests need Node.js (scripts/deps.sh)")
@@ -52,14 +58,14 @@ class Idp:
                    IDP_TEST_CLIENT_SECRET=TEST_CLIENT_SECRET)
         try:
             self.proc, self.port = start_listening(
-                [node, str(IDP_DIR / "oauth2_idp.mjs"), "--port", str(port)], self._log,
+                [node, str(IDP_DIR / "oauth2_idp.mjs"), "--port", str(port), *tls_args], self._log,
                 "the test IdP", timeout=20, env=env)
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{self.log()}") from None
 
     @property
     def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def introspection_endpoint(self) -> str:
@@ -88,7 +94,7 @@ class Idp:
             raw = f"{urllib.parse.quote_plus(basic[0])}:{urllib.parse.quote_plus(basic[1])}"
             req.add_header("Authorization", "Basic " + base64.b64encode(raw.encode()).decode())
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context) as r:
                 body = r.read()
                 return json.loads(body) if body else {}
         except urllib.error.HTTPError as e:
@@ -116,8 +122,19 @@ class Idp:
     # --- test controls -------------------------------------------------------------------------
 
     def introspections(self) -> int:
-        with urllib.request.urlopen(self.issuer + "/test/introspections", timeout=10) as r:
+        with urllib.request.urlopen(self.issuer + "/test/introspections", timeout=10,
+                                    context=self.ssl_context) as r:
             return json.loads(r.read())["count"]
+
+    def tls_stats(self) -> dict:
+        """{"connections": N, "resumed": M}: TLS connections accepted, sessions resumed."""
+        with urllib.request.urlopen(self.issuer + "/test/tls", timeout=10,
+                                    context=self.ssl_context) as r:
+            return json.loads(r.read())
+
+    def close_idle(self) -> None:
+        """Closes the idle keep-alive connections (the gateway's pooled ones)."""
+        self._post("/test/close-idle")
 
     def reset(self) -> None:
         self._post("/test/reset")
@@ -133,5 +150,5 @@ class Idp:
         req = urllib.request.Request(self.issuer + "/test/answer", data=json.dumps(body).encode(),
                                      method="POST")
         req.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10, context=self.ssl_context) as r:
             r.read()

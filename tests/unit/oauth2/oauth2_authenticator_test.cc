@@ -478,6 +478,29 @@ TEST_F(OAuth2Test, DiscoveryFindsTheEndpointAndTheIssuer) {
   EXPECT_EQ(wrong.status, Status::UnknownCredential);
 }
 
+TEST_F(OAuth2Test, DiscoveryOverHttpsRefusesAPlainEndpoint) {
+  cfg.introspection_endpoint = {};
+  std::string why;
+  ASSERT_TRUE(config::parse_http_url("https://idp.test/.well-known/openid-configuration",
+                                     cfg.discovery, why));
+  auto a = make();
+  ASSERT_EQ(transport->calls(), 1u);
+  EXPECT_TRUE(transport->last().url.https);
+  // Tokens would then travel in clear text: not taken, the provider stays not ready.
+  transport->answer(FakeTransport::json(
+      200, R"({"issuer":"http://idp.test","introspection_endpoint":"http://idp.test/introspect"})"));
+  EXPECT_FALSE(a->ready());
+  clock.advance(2s);
+  EXPECT_FALSE(a->ready());
+  ASSERT_EQ(transport->pending(), 1u);
+  transport->answer(FakeTransport::json(
+      200, R"({"issuer":"http://idp.test","introspection_endpoint":"https://idp.test/introspect"})"));
+  EXPECT_TRUE(a->ready());
+  run_with_answer(*a, "t", active());
+  EXPECT_TRUE(transport->last().url.https);
+  EXPECT_EQ(transport->last().url.port, 443);
+}
+
 TEST(BearerToken, B64TokenSyntax) {
   EXPECT_TRUE(is_b64token("a-._~+/b=="));
   EXPECT_FALSE(is_b64token("=a"));

@@ -7,8 +7,9 @@ BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   libsqlite3-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
-  clang-14 libclang-rt-14-dev python3 curl openssl)
-BENCH_PKGS=(nginx-light haproxy wrk)
+  clang-14 libclang-rt-14-dev python3 curl openssl
+  nginx-light)  # the https upstream of the TLS integration tests (and the benchmark's peer)
+BENCH_PKGS=(haproxy wrk)
 
 want=("${BUILD_PKGS[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PKGS[@]}")

@@ -325,6 +325,21 @@ class UpstreamTlsConfigTest(unittest.TestCase):
         self.assertRegex(r.stderr, rf"{path}:{line}:\d+: 'ca_file' applies to TLS only: upstream "
                                    r"'orders' needs an https:// url")
 
+    def test_the_example_config_checks(self):
+        """examples/tls.yaml, with its certs/ made here, passes `portcullis check`."""
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tls.yaml")
+        folder = os.path.join(self.workdir, "example")
+        os.makedirs(os.path.join(folder, "certs"))
+        shutil.copy(example, folder)
+        shutil.copy(self.ca.cert, os.path.join(folder, "certs", "internal-ca.pem"))
+        shutil.copy(self.gw.cert, os.path.join(folder, "certs", "gw.pem"))
+        shutil.copy(self.gw.key, os.path.join(folder, "certs", "gw.key"))
+        r = subprocess.run([gateway_bin(), "check", "-c", os.path.join(folder, "tls.yaml")],
+                           capture_output=True, text=True, timeout=10,
+                           env=dict(os.environ, INTROSPECTION_SECRET="example-secret"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("warning", r.stderr)
+
     def test_reload_refuses_a_broken_file_and_applies_new_settings(self):
         os.makedirs(os.path.join(self.workdir, "reload"))
         gw = Gateway(self.config(), os.path.join(self.workdir, "reload"))

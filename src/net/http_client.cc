@@ -46,7 +46,7 @@ struct Request {
 // session or a connection verified under some settings is never used under others).
 std::string pool_key(const Request& req) {
   std::string key = req.url.host + ":" + std::to_string(req.url.port);
-  if (req.url.https && req.tls) key += "#tls" + std::to_string(req.tls->id());
+  if (req.url.https) key += "#tls" + std::to_string(req.tls ? req.tls->id() : 0);
   return key;
 }
 

@@ -82,23 +82,21 @@ asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessa
     if (last) suffix_ += "0\r\n\r\n";
   }
   if constexpr (std::is_same_v<Stream, proxy::TlsSocket>) {
-    // The ssl stream encrypts one buffer per record: one buffer, so that a small message is
-    // one record (and one send), not three.
-    if (n > 0 || !suffix_.empty()) {
-      prefix_.append(data, n);
+    // The ssl stream encrypts each buffer as records of its own: a small piece is copied
+    // behind the head, so that a small message is one record (and one send), not three.
+    // Large pieces are not copied (nor kept: the head buffer stays small between messages).
+    if (n <= kCoalesceBytes) {
+      if (n > 0) prefix_.append(data, n);
       prefix_ += suffix_;
+      n = 0;
+      suffix_.clear();
     }
-    auto [ec, written] =
-        co_await asio::async_write(s, asio::buffer(prefix_), asio::as_tuple(asio::use_awaitable));
-    prefix_.clear();
-    co_return std::tuple<boost::beast::error_code, std::size_t>{ec, written};
-  } else {
-    const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
-                                                    asio::buffer(suffix_)};
-    auto result = co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
-    prefix_.clear();
-    co_return result;
   }
+  const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
+                                                  asio::buffer(suffix_)};
+  auto result = co_await asio::async_write(s, buffers, asio::as_tuple(asio::use_awaitable));
+  prefix_.clear();
+  co_return result;
 }
 
 template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>

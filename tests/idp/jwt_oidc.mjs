@@ -87,6 +87,9 @@ function json(res, status, body) {
 
 let issuer;
 const { server, scheme } = serve(args, async (req, res) => {
+  // Listening, but the provider is still being set up (a gateway retrying discovery from a
+  // cold start can be that quick).
+  if (!callback) return json(res, 503, { error: 'temporarily_unavailable' });
   const url = new URL(req.url, 'http://127.0.0.1');
   if (url.pathname === '/test/rotate' && req.method === 'POST') {
     const removed = currentKid;

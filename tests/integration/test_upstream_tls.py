@@ -11,6 +11,7 @@ Config mistakes are FILE:LINE:COL at check and on SIGHUP (the old config keeps s
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -22,8 +23,8 @@ import threading
 import unittest
 
 from certs import Pki
-from harness import (Echo, Gateway, base_config, gateway_bin, line_of, parse_prometheus, route,
-                     to_yaml, wait_until)
+from harness import (Echo, Gateway, base_config, build_request, gateway_bin, line_of,
+                     parse_prometheus, pattern_bytes, route, to_yaml, wait_until)
 from nginx_tls import Nginx, Site
 
 
@@ -43,15 +44,25 @@ class StrictTlsServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_GET(self):  # noqa: N802
-                peer = self.connection.getpeercert() or {}
-                subject = dict(x[0] for x in peer.get("subject", ()))
-                body = json.dumps({"client_cn": subject.get("commonName", "")}).encode()
+            def answer(self, body: bytes, kind: str = "application/json"):
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802
+                if "/big/" in self.path:  # /.../big/N: N bytes of pattern_bytes
+                    return self.answer(pattern_bytes(0, int(self.path.rsplit("/", 1)[1])),
+                                       "application/octet-stream")
+                peer = self.connection.getpeercert() or {}
+                subject = dict(x[0] for x in peer.get("subject", ()))
+                self.answer(json.dumps({"client_cn": subject.get("commonName", "")}).encode())
+
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                self.answer(json.dumps({"bytes": len(body),
+                                        "sha256": hashlib.sha256(body).hexdigest()}).encode())
 
             def log_message(self, *args):
                 pass
@@ -203,6 +214,22 @@ class UpstreamTlsTest(unittest.TestCase):
                                      r"failed: .*alert")
         # The same server with the gateway's certificate.
         self.assertEqual(self.get_json("/strictok/x")["client_cn"], "gateway.internal")
+
+    def test_large_bodies_both_ways_over_tls(self):
+        # Pieces larger than the gateway's coalescing threshold, on one kept-alive connection.
+        body = os.urandom(300 * 1024)
+        with self.gateway.connect() as c:
+            c.send(build_request("POST", "/strictok/upload", body=body))
+            r = c.read_response("POST")
+            self.assertEqual(r.status, 200, str(r))
+            self.assertEqual(r.json(), {"bytes": len(body),
+                                        "sha256": hashlib.sha256(body).hexdigest()})
+            c.send(build_request("GET", "/strictok/big/1000000"))
+            r = c.read_response("GET")
+            self.assertEqual(r.status, 200, str(r))
+            self.assertEqual(r.body, pattern_bytes(0, 1000000))
+            c.send(build_request("POST", "/strictok/small", body=b"x" * 100))
+            self.assertEqual(c.read_response("POST").json()["bytes"], 100)
 
     def test_an_untrusted_certificate_is_a_502(self):
         self.assert_tls_failure("/untrusted/x", "untrusted", "unable to get local issuer")

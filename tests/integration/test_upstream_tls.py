@@ -335,6 +335,11 @@ class UpstreamTlsConfigTest(unittest.TestCase):
                       f"{self.stranger.key} is not the key of client_cert_file {self.gw.cert}",
                       r.stderr)
         self.assertNotIn("PRIVATE KEY", r.stderr)
+        # `run` refuses to start with the same message.
+        ran = subprocess.run([gateway_bin(), "run", "-c", path], capture_output=True, text=True,
+                             timeout=10)
+        self.assertEqual(ran.returncode, 1, ran.stderr)
+        self.assertIn(f"{path}:{line}:{col}: upstream 'orders': client_key_file", ran.stderr)
 
         r, text, path = self.check(self.config(ca_file=os.path.join(self.workdir, "none.pem")))
         self.assertEqual(r.returncode, 1)

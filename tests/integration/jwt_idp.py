@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from harness import start_listening, stop_process
+from harness import node_bin, start_listening, stop_process
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 HS_SECRET = "portcullis-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123"
@@ -37,8 +36,6 @@ def require_node_modules() -> None:
     if not ((IDP_DIR / "node_modules" / "jose").is_dir() and
             (IDP_DIR / "node_modules" / "oidc-provider").is_dir()):
         raise RuntimeError("tests/idp/node_modules is missing: run bash scripts/idp-deps.sh")
-    if not shutil.which("node"):
-        raise RuntimeError("node not found: the jwt tests need Node.js")
 
 
 def _http(method: str, url: str, body: Optional[dict] = None, headers: Optional[dict] = None,
@@ -63,7 +60,7 @@ class NodeProcess:
         self._log = open(self.log_path, "ab")
         try:
             self.proc, self.port = start_listening(
-                ["node", str(IDP_DIR / script), *args], self._log, script, timeout=30,
+                [node_bin(), str(IDP_DIR / script), *args], self._log, script, timeout=30,
                 env=dict(os.environ, **(env or {})))
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{self.log()}") from None

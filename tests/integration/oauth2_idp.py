@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from harness import start_listening, stop_process
+from harness import node_bin, start_listening, stop_process
 
 IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 GATEWAY_SECRET = "gateway-secret-for-tests-0123456789"
@@ -43,9 +43,7 @@ class Idp:
 
     def __init__(self, workdir: str, name: str = "idp", port: int = 0):
         ensure_node_modules()
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node not found: the oauth2 tests need Node.js (scripts/deps.sh)")
+        node = node_bin()
         self.log_path = os.path.join(workdir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, IDP_GATEWAY_SECRET=GATEWAY_SECRET,

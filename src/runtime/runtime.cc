@@ -98,8 +98,8 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
         break;
       case AuthKind::Jwt:
         // One for all the route's jwt providers, where the first is listed. A JWT from an
-        // issuer none of them knows is left to the route's other bearer mechanism (oauth2 may
-        // introspect JWT-shaped tokens) when there is one, else refused.
+        // issuer none of them knows, and an opaque bearer token, are left to the route's other
+        // bearer mechanism (oauth2 introspects both) when there is one, else refused.
         if (!jwt_added) {
           jwt_added = true;
           mechanisms.push_back(auth::jwt::route_authenticator(route, rt.jwt_providers,

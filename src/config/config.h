@@ -74,7 +74,7 @@ struct RouteMatch {
   std::optional<std::string> path;         // exact, normalised form
   std::optional<std::string> path_prefix;  // segment-aware prefix, normalised, no trailing '/'
   std::vector<std::string> methods;        // upper case; empty = any
-  std::optional<std::string> host;         // lower case, port removed; exact match
+  std::optional<std::string> host;         // lower case, port removed; exact or "*.domain"
 };
 
 // A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or

@@ -142,6 +142,7 @@ struct ApiKeysConfig {
   std::string store_path;            // the SQLite file, absolute
   Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
   unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
+  bool gates_readiness = true;       // whether an unreadable store makes /readyz answer 503
   Mark mark;
 };
 

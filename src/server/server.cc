@@ -200,9 +200,8 @@ struct Server::Impl {
   bool start_admin(const config::Config& initial, std::string& error) {
     if (!initial.admin.enabled) return true;
     admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
-      if (state.shutting_down.load()) return false;
-      auto current = state.runtime.get();
-      return current && current->ready();
+      if (state.shutting_down.load()) return runtime::Readiness::draining();
+      return state.runtime.get()->readiness();
     });
     return admin->start(initial.admin.listen, error);
   }

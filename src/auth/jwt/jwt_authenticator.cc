@@ -118,11 +118,6 @@ JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> provid
   credentials_ = CredentialExtractor(std::move(places));
 }
 
-bool JwtAuthenticator::ready() const {
-  return std::all_of(providers_.begin(), providers_.end(),
-                     [](const auto& p) { return p->ready(); });
-}
-
 void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   // ---- Where is the token? Exactly one place.
   const Credential found = credentials_.extract(request.headers, request.target);

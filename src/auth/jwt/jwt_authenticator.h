@@ -29,7 +29,6 @@ class JwtAuthenticator : public Authenticator {
   std::string_view challenge_scheme() const override { return "Bearer"; }
   const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  bool ready() const override;
 
  private:
   std::vector<std::shared_ptr<Provider>> providers_;

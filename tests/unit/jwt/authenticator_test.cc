@@ -381,7 +381,7 @@ TEST_F(JwtAuthTest, UnknownKidIsAnsweredAfterTheRefetch) {
   auto p = std::make_shared<Provider>(c, jwks, [this] { return now; });
   p->start();
   JwtAuthenticator a({p}, std::nullopt);
-  EXPECT_FALSE(a.ready());
+  EXPECT_FALSE(p->ready());
 
   std::string token = rs(payload("https://remote.test"));
   auto go = [&](std::optional<AuthResult>& out) {
@@ -410,7 +410,7 @@ TEST_F(JwtAuthTest, UnknownKidIsAnsweredAfterTheRefetch) {
   EXPECT_EQ(out->description, d::kKeysNotReady);
 
   answer(jwks_of({&ec}));  // a set without r1
-  EXPECT_TRUE(a.ready());
+  EXPECT_TRUE(p->ready());
   out.reset();
   go(out);
   EXPECT_FALSE(out.has_value());  // waiting on the refetch; the request buffers may go now

@@ -58,6 +58,27 @@ def node_bin() -> str:
     return found
 
 
+IDP_DIR = HERE.parent / "idp"
+
+
+def idp_packages_problem() -> Optional[str]:
+    """Why tests/idp/node_modules cannot be used as it is: missing, or not the versions
+    tests/idp/package-lock.json pins (an install from before the lock file changed); None
+    when it can."""
+    with open(IDP_DIR / "package-lock.json") as f:
+        pinned = json.load(f)["packages"]
+    for name in ("jose", "oidc-provider"):
+        installed = IDP_DIR / "node_modules" / name / "package.json"
+        if not installed.is_file():
+            return "tests/idp/node_modules is missing"
+        with open(installed) as f:
+            version = json.load(f).get("version")
+        want = pinned.get(f"node_modules/{name}", {}).get("version")
+        if version != want:
+            return f"tests/idp/node_modules has {name} {version}, the lock file pins {want}"
+    return None
+
+
 def require_binary(path: str) -> None:
     """Fails (never skips: a skipped suite proves nothing) when a binary is missing."""
     if not os.access(path, os.X_OK):

@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "auth/api_key/cidr.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/secret_hash.h"
 #include "auth/api_key/sqlite_store.h"
 #include "auth/api_key/time_format.h"
 #include "config/loader.h"
+#include "ip/cidr.h"
 
 namespace portcullis::cli {
 
@@ -288,10 +288,10 @@ int KeysCommand::State::cmd_create() {
   }
   std::vector<std::string> cidr_list;
   for (const auto& c : split_list(cidrs)) {
-    ak::Cidr block;
+    ip::Cidr block;
     std::string why;
-    if (!ak::parse_cidr(c, block, why)) return fail("--allow-cidr " + why);
-    cidr_list.push_back(ak::to_string(block));
+    if (!ip::parse_cidr(c, block, why)) return fail("--allow-cidr " + why);
+    cidr_list.push_back(ip::to_string(block));
   }
   const std::int64_t now = unix_now();
   if (!expires.empty()) {

@@ -85,8 +85,9 @@ AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
     }
   }
   if (e.cidrs != nullptr) {
-    IpBytes addr;
-    if (e.cidrs_invalid || !parse_ip(request.client_ip, addr) || !any_contains(*e.cidrs, addr)) {
+    ip::IpBytes addr;
+    if (e.cidrs_invalid || !ip::parse_ip(request.client_ip, addr) ||
+        !ip::any_contains(*e.cidrs, addr)) {
       return fail(Status::SourceNotAllowed, d::kSource);
     }
   }

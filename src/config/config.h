@@ -14,6 +14,7 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
+#include "ip/cidr.h"
 
 namespace portcullis::config {
 
@@ -34,6 +35,9 @@ struct ServerConfig {
   unsigned drain_delay_s = 5;               // SIGTERM: /readyz fails, still accepting
   unsigned drain_timeout_s = 30;            // then in-flight requests get this long
   std::size_t max_connections = 20000;      // further connections are closed at once
+  // Peers whose X-Forwarded-For (and -Proto, -Host) the gateway believes; empty: none.
+  std::vector<ip::Cidr> trusted_proxies;
+  bool proxy_protocol = false;  // every connection starts with a PROXY protocol v1/v2 header
 };
 
 struct AdminConfig {

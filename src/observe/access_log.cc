@@ -172,6 +172,7 @@ void AccessLog::write(const AccessEntry& e) {
     o["upstream_us"] = nullptr;
   }
   o["client_ip"] = e.client_ip;
+  o["peer_ip"] = e.peer_ip;
   o["client_id"] = e.client_id;
   o["user_id"] = e.user_id;
   o["auth_method"] = e.auth_method;

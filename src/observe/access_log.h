@@ -27,7 +27,8 @@ struct AccessEntry {
   std::string_view user_agent;   // credential shapes masked on write
   unsigned upstream_status = 0;  // 0: no response came from an upstream (written as null)
   double upstream_ms = -1;       // connect to response head; < 0: not forwarded (null)
-  std::string_view client_ip;
+  std::string_view client_ip;    // the client (behind trusted proxies: from X-Forwarded-For)
+  std::string_view peer_ip;      // the connection's peer (TCP, or the PROXY protocol header)
   std::string_view client_id;
   std::string_view user_id;
   std::string_view auth_method;

@@ -300,6 +300,29 @@ class ProxyProtocolTest(ClientAddressTestBase):
                    message="timeout counted")
 
 
+class ReloadTest(ClientAddressTestBase):
+    """A reload changes trusted_proxies for the next request, and proxy_protocol for the next
+    connection."""
+
+    server = {}
+
+    def test_reload_applies_both_settings(self):
+        _, log = self.send("/echo/r", [("X-Forwarded-For", "198.51.100.7")])
+        self.assertEqual(log["client_ip"], "127.0.0.1", log)
+        cfg = dict(self.gateway.config)
+        cfg["server"] = {**cfg["server"], "trusted_proxies": ["127.0.0.1"], "proxy_protocol": True}
+        mark = self.gateway.output_mark()
+        self.gateway.write_config(cfg)
+        self.gateway.reload()
+        self.gateway.wait_for_output("configuration reloaded", since=mark)
+        _, log = self.send("/echo/r", [("X-Forwarded-For", "198.51.100.7")],
+                           prefix=proxy_v1("127.0.0.1"))
+        self.assertEqual(log["client_ip"], "198.51.100.7", log)
+        with self.gateway.connect() as c:
+            c.send(build_request("GET", "/echo/r"))
+            self.assert_closed_without_answer(c)
+
+
 class CheckTest(unittest.TestCase):
     """`portcullis check` accepts the settings and refuses a bad block at file:line:col."""
 

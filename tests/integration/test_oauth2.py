@@ -434,7 +434,12 @@ class OAuth2ConfigTest(unittest.TestCase):
             "routes:\n"
             "  - { name: r, match: { path_prefix: / }, upstream: u, auth: [oauth2:other] }\n")
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint .*https")
+        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint .*https to identity "
+                         r"providers is not supported yet in this build")
+        # Issue 11: the message once advised "use http:// on a trusted network"; a token
+        # checked over plain http is no advice to give.
+        self.assertNotIn("http://", r.stderr.split("introspection_endpoint 'https://idp.test/"
+                                                   "introspect':")[1].splitlines()[0])
         self.assertRegex(r.stderr, r":6:20: client_secret must be a reference")
         self.assertRegex(r.stderr, r":7:5: unknown key 'cache_ss'.*did you mean 'cache_s'")
         self.assertRegex(r.stderr, r":9:\d+: auth method 'oauth2:other' names no provider")

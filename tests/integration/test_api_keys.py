@@ -448,19 +448,27 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
         self.assertLessEqual(abs(parse_rfc3339(stamp) - time.time()), 30)
 
     def test_cli_errors(self):
+        """Exit 1 when the command ran and failed, 2 when the command line is wrong
+        (docs/operations.md: the exit codes)."""
         p = self.cli.run("disable", "nosuchkey123", expect=1)
         self.assertIn("no key with id nosuchkey123", p.stderr)
-        p = self.cli.run("revoke", self.partner["key"], expect=1)
+        p = self.cli.run("revoke", self.partner["key"], expect=2)
         self.assertIn("not the key itself", p.stderr)
         self.assertNotIn(self.partner["key"][17:60], p.stderr + p.stdout)
-        p = self.cli.run("create", "--client", "x", "--expires", "2001-01-01T00:00:00Z", expect=1)
+        p = self.cli.run("create", "--client", "x", "--expires", "2001-01-01T00:00:00Z", expect=2)
         self.assertIn("in the past", p.stderr)
-        p = self.cli.run("create", "--client", "x", "--allow-cidr", "10.0.0.1/8", expect=1)
+        p = self.cli.run("create", "--client", "x", "--allow-cidr", "10.0.0.1/8", expect=2)
         self.assertIn("did you mean 10.0.0.0/8", p.stderr)
         p = self.cli.run("rotate", "--client", "nobody-at-all", expect=1)
         self.assertIn("no active key", p.stderr)
         p = subprocess.run([gateway_bin(), "keys", "list"], capture_output=True, text=True)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("name the key store", p.stderr)
+        # CLI11's own refusals: 2, not its 106/109/114.
+        p = self.cli.run("create", expect=2)  # --client is required
+        self.assertIn("--client", p.stderr)
+        p = self.cli.run("list", "--colour", expect=2)
+        self.assertIn("--colour", p.stderr)
         # A different pepper is refused rather than making keys that never verify.
         env = dict(os.environ, PORTCULLIS_KEY_PEPPER=secrets.token_urlsafe(32))
         p = subprocess.run([gateway_bin(), "keys", "create", "--client", "x", "--store",
@@ -468,6 +476,34 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
                            env=env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("pepper differs", p.stderr)
+
+    def test_cli_needs_the_pepper_only_to_create_and_rotate(self):
+        """`--store` without PORTCULLIS_KEY_PEPPER: list, disable, enable and revoke work (they
+        never hash a secret); create and rotate fail with exit 1, naming the variable."""
+        victim = self.cli.create("pepperless", scopes=["reports:read"])
+        env = {k: v for k, v in os.environ.items() if k != "PORTCULLIS_KEY_PEPPER"}
+        store = ["--store", f"sqlite://{self.cli.store_path}"]
+
+        def keys(*args):
+            p = subprocess.run([gateway_bin(), "keys", *args, *store], capture_output=True,
+                               text=True, env=env, timeout=30)
+            self.cli.outputs.append(p.stdout + p.stderr)
+            return p
+
+        p = keys("list", "--client", "pepperless", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([k["id"] for k in json.loads(p.stdout)], [victim["id"]])
+        for command, status in (("disable", "disabled"), ("enable", "active"),
+                                ("revoke", "revoked")):
+            p = keys(command, victim["id"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(f"-> {status}", p.stdout)
+        for args in (("create", "--client", "pepperless"), ("rotate", "--client", "partner-123")):
+            p = keys(*args)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("create and rotate need the pepper: set PORTCULLIS_KEY_PEPPER",
+                          p.stderr)
+            self.assertEqual(p.stdout, "")
 
     def test_no_key_or_secret_anywhere(self):
         # Independent of test order: every key the CLI has shown so far, and a forged one,

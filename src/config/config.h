@@ -108,8 +108,8 @@ struct RouteConfig {
   std::string name;
   RouteMatch match;
   std::string upstream;
-  bool auth_none = false;                  // `auth: none`
-  std::vector<AuthMethod> auth;            // methods in order: api_key, jwt:NAME, oauth2:NAME
+  bool auth_none = false;                      // `auth: none`
+  std::vector<AuthMethod> auth;                // methods in order: api_key, jwt:NAME, oauth2:NAME
   std::vector<std::string> require_scopes;     // all of
   std::vector<std::string> require_any_scope;  // at least one of
   std::vector<std::string> require_roles;      // all of
@@ -129,14 +129,20 @@ struct RouteConfig {
   Mark mark;
 
   bool has_auth(AuthKind kind) const {
-    return std::any_of(auth.begin(), auth.end(), [kind](const AuthMethod& m) { return m.kind == kind; });
+    return std::any_of(auth.begin(), auth.end(),
+                       [kind](const AuthMethod& m) { return m.kind == kind; });
   }
 };
 
+// How the gateway's own messages (stderr) are written; the access log is always JSON.
+enum class LogFormat : std::uint8_t { Text, Json };
+
 struct LogConfig {
   std::string level = "info";                    // trace, debug, info, warn, error
+  LogFormat format = LogFormat::Text;            // `format: text | json`
   std::string access = "stdout";                 // stdout, stderr, off, or a file path
   std::vector<std::string> redact_query_params;  // values written as "[redacted]"
+  Mark access_at;                                // where `access` is written
 };
 
 // The `api_keys` section: where the key registry lives and how keys are presented.
@@ -147,6 +153,7 @@ struct ApiKeysConfig {
   Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
   unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
   Mark mark;
+  Mark store_at;  // where `store` is written
 };
 
 // A key store location parsed from "sqlite:///abs/path.db" or "sqlite:relative/path.db".

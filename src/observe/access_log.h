@@ -52,6 +52,11 @@ class AccessLog {
   }
   ~AccessLog();
 
+  // Whether `open` can be expected to open `target` (for `check`, without creating the
+  // file): an existing file must be writable, else its folder must exist and be writable.
+  // False with `why` ("cannot open access log PATH: folder /x: No such file or directory").
+  static bool check_target(const std::string& target, std::string& why);
+
   bool enabled() const { return enabled_; }
   void write(const AccessEntry& e);
   void flush();

@@ -299,8 +299,9 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     co_await auth_wait.async_wait(ex, asio::use_awaitable);
   }
   auth::AuthResult& result = auth_wait.result();
+  // On a refusal too: the access log names a credential that was identified (never forwarded).
+  rq.who = std::move(result.identity);
   if (result.status == auth::Status::Ok) {
-    rq.who = std::move(result.identity);
     auto decision = route.policy.check(rq.who);
     if (decision.status == auth::Status::Ok) co_return std::nullopt;
     result.status = decision.status;

@@ -74,8 +74,8 @@ class Authenticator {
   void scrub(boost::beast::http::fields& headers, std::string& target) const {
     credentials().remove(headers, target);
   }
-  // False until the mechanism can decide (e.g. its keys have been fetched); /readyz waits.
-  virtual bool ready() const { return true; }
+  // Readiness is not asked here: the long-lived state a mechanism depends on (a provider's
+  // keys, a key store) says why it is not ready, and runtime::Runtime::readiness() lists it.
 };
 
 }  // namespace portcullis::auth

@@ -78,7 +78,7 @@ struct RouteMatch {
   std::optional<std::string> path;         // exact, normalised form
   std::optional<std::string> path_prefix;  // segment-aware prefix, normalised, no trailing '/'
   std::vector<std::string> methods;        // upper case; empty = any
-  std::optional<std::string> host;         // lower case, port removed; exact match
+  std::optional<std::string> host;         // lower case, port removed; exact or "*.domain"
 };
 
 // A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or
@@ -152,6 +152,7 @@ struct ApiKeysConfig {
   std::string store_path;            // the SQLite file, absolute
   Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
   unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
+  bool gates_readiness = true;       // whether an unreadable store makes /readyz answer 503
   Mark mark;
   Mark store_at;  // where `store` is written
 };

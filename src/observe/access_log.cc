@@ -161,7 +161,11 @@ void AccessLog::write(const AccessEntry& e) {
   if (!e.query.empty()) o["query"] = redactor_.query(e.query);
   o["status"] = e.status;
   o["route"] = e.route;
-  o["upstream"] = e.upstream;
+  if (!e.upstream.empty()) {
+    o["upstream"] = e.upstream;
+  } else {
+    o["upstream"] = nullptr;
+  }
   // Integers: Boost.JSON writes doubles in exponent form, which log tools read poorly.
   o["duration_ms"] = static_cast<std::int64_t>(e.duration_ms + 0.5);
   o["duration_us"] = static_cast<std::int64_t>(e.duration_ms * 1000 + 0.5);

@@ -21,7 +21,7 @@ struct AccessEntry {
   std::string_view query;  // raw query; redacted on write
   unsigned status = 0;
   std::string_view route;
-  std::string_view upstream;
+  std::string_view upstream;  // empty: not forwarded (written as null)
   double duration_ms = 0;
   std::string_view host;         // the Host the client sent
   std::string_view user_agent;   // credential shapes masked on write

@@ -110,8 +110,8 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
         break;
       case AuthKind::Jwt:
         // One for all the route's jwt providers, where the first is listed. A JWT from an
-        // issuer none of them knows is left to the route's other bearer mechanism (oauth2 may
-        // introspect JWT-shaped tokens) when there is one, else refused.
+        // issuer none of them knows, and an opaque bearer token, are left to the route's other
+        // bearer mechanism (oauth2 introspects both) when there is one, else refused.
         if (!jwt_added) {
           jwt_added = true;
           mechanisms.push_back(auth::jwt::route_authenticator(route, rt.jwt_providers,
@@ -129,11 +129,24 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
 
 }  // namespace
 
-bool Runtime::ready() const {
-  for (const auto& a : authenticators) {
-    if (!a->ready()) return false;
+Readiness Runtime::readiness() const {
+  Readiness r;
+  auto add = [&r](std::string dependency, std::string_view reason, bool gating) {
+    if (reason.empty()) return;
+    r.not_ready.push_back({std::move(dependency), std::string(reason), gating});
+  };
+  if (key_registry && !key_registry->store_ok()) {
+    add("api_keys", "key store unreadable", config->api_keys->gates_readiness);
   }
-  return true;
+  for (const auto& [name, provider] : jwt_providers) {
+    add("jwt_providers." + name, provider->not_ready_reason(),
+        config->jwt_providers.at(name).gates_readiness);
+  }
+  for (const auto& [name, provider] : oauth2_providers) {
+    add("oauth2_providers." + name, provider->not_ready_reason(),
+        config->oauth2_providers.at(name).gates_readiness);
+  }
+  return r;
 }
 
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out) {
@@ -185,7 +198,6 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
     r.config = &route;
     r.upstream = &config->upstreams.at(route.upstream);
     auto mechanisms = route_mechanisms(*config, route, *rt);
-    rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
     r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);
     r.policy = policy::RoutePolicy(route);
     r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());

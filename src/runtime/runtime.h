@@ -17,6 +17,7 @@
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
 #include "proxy/router.h"
+#include "runtime/readiness.h"
 
 namespace portcullis::auth::api_key {
 class KeyRegistry;
@@ -44,7 +45,6 @@ struct Runtime {
   std::vector<RouteRuntime> routes;
   identity::Sanitizer sanitizer;
   std::shared_ptr<observe::AccessLog> access_log;
-  std::vector<std::shared_ptr<auth::Authenticator>> authenticators;  // all, for readiness
 
   // The mechanisms' long-lived state, by provider name. The next build_runtime keeps what its
   // config did not change.
@@ -52,7 +52,10 @@ struct Runtime {
   std::map<std::string, std::shared_ptr<auth::jwt::Provider>> jwt_providers;
   std::map<std::string, std::shared_ptr<auth::oauth2::OAuth2Provider>> oauth2_providers;
 
-  bool ready() const;
+  // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
+  // provider without usable keys, an OAuth2 provider before discovery or with its breaker
+  // open, an unreadable key store. Gating as the config's gates_readiness says.
+  Readiness readiness() const;
 };
 
 // What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files),

@@ -419,7 +419,9 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.query = rq.target.query;
   e.status = rq.status;
   e.route = rq.route_name;
-  e.upstream = rq.upstream_name;
+  // Named only when the request was forwarded (upstream_ms is set from the first attempt
+  // on), like upstream_status; a request refused before (401, 413...) has none.
+  if (rq.upstream_ms >= 0) e.upstream = rq.upstream_name;
   e.duration_ms = secs * 1000;
   e.host = rq.host;
   if (parser && parser->is_header_done()) {

@@ -215,9 +215,8 @@ struct Server::Impl {
     admin_started = initial.admin;
     if (!initial.admin.enabled) return true;
     admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
-      if (state.shutting_down.load()) return false;
-      auto current = state.runtime.get();
-      return current && current->ready();
+      if (state.shutting_down.load()) return runtime::Readiness::draining();
+      return state.runtime.get()->readiness();
     });
     return admin->start(initial.admin.listen, error);
   }

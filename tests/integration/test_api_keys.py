@@ -601,6 +601,11 @@ class ApiKeyStoreVanishesTest(ApiKeyTestBase):
         self.assertEqual(m.get("portcullis_api_key_store_up"), 0.0)
         self.assertGreaterEqual(m.get("portcullis_api_key_store_errors_total", 0), 1)
         self.assertFalse(os.path.exists(store), "the gateway must not recreate an empty store")
+        # /readyz says so (the keys last read still serve, but changes are not seen).
+        r = self.gateway.admin_get("/readyz")
+        self.assertEqual(r.status, 503, str(r))
+        self.assertEqual(json.loads(r.body), {"ready": False, "not_ready": [
+            {"dependency": "api_keys", "reason": "key store unreadable", "gating": True}]})
         # Logged once per change of state, not once per poll.
         time.sleep(2.5)
         self.assertEqual(len([ln for ln in self.gateway.output_since(mark).splitlines()
@@ -614,6 +619,8 @@ class ApiKeyStoreVanishesTest(ApiKeyTestBase):
         os.replace(store + ".tmp", store)
         self.gateway.wait_for_output(r"readable again", timeout=3, since=mark)
         self.assertEqual(self.store_metrics()["portcullis_api_key_store_up"], 1.0)
+        r = self.gateway.admin_get("/readyz")
+        self.assertEqual((r.status, json.loads(r.body)), (200, {"ready": True}))
         fresh = self.cli.create("after-restore", scopes=["reports:read"])
         self.wait_status("/v1/reports", fresh["key"], 200)
 

@@ -38,6 +38,7 @@ ASYM = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", 
 
 # The error_description of each refusal (src/auth/jwt/describe.h).
 D_MALFORMED = "the token is not a well-formed JWT"
+D_NOT_JWT = "the bearer token is not a JWT"
 D_DUPLICATE = "the token repeats a member name"
 D_ALG_NONE = "unsigned tokens (alg none) are not accepted"
 D_ALG = "the token algorithm is not allowed"
@@ -250,11 +251,16 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
         self.assertEqual(r.status, 401, str(r))
         self.assertEqual(r.json()["error"], "unauthorized")
 
-    def test_opaque_bearer_is_left_to_other_mechanisms(self):
+    def test_opaque_bearer_on_a_jwt_only_route_is_not_a_jwt(self):
+        """A credential was presented: the caller is told it is not a JWT, not that none was
+        (a route that also has oauth2 leaves it to introspection: test_oauth2)."""
         r = self.call("2YotnFZFEjr1zCsicMWpAA")
-        self.assertEqual(r.status, 401, str(r))
-        self.assertEqual(r.json()["error"], "unauthorized")
-        self.assertEqual(r.header("WWW-Authenticate"), 'Bearer realm="portcullis"')
+        self.assert_bearer_error(r, 401, D_NOT_JWT)
+        # Refused before forwarding: the access log names the route but no upstream.
+        entry = self.gateway.wait_for_access_log(r.header("X-Request-Id"))
+        self.assertEqual(entry["route"], "multi")
+        self.assertIsNone(entry["upstream"])
+        self.assertIsNone(entry["upstream_status"])
 
     # --- every rejection, each with its own description ----------------------------------------
 
@@ -353,9 +359,7 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
                     self.refused(f"{head}.{body}.{sig}", D_ALG_NONE)
         # Without even the second dot it is not a JWT at all.
         head = b64u('{"alg":"none"}')
-        r = self.call(f"{head}.{body}")
-        self.assertEqual(r.status, 401)
-        self.assertEqual(r.json()["error"], "unauthorized")
+        self.refused(f"{head}.{body}", D_NOT_JWT)
 
     def test_hs256_keyed_with_the_providers_public_key(self):
         body = b64u(json.dumps(claims()))

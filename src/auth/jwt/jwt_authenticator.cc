@@ -126,8 +126,8 @@ std::string token_id(const TokenDigest& digest) {
 
 JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
                                    std::optional<std::string> query_param,
-                                   bool unknown_issuer_is_mine)
-    : providers_(std::move(providers)), unknown_issuer_is_mine_(unknown_issuer_is_mine) {
+                                   bool sole_bearer)
+    : providers_(std::move(providers)), sole_bearer_(sole_bearer) {
   CredentialPlaces places{"Bearer", false, {}, {}, std::move(query_param)};
   for (const auto& p : providers_) {
     if (!method_.empty()) method_ += ',';
@@ -139,11 +139,6 @@ JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> provid
   credentials_ = CredentialExtractor(std::move(places));
 }
 
-bool JwtAuthenticator::ready() const {
-  return std::all_of(providers_.begin(), providers_.end(),
-                     [](const auto& p) { return p->ready(); });
-}
-
 void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   // ---- Where is the token? Exactly one place.
   const Credential found = credentials_.extract(request.headers, request.target);
@@ -153,11 +148,12 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   if (token.empty()) return done(fail(Status::MalformedCredential, d::kEmpty));
   if (!looks_like_jws(token)) {
     // An opaque bearer token (in Authorization, or the query parameter like one) belongs to
-    // another mechanism (oauth2 introspection).
-    const bool bearer =
-        found.from() == Credential::From::Authorization || found.from() == Credential::From::Query;
-    if (bearer) return done(AuthResult::fail(Status::NoCredential));
-    return done(fail(Status::MalformedCredential, d::kNotJwt));
+    // the route's other bearer mechanism (oauth2 introspection) when it has one; without one
+    // the caller did present a credential, and is told it is not a JWT.
+    const bool authorization = found.from() == Credential::From::Authorization;
+    const bool bearer = authorization || found.from() == Credential::From::Query;
+    if (bearer && !sole_bearer_) return done(AuthResult::fail(Status::NoCredential));
+    return done(fail(Status::MalformedCredential, authorization ? d::kBearerNotJwt : d::kNotJwt));
   }
   if (token.size() > max_token_bytes_) return done(fail(Status::MalformedCredential, d::kTooLarge));
 
@@ -217,7 +213,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
     }
   }
   if (!provider) {
-    if (!unknown_issuer_is_mine_) return done(AuthResult::fail(Status::NoCredential));
+    if (!sole_bearer_) return done(AuthResult::fail(Status::NoCredential));
     const bool has_iss = iss != t.payload.end();
     return done(fail(Status::UnknownCredential, has_iss ? d::kUnknownIssuer : d::kNoIssuer));
   }

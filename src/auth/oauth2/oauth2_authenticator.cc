@@ -171,6 +171,12 @@ bool OAuth2Provider::ready() const {
   return false;
 }
 
+std::string_view OAuth2Provider::not_ready_reason() const {
+  if (!ready()) return kNotDiscovered;
+  if (breaker_.refusing()) return kBreakerOpen;
+  return {};
+}
+
 void OAuth2Provider::maybe_discover() const {
   if (config_.discovery.empty()) return;
   const auto now = clocks_.steady ? clocks_.steady() : CircuitBreaker::Clock::now();
@@ -460,10 +466,12 @@ std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig
                                               std::shared_ptr<OAuth2Provider> running,
                                               std::shared_ptr<IntrospectionTransport> transport) {
   if (running) {
-    // Where the provider is written in the file does not matter.
+    // Where the provider is written in the file does not matter, nor whether it gates
+    // readiness (the runtime reads that from the config it was built from).
     config::OAuth2ProviderConfig moved = running->config();
     moved.line = config.line;
     moved.col = config.col;
+    moved.gates_readiness = config.gates_readiness;
     if (moved == config) return running;
   }
   return OAuth2Provider::create(config, std::move(transport));

@@ -126,6 +126,7 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
   e.user_agent = "curl/8 ptk_1234ok";
   log->write(e);
   e.user_agent = "probe/1.0";
+  e.upstream = "orders";
   e.upstream_status = 204;
   e.upstream_ms = 12.3456;
   log->write(e);
@@ -139,6 +140,8 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
   EXPECT_NE(first.find(R"("user_agent":"curl/8 REDACTED")"), std::string::npos) << first;
   EXPECT_NE(first.find(R"("upstream_status":null,"upstream_ms":null,"upstream_us":null)"), std::string::npos)
       << first;
+  EXPECT_NE(first.find(R"("upstream":null)"), std::string::npos) << first;
+  EXPECT_NE(second.find(R"("upstream":"orders")"), std::string::npos) << second;
   EXPECT_NE(second.find(R"("user_agent":"probe/1.0")"), std::string::npos) << second;
   EXPECT_NE(second.find(R"("upstream_status":204,"upstream_ms":12,"upstream_us":12346)"), std::string::npos)
       << second;

@@ -81,7 +81,8 @@ TEST_F(OAuth2Test, ActiveTokenBecomesAnIdentity) {
   auto a = make();
   EXPECT_EQ(a->method(), "oauth2:idp");
   EXPECT_EQ(a->challenge_scheme(), "Bearer");
-  EXPECT_TRUE(a->ready());
+  EXPECT_TRUE(provider->ready());
+  EXPECT_EQ(provider->not_ready_reason(), "");
   auto r = run_with_answer(*a, "opaque-token-1",
                            active(R"(,"realm_access":{"roles":["admin","ops"]})"));
   ASSERT_EQ(r.status, Status::Ok) << r.description;
@@ -389,6 +390,7 @@ TEST_F(OAuth2Test, BreakerStopsCallsToAFailingProviderThenTriesOnce) {
   }
   EXPECT_EQ(transport->calls(), 3u);
   EXPECT_TRUE(provider->breaker().is_open());
+  EXPECT_EQ(provider->not_ready_reason(), "circuit breaker open");  // for /readyz
   for (int i = 0; i < 10; ++i) {
     auto r = run(*a, "Bearer x" + std::to_string(i));
     ASSERT_TRUE(r);
@@ -397,6 +399,7 @@ TEST_F(OAuth2Test, BreakerStopsCallsToAFailingProviderThenTriesOnce) {
   }
   EXPECT_EQ(transport->calls(), 3u);  // no call while open
   clock.advance(5s);
+  EXPECT_EQ(provider->not_ready_reason(), "");  // the next request is the trial
   transport->auto_answer = [this](const HttpExchange&) { return FakeTransport::json(200, active()); };
   auto r = run(*a, "Bearer back");
   ASSERT_TRUE(r);
@@ -485,20 +488,21 @@ TEST_F(OAuth2Test, DiscoveryFindsTheEndpointAndTheIssuer) {
   ASSERT_EQ(transport->calls(), 1u);
   EXPECT_EQ(transport->last().method, "GET");
   EXPECT_EQ(transport->last().url.target, "/.well-known/openid-configuration");
-  EXPECT_FALSE(a->ready());
+  EXPECT_FALSE(provider->ready());
+  EXPECT_EQ(provider->not_ready_reason(), "discovery not done yet");
   auto early = run(*a, "Bearer t");
   ASSERT_TRUE(early);
   EXPECT_EQ(early->status, Status::ProviderUnavailable);
   EXPECT_EQ(early->description, describe::kNotDiscovered);
 
   transport->answer(FakeTransport::timeout());  // the first attempt fails
-  EXPECT_FALSE(a->ready());
+  EXPECT_FALSE(provider->ready());
   clock.advance(2s);
-  EXPECT_FALSE(a->ready());  // starts a second attempt
+  EXPECT_FALSE(provider->ready());  // starts a second attempt
   ASSERT_EQ(transport->pending(), 1u);
   transport->answer(FakeTransport::json(
       200, R"({"issuer":"http://idp.test","introspection_endpoint":"http://127.0.0.1:9100/token/introspection"})"));
-  EXPECT_TRUE(a->ready());
+  EXPECT_TRUE(provider->ready());
   auto r = run_with_answer(*a, "t", active());
   EXPECT_EQ(r.status, Status::Ok);
   EXPECT_EQ(transport->last().url.target, "/token/introspection");

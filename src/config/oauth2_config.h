@@ -39,7 +39,10 @@ struct OAuth2ProviderConfig {
   unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
   unsigned breaker_open_s = 5;    // how long it stays open before one trial call
   TlsClientConfig tls;  // for https:// (the endpoint, discovery, the endpoint discovery names)
-  int line = 0;         // position of the provider's name, for messages
+  // Whether this provider not being ready (discovery pending, breaker open) makes /readyz
+  // answer 503. Not a setting of the provider: a reload changing only this keeps it running.
+  bool gates_readiness = true;
+  int line = 0;                   // position of the provider's name, for messages
   int col = 0;
 
   friend bool operator==(const OAuth2ProviderConfig&, const OAuth2ProviderConfig&) = default;

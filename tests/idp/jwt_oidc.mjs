@@ -87,9 +87,6 @@ function json(res, status, body) {
 
 let issuer;
 const { server, scheme } = serve(args, async (req, res) => {
-  // Listening, but the provider is still being set up (a gateway retrying discovery from a
-  // cold start can be that quick).
-  if (!callback) return json(res, 503, { error: 'temporarily_unavailable' });
   const url = new URL(req.url, 'http://127.0.0.1');
   if (url.pathname === '/test/rotate' && req.method === 'POST') {
     const removed = currentKid;
@@ -102,6 +99,9 @@ const { server, scheme } = serve(args, async (req, res) => {
     server.closeIdleConnections();
     return json(res, 200, { ok: true });
   }
+  // Listening, but the provider is still being built (its key is being generated): a
+  // gateway polling the address meanwhile gets what a provider starting up would answer.
+  if (!callback) return json(res, 503, { error: 'temporarily_unavailable' });
   return callback(req, res);
 });
 

@@ -13,12 +13,10 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Optional
 
-from harness import start_listening, stop_process
+from harness import IDP_DIR, idp_packages_problem, node_bin, start_listening, stop_process
 
-IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 GATEWAY_SECRET = "gateway-secret-for-tests-0123456789"
 TEST_CLIENT_SECRET = "test-client-secret-0123456789"
 OPAQUE_RESOURCE = "urn:portcullis:api"
@@ -27,9 +25,9 @@ OTHER_RESOURCE = "urn:portcullis:other"
 
 
 def ensure_node_modules() -> None:
-    """Installs tests/idp's npm packages when they are missing (fails, never skips)."""
-    if (IDP_DIR / "node_modules" / "oidc-provider").is_dir() and \
-            (IDP_DIR / "node_modules" / "jose").is_dir():
+    """Installs tests/idp's npm packages when they are missing or not the pinned versions
+    (fails, never skips)."""
+    if not idp_packages_problem():
         return
     npm = shutil.which("npm")
     if not npm:
@@ -49,9 +47,7 @@ class Idp:
         # How the tests themselves reach it: trusting the CA that issued its certificate.
         self.ssl_context = ssl.create_default_context(cafile=tls.ca) if tls else None
         tls_args = ["--tls-cert", tls.chain, "--tls-key", tls.key] if tls else []
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node not found: the oauth2 tests need Node.js (scripts/deps.sh)")
+        node = node_bin()
         self.log_path = os.path.join(workdir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, IDP_GATEWAY_SECRET=GATEWAY_SECRET,

@@ -23,10 +23,26 @@ std::int64_t system_unix_now() {
       .count();
 }
 
-DecisionPtr refuse(Status s, std::string_view description) {
+// `who`: whom an active token names, kept with the refusal for the access log only.
+DecisionPtr refuse(Status s, std::string_view description, identity::Identity who = {}) {
   auto d = std::make_shared<Decision>();
   d->result = AuthResult::fail(s, std::string(description), "Bearer");
+  d->result.identity = std::move(who);
   return d;
+}
+
+// Whom an active token names: its sub and client_id (strings only) and the token's handle.
+identity::Identity named_by(const json::object& claims, const TokenKey& key) {
+  identity::Identity id;
+  if (const auto* sub = claims.if_contains("sub"); sub != nullptr && sub->is_string()) {
+    id.subject = std::string(sub->get_string());
+  }
+  if (const auto* cid = claims.if_contains("client_id"); cid != nullptr && cid->is_string()) {
+    id.client_id = std::string(cid->get_string());
+  }
+  id.auth_method = "oauth2";
+  id.credential_id = credential_id(key);
+  return id;
 }
 
 // A claim by dotted path ("realm_access.roles"); a member whose name holds the whole path
@@ -153,6 +169,12 @@ bool OAuth2Provider::ready() const {
   if (client()) return true;
   maybe_discover();
   return false;
+}
+
+std::string_view OAuth2Provider::not_ready_reason() const {
+  if (!ready()) return kNotDiscovered;
+  if (breaker_.refusing()) return kBreakerOpen;
+  return {};
 }
 
 void OAuth2Provider::maybe_discover() const {
@@ -324,8 +346,8 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     v.decision = refuse(Status::ProviderUnavailable, failure_description(answer.kind));
     return v;  // never cached
   }
-  const auto negative = [&](Status s, std::string_view why) {
-    v.decision = refuse(s, why);
+  const auto negative = [&](Status s, std::string_view why, identity::Identity who = {}) {
+    v.decision = refuse(s, why, std::move(who));
     v.ttl = std::chrono::seconds(config_.negative_cache_s);
     return v;
   };
@@ -334,16 +356,18 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   }
   const json::object& c = answer.claims;
   if (!answer.active()) return negative(Status::InactiveCredential, describe::kInactive);
+  // Active: the provider vouches for the token, so a refusal from here on names it.
+  const identity::Identity who = named_by(c, key);
 
   // Only access tokens call APIs (RFC 7662 token_type; oidc-provider says "Bearer" for
   // access tokens and "refresh_token" for refresh tokens).
   if (const auto* tt = c.if_contains("token_type"); tt != nullptr && !tt->is_null()) {
     const std::string_view type = tt->is_string() ? std::string_view(tt->get_string()) : "";
     if (boost::beast::iequals(type, "refresh_token")) {
-      return negative(Status::WrongTokenType, describe::kRefreshToken);
+      return negative(Status::WrongTokenType, describe::kRefreshToken, who);
     }
     if (!boost::beast::iequals(type, "access_token") && !boost::beast::iequals(type, "bearer")) {
-      return negative(Status::WrongTokenType, describe::kOtherTokenType);
+      return negative(Status::WrongTokenType, describe::kOtherTokenType, who);
     }
   }
   bool bad = false;
@@ -353,9 +377,9 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     v.decision = refuse(Status::ProviderUnavailable, describe::kBadAnswer);
     return v;
   }
-  if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired);
+  if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired, who);
   if (nbf && *nbf > now + 60)
-    return negative(Status::CredentialNotYetValid, describe::kNotYetValid);
+    return negative(Status::CredentialNotYetValid, describe::kNotYetValid, who);
 
   std::optional<std::string> issuer;
   {
@@ -365,7 +389,7 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (issuer) {
     const auto* iss = c.if_contains("iss");
     if (iss == nullptr || !iss->is_string() || iss->get_string() != *issuer) {
-      return negative(Status::UnknownCredential, describe::kIssuer);
+      return negative(Status::UnknownCredential, describe::kIssuer, who);
     }
   }
   if (!config_.audiences.empty()) {
@@ -381,16 +405,10 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     for (const auto& want : config_.audiences) {
       match |= std::find(list.begin(), list.end(), want) != list.end();
     }
-    if (!match) return negative(Status::WrongAudience, describe::kAudience);
+    if (!match) return negative(Status::WrongAudience, describe::kAudience, who);
   }
 
-  identity::Identity id;
-  if (const auto* sub = c.if_contains("sub"); sub != nullptr && sub->is_string()) {
-    id.subject = std::string(sub->get_string());
-  }
-  if (const auto* cid = c.if_contains("client_id"); cid != nullptr && cid->is_string()) {
-    id.client_id = std::string(cid->get_string());
-  }
+  identity::Identity id = who;
   bool spaced = false;
   if (config_.scopes_claim.empty()) {
     id.scopes = string_list(c.if_contains("scope"), spaced);
@@ -401,8 +419,6 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (!config_.roles_claim.empty()) {
     id.roles = string_list(claim_at(c, config_.roles_claim), spaced);
   }
-  id.auth_method = "oauth2";
-  id.credential_id = credential_id(key);
   if (spaced || !id.header_safe()) {
     // A control character would split the upstream header, a space in a scope or role item
     // the list: the answer is unusable, like any other malformed answer (503, not cached;
@@ -454,10 +470,12 @@ std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig
                                               std::shared_ptr<OAuth2Provider> running,
                                               std::shared_ptr<IntrospectionTransport> transport) {
   if (running) {
-    // Where the provider is written in the file does not matter.
+    // Where the provider is written in the file does not matter, nor whether it gates
+    // readiness (the runtime reads that from the config it was built from).
     config::OAuth2ProviderConfig moved = running->config();
     moved.line = config.line;
     moved.col = config.col;
+    moved.gates_readiness = config.gates_readiness;
     if (moved == config) return running;
   }
   return OAuth2Provider::create(config, std::move(transport));

@@ -91,6 +91,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
     jwks_timeout_ms: 1500
     token_cache_entries: 0
     cache_max_s: 60
+    gates_readiness: false
 )",
                       "  - { name: r, match: { path_prefix: / }, upstream: up, auth: [jwt:main], "
                       "jwt_query_param: access_token }\n");
@@ -109,6 +110,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
   EXPECT_EQ(*p.header, "X-Access-Token");
   EXPECT_EQ(p.token_cache_entries, 0u);
   EXPECT_EQ(p.jwks_timeout_ms, 1500u);
+  EXPECT_FALSE(p.gates_readiness);
   EXPECT_EQ(*r.config->routes[0].jwt_query_param, "access_token");
 }
 
@@ -131,6 +133,7 @@ TEST_F(JwtConfigTest, DefaultsAndStaticKeySources) {
   EXPECT_EQ(p.jwks_timeout_ms, 3000u);
   EXPECT_EQ(p.token_cache_entries, 100000u);
   EXPECT_EQ(p.cache_max_s, 300u);
+  EXPECT_TRUE(p.gates_readiness);
   EXPECT_FALSE(p.public_key_pem.empty());
   EXPECT_EQ(r.config->jwt_providers.at("hs").secret.reveal().size(), 64u);
   // The issuer of a discovery provider comes from its URL.

@@ -55,6 +55,7 @@ TEST_F(OAuth2ConfigTest, DefaultsAndTheMinimalProvider) {
   EXPECT_EQ(p.cache_entries, 100000u);
   EXPECT_EQ(p.breaker_failures, 5u);
   EXPECT_EQ(p.breaker_open_s, 5u);
+  EXPECT_TRUE(p.gates_readiness);
   EXPECT_EQ(p.line, 3);
   EXPECT_EQ(r.config->routes.at(0).auth, (std::vector<AuthMethod>{{AuthKind::OAuth2, "idp"}}));
 }
@@ -74,7 +75,8 @@ TEST_F(OAuth2ConfigTest, EveryKey) {
                              "    scopes_claim: authz.scopes\n"
                              "    roles_claim: realm_access.roles\n"
                              "    breaker_failures: 2\n"
-                             "    breaker_open_s: 30\n"),
+                             "    breaker_open_s: 30\n"
+                             "    gates_readiness: false\n"),
                          "gw.yaml");
   ASSERT_TRUE(r.ok()) << errors(r);
   const auto& p = r.config->oauth2_providers.at("idp");
@@ -91,6 +93,7 @@ TEST_F(OAuth2ConfigTest, EveryKey) {
   EXPECT_EQ(p.roles_claim, "realm_access.roles");
   EXPECT_EQ(p.breaker_failures, 2u);
   EXPECT_EQ(p.breaker_open_s, 30u);
+  EXPECT_FALSE(p.gates_readiness);
 }
 
 TEST_F(OAuth2ConfigTest, ErrorsPointAtTheValue) {
@@ -160,6 +163,10 @@ TEST_F(OAuth2ConfigTest, ProvidersAreKeptAcrossReloadsWhileTheirSettingsStay) {
   auto p1 = auth::oauth2::open_provider(c1->oauth2_providers.at("idp"), nullptr, transport);
   auto p2 = auth::oauth2::open_provider(load("60")->oauth2_providers.at("idp"), p1, transport);
   EXPECT_EQ(p1, p2);  // same settings: same cache and breaker
+  // Whether it gates readiness is not a setting of the provider.
+  OAuth2ProviderConfig ungated = load("60")->oauth2_providers.at("idp");
+  ungated.gates_readiness = false;
+  EXPECT_EQ(auth::oauth2::open_provider(ungated, p1, transport), p1);
   auto p3 = auth::oauth2::open_provider(load("30")->oauth2_providers.at("idp"), p2, transport);
   EXPECT_NE(p1, p3);
   EXPECT_EQ(p3->config().cache_s, 30u);

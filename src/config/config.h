@@ -14,8 +14,8 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
-#include "ip/cidr.h"
 #include "config/tls_config.h"
+#include "ip/cidr.h"
 
 namespace portcullis::config {
 

@@ -42,7 +42,7 @@ struct OAuth2ProviderConfig {
   // Whether this provider not being ready (discovery pending, breaker open) makes /readyz
   // answer 503. Not a setting of the provider: a reload changing only this keeps it running.
   bool gates_readiness = true;
-  int line = 0;                   // position of the provider's name, for messages
+  int line = 0;  // position of the provider's name, for messages
   int col = 0;
 
   friend bool operator==(const OAuth2ProviderConfig&, const OAuth2ProviderConfig&) = default;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/jwt_config.h"
+#include "config/listener_tls_config.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
@@ -34,6 +35,7 @@ struct ServerConfig {
   unsigned drain_delay_s = 5;               // SIGTERM: /readyz fails, still accepting
   unsigned drain_timeout_s = 30;            // then in-flight requests get this long
   std::size_t max_connections = 20000;      // further connections are closed at once
+  std::optional<ListenerTlsConfig> tls;     // `tls:` present: the listener speaks TLS only
 };
 
 struct AdminConfig {
@@ -63,6 +65,9 @@ struct IdentityHeaders {
   std::string roles = "X-User-Roles";
   std::string auth_method = "X-Auth-Method";
   std::string request_id = "X-Request-Id";
+  // The client certificate's SHA-256 thumbprint (base64url, as RFC 8705's x5t#S256), set by
+  // client_cert.thumbprint_header; empty: not forwarded.
+  std::string cert_thumbprint;
 };
 
 struct IdentityConfig {
@@ -77,15 +82,15 @@ struct RouteMatch {
   std::optional<std::string> host;         // lower case, port removed; exact match
 };
 
-// A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or
-// "oauth2:NAME"; nothing after the loader reads the written form.
-enum class AuthKind : std::uint8_t { ApiKey, Jwt, OAuth2 };
+// A route's authentication method, typed once by the loader from "api_key", "jwt:NAME",
+// "oauth2:NAME" or "client_cert"; nothing after the loader reads the written form.
+enum class AuthKind : std::uint8_t { ApiKey, Jwt, OAuth2, ClientCert };
 
 struct AuthMethod {
   AuthKind kind = AuthKind::ApiKey;
-  std::string provider;  // the jwt_providers or oauth2_providers entry; empty for api_key
+  std::string provider;  // the jwt_providers or oauth2_providers entry; empty otherwise
 
-  // As written in the config ("api_key", "jwt:main", "oauth2:corp"), for messages.
+  // As written in the config ("api_key", "jwt:main", "oauth2:corp", "client_cert").
   std::string str() const {
     switch (kind) {
       case AuthKind::ApiKey:
@@ -94,6 +99,8 @@ struct AuthMethod {
         return "jwt:" + provider;
       case AuthKind::OAuth2:
         return "oauth2:" + provider;
+      case AuthKind::ClientCert:
+        return "client_cert";
     }
     return {};
   }
@@ -105,7 +112,7 @@ struct RouteConfig {
   RouteMatch match;
   std::string upstream;
   bool auth_none = false;                  // `auth: none`
-  std::vector<AuthMethod> auth;            // methods in order: api_key, jwt:NAME, oauth2:NAME
+  std::vector<AuthMethod> auth;            // methods in order (AuthMethod::str() forms)
   std::vector<std::string> require_scopes;     // all of
   std::vector<std::string> require_any_scope;  // at least one of
   std::vector<std::string> require_roles;      // all of
@@ -166,6 +173,7 @@ struct Config {
   std::optional<ApiKeysConfig> api_keys;
   std::map<std::string, JwtProviderConfig> jwt_providers;        // config/jwt_config.h
   std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
+  ClientCertConfig client_cert;                                  // config/listener_tls_config.h
 };
 
 }  // namespace portcullis::config

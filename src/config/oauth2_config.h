@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/mark.h"
 #include "config/secret.h"
 #include "url/http_url.h"
 
@@ -37,7 +38,11 @@ struct OAuth2ProviderConfig {
   std::string roles_claim;        // dotted path, e.g. realm_access.roles; empty: no roles
   unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
   unsigned breaker_open_s = 5;    // how long it stays open before one trial call
-  int line = 0;                   // position of the provider's name, for messages
+  // RFC 8705 §3: the introspection answer's cnf["x5t#S256"] must be the thumbprint of the
+  // client certificate on the connection that presents the token.
+  bool require_cert_binding = false;
+  Mark cert_binding_mark;
+  int line = 0;  // position of the provider's name, for messages
   int col = 0;
 
   friend bool operator==(const OAuth2ProviderConfig&, const OAuth2ProviderConfig&) = default;

@@ -1,4 +1,5 @@
-// `server` and `admin`: the listeners, worker count, limits and timeouts.
+// `server` and `admin`: the listeners, worker count, limits and timeouts (`server.tls` is read
+// by listener_tls_section.cc).
 #include <boost/url/parse.hpp>
 #include <charconv>
 
@@ -98,7 +99,8 @@ void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at)
               r.uint_field("body_timeout_s", s.body_timeout_s, 1),
               r.uint_field("drain_delay_s", s.drain_delay_s, 0, 3600),
               r.uint_field("drain_timeout_s", s.drain_timeout_s),
-              r.uint_field("max_connections", s.max_connections, 1)});
+              r.uint_field("max_connections", s.max_connections, 1),
+              {"tls", [&](const Entry& f) { load_listener_tls(r, f, s); }}});
 }
 
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {

@@ -24,6 +24,7 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
   for (const auto* name : {&h.user_id, &h.client_id, &h.scopes, &h.roles, &h.auth_method}) {
     names_.insert(canonical_header_name(*name));
   }
+  if (!h.cert_thumbprint.empty()) names_.insert(canonical_header_name(h.cert_thumbprint));
   // The request id is not stripped: a well-formed client value is kept (request_id.h).
   for (const auto& n : identity.strip_inbound) names_.insert(canonical_header_name(n));
   for (const auto& n : extra) names_.insert(canonical_header_name(n));

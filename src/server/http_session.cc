@@ -49,16 +49,16 @@ void HttpSession::start(proxy::Socket socket, Worker& worker) {
 void HttpSession::close_idle() {
   if (!impl_->idle) return;
   beast::error_code ec;
-  impl_->client.shutdown(tcp::socket::shutdown_both, ec);
-  impl_->client.close(ec);
+  impl_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
+  impl_->client.socket().close(ec);
 }
 
 void HttpSession::cut() {
   Impl& d = *impl_;
   d.cut_at_drain = true;
   beast::error_code ec;
-  d.client.shutdown(tcp::socket::shutdown_both, ec);
-  d.client.close(ec);
+  d.client.socket().shutdown(tcp::socket::shutdown_both, ec);
+  d.client.socket().close(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.close(ec);
 }
 
@@ -68,12 +68,13 @@ void HttpSession::check_deadline(Clock::time_point now) {
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
   beast::error_code ec;
-  d.client.cancel(ec);
+  d.client.socket().cancel(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
 }
 
 asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
-  for (;;) {
+  const bool open = co_await handshake(*worker.runtime());
+  while (open) {
     // Held, not referenced: a reload swaps the worker's runtime while this request waits.
     const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
     rq = RequestState{};
@@ -93,9 +94,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     parser.reset();
     if (!keep_alive || worker.draining()) break;
   }
-  beast::error_code ec;
-  client.shutdown(tcp::socket::shutdown_send, ec);
-  client.close(ec);
+  co_await close();
   worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
 }
@@ -230,8 +229,9 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
-  const auth::AuthRequest areq{req,       rq.method,     req.target(),  rq.target.path,
-                               client_ip, rq.request_id, *route.config, &memo};
+  auth::AuthRequest areq{req,       rq.method,     req.target(),  rq.target.path,
+                         client_ip, rq.request_id, *route.config, &memo};
+  areq.client_cert = client_cert ? &*client_cert : nullptr;
   disarm();
   auth_wait.reset();
   route.chain.run(areq, auth_wait.callback());
@@ -270,7 +270,8 @@ asio::awaitable<bool> HttpSession::Impl::send_continue(Request& req) {
 bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
   upstream_lines.clear();
-  const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked(),
+  const proxy::UpstreamHead head{client_ip, client.tls() ? "https" : "http",
+                                 route.upstream->host_header, parser->chunked(),
                                  parser->content_length()};
   proxy::rewrite_request_head(req, head, rq.host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;

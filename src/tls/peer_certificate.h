@@ -1,0 +1,21 @@
+// The client certificate of a TLS connection, read once after its handshake into the
+// mechanisms' view (auth::ClientCertificate): thumbprint, subjectAltName URIs and DNS names,
+// subject CN, and whether the chain verified. All of it through OpenSSL's X.509 API.
+#pragma once
+
+#include <openssl/types.h>
+
+#include <optional>
+
+#include "auth/client_certificate.h"
+
+namespace portcullis::tls {
+
+// What a certificate says (sha256, san_uris, san_dns, subject_cn); `verified` stays false.
+auth::ClientCertificate describe_certificate(X509* cert);
+
+// The connection's client certificate after the handshake (a resumed session's too); nullopt
+// when the client sent none. `verified` from the handshake's verification result.
+std::optional<auth::ClientCertificate> peer_certificate(SSL* ssl);
+
+}  // namespace portcullis::tls

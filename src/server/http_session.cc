@@ -73,7 +73,13 @@ void HttpSession::check_deadline(Clock::time_point now) {
 }
 
 asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
-  const bool open = co_await handshake(*worker.runtime());
+  bool open = false;
+  {
+    // Held, not referenced, for the handshake too (a reload may swap the worker's runtime),
+    // and only for it: a long-lived connection must not keep an old runtime alive.
+    const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
+    open = co_await handshake(*rt);
+  }
   while (open) {
     // Held, not referenced: a reload swaps the worker's runtime while this request waits.
     const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
@@ -231,7 +237,7 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
   auth::AuthRequest areq{req,       rq.method,     req.target(),  rq.target.path,
                          client_ip, rq.request_id, *route.config, &memo};
-  areq.client_cert = client_cert ? &*client_cert : nullptr;
+  areq.client_cert = client_cert.get();
   disarm();
   auth_wait.reset();
   route.chain.run(areq, auth_wait.callback());

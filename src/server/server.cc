@@ -288,8 +288,9 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
   signals.async_wait(on_signal);
 
   d.start_workers();
-  spdlog::info("portcullis {} listening on {} with {} worker(s); admin on {}", PORTCULLIS_VERSION,
-               d.listen.str(), d.worker_count,
+  spdlog::info("portcullis {} listening on {} ({}) with {} worker(s); admin on {}",
+               PORTCULLIS_VERSION, d.listen.str(), initial->server.tls ? "TLS" : "plain HTTP",
+               d.worker_count,
                initial->admin.enabled ? initial->admin.listen.str() : std::string("(off)"));
 
   auto main_guard = asio::make_work_guard(d.main_ioc);

@@ -63,13 +63,13 @@ auth::ClientCertificate describe_certificate(X509* cert) {
   return out;
 }
 
-std::optional<auth::ClientCertificate> peer_certificate(SSL* ssl) {
+std::unique_ptr<const auth::ClientCertificate> peer_certificate(SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
-  if (cert == nullptr) return std::nullopt;
-  auth::ClientCertificate out = describe_certificate(cert);
+  if (cert == nullptr) return nullptr;
+  auto out = std::make_unique<auth::ClientCertificate>(describe_certificate(cert));
   const long result = SSL_get_verify_result(ssl);
-  out.verified = result == X509_V_OK;
-  if (!out.verified) out.verify_error = X509_verify_cert_error_string(result);
+  out->verified = result == X509_V_OK;
+  if (!out->verified) out->verify_error = X509_verify_cert_error_string(result);
   return out;
 }
 

@@ -5,7 +5,7 @@
 
 #include <openssl/types.h>
 
-#include <optional>
+#include <memory>
 
 #include "auth/client_certificate.h"
 
@@ -14,8 +14,8 @@ namespace portcullis::tls {
 // What a certificate says (sha256, san_uris, san_dns, subject_cn); `verified` stays false.
 auth::ClientCertificate describe_certificate(X509* cert);
 
-// The connection's client certificate after the handshake (a resumed session's too); nullopt
+// The connection's client certificate after the handshake (a resumed session's too); null
 // when the client sent none. `verified` from the handshake's verification result.
-std::optional<auth::ClientCertificate> peer_certificate(SSL* ssl);
+std::unique_ptr<const auth::ClientCertificate> peer_certificate(SSL* ssl);
 
 }  // namespace portcullis::tls

@@ -395,6 +395,22 @@ class TlsCheckTest(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"old\.yaml:5:20: cert_file .*old/cert\.pem has expired")
 
+    def test_example_config_checks(self):
+        """examples/tls.yaml is valid once its certificate files exist."""
+        here = os.path.join(self.dir, "example")
+        os.makedirs(os.path.join(here, "certs"))
+        shutil.copy(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tls.yaml"),
+                    here)
+        ca = Pki(here).ca("example-ca")
+        for name, cert in (("api", self.good), ("partner", ca.server("partner"))):
+            shutil.copy(cert.cert, os.path.join(here, "certs", f"{name}.pem"))
+            shutil.copy(cert.key, os.path.join(here, "certs", f"{name}.key"))
+        shutil.copy(ca.cert, os.path.join(here, "certs", "clients-ca.pem"))
+        p = subprocess.run([gateway_bin(), "check", "-c", os.path.join(here, "tls.yaml")],
+                           capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertNotIn("warning", p.stdout + p.stderr)
+
     def test_client_ca_file_without_certificates_is_an_error(self):
         ca = os.path.join(self.dir, "empty-ca.pem")
         with open(ca, "w") as f:

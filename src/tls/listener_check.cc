@@ -2,6 +2,7 @@
 
 #include <openssl/x509.h>
 
+#include "tls/peer_certificate.h"
 #include "tls/pem.h"
 #include "tls/server_context.h"
 
@@ -10,15 +11,15 @@ namespace {
 
 void check_validity(const config::ServerCertificate& c, const X509* leaf, config::Diagnostics& out,
                     std::time_t now) {
-  std::time_t until = 0;
-  if (!not_after(leaf, until)) return;
+  const std::time_t until = not_after(leaf);
+  if (until == 0) return;
   const std::string what = "cert_file " + c.cert_file;
   if (until <= now) {
     out.warning(c.cert_mark,
-                what + " has expired (" + format_utc(until) + "): clients will refuse it");
+                what + " has expired (" + not_after_text(leaf) + "): clients will refuse it");
   } else if (until - now <= kExpiryWarning) {
     const long days = static_cast<long>((until - now) / (24 * 3600));
-    out.warning(c.cert_mark, what + " expires on " + format_utc(until) + " (in " +
+    out.warning(c.cert_mark, what + " expires on " + not_after_text(leaf) + " (in " +
                                  std::to_string(days) + (days == 1 ? " day" : " days") +
                                  "): renew it and reload");
   }
@@ -31,13 +32,14 @@ void check_validity(const config::ServerCertificate& c, const X509* leaf, config
 bool check_certificate(const config::ServerCertificate& c, std::size_t index,
                        config::Diagnostics& out, std::time_t now) {
   std::string why;
-  auto chain = read_certificates(c.cert_pem, why);
-  if (chain.empty()) out.error(c.cert_mark, "cert_file " + c.cert_file + ": " + why);
-  auto key = read_private_key(c.key_pem.reveal(), why);
-  if (!key) out.error(c.key_mark, "key_file " + c.key_file + ": " + why);
-  if (chain.empty() || !key) return false;
-  if (X509_check_private_key(chain[0].get(), key.get()) != 1) {
-    last_openssl_error();  // clears the queue
+  std::vector<X509Ptr> chain;
+  PkeyPtr key;
+  const bool have_chain = read_certificates(c.cert_pem, chain, why);
+  if (!have_chain) out.error(c.cert_mark, "cert_file " + c.cert_file + ": " + why);
+  const bool have_key = read_private_key(c.key_pem.reveal(), key, why);
+  if (!have_key) out.error(c.key_mark, "key_file " + c.key_file + ": " + why);
+  if (!have_chain || !have_key) return false;
+  if (!key_matches(chain[0].get(), key.get())) {
     out.error(c.key_mark, "key_file " + c.key_file + " does not match cert_file " + c.cert_file +
                               " (the certificate's public key is not this key's)");
     return false;
@@ -62,7 +64,8 @@ void check_listener_tls(const config::Config& config, config::Diagnostics& out, 
   }
   if (!tls.client_ca_pem.empty()) {
     std::string why;
-    if (read_certificates(tls.client_ca_pem, why).empty()) {
+    std::vector<X509Ptr> cas;
+    if (!read_certificates(tls.client_ca_pem, cas, why)) {
       out.error(tls.client_ca_mark, "client_ca_file " + tls.client_ca_file + ": " + why);
       usable = false;
     }

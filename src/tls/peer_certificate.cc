@@ -51,6 +51,24 @@ std::string common_name(X509* cert) {
 
 }  // namespace
 
+std::vector<std::string> dns_names(const X509* cert) {
+  std::vector<std::string> out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type != GEN_DNS) continue;
+    std::string name = text_of(n->d.dNSName);
+    for (char& c : name) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    out.push_back(std::move(name));
+  }
+  GENERAL_NAMES_free(names);
+  return out;
+}
+
 auth::ClientCertificate describe_certificate(X509* cert) {
   auth::ClientCertificate out;
   unsigned char md[EVP_MAX_MD_SIZE];

@@ -6,6 +6,8 @@
 #include <openssl/types.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "auth/client_certificate.h"
 
@@ -13,6 +15,10 @@ namespace portcullis::tls {
 
 // What a certificate says (sha256, san_uris, san_dns, subject_cn); `verified` stays false.
 auth::ClientCertificate describe_certificate(X509* cert);
+
+// The subjectAltName dNSName entries of any certificate, lower-cased, in order (the names a
+// listener certificate without server_names answers).
+std::vector<std::string> dns_names(const X509* cert);
 
 // The connection's client certificate after the handshake (a resumed session's too); null
 // when the client sent none. `verified` from the handshake's verification result.

@@ -1,10 +1,12 @@
+// PEM reading with OpenSSL's own readers (see pem.h).
 #include "tls/pem.h"
 
+#include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/x509v3.h>
 
-#include <cstdio>
+#include <climits>
 
 namespace portcullis::tls {
 namespace {
@@ -15,16 +17,16 @@ struct BioFree {
 using BioPtr = std::unique_ptr<BIO, BioFree>;
 
 BioPtr memory_bio(std::string_view pem) {
+  if (pem.size() > static_cast<std::size_t>(INT_MAX)) return nullptr;
   return BioPtr(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
 }
 
-// The passphrase callback: there is no one to ask, so an encrypted key fails to load.
+// Refuses any passphrase request: OpenSSL would otherwise prompt on the terminal.
 int no_passphrase(char*, int, int, void*) {
   return -1;
 }
 
-// True when the error queue's last entry says "no more PEM blocks" (the normal end).
-bool only_end_of_input() {
+bool queue_says_end_of_pem() {
   const unsigned long e = ERR_peek_last_error();
   return ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
 }
@@ -32,91 +34,76 @@ bool only_end_of_input() {
 }  // namespace
 
 std::string last_openssl_error() {
-  const unsigned long e = ERR_get_error();
+  const unsigned long e = ERR_peek_last_error();
   ERR_clear_error();
   if (e == 0) return "unknown error";
   const char* reason = ERR_reason_error_string(e);
   return reason != nullptr ? reason : "error " + std::to_string(e);
 }
 
-std::vector<X509Ptr> read_certificates(std::string_view pem, std::string& error) {
-  std::vector<X509Ptr> out;
+bool read_certificates(std::string_view pem, std::vector<X509Ptr>& out, std::string& error) {
+  out.clear();
+  ERR_clear_error();
   BioPtr bio = memory_bio(pem);
   if (!bio) {
-    error = "out of memory";
-    return out;
+    error = "cannot be read";
+    return false;
   }
-  ERR_clear_error();
   for (;;) {
-    // The first may carry trust settings (PEM "TRUSTED CERTIFICATE"); the rest are plain.
-    X509* x = out.empty() ? PEM_read_bio_X509_AUX(bio.get(), nullptr, no_passphrase, nullptr)
-                          : PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr);
-    if (x == nullptr) break;
-    out.emplace_back(x);
+    X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, no_passphrase, nullptr));
+    if (!cert) break;
+    out.push_back(std::move(cert));
   }
+  // The loop ends at the end of the text (no further BEGIN line) or at a broken block.
+  if (!queue_says_end_of_pem()) {
+    error = "not a PEM certificate: " + last_openssl_error();
+    return false;
+  }
+  ERR_clear_error();
   if (out.empty()) {
-    ERR_clear_error();
     error = "no PEM certificate in it";
-    return out;
+    return false;
   }
-  if (!only_end_of_input()) {
-    error = "a certificate in it cannot be read: " + last_openssl_error();
-    out.clear();
-    return out;
-  }
-  ERR_clear_error();
-  return out;
-}
-
-PkeyPtr read_private_key(std::string_view pem, std::string& error) {
-  BioPtr bio = memory_bio(pem);
-  ERR_clear_error();
-  PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
-  if (key) {
-    ERR_clear_error();
-    return key;
-  }
-  const bool encrypted = pem.find("ENCRYPTED") != std::string_view::npos;
-  ERR_clear_error();
-  error = encrypted ? "the private key is encrypted (give it without a passphrase)"
-                    : "no PEM private key in it";
-  return nullptr;
-}
-
-bool not_after(const X509* cert, std::time_t& out) {
-  const ASN1_TIME* t = X509_get0_notAfter(cert);
-  struct tm tm {};
-  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return false;
-  out = timegm(&tm);
   return true;
 }
 
-std::string format_utc(std::time_t t) {
-  struct tm tm {};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-  return buf;
+bool read_private_key(std::string_view pem, PkeyPtr& out, std::string& error) {
+  ERR_clear_error();
+  if (pem.find("ENCRYPTED") != std::string_view::npos) {
+    error = "the key is encrypted; give the gateway an unencrypted key (readable by it only)";
+    return false;
+  }
+  BioPtr bio = memory_bio(pem);
+  if (bio) out.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!bio || !out) {
+    error = queue_says_end_of_pem() ? "no PEM private key in it"
+                                    : "not a PEM private key: " + last_openssl_error();
+    ERR_clear_error();
+    return false;
+  }
+  return true;
 }
 
-std::vector<std::string> dns_names(const X509* cert) {
-  std::vector<std::string> out;
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names == nullptr) return out;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-    if (n->type != GEN_DNS) continue;
-    const ASN1_STRING* s = n->d.dNSName;
-    std::string name(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
-                     static_cast<std::size_t>(ASN1_STRING_length(s)));
-    for (char& c : name) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    out.push_back(std::move(name));
-  }
-  GENERAL_NAMES_free(names);
-  return out;
+bool key_matches(X509* cert, EVP_PKEY* key) {
+  const bool ok = X509_check_private_key(cert, key) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+std::time_t not_after(const X509* cert) {
+  const ASN1_TIME* t = X509_get0_notAfter(cert);
+  struct tm tm {};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return timegm(&tm);
+}
+
+std::string not_after_text(const X509* cert) {
+  const std::time_t t = not_after(cert);
+  struct tm tm {};
+  if (t == 0 || gmtime_r(&t, &tm) == nullptr) return "an unreadable date";
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace portcullis::tls

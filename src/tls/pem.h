@@ -1,9 +1,9 @@
-// PEM in memory -> OpenSSL objects, for the listener's contexts (tls/server_context.cc) and
-// their checks (tls/listener_check.cc). Errors name what is wrong, never a key's bytes.
+// Certificates and private keys from PEM text, through OpenSSL (no parsing here): what the
+// config check judges and what the TLS contexts are built from. Included by src/tls/ only
+// (and by the TLS listener later): OpenSSL headers stay out of widely included headers.
 #pragma once
 
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <ctime>
@@ -17,31 +17,28 @@ namespace portcullis::tls {
 struct X509Free {
   void operator()(X509* x) const { X509_free(x); }
 };
-struct PkeyFree {
+struct EvpPkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
-struct SslCtxFree {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
 using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyFree>;
 
-// Every certificate in a PEM text, in order (a leaf and its chain, or a CA bundle). Empty
-// with `error` set when there is none or one is broken.
-std::vector<X509Ptr> read_certificates(std::string_view pem, std::string& error);
-// The one private key in a PEM text (PKCS#8, or the traditional RSA/EC forms). Encrypted
-// keys are refused (nothing could type the passphrase); no prompt is ever shown.
-PkeyPtr read_private_key(std::string_view pem, std::string& error);
-// The oldest OpenSSL error queued on this thread, as text, and the queue cleared.
+// Every certificate in `pem`, in order. False with `error` set when there is none, or when
+// a block cannot be read ("no certificate in it", OpenSSL's reason otherwise).
+bool read_certificates(std::string_view pem, std::vector<X509Ptr>& out, std::string& error);
+
+// The private key in `pem` (PKCS#8, or the traditional RSA/EC forms). An encrypted key is
+// refused (there is nobody to type its passphrase). The error never quotes the key.
+bool read_private_key(std::string_view pem, PkeyPtr& out, std::string& error);
+
+// Whether `key` is the private half of `cert`'s public key.
+bool key_matches(X509* cert, EVP_PKEY* key);
+
+// The certificate's notAfter as a Unix time (0 when it cannot be read), and as text.
+std::time_t not_after(const X509* cert);
+std::string not_after_text(const X509* cert);
+
+// The OpenSSL error queue's last reason, cleared ("unknown error" when empty).
 std::string last_openssl_error();
-
-// When the certificate stops being valid, as seconds since the epoch (false: unreadable).
-bool not_after(const X509* cert, std::time_t& out);
-// "2025-03-01 12:00:00 UTC".
-std::string format_utc(std::time_t t);
-
-// The subjectAltName dNSName entries of a certificate, lower-cased, in order.
-std::vector<std::string> dns_names(const X509* cert);
 
 }  // namespace portcullis::tls

@@ -4,10 +4,16 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "tls/peer_certificate.h"
 #include "tls/pem.h"
 
 namespace portcullis::tls {
 namespace {
+
+struct SslCtxFree {
+  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 
 // TLS 1.2: ECDHE key exchange (forward secrecy) with AEAD ciphers only, as Mozilla's
 // "intermediate" profile without the finite-field DHE suites. TLS 1.3 keeps OpenSSL's three.
@@ -84,8 +90,8 @@ bool configure_client_certs(SSL_CTX* ctx, const config::ListenerTlsConfig& confi
   }
   if (config.client_ca_pem.empty()) return true;
   std::string why;
-  auto cas = read_certificates(config.client_ca_pem, why);
-  if (cas.empty()) {
+  std::vector<X509Ptr> cas;
+  if (!read_certificates(config.client_ca_pem, cas, why)) {
     error = "client_ca_file " + config.client_ca_file + ": " + why;
     return false;
   }
@@ -102,13 +108,13 @@ bool configure_client_certs(SSL_CTX* ctx, const config::ListenerTlsConfig& confi
 
 bool use_certificate(SSL_CTX* ctx, const config::ServerCertificate& c, std::string& error) {
   std::string why;
-  auto chain = read_certificates(c.cert_pem, why);
-  if (chain.empty()) {
+  std::vector<X509Ptr> chain;
+  if (!read_certificates(c.cert_pem, chain, why)) {
     error = "cert_file " + c.cert_file + ": " + why;
     return false;
   }
-  auto key = read_private_key(c.key_pem.reveal(), why);
-  if (!key) {
+  PkeyPtr key;
+  if (!read_private_key(c.key_pem.reveal(), key, why)) {
     error = "key_file " + c.key_file + ": " + why;
     return false;
   }

@@ -63,7 +63,8 @@ class CertBindingTest(unittest.TestCase):
         cfg["client_cert"] = {"thumbprint_header": "X-Client-Cert-Sha256"}
         cfg["jwt_providers"] = {
             "bound": {"issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["ES256"],
-                      "jwks_uri": cls.keys.jwks_uri, "require_cert_binding": True},
+                      "jwks_uri": cls.keys.jwks_uri, "require_cert_binding": True,
+                      "jwks_refetch_cooldown_s": 0},
             "plain": {"issuer": ISSUER + "/plain", "audiences": [AUDIENCE],
                       "algorithms": ["ES256"], "jwks_uri": cls.keys.jwks_uri}}
         cfg["oauth2_providers"] = {"corp": {
@@ -138,6 +139,17 @@ class CertBindingTest(unittest.TestCase):
         self.assert_refused(self.get("/jwt/stolen2", token), "/jwt/stolen2",
                             "cert_binding_no_certificate")
         self.assertEqual(self.get("/jwt/again", token, self.alice).status, 200)
+
+    def test_token_signed_by_a_new_key_is_checked_after_the_refetch(self):
+        """A token whose kid is not known yet is answered after the key set is fetched again
+        (the asynchronous path): its binding is checked there too."""
+        self.keys.rotate("p256")
+        token = self.jwt(self.alice.x5t_s256())
+        self.assert_refused(self.get("/jwt/refetch-bob", token, self.bob), "/jwt/refetch-bob",
+                            "cert_binding_mismatch")
+        self.keys.rotate("p256")
+        token = self.jwt(self.alice.x5t_s256())
+        self.assertEqual(self.get("/jwt/refetch-alice", token, self.alice).status, 200)
 
     def test_self_signed_certificate_binds(self):
         token = self.jwt(self.selfsigned.x5t_s256())

@@ -90,6 +90,10 @@ struct Server::Impl {
         next.workers != state.runtime.get()->config->server.workers) {
       spdlog::warn("server.listen and server.workers changes take effect after a restart");
     }
+    if (rt->tls != state.runtime.get()->tls) {
+      spdlog::info(rt->tls ? "server.tls: new connections get the certificates as now configured"
+                           : "server.tls removed: new connections are plain HTTP");
+    }
     state.runtime.set(std::move(rt));
     observe::Metrics::global().add(observe::series::kReloads, {{"result", "applied"}});
     spdlog::info("configuration reloaded");

@@ -229,7 +229,15 @@ class TlsMinVersionTest(TlsGatewayCase):
 
     @classmethod
     def tls_settings(cls):
-        return {"min_version": "1.3"}
+        return {"min_version": "1.3", "session_timeout_s": 0}
+
+    def test_session_timeout_0_turns_resumption_off(self):
+        """No ticket is sent, so the client has no session to save and resume."""
+        sess = os.path.join(self.workdir, "session.pem")
+        first = s_client(self.gateway.port, self.root.root, "api.example.test",
+                         ["-sess_out", sess], http_get("api.example.test"))
+        self.assertIn("HTTP/1.1 200", first.output)
+        self.assertFalse(os.path.exists(sess), "the gateway gave the client a session to resume")
 
     def test_min_version_13_refuses_tls12(self):
         h12 = s_client(self.gateway.port, self.root.root, "api.example.test", ["-tls1_2"])

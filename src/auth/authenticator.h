@@ -34,10 +34,13 @@ struct AuthRequest {
 
 struct AuthResult {
   Status status = Status::NoCredential;
-  identity::Identity identity;  // set when status == Ok
-  std::string description;      // overrides default_description(status) when set
-  std::string scope;            // for insufficient_scope: the scope(s) required
-  std::string challenge;        // auth scheme for WWW-Authenticate ("Bearer", "ApiKey")
+  // Set when status == Ok. On a refusal after the credential proved genuine (a key whose
+  // secret matched, a token whose signature verified or that the provider called active):
+  // whom it names (client_id, subject, auth_method, credential_id), for the access log only.
+  identity::Identity identity;
+  std::string description;  // overrides default_description(status) when set
+  std::string scope;        // for insufficient_scope: the scope(s) required
+  std::string challenge;    // auth scheme for WWW-Authenticate ("Bearer", "ApiKey")
 
   static AuthResult ok(identity::Identity id) {
     AuthResult r;

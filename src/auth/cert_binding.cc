@@ -27,7 +27,10 @@ void enforce_cert_binding(AuthResult& result, const ClientCertificate* cert) {
   if (result.status != Status::Ok) return;
   const Status s = check_cert_binding(result.identity.cert_binding, cert);
   if (s != Status::Ok) {
+    // The token proved genuine: the refusal names it in the access log (never upstream).
+    identity::Identity who = std::move(result.identity);
     result = AuthResult::fail(s, {}, std::move(result.challenge));
+    result.identity = std::move(who);
     return;
   }
   result.identity.cert_thumbprint = cert->sha256;

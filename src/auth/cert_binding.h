@@ -26,8 +26,9 @@ Status check_cert_binding(std::string_view bound, const ClientCertificate* cert)
 
 // Applied to a mechanism's answer when its provider sets require_cert_binding: an Ok result
 // whose identity is not bound to this connection's certificate becomes a refusal (401
-// invalid_token with the reason); a bound one gets the certificate's thumbprint. Refusals
-// pass unchanged.
+// invalid_token with the reason, the identity kept for the access log, as for any genuine
+// credential refused); a bound one gets the certificate's thumbprint. Refusals pass
+// unchanged.
 void enforce_cert_binding(AuthResult& result, const ClientCertificate* cert);
 
 }  // namespace portcullis::auth

@@ -74,6 +74,7 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
                      }
                      k.store = url;
                      k.store_path = loc.path;
+                     k.store_at = f.at;
                    }},
                   {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
                   r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000)});

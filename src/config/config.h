@@ -15,6 +15,7 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
+#include "ip/cidr.h"
 
 namespace portcullis::config {
 
@@ -35,7 +36,10 @@ struct ServerConfig {
   unsigned drain_delay_s = 5;               // SIGTERM: /readyz fails, still accepting
   unsigned drain_timeout_s = 30;            // then in-flight requests get this long
   std::size_t max_connections = 20000;      // further connections are closed at once
-  std::optional<ListenerTlsConfig> tls;     // `tls:` present: the listener speaks TLS only
+  // Peers whose X-Forwarded-For (and -Proto, -Host) the gateway believes; empty: none.
+  std::vector<ip::Cidr> trusted_proxies;
+  bool proxy_protocol = false;  // every connection starts with a PROXY protocol v1/v2 header
+  std::optional<ListenerTlsConfig> tls;  // `tls:` present: the listener speaks TLS only
 };
 
 struct AdminConfig {
@@ -111,8 +115,8 @@ struct RouteConfig {
   std::string name;
   RouteMatch match;
   std::string upstream;
-  bool auth_none = false;                  // `auth: none`
-  std::vector<AuthMethod> auth;            // methods in order (AuthMethod::str() forms)
+  bool auth_none = false;                      // `auth: none`
+  std::vector<AuthMethod> auth;                // methods in order: api_key, jwt:NAME, oauth2:NAME
   std::vector<std::string> require_scopes;     // all of
   std::vector<std::string> require_any_scope;  // at least one of
   std::vector<std::string> require_roles;      // all of
@@ -132,14 +136,20 @@ struct RouteConfig {
   Mark mark;
 
   bool has_auth(AuthKind kind) const {
-    return std::any_of(auth.begin(), auth.end(), [kind](const AuthMethod& m) { return m.kind == kind; });
+    return std::any_of(auth.begin(), auth.end(),
+                       [kind](const AuthMethod& m) { return m.kind == kind; });
   }
 };
 
+// How the gateway's own messages (stderr) are written; the access log is always JSON.
+enum class LogFormat : std::uint8_t { Text, Json };
+
 struct LogConfig {
   std::string level = "info";                    // trace, debug, info, warn, error
+  LogFormat format = LogFormat::Text;            // `format: text | json`
   std::string access = "stdout";                 // stdout, stderr, off, or a file path
   std::vector<std::string> redact_query_params;  // values written as "[redacted]"
+  Mark access_at;                                // where `access` is written
 };
 
 // The `api_keys` section: where the key registry lives and how keys are presented.
@@ -150,6 +160,7 @@ struct ApiKeysConfig {
   Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
   unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
   Mark mark;
+  Mark store_at;  // where `store` is written
 };
 
 // A key store location parsed from "sqlite:///abs/path.db" or "sqlite:relative/path.db".

@@ -4,6 +4,7 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
+#include "auth/api_key/sqlite_store.h"
 #include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
@@ -43,21 +44,32 @@ std::vector<std::string> redacted_params(const config::Config& config) {
   return redact;
 }
 
+// The key store is opened only when a route takes API keys.
+bool uses_key_store(const config::Config& config) {
+  return config.api_keys && std::any_of(config.routes.begin(), config.routes.end(),
+                                        [](const auto& r) { return r.has_auth(AuthKind::ApiKey); });
+}
+
+// "line L, column C: message", the position build_runtime's errors carry (the caller names
+// the file), as auth::jwt::provider_configs_usable writes it.
+std::string positioned(config::Mark at, const std::string& message) {
+  if (at.line == 0) return message;
+  return "line " + std::to_string(at.line) + ", column " + std::to_string(at.col) + ": " + message;
+}
+
 // Opens the mechanisms' long-lived state the routes use, taking over from `previous` what
 // is unchanged.
 bool open_mechanisms(const config::Config& config, const Runtime* previous, Runtime& rt,
                      std::string& error) {
   // One registry per key store, shared by every route.
-  const bool api_key_used = std::any_of(config.routes.begin(), config.routes.end(),
-                                        [](const auto& r) { return r.has_auth(AuthKind::ApiKey); });
-  if (api_key_used && config.api_keys) {
+  if (uses_key_store(config)) {
     auth::api_key::RunningRegistry running;
     if (previous != nullptr && previous->config->api_keys) {
       running = {previous->key_registry, &*previous->config->api_keys};
     }
     rt.key_registry = auth::api_key::open_registry(*config.api_keys, running, error);
     if (!rt.key_registry) {
-      error = "api_keys: " + error;
+      error = positioned(config.api_keys->store_at, "api_keys: " + error);
       return false;
     }
   }
@@ -149,6 +161,22 @@ void check_mechanism_configs(const config::Config& config, config::Diagnostics& 
   tls::check_listener_tls(config, out);
 }
 
+void check_openable(const config::Config& config, config::Diagnostics& out) {
+  std::string why;
+  if (!observe::AccessLog::check_target(config.log.access, why)) {
+    out.error(config.log.access_at, why);
+  }
+  if (uses_key_store(config) &&
+      !auth::api_key::SqliteKeyStore::check_location(config.api_keys->store_path, why)) {
+    out.error(config.api_keys->store_at, "cannot open the key store " + why);
+  }
+}
+
+void check_config(const config::Config& config, config::Diagnostics& out) {
+  check_mechanism_configs(config, out);
+  check_openable(config, out);
+}
+
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
                                              std::string& error) {
   return build_runtime(std::move(config), nullptr, error);
@@ -167,7 +195,10 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   rt->sanitizer = identity::Sanitizer(config->identity, auth::jwt::claim_header_names(*config));
   rt->access_log = observe::AccessLog::open(
       config->log.access, observe::Redactor(redacted_params(*config), kCredentialShapes), error);
-  if (!rt->access_log) return nullptr;
+  if (!rt->access_log) {
+    error = positioned(config->log.access_at, error);
+    return nullptr;
+  }
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_listener_tls(*config, previous.get(), *rt, error)) return nullptr;
 

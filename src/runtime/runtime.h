@@ -66,6 +66,12 @@ struct Runtime {
 // and to OpenSSL (server.tls: certificates, keys, expiry), as diagnostics at the positions the
 // config kept: `check` and `run` report them as they report the loader's (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
+// What build_runtime will open, checked without creating anything: the access-log file
+// (`log.access`) and the key store (`api_keys.store`, when a route takes API keys), each
+// reported at its place in the file with the OS's reason.
+void check_openable(const config::Config& config, config::Diagnostics& out);
+// Both: what `check`, `run` and a reload pass to config::check_loaded.
+void check_config(const config::Config& config, config::Diagnostics& out);
 
 // Builds the runtime for a validated config. `previous` is the runtime it replaces on a
 // reload: a mechanism whose settings are unchanged is taken over with its state (a JWT

@@ -70,7 +70,7 @@ asio::awaitable<bool> HttpSession::Impl::handshake(const runtime::Runtime& rt) {
   if (ec) {
     const std::string_view reason = failure_reason(ec, timed_out);
     metrics.add(observe::series::kTlsHandshakeFailures, {{"reason", reason}});
-    spdlog::debug("TLS handshake with {} failed ({}): {}", client_ip, reason, ec.message());
+    spdlog::debug("TLS handshake with {} failed ({}): {}", peer_ip, reason, ec.message());
     // No close_notify after a failed handshake: close() finds the socket closed.
     beast::error_code ignored;
     client.socket().close(ignored);

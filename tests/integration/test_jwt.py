@@ -296,6 +296,52 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
             token = self.keys.mint("RS256", claims(iss=TYPED_ISS), header={"typ": typ})
             self.assertEqual(self.call(token).status, 200)
 
+    def test_refusals_name_a_verified_token_in_the_access_log(self):
+        """Issue 11: a 401/403 for a token whose signature verified logs its sub and client
+        (and the token's handle as credential_id); one that did not verify names nobody. The
+        token itself is never written."""
+        now = int(time.time())
+        good = self.keys.mint("RS256", claims(sub="43"))
+        verified = {  # request id: (token, target, status, its sub)
+            "jwt-named-expired": (self.keys.mint("RS256", claims(sub="late", azp="web-app",
+                                                                 exp_in=-3600)),
+                                  "/multi", 401, "late"),
+            "jwt-named-audience": (self.keys.mint("RS256", claims(sub="aud-user", azp="web-app",
+                                                                  aud="api://billing")),
+                                   "/multi", 401, "aud-user"),
+            "jwt-named-not-yet": (self.keys.mint("RS256", claims(sub="early", azp="web-app",
+                                                                 nbf=now + 3600)),
+                                  "/multi", 401, "early"),
+            # POST needs orders:write
+            "jwt-named-scope": (self.keys.mint("RS256", claims(sub="reader", azp="web-app")),
+                                "/v1/orders", 403, "reader"),
+        }
+        unverified = {
+            "jwt-anon-signature": self.keys.mint("RS256", claims(sub="forger")).rsplit(".", 1)[0]
+                                  + "." + good.rsplit(".", 1)[1],
+            "jwt-anon-issuer": self.keys.mint("RS256", claims(sub="evil", iss="https://evil.test")),
+            "jwt-anon-key": self.keys.mint("RS256", claims(sub="ghost"), key="unpublished"),
+        }
+        for rid, (token, target, status, sub) in verified.items():
+            with self.subTest(rid=rid):
+                method = "POST" if status == 403 else "GET"
+                r = self.gateway.request(method, target, bearer(token) + [("X-Request-Id", rid)],
+                                         body=b"{}" if method == "POST" else None)
+                self.assertEqual(r.status, status, str(r))
+                e = self.gateway.wait_for_access_log(rid)
+                self.assertEqual(e["user_id"], sub, e)
+                self.assertEqual(e["client_id"], "web-app", e)
+                self.assertEqual(e["auth_method"], "jwt", e)
+                self.assertRegex(e.get("credential_id", ""), r"^[0-9a-f]{12}$", e)
+                self.assertNotIn(token, json.dumps(e))
+        for rid, token in unverified.items():
+            with self.subTest(rid=rid):
+                r = self.gateway.request("GET", "/multi", bearer(token) + [("X-Request-Id", rid)])
+                self.assertEqual(r.status, 401, str(r))
+                e = self.gateway.wait_for_access_log(rid)
+                self.assertEqual((e["user_id"], e["client_id"], e["auth_method"]), ("", "", ""), e)
+                self.assertNotIn("credential_id", e)
+
     # --- attacks --------------------------------------------------------------------------------
 
     def test_alg_none_in_every_case_with_and_without_signature(self):

@@ -27,7 +27,9 @@ AuthResult fail(Status s, std::string_view description) {
   return AuthResult::fail(s, std::string(description));
 }
 
-AuthResult fail(const Verdict& v) { return AuthResult::fail(v.status, v.description); }
+AuthResult fail(const Verdict& v) {
+  return AuthResult::fail(v.status, v.description);
+}
 
 // RFC 8705: a provider that requires certificate-bound tokens accepts a token (however it was
 // found: verified now, cached, or memoized) only with the certificate it is bound to.
@@ -48,6 +50,19 @@ void remember(CredentialMemo* memo, const Provider& p, std::string_view token,
                          ? *entry.times.nbf - static_cast<std::int64_t>(p.config().clock_skew_s)
                          : std::numeric_limits<std::int64_t>::min();
   memo->valid_until = entry.expires_at;
+}
+
+// Whom a token with a valid signature names, for the access log of its refusal: sub and
+// client id when its claims make an identity at all, and always the token's handle.
+void named_by(const json::object& payload, const ClaimsPolicy& policy, const TokenDigest& digest,
+              identity::Identity& who) {
+  identity::Identity full;
+  if (build_identity(payload, policy, full).ok()) {
+    who.subject = std::move(full.subject);
+    who.client_id = std::move(full.client_id);
+  }
+  who.auth_method = "jwt";
+  who.credential_id = token_id(digest);
 }
 
 // Everything after the key lookup: signature, typ, claims, identity, cache (and the
@@ -77,12 +92,18 @@ AuthResult finish(Provider& p, const Token& t, Alg alg, const LookupResult& lr,
     case SignatureCheck::Invalid:
       return fail(Status::InvalidCredential, d::kBadSignature);
   }
-  if (Verdict v = check_typ(t.header, p.policy()); !v.ok()) return fail(v);
+  // The signature verified: a refusal from here on names the token in the access log.
+  const auto refuse = [&](const Verdict& v) {
+    AuthResult r = fail(v);
+    named_by(t.payload, p.policy(), digest, r.identity);
+    return r;
+  };
+  if (Verdict v = check_typ(t.header, p.policy()); !v.ok()) return refuse(v);
   const std::int64_t now = p.now();
   TokenTimes times;
-  if (Verdict v = check_claims(t.payload, p.policy(), now, times); !v.ok()) return fail(v);
+  if (Verdict v = check_claims(t.payload, p.policy(), now, times); !v.ok()) return refuse(v);
   identity::Identity id;
-  if (Verdict v = build_identity(t.payload, p.policy(), id); !v.ok()) return fail(v);
+  if (Verdict v = build_identity(t.payload, p.policy(), id); !v.ok()) return refuse(v);
   if (p.config().require_cert_binding) id.cert_binding = cnf_thumbprint(t.payload).value_or("");
   id.auth_method = "jwt";
   id.credential_id = token_id(digest);
@@ -142,8 +163,8 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   if (!looks_like_jws(token)) {
     // An opaque bearer token (in Authorization, or the query parameter like one) belongs to
     // another mechanism (oauth2 introspection).
-    const bool bearer = found.from() == Credential::From::Authorization ||
-                        found.from() == Credential::From::Query;
+    const bool bearer =
+        found.from() == Credential::From::Authorization || found.from() == Credential::From::Query;
     if (bearer) return done(AuthResult::fail(Status::NoCredential));
     return done(fail(Status::MalformedCredential, d::kNotJwt));
   }

@@ -580,6 +580,24 @@ TEST(LoaderTest, LogLevelAndAccess) {
   EXPECT_EQ(r.config->log.access, "off");
 }
 
+// Issue 11: log.format (text or json) for the gateway's messages; the positions of
+// log.access and api_keys.store are kept for what `check` finds about them later.
+TEST(LoaderTest, LogFormatAndThePositionsOfFilesToOpen) {
+  LoadResult r = load("log: { level: warn }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.format, LogFormat::Text);
+  r = load("log:\n  format: json\n  access: /var/log/pc.log\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.format, LogFormat::Json);
+  EXPECT_EQ(r.config->log.access_at, (Mark{3, 11}));
+  expect_one_error("log: { format: logfmt }\n", 1, 16, "log format 'logfmt' must be text or json");
+  expect_one_error("log: { formt: json }\n", 1, 8, "did you mean 'format'");
+  ::setenv("PC_TEST_FORMAT_PEPPER", "format-test-pepper-0123456789", 1);
+  r = load("api_keys:\n  pepper: ${PC_TEST_FORMAT_PEPPER}\n  store: sqlite:keys.db\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->api_keys->store_at, (Mark{3, 10}));
+}
+
 TEST(LoaderTest, RelativePathsResolveAgainstTheConfigFilesDirectory) {
   std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "pc_loader_test_relative";
   std::filesystem::create_directories(dir);

@@ -59,7 +59,9 @@ TEST(CertBinding, EnforceTurnsAnUnboundOkIntoARefusalAndMarksABoundOne) {
   const ClientCertificate c2 = cert("other");
   enforce_cert_binding(other, &c2);
   EXPECT_EQ(other.status, Status::CertBindingMismatch);
-  EXPECT_TRUE(other.identity.client_id.empty());
+  // Named in the access log, as a genuine token refused; never given the thumbprint.
+  EXPECT_EQ(other.identity.auth_method, "jwt");
+  EXPECT_TRUE(other.identity.cert_thumbprint.empty());
 
   AuthResult refused = AuthResult::fail(Status::ExpiredCredential);
   enforce_cert_binding(refused, &c);

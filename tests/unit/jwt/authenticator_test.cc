@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/fields.hpp>
+#include <tuple>
 
 #include "auth/jwt/describe.h"
 #include "fakes.h"
@@ -235,6 +236,44 @@ TEST_F(JwtAuthTest, EveryRejectionHasItsOwnDescription) {
   // Over the size limit.
   std::string huge = rs(payload("https://main.test", "\"pad\":\"" + std::string(9000, 'a') + "\""));
   EXPECT_EQ(bearer(huge).description, d::kTooLarge);
+}
+
+// Issue 11: a refusal after the signature verified names the token (sub, client id and its
+// handle) for the access log; before that (a bad signature, an unknown key) nobody is named.
+TEST_F(JwtAuthTest, RefusalsAfterTheSignatureVerifiedNameTheToken) {
+  const std::string expired = rs(R"({"iss":"https://main.test","aud":"api://orders","sub":"7",)"
+                                 R"("azp":"web","exp":)" +
+                                 std::to_string(kNow - 3600) + "}");
+  const std::string audience = rs(R"({"iss":"https://main.test","aud":"other","sub":"8",)"
+                                  R"("client_id":"svc","exp":)" +
+                                  std::to_string(kNow + 60) + "}");
+  for (const auto& [token, sub, client] :
+       {std::tuple{expired, "7", "web"}, std::tuple{audience, "8", "svc"}}) {
+    AuthResult r = bearer(token);
+    EXPECT_NE(r.status, Status::Ok);
+    EXPECT_EQ(r.identity.subject, sub);
+    EXPECT_EQ(r.identity.client_id, client);
+    EXPECT_EQ(r.identity.auth_method, "jwt");
+    EXPECT_EQ(r.identity.credential_id.size(), 12u);
+    EXPECT_TRUE(r.identity.scopes.empty());
+  }
+  // Verified, but the claims make no identity (a control character in sub): the handle only.
+  AuthResult bad_sub = bearer(rs(R"({"iss":"https://main.test","aud":"other","sub":"a\nb","exp":)" +
+                                 std::to_string(kNow + 60) + "}"));
+  EXPECT_EQ(bad_sub.status, Status::WrongAudience);
+  EXPECT_EQ(bad_sub.identity.subject, "");
+  EXPECT_EQ(bad_sub.identity.credential_id.size(), 12u);
+  const std::string good = rs();
+  const std::string other = rs(payload("https://main.test", "\"x\":1"));
+  for (const std::string& token :
+       {other.substr(0, other.rfind('.')) + good.substr(good.rfind('.')),
+        rs(payload(), R"({"alg":"RS256","kid":"nope"})")}) {
+    AuthResult r = bearer(token);
+    EXPECT_NE(r.status, Status::Ok);
+    EXPECT_EQ(r.identity.subject, "");
+    EXPECT_EQ(r.identity.auth_method, "");
+    EXPECT_EQ(r.identity.credential_id, "");
+  }
 }
 
 TEST_F(JwtAuthTest, VerifiedTokensAreCachedButStillExpire) {

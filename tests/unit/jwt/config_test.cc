@@ -155,7 +155,7 @@ TEST_F(JwtConfigTest, KeySourceMistakes) {
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256] }\n", 4, "{",
                "needs one key source");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, jwks_file: keys.json }\n", 4, "jwks_file", "more than one key source");
-  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: https://h/j }\n", 4, "https", "https is not supported yet");
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: https://h/j }\n", 4, "https", "https to identity providers is not supported yet in this build");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: ftp://h/j }\n", 4, "ftp", "expected http://HOST");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: missing.json }\n", 4, "missing.json", "cannot read");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: enc.json }\n", 4, "enc.json", "no key usable");

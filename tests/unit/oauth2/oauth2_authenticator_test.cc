@@ -257,6 +257,35 @@ TEST_F(OAuth2Test, ExpiredWrongIssuerWrongAudienceAreRefused) {
   }
 }
 
+// Issue 11: once the provider calls a token active, a refusal names it (sub, client_id, the
+// token's handle) for the access log, from the cache too; an inactive token names nobody.
+TEST_F(OAuth2Test, RefusalsOfAnActiveTokenNameIt) {
+  cfg.audiences = {"api://orders"};
+  cfg.negative_cache_s = 10;
+  auto a = make();
+  auto audience = run_with_answer(*a, "t-aud", active(R"(,"aud":"billing")"));
+  EXPECT_EQ(audience.status, Status::WrongAudience);
+  auto cached = run(*a, "Bearer t-aud");
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(transport->calls(), 1u);
+  for (const auto& r : {audience, *cached}) {
+    EXPECT_EQ(r.identity.subject, "42");
+    EXPECT_EQ(r.identity.client_id, "orders-app");
+    EXPECT_EQ(r.identity.auth_method, "oauth2");
+    EXPECT_EQ(r.identity.credential_id, credential_id(token_key("t-aud")));
+    EXPECT_TRUE(r.identity.scopes.empty());
+  }
+  auto refresh = run_with_answer(*a, "t-rt",
+                                 R"({"active":true,"iss":"http://idp.test","aud":"api://orders",)"
+                                 R"("client_id":"orders-app","token_type":"refresh_token"})");
+  EXPECT_EQ(refresh.status, Status::WrongTokenType);
+  EXPECT_EQ(refresh.identity.client_id, "orders-app");
+  auto inactive = run_with_answer(*a, "t-off", R"({"active":false,"sub":"42"})");
+  EXPECT_EQ(inactive.status, Status::InactiveCredential);
+  EXPECT_EQ(inactive.identity.subject, "");
+  EXPECT_EQ(inactive.identity.credential_id, "");
+}
+
 // Found by tests/fuzz/introspection_fuzz.cc (UBSan: a double outside int64's range was
 // converted as is): dates beyond int64 saturate, so a far-future exp is valid, not expired.
 TEST_F(OAuth2Test, DatesBeyondInt64Saturate) {

@@ -62,7 +62,10 @@ asio::awaitable<bool> HttpSession::Impl::handshake(const runtime::Runtime& rt) {
     client.socket().close(ignored);
     co_return false;
   }
-  client.start_tls(ssl);
+  // Bytes read with a PROXY header may already hold the start of the ClientHello.
+  const std::string_view early(static_cast<const char*>(buffer.data().data()), buffer.size());
+  client.start_tls(ssl, early);
+  buffer.consume(buffer.size());
   // The handshake is the head of the connection: it gets the header timeout.
   arm(std::chrono::seconds(rt.config->server.header_timeout_s));
   auto [ec] = co_await client.ssl().async_handshake(asio::ssl::stream_base::server, nothrow);

@@ -51,8 +51,9 @@ class TlsGatewayCase(unittest.TestCase):
         certificates = cls.make_pki()
         cls.echo = Echo(cls.workdir)
         cls.addClassCleanup(cls.echo.stop)
-        cls.gateway = Gateway(tls_config(cls.echo.port, certificates, **cls.tls_settings()),
-                              cls.workdir)
+        cfg = tls_config(cls.echo.port, certificates, **cls.tls_settings())
+        cfg["server"].update(getattr(cls, "extra_server", {}))
+        cls.gateway = Gateway(cfg, cls.workdir)
         cls.addClassCleanup(cls.gateway.kill)
         cls.gateway.start()
 
@@ -246,6 +247,87 @@ class TlsMinVersionTest(TlsGatewayCase):
                        http_get("api.example.test"))
         self.assertEqual(h13.version, "TLSv1.3", h13.output[-3000:])
         self.assertIn("HTTP/1.1 200", h13.output)
+
+
+class TlsBehindProxyProtocolTest(TlsGatewayCase):
+    """server.proxy_protocol with TLS: the PROXY header comes in clear, then the handshake.
+    A balancer may send the header and the ClientHello in one packet: the bytes read with the
+    header are the start of the handshake."""
+
+    @classmethod
+    def make_pki(cls):
+        cls.root = cls.pki.ca("root-ca")
+        cls.api = cls.root.server("api", dns=["api.example.test"])
+        return [{"cert_file": cls.api.cert, "key_file": cls.api.key}]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.extra_server = {"proxy_protocol": True}
+        super().setUpClass()
+
+    def exchange(self, coalesce):
+        ctx = ssl.create_default_context(cafile=self.root.root)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname="api.example.test")
+        header = b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n"
+        with socket.create_connection(("127.0.0.1", self.gateway.port), timeout=10) as sock:
+            try:
+                tls.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+            hello = outgoing.read()
+            if coalesce:
+                sock.sendall(header + hello)  # one write: the header and the ClientHello
+            else:
+                sock.sendall(header)
+                sock.sendall(hello)
+            while True:
+                data = sock.recv(65536)
+                self.assertTrue(data, "the gateway closed the connection during the handshake")
+                incoming.write(data)
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    pass
+                finally:
+                    pending = outgoing.read()
+                    if pending:
+                        sock.sendall(pending)
+            tls.write(http_get("api.example.test", "/echo/behind-proxy"))
+            sock.sendall(outgoing.read())
+            answer = b""
+            closed = False
+            while not closed:
+                data = sock.recv(65536)
+                if not data:
+                    break
+                incoming.write(data)
+                while True:
+                    try:
+                        piece = tls.read(65536)
+                    except ssl.SSLWantReadError:
+                        break
+                    except ssl.SSLZeroReturnError:  # close_notify: the answer is complete
+                        closed = True
+                        break
+                    if not piece:
+                        closed = True
+                        break
+                    answer += piece
+        return answer
+
+    def test_header_and_client_hello_in_one_packet(self):
+        for coalesce in (True, False):
+            with self.subTest(coalesce=coalesce):
+                answer = self.exchange(coalesce)
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:300])
+        def both_logged():
+            found = [e for e in self.gateway.access_log() if e.get("path") == "/echo/behind-proxy"]
+            return found if len(found) >= 2 else None
+        entries = wait_until(both_logged, 5, message="both requests in the access log")
+        self.assertEqual(len(entries), 2)
+        self.assertEqual({e["client_ip"] for e in entries}, {"203.0.113.7"})
 
 
 class TlsReloadTest(TlsGatewayCase):

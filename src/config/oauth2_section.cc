@@ -100,7 +100,10 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
        claim("roles_claim", p.roles_claim),
        r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
        r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600),
-       {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }}});
+       {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }},
+       {"require_cert_binding", [&](const Entry& f) {
+          if (r.read_bool(f, p.require_cert_binding)) p.cert_binding_mark = f.at;
+        }}});
   if (seen.count("introspection_endpoint") == seen.count("discovery")) {
     r.error(e.at, where + " needs exactly one of 'introspection_endpoint' or 'discovery'");
   }

@@ -28,6 +28,9 @@ class Provider;
 namespace portcullis::auth::oauth2 {
 class OAuth2Provider;
 }
+namespace portcullis::tls {
+class ServerTls;
+}
 
 namespace portcullis::runtime {
 
@@ -51,6 +54,10 @@ struct Runtime {
   std::shared_ptr<auth::api_key::KeyRegistry> key_registry;
   std::map<std::string, std::shared_ptr<auth::jwt::Provider>> jwt_providers;
   std::map<std::string, std::shared_ptr<auth::oauth2::OAuth2Provider>> oauth2_providers;
+  // The listener's TLS contexts (server.tls); null: plain HTTP. Taken over by the next build
+  // when server.tls (certificate and key contents included) is unchanged, so resumable
+  // sessions survive a reload that does not touch TLS.
+  std::shared_ptr<const tls::ServerTls> tls;
 
   // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
   // provider without usable keys, an OAuth2 provider before discovery or with its breaker
@@ -58,9 +65,9 @@ struct Runtime {
   Readiness readiness() const;
 };
 
-// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files),
-// as diagnostics at the positions the config kept: `check` and `run` report them as they
-// report the loader's (config::check_loaded).
+// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
+// and to OpenSSL (server.tls: certificates, keys, expiry), as diagnostics at the positions the
+// config kept: `check` and `run` report them as they report the loader's (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
 // What build_runtime will open, checked without creating anything: the access-log file
 // (`log.access`) and the key store (`api_keys.store`, when a route takes API keys), each

@@ -65,8 +65,9 @@ void OutgoingMessage::begin_response(unsigned version, unsigned status, std::str
 template void serialize_head<true>(const http::header<true>&, std::string_view, std::string&);
 template void serialize_head<false>(const http::header<false>&, std::string_view, std::string&);
 
+template <class Stream>
 asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessage::write(
-    proxy::Socket& s, const char* data, std::size_t n, bool last) {
+    Stream& s, const char* data, std::size_t n, bool last) {
   suffix_.clear();
   if (chunked_) {
     if (n > 0) {
@@ -83,5 +84,10 @@ asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessa
   prefix_.clear();
   co_return result;
 }
+
+template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
+OutgoingMessage::write<proxy::Socket>(proxy::Socket&, const char*, std::size_t, bool);
+template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
+OutgoingMessage::write<ClientStream>(ClientStream&, const char*, std::size_t, bool);
 
 }  // namespace portcullis::server

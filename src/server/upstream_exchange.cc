@@ -204,9 +204,9 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   co_return std::nullopt;
 }
 
-template <class Parser>
-asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, proxy::Socket& src,
-                                                    beast::flat_buffer& srcbuf, proxy::Socket& dst,
+template <class Parser, class Source, class Sink>
+asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Source& src,
+                                                    beast::flat_buffer& srcbuf, Sink& dst,
                                                     char* body, bool eof_ends_body,
                                                     std::uint64_t& read_bytes,
                                                     std::uint64_t& written_bytes) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "auth/client_certificate.h"
 #include "auth/credential_extractor.h"
 #include "auth/credential_memo.h"
 #include "auth/status.h"
@@ -26,6 +27,9 @@ struct AuthRequest {
   std::string_view request_id;
   const config::RouteConfig& route;
   CredentialMemo* memo = nullptr;  // the connection's memo; null where there is none
+  // The connection's client certificate (read once, after its TLS handshake); null when the
+  // connection presented none or is not TLS.
+  const ClientCertificate* client_cert = nullptr;
 };
 
 struct AuthResult {

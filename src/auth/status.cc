@@ -84,6 +84,24 @@ constexpr Row row(Status s) {
     case Status::StoreUnavailable:
       return {HttpClass::Unavailable, 503, "temporarily_unavailable", "store_unavailable",
               "the credential store is unavailable"};
+    case Status::ClientCertificateMissing:
+      return {HttpClass::Unauthorized, 401, "", "client_certificate_missing",
+              "no client certificate was presented"};
+    case Status::ClientCertificateUnverified:
+      return {HttpClass::Unauthorized, 401, "invalid_certificate", "client_certificate_unverified",
+              "the client certificate is not issued by a trusted CA"};
+    case Status::ClientCertificateNoIdentity:
+      return {HttpClass::Unauthorized, 401, "invalid_certificate", "client_certificate_no_identity",
+              "the client certificate names no client identity"};
+    case Status::CertBindingNoCertificate:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "cert_binding_no_certificate",
+              "the token must be used with the client certificate it is bound to"};
+    case Status::CertBindingMissing:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "cert_binding_missing",
+              "the token is not bound to a client certificate"};
+    case Status::CertBindingMismatch:
+      return {HttpClass::Unauthorized, 401, "invalid_token", "cert_binding_mismatch",
+              "the token is bound to another client certificate"};
   }
   return {HttpClass::Unauthorized, 401, "invalid_token", "unknown", "authentication failed"};
 }
@@ -106,16 +124,24 @@ std::string_view default_description(Status s) {
   return row(s).description;
 }
 
+namespace {
+
+// No credential at all: RFC 6750 §3.1, the answer carries no error code and the challenge
+// lists the route's schemes.
+bool nothing_presented(Status s) {
+  return s == Status::MissingCredential || s == Status::NoCredential ||
+         s == Status::ClientCertificateMissing;
+}
+
+}  // namespace
+
 std::string_view body_error(Status s) {
-  return s == Status::MissingCredential || s == Status::NoCredential ? "unauthorized"
-                                                                     : row(s).error;
+  return nothing_presented(s) ? "unauthorized" : row(s).error;
 }
 
 std::string challenge(Status s, std::string_view scheme, std::string_view description,
                       std::string_view scope, std::string_view missing_challenge) {
-  if (s == Status::MissingCredential || s == Status::NoCredential) {
-    return std::string(missing_challenge);
-  }
+  if (nothing_presented(s)) return std::string(missing_challenge);
   const HttpClass cls = http_class(s);
   if (cls != HttpClass::Unauthorized && cls != HttpClass::Forbidden) return {};
   std::string out(scheme.empty() ? std::string_view("Bearer") : scheme);

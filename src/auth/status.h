@@ -61,6 +61,21 @@ enum class Status : std::uint8_t {
   ProviderUnavailable,
   // The credential store could not be read and holds no last good view.
   StoreUnavailable,
+  // A client_cert route, and the connection presented no client certificate (and no other
+  // method of the route found a credential).
+  ClientCertificateMissing,
+  // The connection's client certificate did not verify against server.tls.client_ca_file.
+  ClientCertificateUnverified,
+  // The client certificate verified but holds none of the names client_id_from looks for.
+  ClientCertificateNoIdentity,
+  // RFC 8705: the provider requires certificate-bound tokens and the connection presented no
+  // client certificate.
+  CertBindingNoCertificate,
+  // RFC 8705: the provider requires certificate-bound tokens and this one has no
+  // cnf["x5t#S256"].
+  CertBindingMissing,
+  // RFC 8705: the token is bound to another certificate than the connection's.
+  CertBindingMismatch,
 };
 
 enum class HttpClass : std::uint8_t { Allow, Unauthorized, Forbidden, BadRequest, Unavailable };
@@ -69,7 +84,8 @@ enum class HttpClass : std::uint8_t { Allow, Unauthorized, Forbidden, BadRequest
 HttpClass http_class(Status s);
 unsigned http_status(Status s);
 // The RFC 6750 error code ("invalid_token", "insufficient_scope", "invalid_request",
-// "temporarily_unavailable"); empty for MissingCredential, which carries none.
+// "temporarily_unavailable", and "invalid_certificate" for client certificates); empty for
+// MissingCredential and ClientCertificateMissing, which carry none.
 std::string_view error_code(Status s);
 // A stable snake_case name for logs and metric labels ("expired_credential").
 std::string_view reason(Status s);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/jwt_config.h"
+#include "config/listener_tls_config.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
@@ -39,6 +40,7 @@ struct ServerConfig {
   // Peers whose X-Forwarded-For (and -Proto, -Host) the gateway believes; empty: none.
   std::vector<ip::Cidr> trusted_proxies;
   bool proxy_protocol = false;  // every connection starts with a PROXY protocol v1/v2 header
+  std::optional<ListenerTlsConfig> tls;  // `tls:` present: the listener speaks TLS only
 };
 
 struct AdminConfig {
@@ -70,6 +72,9 @@ struct IdentityHeaders {
   std::string roles = "X-User-Roles";
   std::string auth_method = "X-Auth-Method";
   std::string request_id = "X-Request-Id";
+  // The client certificate's SHA-256 thumbprint (base64url, as RFC 8705's x5t#S256), set by
+  // client_cert.thumbprint_header; empty: not forwarded.
+  std::string cert_thumbprint;
 };
 
 struct IdentityConfig {
@@ -84,15 +89,15 @@ struct RouteMatch {
   std::optional<std::string> host;         // lower case, port removed; exact or "*.domain"
 };
 
-// A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or
-// "oauth2:NAME"; nothing after the loader reads the written form.
-enum class AuthKind : std::uint8_t { ApiKey, Jwt, OAuth2 };
+// A route's authentication method, typed once by the loader from "api_key", "jwt:NAME",
+// "oauth2:NAME" or "client_cert"; nothing after the loader reads the written form.
+enum class AuthKind : std::uint8_t { ApiKey, Jwt, OAuth2, ClientCert };
 
 struct AuthMethod {
   AuthKind kind = AuthKind::ApiKey;
-  std::string provider;  // the jwt_providers or oauth2_providers entry; empty for api_key
+  std::string provider;  // the jwt_providers or oauth2_providers entry; empty otherwise
 
-  // As written in the config ("api_key", "jwt:main", "oauth2:corp"), for messages.
+  // As written in the config ("api_key", "jwt:main", "oauth2:corp", "client_cert").
   std::string str() const {
     switch (kind) {
       case AuthKind::ApiKey:
@@ -101,6 +106,8 @@ struct AuthMethod {
         return "jwt:" + provider;
       case AuthKind::OAuth2:
         return "oauth2:" + provider;
+      case AuthKind::ClientCert:
+        return "client_cert";
     }
     return {};
   }
@@ -181,6 +188,7 @@ struct Config {
   std::optional<ApiKeysConfig> api_keys;
   std::map<std::string, JwtProviderConfig> jwt_providers;        // config/jwt_config.h
   std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
+  ClientCertConfig client_cert;                                  // config/listener_tls_config.h
 };
 
 }  // namespace portcullis::config

@@ -67,13 +67,17 @@ struct JwtProviderConfig {
   // Whether this provider not being ready (no keys) makes /readyz answer 503. Not a setting
   // of the provider itself: a reload that changes only this keeps the running provider.
   bool gates_readiness = true;
+  // RFC 8705 §3: the token's cnf["x5t#S256"] must be the thumbprint of the client
+  // certificate on the connection that presents it.
+  bool require_cert_binding = false;
 
   // Positions, for messages: the provider's name, each item of `algorithms`, and the
   // secret or key file, for the checks the jwt mechanism makes (auth/jwt/config_check.h).
   Mark mark;
   std::vector<Mark> algorithm_marks;  // parallel to `algorithms`
   Mark secret_mark;
-  Mark key_file_mark;  // jwks_file or public_key_file
+  Mark key_file_mark;      // jwks_file or public_key_file
+  Mark cert_binding_mark;  // require_cert_binding
 
   // Equal settings; positions compare too (same_settings() ignores them).
   friend bool operator==(const JwtProviderConfig&, const JwtProviderConfig&) = default;
@@ -90,6 +94,7 @@ struct JwtProviderConfig {
     c.tls.cert_mark = from.tls.cert_mark;
     c.tls.key_mark = from.tls.key_mark;
     c.gates_readiness = from.gates_readiness;
+    c.cert_binding_mark = from.cert_binding_mark;
     return c;
   }
 };

@@ -166,6 +166,10 @@ class ProviderReader {
         r_.uint_field("token_cache_entries", p_.token_cache_entries, 0, 10000000),
         r_.uint_field("cache_max_s", p_.cache_max_s, 1, 86400),
         {"gates_readiness", [&](const Entry& f) { r_.read_bool(f, p_.gates_readiness); }},
+        {"require_cert_binding",
+         [&](const Entry& f) {
+           if (r_.read_bool(f, p_.require_cert_binding)) p_.cert_binding_mark = f.at;
+         }},
     };
   }
 

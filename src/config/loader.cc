@@ -173,6 +173,7 @@ class Loader {
                 {"api_keys", stash},
                 {"oauth2_providers", stash},
                 {"jwt_providers", stash},
+                {"client_cert", stash},
                 {"routes", stash},
                 {"log", stash}});
     auto section = [&](const char* name) -> const Entry* {
@@ -188,12 +189,14 @@ class Loader {
     if (auto* e = section("api_keys")) load_api_keys(r, *e, config);
     if (auto* e = section("oauth2_providers")) load_oauth2_providers(r, *e, config);
     if (auto* e = section("jwt_providers")) load_jwt_providers(r, *e, config);
+    if (auto* e = section("client_cert")) load_client_cert(r, *e, config);
     if (auto* e = section("routes")) load_routes(r, *e, declared_upstreams, config);
     if (config.routes.empty() && r.error_count() == 0) {
       r.warning(mark_of(root.Mark()), "no routes are configured: every request will get 404");
     }
     if (auto* e = section("log")) load_log(r, *e, config);
     check_listeners(r, config, server_listen_at, admin_listen_at);
+    check_cert_binding(r, config);
   }
 
   Diagnostics diagnostics_;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/mark.h"
 #include "config/secret.h"
 #include "config/tls_config.h"
 #include "url/http_url.h"
@@ -42,6 +43,10 @@ struct OAuth2ProviderConfig {
   // Whether this provider not being ready (discovery pending, breaker open) makes /readyz
   // answer 503. Not a setting of the provider: a reload changing only this keeps it running.
   bool gates_readiness = true;
+  // RFC 8705 §3: the introspection answer's cnf["x5t#S256"] must be the thumbprint of the
+  // client certificate on the connection that presents the token.
+  bool require_cert_binding = false;
+  Mark cert_binding_mark;
   int line = 0;  // position of the provider's name, for messages
   int col = 0;
 

@@ -1,7 +1,7 @@
 // `oauth2_providers`: NAME -> { introspection_endpoint | discovery, client_id, client_secret,
 // auth_method, issuer, audiences, timeout_ms, cache_s, negative_cache_s, cache_entries,
-// scopes_claim, roles_claim, breaker_failures, breaker_open_s, gates_readiness, ca_file,
-// tls_verify }.
+// scopes_claim, roles_claim, breaker_failures, breaker_open_s, gates_readiness,
+// require_cert_binding, ca_file, tls_verify }.
 #include <algorithm>
 
 #include "config/sections.h"
@@ -100,7 +100,10 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
       claim("roles_claim", p.roles_claim),
       r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600),
-      {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }}};
+      {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }},
+      {"require_cert_binding", [&](const Entry& f) {
+         if (r.read_bool(f, p.require_cert_binding)) p.cert_binding_mark = f.at;
+       }}};
   std::map<std::string, Mark> tls_keys;
   add_tls_client_fields(r, TlsClientKeys::Provider, p.tls, tls_keys, fields);
   auto seen = r.walk_map(e.value, e.at, where, fields);

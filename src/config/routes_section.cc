@@ -198,6 +198,8 @@ std::optional<std::string> auth_method_unavailable(const Config& config, const A
       return "auth method 'api_key' is not available (no api_keys configured)";
     case AuthKind::OAuth2:
       return oauth2_method_unavailable(config, method);
+    case AuthKind::ClientCert:
+      return client_cert_method_unavailable(config);
     case AuthKind::Jwt:
       if (config.jwt_providers.empty()) {
         return "auth method '" + method.str() + "' is not available (no jwt_providers configured)";
@@ -209,10 +211,11 @@ std::optional<std::string> auth_method_unavailable(const Config& config, const A
   return std::nullopt;
 }
 
-// The one place where an auth method's written form is read: "api_key", "jwt:NAME" or
-// "oauth2:NAME" (NAME a simple name). Nullopt for anything else.
+// The one place where an auth method's written form is read: "api_key", "jwt:NAME",
+// "oauth2:NAME" (NAME a simple name) or "client_cert". Nullopt for anything else.
 std::optional<AuthMethod> parse_auth_method(std::string_view m) {
   if (m == "api_key") return AuthMethod{AuthKind::ApiKey, {}};
+  if (m == "client_cert") return AuthMethod{AuthKind::ClientCert, {}};
   for (auto [prefix, kind] : {std::pair{std::string_view("jwt:"), AuthKind::Jwt},
                               std::pair{std::string_view("oauth2:"), AuthKind::OAuth2}}) {
     if (m.starts_with(prefix) && is_simple_name(m.substr(prefix.size()))) {
@@ -315,7 +318,8 @@ bool read_auth(YamlReader& r, const Entry& e, const Config& config, RouteConfig&
     std::string text = item.IsScalar() ? item.Scalar() : std::string();
     auto m = parse_auth_method(text);
     if (!m) {
-      r.error(at, "unknown auth method '" + text + "': expected api_key, jwt:NAME or oauth2:NAME");
+      r.error(at, "unknown auth method '" + text +
+                      "': expected api_key, jwt:NAME, oauth2:NAME or client_cert");
       ok = false;
       continue;
     }

@@ -19,6 +19,19 @@ namespace portcullis::config {
 // `server` and `admin`; `listen_at` is set to where `listen` is written, for check_listeners.
 void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at);
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at);
+// `server.tls` (config/listener_tls_section.cc): certificates, versions, client certificates.
+void load_listener_tls(YamlReader& r, const Entry& e, ServerConfig& server);
+// A server name as `server_names` takes it: a lower-case DNS name, or "*." and one.
+bool is_server_name_pattern(std::string_view name);
+// The top-level `client_cert` section. After identity: the thumbprint header must not be an
+// identity header.
+void load_client_cert(YamlReader& r, const Entry& e, Config& config);
+// For the route check: nullopt when `client_cert` can be used (TLS on the listener asking for
+// certificates, with a CA to verify them), else the message to report.
+std::optional<std::string> client_cert_method_unavailable(const Config& config);
+// After every section: require_cert_binding on a provider needs the listener to ask for
+// client certificates.
+void check_cert_binding(YamlReader& r, const Config& config);
 // Two listeners on one port fail at bind time; said at load instead, where the file is
 // checked. Runs last, after every section.
 void check_listeners(YamlReader& r, const Config& config, Mark server_listen_at,

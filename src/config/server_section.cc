@@ -1,4 +1,5 @@
-// `server` and `admin`: the listeners, worker count, limits and timeouts.
+// `server` and `admin`: the listeners, worker count, limits and timeouts (`server.tls` is read
+// by listener_tls_section.cc).
 #include <boost/url/parse.hpp>
 #include <charconv>
 
@@ -125,7 +126,8 @@ void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at)
               r.uint_field("max_connections", s.max_connections, 1),
               {"trusted_proxies",
                [&](const Entry& f) { read_trusted_proxies(r, f, s.trusted_proxies); }},
-              {"proxy_protocol", [&](const Entry& f) { r.read_bool(f, s.proxy_protocol); }}});
+              {"proxy_protocol", [&](const Entry& f) { r.read_bool(f, s.proxy_protocol); }},
+              {"tls", [&](const Entry& f) { load_listener_tls(r, f, s); }}});
 }
 
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {

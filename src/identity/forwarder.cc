@@ -36,6 +36,7 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   if (!id.scopes.empty()) append_joined(lines, names.scopes, id.scopes);
   if (!id.roles.empty()) append_joined(lines, names.roles, id.roles);
   add(names.auth_method, id.auth_method);
+  if (!names.cert_thumbprint.empty()) add(names.cert_thumbprint, id.cert_thumbprint);
   for (const auto& [name, value] : id.extra_headers) add(name, value);
   // A client's well-formed value may be present: replaced by the one the gateway logs.
   headers.erase(names.request_id);

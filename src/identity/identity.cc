@@ -24,7 +24,10 @@ bool Identity::header_safe() const {
     return std::none_of(items.begin(), items.end(),
                         [](const std::string& s) { return has_control(s); });
   };
-  if (has_control(subject) || has_control(client_id) || has_control(auth_method)) return false;
+  if (has_control(subject) || has_control(client_id) || has_control(auth_method) ||
+      has_control(cert_thumbprint)) {
+    return false;
+  }
   if (!clean(scopes) || !clean(roles)) return false;
   return std::none_of(extra_headers.begin(), extra_headers.end(),
                       [](const auto& h) { return has_control(h.second); });

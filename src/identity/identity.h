@@ -13,10 +13,19 @@ struct Identity {
   std::string client_id;  // X-Client-Id
   std::vector<std::string> scopes;
   std::vector<std::string> roles;
-  std::string auth_method;  // "api-key", "jwt", "oauth2"; empty when the route has auth: none
+  // "api-key", "jwt", "oauth2", "client-cert"; empty when the route has auth: none
+  std::string auth_method;
   std::string credential_id;  // non-secret handle for logs (API key id, token hash prefix)
   // Extra upstream headers from claims (claims_to_headers): header name -> value.
   std::vector<std::pair<std::string, std::string>> extra_headers;
+  // RFC 8705: the certificate thumbprint a token is bound to (its cnf["x5t#S256"]), kept with
+  // the identity in the token caches so the binding is checked on every request; empty when
+  // the token carries none. Never forwarded.
+  std::string cert_binding;
+  // The SHA-256 thumbprint (base64url) of the client certificate that proved this identity
+  // (client_cert, or a certificate-bound token that matched it); forwarded when
+  // client_cert.thumbprint_header is set.
+  std::string cert_thumbprint;
 
   bool authenticated() const { return !auth_method.empty(); }
   bool has_scope(std::string_view scope) const;

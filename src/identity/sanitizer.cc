@@ -26,6 +26,7 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
   for (const auto* name : {&h.user_id, &h.client_id, &h.scopes, &h.roles, &h.auth_method}) {
     names_.insert(canonical_header_name(*name));
   }
+  if (!h.cert_thumbprint.empty()) names_.insert(canonical_header_name(h.cert_thumbprint));
   // The request id is not stripped: a well-formed client value is kept (request_id.h). Only
   // its other spellings are.
   request_id_ = h.request_id;

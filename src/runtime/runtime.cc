@@ -5,6 +5,7 @@
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/sqlite_store.h"
+#include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
@@ -12,6 +13,8 @@
 #include "jose/token.h"
 #include "tls/client_context.h"
 #include "tls/config_check.h"
+#include "tls/listener_check.h"
+#include "tls/server_context.h"
 
 namespace portcullis::runtime {
 namespace {
@@ -153,9 +156,26 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
         mechanisms.push_back(std::make_shared<auth::oauth2::OAuth2Authenticator>(
             rt.oauth2_providers.at(method.provider)));
         break;
+      case AuthKind::ClientCert:
+        mechanisms.push_back(std::make_shared<auth::client_cert::ClientCertAuthenticator>(
+            config.client_cert.client_id_from, route.auth.size() == 1));
+        break;
     }
   }
   return mechanisms;
+}
+
+// The listener's TLS contexts: the running ones when server.tls is unchanged.
+bool open_listener_tls(const config::Config& config, const Runtime* previous, Runtime& rt,
+                       std::string& error) {
+  if (!config.server.tls) return true;
+  if (previous != nullptr && previous->tls && previous->config->server.tls == config.server.tls) {
+    rt.tls = previous->tls;
+    return true;
+  }
+  rt.tls = tls::ServerTls::create(*config.server.tls, error);
+  if (!rt.tls) error = "server.tls: " + error;
+  return rt.tls != nullptr;
 }
 
 }  // namespace
@@ -183,6 +203,7 @@ Readiness Runtime::readiness() const {
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out) {
   auth::jwt::check_provider_configs(config, out);
   tls::check_client_configs(config, out);
+  tls::check_listener_tls(config, out);
 }
 
 void check_openable(const config::Config& config, config::Diagnostics& out) {
@@ -225,6 +246,7 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   }
   if (!open_upstream_tls(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
+  if (!open_listener_tls(*config, previous.get(), *rt, error)) return nullptr;
 
   for (const auto& route : config->routes) {
     RouteRuntime r;

@@ -30,7 +30,8 @@ class OAuth2Provider;
 }
 namespace portcullis::tls {
 class ClientContext;
-}
+class ServerTls;
+}  // namespace portcullis::tls
 
 namespace portcullis::runtime {
 
@@ -58,6 +59,10 @@ struct Runtime {
   // The TLS context of each https upstream, by name; kept across a reload that leaves its
   // TLS settings unchanged, so pooled connections and resumable sessions stay usable.
   std::map<std::string, std::shared_ptr<const tls::ClientContext>> upstream_tls;
+  // The listener's TLS contexts (server.tls); null: plain HTTP. Taken over by the next build
+  // when server.tls (certificate and key contents included) is unchanged, so resumable
+  // sessions survive a reload that does not touch TLS.
+  std::shared_ptr<const tls::ServerTls> tls;
 
   // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
   // provider without usable keys, an OAuth2 provider before discovery or with its breaker
@@ -66,9 +71,10 @@ struct Runtime {
 };
 
 // What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
-// and to OpenSSL (the TLS client settings' PEM files: tls/config_check.h), as diagnostics at
-// the positions the config kept: `check` and `run` report them as they
-// report the loader's (config::check_loaded).
+// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
+// and to OpenSSL (server.tls: certificates, keys, expiry; the TLS client settings' PEM files:
+// tls/config_check.h), as diagnostics at the positions the config kept: `check` and `run`
+// report them as they report the loader's (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
 // What build_runtime will open, checked without creating anything: the access-log file
 // (`log.access`) and the key store (`api_keys.store`, when a route takes API keys), each

@@ -51,16 +51,16 @@ void HttpSession::start(proxy::Socket socket, Worker& worker) {
 void HttpSession::close_idle() {
   if (!impl_->idle) return;
   beast::error_code ec;
-  impl_->client.shutdown(tcp::socket::shutdown_both, ec);
-  impl_->client.close(ec);
+  impl_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
+  impl_->client.socket().close(ec);
 }
 
 void HttpSession::cut() {
   Impl& d = *impl_;
   d.cut_at_drain = true;
   beast::error_code ec;
-  d.client.shutdown(tcp::socket::shutdown_both, ec);
-  d.client.close(ec);
+  d.client.socket().shutdown(tcp::socket::shutdown_both, ec);
+  d.client.socket().close(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.close(ec);
 }
 
@@ -70,15 +70,20 @@ void HttpSession::check_deadline(Clock::time_point now) {
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
   beast::error_code ec;
-  d.client.cancel(ec);
+  d.client.socket().cancel(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
 }
 
 asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
-  // The runtime the connection starts with decides whether it begins with a PROXY header.
   bool open = true;
-  if (const auto rt = worker.runtime(); rt->config->server.proxy_protocol) {
-    open = co_await read_proxy_header(rt->config->server);
+  {
+    // The runtime the connection starts with decides whether it begins with a PROXY header
+    // and whether it speaks TLS. Held, not referenced (a reload may swap the worker's
+    // runtime), and only for these steps: a long-lived connection must not keep an old
+    // runtime alive.
+    const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
+    if (rt->config->server.proxy_protocol) open = co_await read_proxy_header(rt->config->server);
+    if (open) open = co_await handshake(*rt);
   }
   while (open) {
     // Held, not referenced: a reload swaps the worker's runtime while this request waits.
@@ -101,9 +106,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     parser.reset();
     if (!keep_alive || worker.draining()) break;
   }
-  beast::error_code ec;
-  client.shutdown(tcp::socket::shutdown_send, ec);
-  client.close(ec);
+  co_await close();
   worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
 }
@@ -289,8 +292,9 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
-  const auth::AuthRequest areq{req,          rq.method,     req.target(),  rq.target.path,
-                               rq.client_ip, rq.request_id, *route.config, &memo};
+  auth::AuthRequest areq{req,          rq.method,     req.target(),  rq.target.path,
+                         rq.client_ip, rq.request_id, *route.config, &memo};
+  areq.client_cert = client_cert.get();
   disarm();
   auth_wait.reset();
   route.chain.run(areq, auth_wait.callback());
@@ -332,7 +336,7 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
   upstream_lines.clear();
   const proxy::UpstreamHead head{.peer_ip = peer_ip,
                                  .peer_trusted = rq.peer_trusted,
-                                 .proto = "http",
+                                 .proto = client.tls() ? "https" : "http",
                                  .upstream_host = route.upstream->host_header,
                                  .chunked = parser->chunked(),
                                  .content_length = parser->content_length()};

@@ -103,5 +103,7 @@ template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
 OutgoingMessage::write<proxy::Socket>(proxy::Socket&, const char*, std::size_t, bool);
 template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
 OutgoingMessage::write<proxy::TlsSocket>(proxy::TlsSocket&, const char*, std::size_t, bool);
+template asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>>
+OutgoingMessage::write<ClientStream>(ClientStream&, const char*, std::size_t, bool);
 
 }  // namespace portcullis::server

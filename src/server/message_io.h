@@ -15,8 +15,12 @@
 
 #include "proxy/upstream_pool.h"
 #include "server/upstream_response.h"
+#include "tls/stream.h"
 
 namespace portcullis::server {
+
+// The client's connection: TLS when the listener has server.tls, else the plain socket.
+using ClientStream = tls::Stream<proxy::Socket>;
 
 // Writes a message's head (start line, then each field as stored, then `extra`: complete
 // header lines such as the identity) into `out`, so it goes to the socket as one contiguous
@@ -69,8 +73,9 @@ class OutgoingMessage {
   void begin_response(unsigned version, unsigned status, std::string_view reason,
                       std::string_view lines, std::string_view extra_lines, bool chunked);
 
-  // `last`: no more body follows (writes the final chunk of a chunked body). `Stream` is a
-  // proxy::Socket or a proxy::TlsSocket (proxy/tls_stream.h), instantiated in message_io.cc.
+  // `last`: no more body follows (writes the final chunk of a chunked body). `Stream` is
+  // proxy::Socket or proxy::TlsSocket (upstream, proxy/tls_stream.h) or ClientStream (the
+  // client), each instantiated in message_io.cc.
   template <class Stream>
   boost::asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> write(Stream& s,
                                                                                   const char* data,

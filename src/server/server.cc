@@ -89,6 +89,10 @@ struct Server::Impl {
       return;
     }
     warn_restart_needed(*result.config);
+    if (rt->tls != state.runtime.get()->tls) {
+      spdlog::info(rt->tls ? "server.tls: new connections get the certificates as now configured"
+                           : "server.tls removed: new connections are plain HTTP");
+    }
     state.runtime.set(std::move(rt));
     // The messages' level and format are the one part of `log` outside the runtime.
     observe::configure_gateway_log(result.config->log.level, result.config->log.format);
@@ -302,8 +306,9 @@ int Server::run(std::shared_ptr<const config::Config> initial) {
   signals.async_wait(on_signal);
 
   d.start_workers();
-  spdlog::info("portcullis {} listening on {} with {} worker(s); admin on {}", PORTCULLIS_VERSION,
-               d.listen.str(), d.worker_count,
+  spdlog::info("portcullis {} listening on {} ({}) with {} worker(s); admin on {}",
+               PORTCULLIS_VERSION, d.listen.str(), initial->server.tls ? "TLS" : "plain HTTP",
+               d.worker_count,
                initial->admin.enabled ? initial->admin.listen.str() : std::string("(off)"));
 
   auto main_guard = asio::make_work_guard(d.main_ioc);

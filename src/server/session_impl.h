@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/client_certificate.h"
 #include "auth/credential_memo.h"
 #include "identity/identity.h"
 #include "proxy/path.h"
@@ -93,13 +94,13 @@ struct HttpSession::Impl {
   using ResponseParser = session::ResponseParser;
   Impl(proxy::Socket socket, Worker& w) : client(std::move(socket)), worker(w) {
     beast::error_code ec;
-    auto ep = client.remote_endpoint(ec);
+    auto ep = client.socket().remote_endpoint(ec);
     if (!ec) peer_ip = ep.address().to_string();
-    client.set_option(tcp::no_delay(true), ec);
+    client.socket().set_option(tcp::no_delay(true), ec);
   }
 
   // The connection.
-  proxy::Socket client;
+  ClientStream client;        // TLS once handshake() has run on a TLS listener
   beast::flat_buffer buffer;  // bytes from the client not yet parsed (pipelining)
   Worker& worker;
   // The TCP peer, or the client a PROXY protocol header names (server.proxy_protocol).
@@ -108,6 +109,9 @@ struct HttpSession::Impl {
   OutgoingMessage out;        // the message being written (request up, then response down)
   AuthWait auth_wait;         // the auth chain's answer for the current request
   auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
+  // The client certificate the TLS handshake proved, read once per connection (a pointer:
+  // plain connections pay 8 bytes for it).
+  std::unique_ptr<const auth::ClientCertificate> client_cert;
   // Header lines the gateway writes after a message's own fields (reused buffers): Host,
   // X-Forwarded-* and the identity upstream; the request id and framing downstream.
   std::string upstream_lines;
@@ -135,6 +139,12 @@ struct HttpSession::Impl {
   // server.proxy_protocol: false when the connection must close (no valid header).
   asio::awaitable<bool> read_proxy_header(const config::ServerConfig& sc);
   void refuse_proxy_header(std::string_view reason);
+  // The connection's first step on a TLS listener (after any step that reads bytes in clear,
+  // such as a PROXY header): the TLS handshake, then the client certificate read. False when
+  // the handshake failed: the connection closes without an answer.
+  asio::awaitable<bool> handshake(const runtime::Runtime& rt);
+  // The connection's last step: TLS close_notify (bounded by a short deadline), then close.
+  asio::awaitable<void> close();
   // Reading the head: false when the connection ended quietly (or `refusal` is set).
   asio::awaitable<bool> read_head(const config::ServerConfig& sc,
                                   std::optional<GatewayError>& refusal);
@@ -176,8 +186,8 @@ struct HttpSession::Impl {
   // both directions). `eof_ends_body`: the message is delimited by the peer closing. The
   // upstream side is a socket or a TLS stream (proxy/tls_stream.h): chosen once per message,
   // never per read or write.
-  template <class Parser, class Src, class Dst>
-  asio::awaitable<PumpResult> pump(Parser& p, Src& src, beast::flat_buffer& srcbuf, Dst& dst,
+  template <class Parser, class Source, class Sink>
+  asio::awaitable<PumpResult> pump(Parser& p, Source& src, beast::flat_buffer& srcbuf, Sink& dst,
                                    char* body, bool eof_ends_body, std::uint64_t& read_bytes,
                                    std::uint64_t& written_bytes);
   // Answers a refusal, counts and logs it; returns whether the connection stays open.

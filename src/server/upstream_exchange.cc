@@ -223,9 +223,10 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   co_return std::nullopt;
 }
 
-template <class Parser, class Src, class Dst>
-asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Src& src, beast::flat_buffer& srcbuf,
-                                                    Dst& dst, char* body, bool eof_ends_body,
+template <class Parser, class Source, class Sink>
+asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Source& src,
+                                                    beast::flat_buffer& srcbuf, Sink& dst,
+                                                    char* body, bool eof_ends_body,
                                                     std::uint64_t& read_bytes,
                                                     std::uint64_t& written_bytes) {
   for (;;) {

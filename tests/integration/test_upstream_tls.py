@@ -26,6 +26,7 @@ from certs import Pki
 from harness import (Echo, Gateway, base_config, build_request, gateway_bin, line_of,
                      parse_prometheus, pattern_bytes, route, to_yaml, wait_until)
 from nginx_tls import Nginx, Site
+from tls_tools import curl
 
 
 class StrictTlsServer:
@@ -357,16 +358,37 @@ class UpstreamTlsConfigTest(unittest.TestCase):
         self.assertRegex(r.stderr, rf"{path}:{line}:\d+: 'ca_file' applies to TLS only: upstream "
                                    r"'orders' needs an https:// url")
 
+    def test_tls_end_to_end(self):
+        """curl --TLS--> the gateway's TLS listener --mutual TLS--> nginx: the upstream sees
+        the gateway's certificate and X-Forwarded-Proto: https."""
+        listener = self.ca.server("gateway-listener", dns=["localhost"], ips=["127.0.0.1"])
+        cfg = self.config()
+        cfg["server"]["tls"] = {"certificates": [{"cert_file": listener.chain,
+                                                  "key_file": listener.key}]}
+        os.makedirs(os.path.join(self.workdir, "e2e"))
+        gw = Gateway(cfg, os.path.join(self.workdir, "e2e"))
+        self.addCleanup(gw.kill)
+        gw.start()
+        r = curl(gw.port, "/e2e", ca=self.ca.cert)
+        self.assertEqual(r.status, 200, r.stderr)
+        seen = r.json()
+        self.assertEqual(seen["xfp"], "https")
+        self.assertIn("CN=gw", seen["client_dn"])
+        self.assertEqual(seen["uri"], "/e2e")
+        gw.stop()
+
     def test_the_example_config_checks(self):
-        """examples/tls.yaml, with its certs/ made here, passes `portcullis check`."""
-        example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "tls.yaml")
+        """examples/tls-upstreams.yaml, with its certs/ made here, passes `portcullis check`."""
+        example = os.path.join(os.path.dirname(__file__), "..", "..", "examples",
+                               "tls-upstreams.yaml")
         folder = os.path.join(self.workdir, "example")
         os.makedirs(os.path.join(folder, "certs"))
         shutil.copy(example, folder)
         shutil.copy(self.ca.cert, os.path.join(folder, "certs", "internal-ca.pem"))
         shutil.copy(self.gw.cert, os.path.join(folder, "certs", "gw.pem"))
         shutil.copy(self.gw.key, os.path.join(folder, "certs", "gw.key"))
-        r = subprocess.run([gateway_bin(), "check", "-c", os.path.join(folder, "tls.yaml")],
+        r = subprocess.run([gateway_bin(), "check", "-c",
+                            os.path.join(folder, "tls-upstreams.yaml")],
                            capture_output=True, text=True, timeout=10,
                            env=dict(os.environ, INTROSPECTION_SECRET="example-secret"))
         self.assertEqual(r.returncode, 0, r.stderr)

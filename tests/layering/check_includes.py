@@ -1,6 +1,6 @@
 """Checks the include rules the CMake libraries stand for (CMakeLists.txt):
 
-* a mechanism folder (src/auth/api_key, jwt, oauth2) includes no other mechanism;
+* a mechanism folder (src/auth/api_key, jwt, oauth2, client_cert) includes no other mechanism;
 * src/jose (pc_jose) includes nothing from the gateway outside src/jose;
 * nothing outside src/runtime, src/cli, src/server and a mechanism's own folder includes a
   mechanism (the chain, identity and policy see only the Authenticator seam).
@@ -10,7 +10,7 @@ import re
 import sys
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
-MECHANISMS = ("auth/api_key/", "auth/jwt/", "auth/oauth2/")
+MECHANISMS = ("auth/api_key/", "auth/jwt/", "auth/oauth2/", "auth/client_cert/")
 MAY_INCLUDE_MECHANISMS = ("runtime/", "cli/", "server/")
 
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "auth/cert_binding.h"
 #include "auth/jwt/describe.h"
 #include "jose/token.h"
 #include "jose/verifier.h"
@@ -28,6 +29,13 @@ AuthResult fail(Status s, std::string_view description) {
 
 AuthResult fail(const Verdict& v) {
   return AuthResult::fail(v.status, v.description);
+}
+
+// RFC 8705: a provider that requires certificate-bound tokens accepts a token (however it was
+// found: verified now, cached, or memoized) only with the certificate it is bound to.
+AuthResult bound(const Provider& p, AuthResult result, const ClientCertificate* cert) {
+  if (p.config().require_cert_binding) enforce_cert_binding(result, cert);
+  return result;
 }
 
 // Remembers a token this connection presented, exactly as long as its cache entry holds:
@@ -96,6 +104,7 @@ AuthResult finish(Provider& p, const Token& t, Alg alg, const LookupResult& lr,
   if (Verdict v = check_claims(t.payload, p.policy(), now, times); !v.ok()) return refuse(v);
   identity::Identity id;
   if (Verdict v = build_identity(t.payload, p.policy(), id); !v.ok()) return refuse(v);
+  if (p.config().require_cert_binding) id.cert_binding = cnf_thumbprint(t.payload).value_or("");
   id.auth_method = "jwt";
   id.credential_id = token_id(digest);
   if (p.cache().enabled()) {
@@ -166,7 +175,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
         const std::int64_t now = p->now();
         if (now >= memo->valid_from && now < memo->valid_until) {
           metrics.add_series(p->cache_hits_series());
-          return done(AuthResult::ok(memo->identity));
+          return done(bound(*p, AuthResult::ok(memo->identity), request.client_cert));
         }
       }
       memo->clear();
@@ -183,7 +192,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
     if (p->cache().get(digest, p->now(), entry)) {
       metrics.add_series(p->cache_hits_series());
       remember(request.memo, *p, token, entry);
-      return done(AuthResult::ok(std::move(entry.identity)));
+      return done(bound(*p, AuthResult::ok(std::move(entry.identity)), request.client_cert));
     }
   }
 
@@ -233,27 +242,33 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   if (kid) kid_view = *kid;
   LookupResult lr = provider->keys().try_lookup(kid_view, alg);
   if (lr.status != KeyLookup::NeedFetch) {
-    return done(finish(*provider, t, alg, lr, digest, token, request.memo));
+    return done(bound(*provider, finish(*provider, t, alg, lr, digest, token, request.memo),
+                      request.client_cert));
   }
 
   // ---- The kid is unknown and a refetch may bring it: answer when it ends. The request's
-  // buffers are only valid until `done`, so the token is copied.
+  // buffers are only valid until `done`, so the token is copied (the connection's
+  // certificate outlives the request).
   struct Pending {
     std::string token;
     std::shared_ptr<Provider> provider;
     Alg alg;
     TokenDigest digest;
     AuthCallback done;
+    const ClientCertificate* cert;
   };
   auto pending = std::make_shared<Pending>(
-      Pending{std::string(token), provider, alg, digest, std::move(done)});
+      Pending{std::string(token), provider, alg, digest, std::move(done), request.client_cert});
   provider->keys().lookup_async(std::move(kid), alg, [pending](LookupResult r) {
     Token again;
     if (parse_token(pending->token, pending->token.size(), again) != TokenError::None) {
       pending->done(fail(Status::MalformedCredential, d::kMalformed));  // cannot happen
       return;
     }
-    pending->done(finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr));
+    pending->done(
+        bound(*pending->provider,
+              finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr),
+              pending->cert));
   });
 }
 

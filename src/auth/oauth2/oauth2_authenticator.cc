@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "auth/cert_binding.h"
 #include "identity/identity.h"
 #include "observe/metrics.h"
 
@@ -419,6 +420,7 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (!config_.roles_claim.empty()) {
     id.roles = string_list(claim_at(c, config_.roles_claim), spaced);
   }
+  if (config_.require_cert_binding) id.cert_binding = cnf_thumbprint(c).value_or("");
   if (spaced || !id.header_safe()) {
     // A control character would split the upstream header, a space in a scope or role item
     // the list: the answer is unusable, like any other malformed answer (503, not cached;
@@ -463,6 +465,14 @@ void OAuth2Authenticator::authenticate(const AuthRequest& request, AuthCallback 
     done(AuthResult::fail(Status::MalformedCredential, std::string(describe::kMalformed)));
     return;
   }
+  if (provider_->config().require_cert_binding) {
+    // RFC 8705: the answer (introspected now, cached or memoized) holds for this connection
+    // only with the certificate the token is bound to.
+    done = [done = std::move(done), cert = request.client_cert](AuthResult&& result) {
+      enforce_cert_binding(result, cert);
+      done(std::move(result));
+    };
+  }
   provider_->authenticate_token(token, std::move(done), request.memo);
 }
 
@@ -476,6 +486,7 @@ std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig
     moved.line = config.line;
     moved.col = config.col;
     moved.gates_readiness = config.gates_readiness;
+    moved.cert_binding_mark = config.cert_binding_mark;
     if (moved == config) return running;
   }
   return OAuth2Provider::create(config, std::move(transport));

@@ -174,7 +174,7 @@ TEST(Status, OneMappingToHttp) {
   // Every status has a distinct reason for logs and metrics.
   std::set<std::string_view> reasons;
   for (int s = static_cast<int>(Status::MissingCredential);
-       s <= static_cast<int>(Status::StoreUnavailable); ++s) {
+       s <= static_cast<int>(Status::CertBindingMismatch); ++s) {
     EXPECT_TRUE(reasons.insert(reason(static_cast<Status>(s))).second) << s;
   }
 }

@@ -199,7 +199,7 @@ int KeysCommand::State::open(bool need_pepper, bool create_store) {
     std::error_code ec;
     auto cwd = std::filesystem::current_path(ec);
     if (!config::parse_key_store_url(store_url, cwd.string(), loc, why)) {
-      return fail("--store '" + store_url + "': " + why);
+      return fail("--store '" + config::mask_store_url(store_url) + "': " + why);
     }
     path = loc.path;
     if (const char* p = std::getenv(kPepperEnv); p != nullptr && *p != '\0') {

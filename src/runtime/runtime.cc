@@ -4,6 +4,7 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
+#include "auth/api_key/store_factory.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
@@ -52,7 +53,8 @@ bool open_mechanisms(const config::Config& config, const Runtime* previous, Runt
     if (previous != nullptr && previous->config->api_keys) {
       running = {previous->key_registry, &*previous->config->api_keys};
     }
-    rt.key_registry = auth::api_key::open_registry(*config.api_keys, running, error);
+    rt.key_registry =
+        auth::api_key::open_registry(*config.api_keys, running, previous == nullptr, error);
     if (!rt.key_registry) {
       error = "api_keys: " + error;
       return false;

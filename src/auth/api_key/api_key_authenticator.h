@@ -9,7 +9,6 @@
 
 #include "auth/api_key/key_registry.h"
 #include "auth/authenticator.h"
-#include "config/config.h"
 
 namespace portcullis::auth::api_key {
 
@@ -37,7 +36,8 @@ class ApiKeyAuthenticator : public Authenticator {
   std::string_view challenge_scheme() const override { return "ApiKey"; }
   const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  bool ready() const override { return registry_ != nullptr; }
+  // Not before the key store has been read once (a database down at start-up).
+  bool ready() const override { return registry_ != nullptr && registry_->loaded(); }
 
   // The decision alone (tests call it directly). `now`: unix seconds.
   AuthResult decide(const AuthRequest& request, std::int64_t now) const;
@@ -52,18 +52,5 @@ class ApiKeyAuthenticator : public Authenticator {
   // query parameter.
   CredentialExtractor credentials_;
 };
-
-// The registry a running runtime holds, with the section it was opened for.
-struct RunningRegistry {
-  std::shared_ptr<KeyRegistry> registry;
-  const config::ApiKeysConfig* config = nullptr;
-};
-
-// The registry for a config's api_keys section: the running one when it reads the same store
-// with the same pepper (a reload then loads nothing and starts no second poller; the poll
-// interval is updated), else a new one that opens the store (creating it and its schema when
-// missing) and loads it. Null with `error` set when the store cannot be opened or read.
-std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
-                                           const RunningRegistry& running, std::string& error);
 
 }  // namespace portcullis::auth::api_key

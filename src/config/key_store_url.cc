@@ -1,5 +1,6 @@
-// Store URLs: parsed with Boost.URL; masked lexically (so that even a URL Boost.URL refuses
-// is echoed without its password).
+// Store URLs: parsed with Boost.URL; masked exactly where Boost.URL finds the password, and
+// generously where it cannot parse the text (so that even a refused URL is echoed without its
+// password).
 #include "config/key_store_url.h"
 
 #include <algorithm>
@@ -86,6 +87,23 @@ std::string loose_name(std::string_view s) {
     }
   }
   return to_lower(out);
+}
+
+// Query parameters named *password, however their names are encoded: values become ***.
+void mask_query_passwords(std::string& out) {
+  std::size_t q = out.find('?');
+  while (q != std::string::npos && q + 1 < out.size()) {
+    const std::size_t begin = q + 1;
+    std::size_t end = out.find_first_of("&#", begin);
+    if (end == std::string::npos) end = out.size();
+    const std::size_t eq = out.find('=', begin);
+    if (eq != std::string::npos && eq < end &&
+        loose_name(std::string_view(out).substr(begin, eq - begin)).ends_with("password")) {
+      out.replace(eq + 1, end - eq - 1, kMask);
+      end = eq + 1 + kMask.size();
+    }
+    q = end < out.size() && out[end] == '&' ? end : std::string::npos;
+  }
 }
 
 bool parse_sqlite(const boost::urls::url_view& u, const std::string& base_dir,
@@ -238,31 +256,31 @@ bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyS
 
 std::string mask_store_url(std::string_view url) {
   std::string out(url);
-  // The user part: from the first ':' after "scheme://" to the last '@' (a password may hold
-  // '/', '?' or '#' that a parser would stop at). Without "//", from the first ':'.
-  std::size_t start = out.find("://");
-  start = start == std::string::npos ? 0 : start + 3;
-  const std::size_t at = out.rfind('@');
-  if (at != std::string::npos && at > start) {
-    const std::size_t colon = out.find(':', start);
-    if (colon != std::string::npos && colon < at) {
-      out.replace(colon + 1, at - colon - 1, kMask);
-    }
+  const auto parsed = boost::urls::parse_uri(url);
+  bool exact = parsed && parsed->has_authority();
+  if (exact) {
+    // An '@' after the authority: the text may not be what its writer meant (a password
+    // holding '/', '?' or '#'). Mask generously.
+    const auto authority = parsed->encoded_authority();
+    const auto end = static_cast<std::size_t>(authority.data() - url.data()) + authority.size();
+    const std::size_t last_at = out.rfind('@');
+    exact = last_at == std::string::npos || last_at < end;
   }
-  // Query parameters named *password, however their names are encoded.
-  std::size_t q = out.find('?');
-  while (q != std::string::npos && q + 1 < out.size()) {
-    const std::size_t begin = q + 1;
-    std::size_t end = out.find_first_of("&#", begin);
-    if (end == std::string::npos) end = out.size();
-    const std::size_t eq = out.find('=', begin);
-    if (eq != std::string::npos && eq < end &&
-        loose_name(std::string_view(out).substr(begin, eq - begin)).ends_with("password")) {
-      out.replace(eq + 1, end - eq - 1, kMask);
-      end = eq + 1 + kMask.size();
+  if (exact) {
+    // A URL with an authority: exactly its password, where it is.
+    if (parsed->has_password()) {
+      const auto pw = parsed->encoded_password();
+      out.replace(static_cast<std::size_t>(pw.data() - url.data()), pw.size(), kMask);
     }
-    q = end < out.size() && out[end] == '&' ? end : std::string::npos;
+  } else {
+    // Anything else may hide "user:password@" anywhere: from the first ':' to the last '@'
+    // (a password may hold '/', '?' or '#' that a parser would stop at). More is masked
+    // rather than less.
+    const std::size_t at = out.rfind('@');
+    const std::size_t colon = out.find(':');
+    if (at != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, kMask);
   }
+  mask_query_passwords(out);
   return out;
 }
 

@@ -275,6 +275,25 @@ class CatchUpTest(PostgresTestBase):
                     "UPDATE portcullis.api_keys SET status = 'revoked', seq = (SELECT seq FROM c) "
                     f"WHERE id = '{key_id}'")
 
+    def test_gateway_with_the_documented_grants(self):
+        # api-keys.md: what a gateway's role needs, and no more.
+        password = "gw-" + secrets.token_urlsafe(12)
+        self.pg.sql(f"CREATE ROLE gw LOGIN PASSWORD '{password}'")
+        self.pg.sql("GRANT USAGE ON SCHEMA portcullis TO gw; "
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA portcullis TO gw; "
+                    "GRANT UPDATE (last_used_at) ON portcullis.api_keys TO gw; "
+                    "GRANT INSERT ON portcullis.meta TO gw")
+        url = f"postgresql://gw:{password}@127.0.0.1:{self.pg.port}/keys"
+        g = self.gateway("least", key_config(self.echo, url, poll_ms=60000))
+        k = json.loads(self.cli.run("create", "--client", "least", "--scopes", "reports:read",
+                                    "--json", "--store", self.pg.url()).stdout)
+        self.assertLess(self.seconds_until([g], k["key"], 200), 1.0)
+        wait_until(lambda: self.pg.sql("SELECT last_used_at IS NOT NULL FROM "
+                                       f"portcullis.api_keys WHERE id = '{k['id']}'") == "t",
+                   10, interval=0.2, message="last_used_at written by the gateway")
+        self.assertNotIn(password, g.output())
+        g.stop()
+
     def test_missed_notification_is_caught_up_on_reconnection(self):
         g = self.gateway("slow-poll", key_config(self.echo, self.pg.url(), poll_ms=60000))
         k = self.cli.create(g.config_path, "silent", "--scopes", "reports:read")

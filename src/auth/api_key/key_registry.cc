@@ -245,22 +245,27 @@ bool KeyRegistry::flush_usage() {
 }
 
 void KeyRegistry::run(std::stop_token stop) {
-  auto last_flush = std::chrono::steady_clock::now();
-  bool first = !loaded();  // load at once; a loaded registry waits for its first interval
+  using Clock = std::chrono::steady_clock;
+  // A loaded registry waits for its first interval; one still to load starts at once.
+  auto next_poll = Clock::now() + (loaded() ? options_.poll_interval : Clock::duration::zero());
+  auto next_flush = Clock::now() + options_.usage_flush_interval;
   while (!stop.stop_requested()) {
-    if (!first) {
+    bool woken = false;
+    {
+      // Until the next poll or usage write is due, or the store says it changed.
       std::unique_lock lock(wake_mu_);
-      wake_.wait_for(lock, stop, std::chrono::milliseconds(poll_interval_ms_.load()),
-                     [this] { return wake_pending_; });
+      woken = wake_.wait_until(lock, stop, std::min(next_poll, next_flush),
+                               [this] { return wake_pending_; });
       wake_pending_ = false;
     }
-    first = false;
     if (stop.stop_requested()) break;
-    poll_once();
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_flush >= options_.usage_flush_interval) {
-      last_flush = now;
+    if (woken || Clock::now() >= next_poll) {
+      poll_once();
+      next_poll = Clock::now() + std::chrono::milliseconds(poll_interval_ms_.load());
+    }
+    if (Clock::now() >= next_flush) {
       flush_usage();
+      next_flush = Clock::now() + options_.usage_flush_interval;
     }
   }
   flush_usage();

@@ -94,8 +94,8 @@ TEST(KeyStoreUrl, MaskingNeverShowsThePassword) {
   EXPECT_EQ(mask_store_url("postgresql://u:pw@h/db"), "postgresql://u:***@h/db");
   EXPECT_EQ(mask_store_url("postgresql://u@h:5432/db"), "postgresql://u@h:5432/db");
   EXPECT_EQ(mask_store_url("sqlite:///var/keys.db"), "sqlite:///var/keys.db");
-  // Characters a parser would stop at: the whole user part up to the last '@' is masked.
-  EXPECT_EQ(mask_store_url("postgresql://u:p/a?s#s@h/db"), "postgresql://u:***@h/db");
+  // Characters a parser would stop at: everything from the first ':' to the last '@'.
+  EXPECT_EQ(mask_store_url("postgresql://u:p/a?s#s@h/db"), "postgresql:***@h/db");
   EXPECT_EQ(mask_store_url("postgres:u:pw@h/db"),
             "postgres:***@h/db");  // no "//": from the first ':'
   // Query parameters named *password, however encoded.

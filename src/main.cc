@@ -1,38 +1,56 @@
-// The portcullis command line: run, check, version.
+// The portcullis command line: run, check, keys, version. Exit codes: cli/usage.h.
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/keys.h"
+#include "cli/usage.h"
 #include "config/loader.h"
 #include "net/http_client.h"
 #include "observe/build_info.h"
+#include "observe/gateway_log.h"
 #include "runtime/runtime.h"
 #include "server/server.h"
-#include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 namespace {
 
+namespace cli = portcullis::cli;
 using portcullis::config::LoadResult;
 
-void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_logger_mt("portcullis");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %l %v", spdlog::pattern_time_type::utc);
-  spdlog::set_default_logger(logger);
-  spdlog::set_level(spdlog::level::from_str(level));
+// Loads the file with the checks `run` relies on (runtime::check_config). Errors go to
+// stderr as FILE:LINE:COL lines; warnings too unless `keep_warnings` (then the caller
+// logs them).
+LoadResult load(const std::string& path, bool keep_warnings) {
+  auto result = portcullis::config::load_config_file(path);
+  portcullis::config::check_loaded(result, path, portcullis::runtime::check_config);
+  if (!keep_warnings || !result.ok()) {
+    for (const auto& w : result.warnings) std::cerr << w.str() << " (warning)\n";
+  }
+  for (const auto& e : result.errors) std::cerr << e.str() << "\n";
+  return result;
 }
 
-LoadResult load_and_report(const std::string& path, bool quiet_ok) {
-  auto result = portcullis::config::load_config_file(path);
-  // What only the jwt mechanism can judge (algorithm names, key files), reported at its
-  // file:line:col like the loader's own problems.
-  portcullis::config::check_loaded(result, path, portcullis::runtime::check_mechanism_configs);
-  for (const auto& w : result.warnings) std::cerr << w.str() << " (warning)\n";
-  for (const auto& e : result.errors) std::cerr << e.str() << "\n";
-  if (result.ok() && !quiet_ok) std::cout << path << ": ok\n";
-  return result;
+int check(const std::string& path) {
+  auto result = load(path, false);
+  if (!result.ok()) return cli::kFailed;
+  std::cout << path << ": ok\n";
+  return cli::kOk;
+}
+
+int run(const std::string& path) {
+  // A peer closing a socket must not kill the process.
+  std::signal(SIGPIPE, SIG_IGN);
+  // Until the file is read its log.format is unknown: its errors are plain text.
+  auto result = load(path, true);
+  if (!result.ok()) return cli::kFailed;
+  portcullis::observe::configure_gateway_log(result.config->log.level, result.config->log.format);
+  for (const auto& w : result.warnings) spdlog::warn("{}", w.str());
+  portcullis::server::Server server(path);
+  const int rc = server.run(result.config);
+  portcullis::net::HttpClient::shared().stop();  // before exit: see HttpClient::stop
+  return rc == 0 ? cli::kOk : cli::kFailed;
 }
 
 }  // namespace
@@ -42,37 +60,25 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_path;
-  auto* run = app.add_subcommand("run", "Serve with the given config");
-  run->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  auto* run_cmd = app.add_subcommand("run", "Serve with the given config");
+  run_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
-  auto* check = app.add_subcommand("check", "Validate a config file; print every problem");
-  check->add_option("-c,--config", config_path, "Config file (YAML)")->required();
+  auto* check_cmd = app.add_subcommand("check", "Validate a config file; print every problem");
+  check_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
   auto* version = app.add_subcommand("version", "Print the version");
-  portcullis::cli::KeysCommand keys(app);
+  cli::KeysCommand keys(app);
 
-  CLI11_PARSE(app, argc, argv);
+  if (const int rc = cli::parse_command_line(app, argc, argv); rc >= 0) return rc;
 
   if (version->parsed()) {
     const auto& build = portcullis::observe::build_info();
     std::cout << "portcullis " << build.version << " (commit " << build.commit << ", "
               << build.build_type << " build)\n";
-    return 0;
+    return cli::kOk;
   }
   if (keys.parsed()) return keys.run();
-  if (check->parsed()) {
-    return load_and_report(config_path, false).ok() ? 0 : 1;
-  }
-  if (run->parsed()) {
-    // A peer closing a socket must not kill the process.
-    std::signal(SIGPIPE, SIG_IGN);
-    auto result = load_and_report(config_path, true);
-    if (!result.ok()) return 1;
-    setup_logging(result.config->log.level);
-    portcullis::server::Server server(config_path);
-    const int rc = server.run(result.config);
-    portcullis::net::HttpClient::shared().stop();  // before exit: see HttpClient::stop
-    return rc;
-  }
-  return 0;
+  if (check_cmd->parsed()) return check(config_path);
+  if (run_cmd->parsed()) return run(config_path);
+  return cli::kUsage;
 }

@@ -20,10 +20,11 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, std::function<bool()> r) : ioc(i), acceptor(i), ready(std::move(r)) {}
+  Impl(asio::io_context& i, std::function<runtime::Readiness()> r)
+      : ioc(i), acceptor(i), ready(std::move(r)) {}
   asio::io_context& ioc;
   tcp::acceptor acceptor;
-  std::function<bool()> ready;
+  std::function<runtime::Readiness()> ready;
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     for (;;) {
@@ -54,9 +55,11 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       } else if (path == "/healthz") {
         res.body() = "ok\n";
       } else if (path == "/readyz") {
-        const bool ok = self->ready();
-        res.result(ok ? http::status::ok : http::status::service_unavailable);
-        res.body() = ok ? "ready\n" : "not ready\n";
+        const runtime::Readiness r = self->ready();
+        res.result(r.ready() ? http::status::ok : http::status::service_unavailable);
+        res.set(http::field::content_type, "application/json");
+        res.set(http::field::cache_control, "no-store");
+        res.body() = r.json() + "\n";
       } else if (path == "/metrics") {
         res.set(http::field::content_type, "text/plain; version=0.0.4");
         res.body() = observe::Metrics::global().render();
@@ -74,7 +77,7 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-AdminServer::AdminServer(asio::io_context& ioc, std::function<bool()> ready)
+AdminServer::AdminServer(asio::io_context& ioc, std::function<runtime::Readiness()> ready)
     : impl_(std::make_shared<Impl>(ioc, std::move(ready))) {}
 
 AdminServer::~AdminServer() {

@@ -1,5 +1,6 @@
-// The admin listener (loopback by default): /healthz (the process is up), /readyz (it can
-// serve: config loaded, every mechanism ready, not draining) and /metrics (Prometheus text).
+// The admin listener (loopback by default): /healthz (the process is up), /readyz (whether it
+// should get traffic, as JSON naming each dependency that is not ready and why; 503 when a
+// gating one is down or while draining) and /metrics (Prometheus text).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -7,13 +8,14 @@
 #include <memory>
 
 #include "config/config.h"
+#include "runtime/readiness.h"
 
 namespace portcullis::admin {
 
 class AdminServer {
  public:
   // `ready` is asked on every /readyz.
-  AdminServer(boost::asio::io_context& ioc, std::function<bool()> ready);
+  AdminServer(boost::asio::io_context& ioc, std::function<runtime::Readiness()> ready);
   ~AdminServer();
 
   // Binds and starts accepting; false with `error` set when the address is unusable.

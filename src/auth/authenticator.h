@@ -30,10 +30,13 @@ struct AuthRequest {
 
 struct AuthResult {
   Status status = Status::NoCredential;
-  identity::Identity identity;  // set when status == Ok
-  std::string description;      // overrides default_description(status) when set
-  std::string scope;            // for insufficient_scope: the scope(s) required
-  std::string challenge;        // auth scheme for WWW-Authenticate ("Bearer", "ApiKey")
+  // Set when status == Ok. On a refusal after the credential proved genuine (a key whose
+  // secret matched, a token whose signature verified or that the provider called active):
+  // whom it names (client_id, subject, auth_method, credential_id), for the access log only.
+  identity::Identity identity;
+  std::string description;  // overrides default_description(status) when set
+  std::string scope;        // for insufficient_scope: the scope(s) required
+  std::string challenge;    // auth scheme for WWW-Authenticate ("Bearer", "ApiKey")
 
   static AuthResult ok(identity::Identity id) {
     AuthResult r;
@@ -71,8 +74,8 @@ class Authenticator {
   void scrub(boost::beast::http::fields& headers, std::string& target) const {
     credentials().remove(headers, target);
   }
-  // False until the mechanism can decide (e.g. its keys have been fetched); /readyz waits.
-  virtual bool ready() const { return true; }
+  // Readiness is not asked here: the long-lived state a mechanism depends on (a provider's
+  // keys, a key store) says why it is not ready, and runtime::Runtime::readiness() lists it.
 };
 
 }  // namespace portcullis::auth

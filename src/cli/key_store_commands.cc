@@ -6,6 +6,7 @@
 
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/secret_hash.h"
+#include "cli/usage.h"
 #include "config/loader.h"
 
 namespace portcullis::cli {
@@ -16,9 +17,16 @@ namespace {
 
 constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";
 
+// The command ran and failed (exit 1).
 int fail(const std::string& message) {
   std::cerr << "portcullis keys: " << message << "\n";
-  return 1;
+  return kFailed;
+}
+
+// The command line is wrong; nothing was done (exit 2).
+int usage(const std::string& message) {
+  std::cerr << "portcullis keys: " << message << "\n";
+  return kUsage;
 }
 
 // A store named on the command line. Relative SQLite paths resolve against the working
@@ -91,27 +99,27 @@ bool bind_peppers(ak::KeyStore& from, ak::KeyStore& to, const std::optional<std:
 int choose_store(const std::string& config_path, const std::string& store_url,
                  const std::string& schema, StoreChoice& out) {
   if (!config_path.empty() && !store_url.empty()) {
-    return fail("give either -c FILE or --store URL, not both");
+    return usage("give either -c FILE or --store URL, not both");
   }
   if (!config_path.empty()) {
-    if (!schema.empty()) return fail("--schema goes with --store; -c FILE has api_keys.schema");
+    if (!schema.empty()) return usage("--schema goes with --store; -c FILE has api_keys.schema");
     auto result = config::load_config_file(config_path);
     for (const auto& e : result.errors) std::cerr << e.str() << "\n";
-    if (!result.ok()) return 1;
+    if (!result.ok()) return kFailed;
     out.config = result.config;
     if (!out.config->api_keys) return fail(config_path + " has no api_keys section");
     out.spec = ak::KeyStoreSpec::from(*out.config->api_keys);
     out.spec.application_name = "portcullis-keys";
     out.pepper = out.config->api_keys->pepper.reveal();
-    return 0;
+    return kOk;
   }
   if (store_url.empty()) {
-    return fail(
+    return usage(
         "name the key store: -c FILE (its api_keys section) or --store "
         "sqlite:///path/keys.db or postgresql://user@host/db");
   }
   std::string error;
-  if (!spec_from_url("--store", store_url, schema, out.spec, error)) return fail(error);
+  if (!spec_from_url("--store", store_url, schema, out.spec, error)) return usage(error);
   if (const char* p = std::getenv(kPepperEnv); p != nullptr && *p != '\0') {
     if (std::string_view(p).size() < 16) {
       return fail(std::string(kPepperEnv) +
@@ -137,9 +145,10 @@ int run_migrate(const StoreChoice& store) {
 int run_copy(const std::string& from_url, const std::string& from_schema, const StoreChoice& to) {
   ak::KeyStoreSpec from_spec;
   std::string error;
-  if (!spec_from_url("--from", from_url, from_schema, from_spec, error)) return fail(error);
-  if (from_spec.describe() == to.spec.describe())
-    return fail("--from and the destination are one store");
+  if (!spec_from_url("--from", from_url, from_schema, from_spec, error)) return usage(error);
+  if (from_spec.describe() == to.spec.describe()) {
+    return usage("--from and the destination are one store");
+  }
   auto from = ak::open_key_store(from_spec, ak::StoreUse::Existing, error);
   if (!from) return fail(error);
   auto dest = ak::open_key_store(to.spec, ak::StoreUse::CreateIfMissing, error);

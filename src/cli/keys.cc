@@ -8,13 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "auth/api_key/cidr.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/secret_hash.h"
 #include "auth/api_key/store_factory.h"
 #include "auth/api_key/time_format.h"
 #include "cli/key_store_commands.h"
+#include "cli/usage.h"
 #include "config/loader.h"
+#include "ip/cidr.h"
 
 namespace portcullis::cli {
 
@@ -83,9 +84,16 @@ json::value time_or_null(std::optional<std::int64_t> t) {
   return json::value(ak::format_time(*t));
 }
 
+// The command ran and failed (exit 1).
 int fail(const std::string& message) {
   std::cerr << "portcullis keys: " << message << "\n";
-  return 1;
+  return kFailed;
+}
+
+// The command line is wrong; nothing was done (exit 2).
+int usage(const std::string& message) {
+  std::cerr << "portcullis keys: " << message << "\n";
+  return kUsage;
 }
 
 }  // namespace
@@ -194,13 +202,13 @@ int KeysCommand::run() {
     StoreChoice choice;
     const std::string& url = s.copy->parsed() && !s.copy_to.empty() ? s.copy_to : s.store_url;
     if (s.copy->parsed() && !s.copy_to.empty() && !s.store_url.empty()) {
-      return fail("give --to or --store, not both");
+      return usage("give --to or --store, not both");
     }
     if (int rc = choose_store(s.config_path, url, s.schema, choice); rc != 0) return rc;
     if (s.migrate->parsed()) return run_migrate(choice);
     return run_copy(s.copy_from, s.copy_from_schema, choice);
   }
-  return fail("no subcommand");
+  return usage("no subcommand");
 }
 
 int KeysCommand::State::open(bool need_pepper, bool create_store) {
@@ -209,8 +217,9 @@ int KeysCommand::State::open(bool need_pepper, bool create_store) {
   config = choice.config;
   pepper = choice.pepper;
   if (need_pepper && !pepper) {
-    return fail(std::string("the pepper is needed to create keys: set ") + kPepperEnv +
-                " or use -c FILE");
+    // list, disable, enable and revoke never hash a secret; create and rotate do.
+    return fail(std::string("create and rotate need the pepper: set ") + kPepperEnv +
+                " (the store's pepper, at least 16 bytes) or use -c FILE");
   }
   std::string error;
   store = ak::open_key_store(
@@ -266,36 +275,36 @@ void KeysCommand::State::print_created(const ak::NewKey& row, const std::string&
 }
 
 int KeysCommand::State::cmd_create() {
-  if (!plain_token(client)) return fail("--client must be 1-200 printable characters, no spaces");
+  if (!plain_token(client)) return usage("--client must be 1-200 printable characters, no spaces");
   ak::NewKey row;
   std::vector<std::string> scope_list = split_list(scopes), route_list = split_list(routes);
   for (const auto& sc : scope_list) {
-    if (!plain_token(sc)) return fail("scope '" + sc + "' must be printable, without spaces");
+    if (!plain_token(sc)) return usage("scope '" + sc + "' must be printable, without spaces");
   }
   for (const auto& r : route_list) {
     bool simple = std::all_of(r.begin(), r.end(), [](char c) {
       return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
     });
-    if (!simple) return fail("route name '" + r + "' may only use letters, digits, '_', '-', '.'");
+    if (!simple) return usage("route name '" + r + "' may only use letters, digits, '_', '-', '.'");
   }
   std::vector<std::string> cidr_list;
   for (const auto& c : split_list(cidrs)) {
-    ak::Cidr block;
+    ip::Cidr block;
     std::string why;
-    if (!ak::parse_cidr(c, block, why)) return fail("--allow-cidr " + why);
-    cidr_list.push_back(ak::to_string(block));
+    if (!ip::parse_cidr(c, block, why)) return usage("--allow-cidr " + why);
+    cidr_list.push_back(ip::to_string(block));
   }
   const std::int64_t now = unix_now();
   if (!expires.empty()) {
     auto t = ak::parse_time(expires);
     if (!t)
-      return fail("--expires '" + expires + "': expected RFC 3339, e.g. 2027-01-31T00:00:00Z");
-    if (*t <= now) return fail("--expires " + expires + " is in the past");
+      return usage("--expires '" + expires + "': expected RFC 3339, e.g. 2027-01-31T00:00:00Z");
+    if (*t <= now) return usage("--expires " + expires + " is in the past");
     row.expires_at = *t;
   }
   for (char c : label) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      return fail("--label must not contain control characters");
+      return usage("--label must not contain control characters");
     }
   }
   if (int rc = open(true, true); rc != 0) return rc;
@@ -383,9 +392,9 @@ int KeysCommand::State::cmd_list() {
 
 int KeysCommand::State::cmd_status(ak::KeyStatus to) {
   if (id.starts_with(ak::kKeyPrefix)) {
-    return fail("pass the key id (the 12 characters after ptk_), not the key itself");
+    return usage("pass the key id (the 12 characters after ptk_), not the key itself");
   }
-  if (!ak::valid_key_id(id)) return fail("'" + id + "' is not a key id (12 letters and digits)");
+  if (!ak::valid_key_id(id)) return usage("'" + id + "' is not a key id (12 letters and digits)");
   if (int rc = open(false, false); rc != 0) return rc;
   std::optional<ak::KeyInfo> current;
   std::string error;
@@ -408,7 +417,7 @@ int KeysCommand::State::cmd_status(ak::KeyStatus to) {
 
 int KeysCommand::State::cmd_rotate() {
   auto grace_s = ak::parse_duration(grace);
-  if (!grace_s) return fail("--grace '" + grace + "': expected e.g. 7d, 12h, 30m, 2s or 0");
+  if (!grace_s) return usage("--grace '" + grace + "': expected e.g. 7d, 12h, 30m, 2s or 0");
   if (int rc = open(true, false); rc != 0) return rc;
   const std::int64_t now = unix_now();
   std::string key, error;

@@ -14,7 +14,7 @@ class KeysCommand {
   explicit KeysCommand(CLI::App& app);
   ~KeysCommand();
   bool parsed() const;
-  // Runs the parsed subcommand; the process exit code (0 or 1).
+  // Runs the parsed subcommand; the process exit code (cli/usage.h: 0, 1 or 2).
   int run();
 
   struct State;

@@ -62,6 +62,7 @@ void read_store(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
     return;
   }
   k.store = loc.display;
+  k.store_at = f.at;
   k.store_path = loc.path;
   k.store_password = loc.password;
   k.store_location = std::move(loc);
@@ -118,7 +119,8 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
                      });
                    }},
                   {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
-                  r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000)});
+                  r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000),
+                  {"gates_readiness", [&](const Entry& f) { r.read_bool(f, k.gates_readiness); }}});
   if (e.value.IsMap() || e.value.IsNull()) {
     r.require(seen, "store", e.at, "api_keys");
     r.require(seen, "pepper", e.at, "api_keys");

@@ -15,6 +15,7 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
+#include "ip/cidr.h"
 
 namespace portcullis::config {
 
@@ -35,6 +36,9 @@ struct ServerConfig {
   unsigned drain_delay_s = 5;               // SIGTERM: /readyz fails, still accepting
   unsigned drain_timeout_s = 30;            // then in-flight requests get this long
   std::size_t max_connections = 20000;      // further connections are closed at once
+  // Peers whose X-Forwarded-For (and -Proto, -Host) the gateway believes; empty: none.
+  std::vector<ip::Cidr> trusted_proxies;
+  bool proxy_protocol = false;  // every connection starts with a PROXY protocol v1/v2 header
 };
 
 struct AdminConfig {
@@ -75,7 +79,7 @@ struct RouteMatch {
   std::optional<std::string> path;         // exact, normalised form
   std::optional<std::string> path_prefix;  // segment-aware prefix, normalised, no trailing '/'
   std::vector<std::string> methods;        // upper case; empty = any
-  std::optional<std::string> host;         // lower case, port removed; exact match
+  std::optional<std::string> host;         // lower case, port removed; exact or "*.domain"
 };
 
 // A route's authentication method, typed once by the loader from "api_key", "jwt:NAME" or
@@ -105,8 +109,8 @@ struct RouteConfig {
   std::string name;
   RouteMatch match;
   std::string upstream;
-  bool auth_none = false;                  // `auth: none`
-  std::vector<AuthMethod> auth;            // methods in order: api_key, jwt:NAME, oauth2:NAME
+  bool auth_none = false;                      // `auth: none`
+  std::vector<AuthMethod> auth;                // methods in order: api_key, jwt:NAME, oauth2:NAME
   std::vector<std::string> require_scopes;     // all of
   std::vector<std::string> require_any_scope;  // at least one of
   std::vector<std::string> require_roles;      // all of
@@ -126,14 +130,20 @@ struct RouteConfig {
   Mark mark;
 
   bool has_auth(AuthKind kind) const {
-    return std::any_of(auth.begin(), auth.end(), [kind](const AuthMethod& m) { return m.kind == kind; });
+    return std::any_of(auth.begin(), auth.end(),
+                       [kind](const AuthMethod& m) { return m.kind == kind; });
   }
 };
 
+// How the gateway's own messages (stderr) are written; the access log is always JSON.
+enum class LogFormat : std::uint8_t { Text, Json };
+
 struct LogConfig {
   std::string level = "info";                    // trace, debug, info, warn, error
+  LogFormat format = LogFormat::Text;            // `format: text | json`
   std::string access = "stdout";                 // stdout, stderr, off, or a file path
   std::vector<std::string> redact_query_params;  // values written as "[redacted]"
+  Mark access_at;                                // where `access` is written
 };
 
 // The `api_keys` section: where the key registry lives and how keys are presented.
@@ -146,7 +156,9 @@ struct ApiKeysConfig {
   std::string schema = "portcullis";  // PostgreSQL: the schema holding the tables
   Secret pepper;                      // HMAC key for stored secrets; resolved ${ENV} or file:
   unsigned poll_interval_ms = 1000;   // how often the gateway looks for changed keys
+  bool gates_readiness = true;        // whether an unreadable store makes /readyz answer 503
   Mark mark;
+  Mark store_at;  // where `store` is written
 };
 
 struct Config {

@@ -62,6 +62,9 @@ struct JwtProviderConfig {
   unsigned jwks_timeout_ms = 3000;
   std::size_t token_cache_entries = 100000;  // 0 disables the verified-token cache
   unsigned cache_max_s = 300;
+  // Whether this provider not being ready (no keys) makes /readyz answer 503. Not a setting
+  // of the provider itself: a reload that changes only this keeps the running provider.
+  bool gates_readiness = true;
 
   // Positions, for messages: the provider's name, each item of `algorithms`, and the
   // secret or key file, for the checks the jwt mechanism makes (auth/jwt/config_check.h).
@@ -73,14 +76,15 @@ struct JwtProviderConfig {
   // Equal settings; positions compare too (same_settings() ignores them).
   friend bool operator==(const JwtProviderConfig&, const JwtProviderConfig&) = default;
 
-  // The positions taken from `from`: what a reload compares to decide whether a running
-  // provider can be kept wherever it is now written in the file.
+  // The positions (and gates_readiness) taken from `from`: what a reload compares to decide
+  // whether a running provider can be kept wherever it is now written in the file.
   JwtProviderConfig with_positions_of(const JwtProviderConfig& from) const {
     JwtProviderConfig c = *this;
     c.mark = from.mark;
     c.algorithm_marks = from.algorithm_marks;
     c.secret_mark = from.secret_mark;
     c.key_file_mark = from.key_file_mark;
+    c.gates_readiness = from.gates_readiness;
     return c;
   }
 };

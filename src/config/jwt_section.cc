@@ -161,6 +161,7 @@ class ProviderReader {
         r_.uint_field("jwks_timeout_ms", p_.jwks_timeout_ms, 100, 60000),
         r_.uint_field("token_cache_entries", p_.token_cache_entries, 0, 10000000),
         r_.uint_field("cache_max_s", p_.cache_max_s, 1, 86400),
+        {"gates_readiness", [&](const Entry& f) { r_.read_bool(f, p_.gates_readiness); }},
     };
   }
 

@@ -6,10 +6,13 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 #include "config/read_file.h"
 #include "config/sections.h"
@@ -61,6 +64,66 @@ std::optional<YAML::Mark> second_document(const std::string& text) {
   return counter.second.value_or(YAML::Mark());
 }
 
+// The unquoted value after the "KEY:" whose colon is at `colon` that YAML reads as something
+// else, as `KEY: "VALUE"`, with what it is: an IPv6 address ("[::1]:8080": '[' starts a flow
+// sequence) or a wildcard host ("*.example.com": '*' starts an alias). Empty when it is neither.
+std::string misread_value(std::string_view line, std::size_t colon, std::string& what) {
+  auto in = [](char c, std::string_view set) { return set.find(c) != std::string_view::npos; };
+  constexpr std::string_view kKey =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+  std::size_t key_end = colon;
+  while (key_end > 0 && line[key_end - 1] == ' ') --key_end;
+  std::size_t key_begin = key_end;
+  while (key_begin > 0 && in(line[key_begin - 1], kKey)) --key_begin;
+  std::size_t v = colon + 1;
+  if (key_begin == key_end || v >= line.size() || (line[v] != ' ' && line[v] != '\t')) return {};
+  while (v < line.size() && (line[v] == ' ' || line[v] == '\t')) ++v;
+  std::size_t end = v;
+  if (line.substr(v).starts_with("[")) {
+    end = line.find_first_not_of("0123456789abcdefABCDEF.:", v + 1);
+    if (end == std::string_view::npos || line[end] != ']' ||
+        line.substr(v, end - v).find(':') == std::string_view::npos) {
+      return {};
+    }
+    ++end;
+    if (end + 1 < line.size() && line[end] == ':' && in(line[end + 1], "0123456789")) {
+      end = std::min(line.size(), line.find_first_not_of("0123456789", end + 1));
+    }
+    what = "IPv6 addresses";
+  } else if (line.substr(v).starts_with("*.")) {
+    end = std::min(line.size(), line.find_first_not_of(std::string(kKey) + ".", v + 2));
+    if (end == v + 2) return {};
+    what = "wildcard hosts";
+  } else {
+    return {};
+  }
+  return std::string(line.substr(key_begin, key_end - key_begin)) + ": \"" +
+         std::string(line.substr(v, end - v)) + "\"";
+}
+
+// A YAML syntax error caused by such a value gets a hint naming the fix. The value is looked
+// for on the error's line and the two before it (a flow map can span lines); empty when none.
+std::string syntax_hint(const std::string& text, const YAML::Mark& mark) {
+  if (mark.line < 0) return {};
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0; start <= text.size();) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    lines.emplace_back(text.data() + start, end - start);
+    start = end + 1;
+  }
+  const int last = std::min<int>(mark.line, static_cast<int>(lines.size()) - 1);
+  for (int i = last; i >= 0 && i >= mark.line - 2; --i) {
+    const std::string_view line = lines[static_cast<std::size_t>(i)];
+    for (std::size_t c = line.find(':'); c != std::string_view::npos; c = line.find(':', c + 1)) {
+      std::string what;
+      if (auto fix = misread_value(line, c, what); !fix.empty()) {
+        return " (quote " + what + ": " + fix + ")";
+      }
+    }
+  }
+  return {};
+}
+
 class Loader {
  public:
   Loader(const std::string& file, std::string base_dir, std::string source_path)
@@ -80,7 +143,7 @@ class Loader {
       load_root(YAML::Load(text), *config);
     } catch (const YAML::Exception& e) {
       // ParserException (syntax) and anything else yaml-cpp throws carry a position.
-      reader_.error(mark_of(e.mark), e.msg);
+      reader_.error(mark_of(e.mark), e.msg + syntax_hint(std::string(yaml), e.mark));
     } catch (const std::exception& e) {
       reader_.error({}, std::string("internal error while loading: ") + e.what());
     }

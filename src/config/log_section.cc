@@ -1,4 +1,5 @@
-// `log`: level, access log destination, query parameters to redact.
+// `log`: level and format of the gateway's messages, access log destination, query
+// parameters to redact.
 #include "config/sections.h"
 
 namespace portcullis::config {
@@ -19,12 +20,25 @@ void load_log(YamlReader& r, const Entry& e, Config& config) {
           }
           log.level = level;
         }},
+       {"format",
+        [&](const Entry& f) {
+          std::string format;
+          if (!r.read_string(f, format)) return;
+          if (format == "text") {
+            log.format = LogFormat::Text;
+          } else if (format == "json") {
+            log.format = LogFormat::Json;
+          } else {
+            r.error(f.at, "log format '" + format + "' must be text or json");
+          }
+        }},
        {"access",
         [&](const Entry& f) {
           std::string access;
           if (!r.read_nonempty_string(f, access)) return;
           bool special = access == "stdout" || access == "stderr" || access == "off";
           log.access = special ? access : r.resolve_path(access);
+          log.access_at = f.at;
         }},
        {"redact_query_params",
         [&](const Entry& f) { r.read_string_list(f, log.redact_query_params); }}});

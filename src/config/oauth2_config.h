@@ -37,6 +37,9 @@ struct OAuth2ProviderConfig {
   std::string roles_claim;        // dotted path, e.g. realm_access.roles; empty: no roles
   unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
   unsigned breaker_open_s = 5;    // how long it stays open before one trial call
+  // Whether this provider not being ready (discovery pending, breaker open) makes /readyz
+  // answer 503. Not a setting of the provider: a reload changing only this keeps it running.
+  bool gates_readiness = true;
   int line = 0;                   // position of the provider's name, for messages
   int col = 0;
 

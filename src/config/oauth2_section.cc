@@ -1,6 +1,6 @@
 // `oauth2_providers`: NAME -> { introspection_endpoint | discovery, client_id, client_secret,
 // auth_method, issuer, audiences, timeout_ms, cache_s, negative_cache_s, cache_entries,
-// scopes_claim, roles_claim, breaker_failures, breaker_open_s }.
+// scopes_claim, roles_claim, breaker_failures, breaker_open_s, gates_readiness }.
 #include <algorithm>
 
 #include "config/sections.h"
@@ -99,7 +99,8 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
        claim("scopes_claim", p.scopes_claim),
        claim("roles_claim", p.roles_claim),
        r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
-       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600)});
+       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600),
+       {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }}});
   if (seen.count("introspection_endpoint") == seen.count("discovery")) {
     r.error(e.at, where + " needs exactly one of 'introspection_endpoint' or 'discovery'");
   }

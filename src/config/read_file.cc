@@ -1,4 +1,5 @@
-// The one file reader of the config library (see read_file.h).
+// The one file reader of the config library, and the check of a folder files are written
+// into (see read_file.h).
 #include "config/read_file.h"
 
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 
 namespace portcullis::config {
 namespace {
@@ -70,6 +72,24 @@ bool read_file(const std::string& path, std::string& out, std::string& error,
     }
   }
   return true;
+}
+
+bool folder_writable(const std::string& path, std::string& error) {
+  // A path, not a string assigned a literal: GCC 12's -Wrestrict false positive.
+  std::filesystem::path folder = std::filesystem::path(path).parent_path();
+  if (folder.empty()) folder = std::filesystem::path(".");
+  struct stat st {};
+  int err = 0;
+  if (::stat(folder.c_str(), &st) != 0) {
+    err = errno;
+  } else if (!S_ISDIR(st.st_mode)) {
+    err = ENOTDIR;
+  } else if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+    err = errno;
+  }
+  if (err == 0) return true;
+  error = "folder " + folder.string() + ": " + std::strerror(err);
+  return false;
 }
 
 }  // namespace portcullis::config

@@ -1,4 +1,5 @@
-// Reading a whole file named in the config (the config itself, key files, secret files).
+// Reading a whole file named in the config (the config itself, key files, secret files), and
+// whether a file the config names for writing (the access log, the key store) can be made.
 #pragma once
 
 #include <cstddef>
@@ -17,5 +18,10 @@ inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;
 // blocking and refused before any read), or "larger than N KiB/MiB" past `max_bytes`.
 bool read_file(const std::string& path, std::string& out, std::string& error,
                std::size_t max_bytes);
+
+// Whether the process may create files in the folder `path` goes into (".": the working
+// folder): it exists, is a folder, and is writable and searchable. False with `error` set
+// to "folder F: " and errno's text. Checked without creating anything (for `check`).
+bool folder_writable(const std::string& path, std::string& error);
 
 }  // namespace portcullis::config

@@ -7,6 +7,7 @@
 
 #include "config/sections.h"
 #include "config/syntax.h"
+#include "url/host_pattern.h"
 #include "url/path.h"
 
 namespace portcullis::config {
@@ -20,7 +21,9 @@ bool segment_prefix(std::string_view prefix, std::string_view path) {
 
 // True when route `a` matches every request that route `b` matches.
 bool shadows(const RouteConfig& a, const RouteConfig& b) {
-  if (a.match.host && a.match.host != b.match.host) return false;
+  if (a.match.host && !(b.match.host && url::host_covers(*a.match.host, *b.match.host))) {
+    return false;
+  }
   if (!a.match.methods.empty()) {
     if (b.match.methods.empty()) return false;
     for (const auto& m : b.match.methods) {
@@ -40,7 +43,7 @@ bool shadows(const RouteConfig& a, const RouteConfig& b) {
 // a host in common (no host: any), a method in common (no methods: any), and paths that
 // meet on a segment boundary.
 bool overlaps(const RouteMatch& a, const RouteMatch& b) {
-  if (a.host && b.host && *a.host != *b.host) return false;
+  if (a.host && b.host && !url::hosts_overlap(*a.host, *b.host)) return false;
   if (!a.methods.empty() && !b.methods.empty() &&
       std::none_of(a.methods.begin(), a.methods.end(), [&](const std::string& m) {
         return std::find(b.methods.begin(), b.methods.end(), m) != b.methods.end();
@@ -70,8 +73,10 @@ std::string shared_request(const RouteMatch& a, const RouteMatch& b) {
   // The longer path is the one inside the other.
   const std::string& pa = a.path ? *a.path : *a.path_prefix;
   const std::string& pb = b.path ? *b.path : *b.path_prefix;
-  return method + " " + (a.host ? *a.host : b.host.value_or("")) +
-         (pa.size() >= pb.size() ? pa : pb);
+  // The narrower host, when both have one ("api.example.com" rather than "*.example.com").
+  std::string host = a.host ? *a.host : b.host.value_or("");
+  if (a.host && b.host && url::host_covers(*a.host, *b.host)) host = *b.host;
+  return method + " " + host + (pa.size() >= pb.size() ? pa : pb);
 }
 
 bool contains(const std::vector<std::string>& list, const std::string& item) {
@@ -113,6 +118,32 @@ std::optional<std::string> weaker_because(const RouteConfig& a, const RouteConfi
   return std::nullopt;
 }
 
+// Whether route `a`, placed before `b`, has a wildcard host covering b's more specific one
+// (an exact host under it, or a longer wildcard) and takes some of b's requests.
+bool wildcard_before_narrower(const RouteConfig& a, const RouteConfig& b) {
+  return a.match.host && b.match.host && url::is_wildcard_host(*a.match.host) &&
+         *b.match.host != *a.match.host && url::host_covers(*a.match.host, *b.match.host) &&
+         overlaps(a.match, b.match);
+}
+
+// Routes are tried in file order, so a wildcard host in front of a more specific host would
+// take that route's requests: an error, so that an exact host always wins over a wildcard and
+// a longer wildcard over a shorter one.
+void check_host_order(YamlReader& r, const std::vector<RouteConfig>& routes) {
+  for (std::size_t i = 0; i < routes.size(); ++i) {
+    const RouteConfig& a = routes[i];
+    for (std::size_t j = i + 1; j < routes.size(); ++j) {
+      const RouteConfig& b = routes[j];
+      if (!wildcard_before_narrower(a, b)) continue;
+      r.error(a.mark, "route '" + a.name + "' (host " + *a.match.host +
+                          ") would take requests such as " + shared_request(a.match, b.match) +
+                          " from route '" + b.name + "' (line " + std::to_string(b.mark.line) +
+                          ", host " + *b.match.host +
+                          "): put the route with the more specific host first");
+    }
+  }
+}
+
 // An earlier route that takes part of a later route's requests with weaker authentication
 // turns them into the weaker route's requests: an error unless the earlier route names the
 // later one in `shadows`, and then still a warning (a safe default turned off).
@@ -123,7 +154,8 @@ void check_weaker_shadowing(YamlReader& r, const std::vector<RouteConfig>& route
     std::vector<bool> used(a.shadows.size(), false);
     for (std::size_t j = i + 1; j < routes.size(); ++j) {
       const RouteConfig& b = routes[j];
-      if (!overlaps(a.match, b.match)) continue;
+      // A wildcard in front of a narrower host is an error of its own (check_host_order).
+      if (!overlaps(a.match, b.match) || wildcard_before_narrower(a, b)) continue;
       const auto why = weaker_because(a, b);
       if (!why) continue;
       const std::string what = "route '" + a.name + "' takes requests such as " +
@@ -157,8 +189,7 @@ void check_weaker_shadowing(YamlReader& r, const std::vector<RouteConfig>& route
 // Whether an auth method names a configured mechanism; the error message when it does not.
 // Each section that adds a mechanism (api_keys, jwt_providers, oauth2_providers) adds its
 // lookup here.
-std::optional<std::string> auth_method_unavailable(const Config& config,
-                                                   const AuthMethod& method) {
+std::optional<std::string> auth_method_unavailable(const Config& config, const AuthMethod& method) {
   switch (method.kind) {
     case AuthKind::ApiKey:
       // api_keys is set as soon as the section is present, even with errors in it, so that a
@@ -255,6 +286,11 @@ bool load_match(YamlReader& r, const Entry& e, const std::string& route, RouteMa
           }
           // The Host header's port is not part of the match.
           m.host = to_lower(parsed->encoded_host());
+          if (m.host->find('*') != std::string::npos) {
+            if (auto problem = url::wildcard_host_problem(*m.host); !problem.empty()) {
+              r.error(f.at, "invalid host '" + h + "': " + problem);
+            }
+          }
         }}});
   if (e.value.IsMap() && seen.count("path") == seen.count("path_prefix")) {
     r.error(e.at, where + " needs exactly one of 'path' or 'path_prefix'");
@@ -445,6 +481,7 @@ void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& dec
     }
   }
   // Shadowing is only judged between routes that loaded cleanly.
+  check_host_order(r, config.routes);
   check_weaker_shadowing(r, config.routes, names);
   const auto& routes = config.routes;
   for (std::size_t j = 1; j < routes.size(); ++j) {

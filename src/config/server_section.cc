@@ -59,6 +59,30 @@ bool read_listen(YamlReader& r, const Entry& e, ListenAddress& out) {
   return true;
 }
 
+// A list of CIDR blocks (a bare address is a /32 or /128), each refused at its own position.
+// A block holding every address is allowed, with a warning: it makes every client's
+// X-Forwarded-For the truth.
+void read_trusted_proxies(YamlReader& r, const Entry& e, std::vector<ip::Cidr>& out) {
+  std::vector<ip::Cidr> blocks;
+  auto check = [&blocks](const std::string& item) {
+    ip::Cidr c;
+    std::string why;
+    if (!ip::parse_cidr(item, c, why)) return "trusted_proxies: " + why;
+    blocks.push_back(c);
+    return std::string();
+  };
+  std::vector<std::string> items;
+  if (!r.read_string_list(e, items, check)) return;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (blocks[i].bits == 0 || (blocks[i].v4 && blocks[i].bits == 96)) {
+      r.warning(mark_of(e.value[i]), "trusted_proxies: '" + items[i] +
+                                         "' trusts every peer: any client can choose the "
+                                         "address the gateway sees");
+    }
+  }
+  out = std::move(blocks);
+}
+
 }  // namespace
 
 std::string ListenAddress::str() const {
@@ -98,7 +122,10 @@ void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at)
               r.uint_field("body_timeout_s", s.body_timeout_s, 1),
               r.uint_field("drain_delay_s", s.drain_delay_s, 0, 3600),
               r.uint_field("drain_timeout_s", s.drain_timeout_s),
-              r.uint_field("max_connections", s.max_connections, 1)});
+              r.uint_field("max_connections", s.max_connections, 1),
+              {"trusted_proxies",
+               [&](const Entry& f) { read_trusted_proxies(r, f, s.trusted_proxies); }},
+              {"proxy_protocol", [&](const Entry& f) { r.read_bool(f, s.proxy_protocol); }}});
 }
 
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {

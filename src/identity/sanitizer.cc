@@ -1,5 +1,7 @@
 #include "identity/sanitizer.h"
 
+#include <boost/beast/core/string.hpp>
+
 namespace portcullis::identity {
 
 namespace {
@@ -24,13 +26,20 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
   for (const auto* name : {&h.user_id, &h.client_id, &h.scopes, &h.roles, &h.auth_method}) {
     names_.insert(canonical_header_name(*name));
   }
-  // The request id is not stripped: a well-formed client value is kept (request_id.h).
+  // The request id is not stripped: a well-formed client value is kept (request_id.h). Only
+  // its other spellings are.
+  request_id_ = h.request_id;
+  request_id_canonical_ = canonical_header_name(h.request_id);
   for (const auto& n : identity.strip_inbound) names_.insert(canonical_header_name(n));
   for (const auto& n : extra) names_.insert(canonical_header_name(n));
   for (const auto& n : names_) max_len_ = std::max(max_len_, n.size());
 }
 
 bool Sanitizer::strips(std::string_view name) const {
+  if (name.size() == request_id_.size() && !boost::beast::iequals(name, request_id_) &&
+      canonical_header_name(name) == request_id_canonical_) {
+    return true;
+  }
   if (name.size() > max_len_) return false;
   char buf[256];
   if (name.size() > sizeof buf) return names_.find(canonical_header_name(name)) != names_.end();

@@ -1,6 +1,9 @@
 // Sanitizer: removes every inbound header that could carry identity before anything reads
 // the request. Names are compared case-insensitively with '_' treated as '-', so
-// x_user_id, X-USER-ID and X-User-Id are all the same header to it.
+// x_user_id, X-USER-ID and X-User-Id are all the same header to it. The request id is the
+// exception: its own spelling (any case) is kept for the session to judge (request_id.h),
+// while other spellings (X_Request_Id) are removed, so an upstream that reads '_' as '-'
+// never sees a second, unchecked id.
 #pragma once
 
 #include <boost/beast/http/fields.hpp>
@@ -34,6 +37,8 @@ class Sanitizer {
   };
   std::unordered_set<std::string, Hash, std::equal_to<>> names_;  // canonical
   std::size_t max_len_ = 0;
+  std::string request_id_;            // as configured
+  std::string request_id_canonical_;  // canonical
 };
 
 }  // namespace portcullis::identity

@@ -1,14 +1,21 @@
 #include "observe/access_log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
-#include <ctime>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <thread>
+
+#include "config/read_file.h"
+#include "observe/utc_time.h"
 
 namespace portcullis::observe {
 
@@ -81,20 +88,6 @@ namespace {
 std::mutex g_sinks_mu;
 std::map<std::string, std::weak_ptr<AccessLog::Sink>> g_sinks;
 
-std::string utc_now() {
-  using namespace std::chrono;
-  const auto now = system_clock::now();
-  const auto secs = time_point_cast<seconds>(now);
-  const auto ms = duration_cast<milliseconds>(now - secs).count();
-  std::time_t t = system_clock::to_time_t(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
-  return buf;
-}
-
 }  // namespace
 
 std::shared_ptr<AccessLog> AccessLog::open(const std::string& target, Redactor redactor,
@@ -113,7 +106,7 @@ std::shared_ptr<AccessLog> AccessLog::open(const std::string& target, Redactor r
     } else {
       std::FILE* f = std::fopen(target.c_str(), "a");
       if (!f) {
-        error = "cannot open access log " + target;
+        error = "cannot open access log " + target + ": " + std::strerror(errno);
         return nullptr;
       }
       sink = std::make_shared<Sink>(f, true);
@@ -123,6 +116,26 @@ std::shared_ptr<AccessLog> AccessLog::open(const std::string& target, Redactor r
   log->sink_ = std::move(sink);
   log->enabled_ = true;
   return log;
+}
+
+bool AccessLog::check_target(const std::string& target, std::string& why) {
+  if (target == "off" || target == "stdout" || target == "stderr") return true;
+  const std::string what = "cannot open access log " + target + ": ";
+  struct stat st {};
+  if (::stat(target.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      why = what + std::strerror(errno);
+      return false;
+    }
+    // Created on open: the folder must let it be.
+    if (config::folder_writable(target, why)) return true;
+    why = what + why;
+    return false;
+  }
+  const int err = S_ISDIR(st.st_mode) ? EISDIR : ::access(target.c_str(), W_OK) != 0 ? errno : 0;
+  if (err == 0) return true;
+  why = what + std::strerror(err);
+  return false;
 }
 
 AccessLog::~AccessLog() = default;
@@ -135,7 +148,7 @@ void AccessLog::write(const AccessEntry& e) {
   if (!enabled_) return;
   json::object o;
   o.reserve(18);
-  o["time"] = utc_now();
+  o["time"] = format_utc(std::chrono::system_clock::now());
   o["request_id"] = e.request_id;
   o["method"] = e.method;
   // The path is scanned for credential shapes (a memchr-speed search, no decoding unless a
@@ -148,7 +161,11 @@ void AccessLog::write(const AccessEntry& e) {
   if (!e.query.empty()) o["query"] = redactor_.query(e.query);
   o["status"] = e.status;
   o["route"] = e.route;
-  o["upstream"] = e.upstream;
+  if (!e.upstream.empty()) {
+    o["upstream"] = e.upstream;
+  } else {
+    o["upstream"] = nullptr;
+  }
   // Integers: Boost.JSON writes doubles in exponent form, which log tools read poorly.
   o["duration_ms"] = static_cast<std::int64_t>(e.duration_ms + 0.5);
   o["duration_us"] = static_cast<std::int64_t>(e.duration_ms * 1000 + 0.5);
@@ -172,6 +189,7 @@ void AccessLog::write(const AccessEntry& e) {
     o["upstream_us"] = nullptr;
   }
   o["client_ip"] = e.client_ip;
+  o["peer_ip"] = e.peer_ip;
   o["client_id"] = e.client_id;
   o["user_id"] = e.user_id;
   o["auth_method"] = e.auth_method;

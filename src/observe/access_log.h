@@ -21,13 +21,14 @@ struct AccessEntry {
   std::string_view query;  // raw query; redacted on write
   unsigned status = 0;
   std::string_view route;
-  std::string_view upstream;
+  std::string_view upstream;  // empty: not forwarded (written as null)
   double duration_ms = 0;
   std::string_view host;         // the Host the client sent
   std::string_view user_agent;   // credential shapes masked on write
   unsigned upstream_status = 0;  // 0: no response came from an upstream (written as null)
   double upstream_ms = -1;       // connect to response head; < 0: not forwarded (null)
-  std::string_view client_ip;
+  std::string_view client_ip;    // the client (behind trusted proxies: from X-Forwarded-For)
+  std::string_view peer_ip;      // the connection's peer (TCP, or the PROXY protocol header)
   std::string_view client_id;
   std::string_view user_id;
   std::string_view auth_method;
@@ -50,6 +51,11 @@ class AccessLog {
     return open(target, Redactor(std::move(redact_query_params), {}), error);
   }
   ~AccessLog();
+
+  // Whether `open` can be expected to open `target` (for `check`, without creating the
+  // file): an existing file must be writable, else its folder must exist and be writable.
+  // False with `why` ("cannot open access log PATH: folder /x: No such file or directory").
+  static bool check_target(const std::string& target, std::string& why);
 
   bool enabled() const { return enabled_; }
   void write(const AccessEntry& e);

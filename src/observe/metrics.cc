@@ -124,6 +124,9 @@ constexpr Family kFamilies[] = {
     {"portcullis_jwks_kid_misses_total", "Tokens whose kid was not in the key set."},
     {"portcullis_jwt_cache_hits_total", "Verified tokens taken from the JWT cache."},
     {"portcullis_jwt_cache_misses_total", "Tokens not found in the JWT cache."},
+    {"portcullis_proxy_protocol_errors_total",
+     "Connections closed without a valid PROXY protocol header (server.proxy_protocol), by "
+     "reason."},
     {"portcullis_request_duration_seconds", "Time from a request's first byte to its end."},
     {"portcullis_requests_in_flight", "Requests being handled now."},
     {"portcullis_requests_total", "Requests handled, by route and status."},

@@ -70,6 +70,7 @@ inline constexpr std::string_view kBadRequests = "portcullis_bad_requests_total"
 inline constexpr std::string_view kReloads = "portcullis_config_reloads_total";
 inline constexpr std::string_view kConnections = "portcullis_connections_active";
 inline constexpr std::string_view kConnectionsRefused = "portcullis_connections_refused_total";
+inline constexpr std::string_view kProxyProtocolErrors = "portcullis_proxy_protocol_errors_total";
 inline constexpr std::string_view kBuildInfo = "portcullis_build_info";
 }  // namespace series
 

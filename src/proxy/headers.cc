@@ -2,6 +2,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
+#include <iterator>
 #include <vector>
 
 #include "common/header_line.h"
@@ -61,38 +62,65 @@ void remove_hop_by_hop(http::fields& headers, std::string_view keep) {
   erase_named(headers, named);
 }
 
+namespace {
+
+// A field Beast has no enum value for (the X-Forwarded-* family), by its name.
+bool is_named(const http::fields::value_type& f, std::string_view name) {
+  return f.name() == http::field::unknown && boost::beast::iequals(f.name_string(), name);
+}
+
+void append_list_item(std::string& list, std::string_view item) {
+  if (!list.empty()) list += ", ";
+  list += item;
+}
+
+}  // namespace
+
+std::string joined_forwarded_for(const http::fields& headers) {
+  std::string out;
+  for (const auto& f : headers) {
+    if (is_named(f, "X-Forwarded-For")) append_list_item(out, f.value());
+  }
+  return out;
+}
+
 void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
                           std::string& original_host, std::string& lines) {
   std::vector<std::string> named;
   std::string forwarded_for;
+  bool kept_proto = false, kept_host = false;
   for (auto it = headers.begin(); it != headers.end();) {
     const http::field f = it->name();
+    bool drop = true;
     if (f == http::field::host) {
       original_host = it->value();
     } else if (f == http::field::content_length) {
       // Re-written below from the parsed length (one value, whatever the client repeated).
     } else if (is_hop_by_hop(f)) {
       if (f == http::field::connection) collect_connection_names(it->value(), {}, named);
-    } else if (f != http::field::unknown) {
-      ++it;
-      continue;
-    } else if (boost::beast::iequals(it->name_string(), "X-Forwarded-For")) {
-      if (!forwarded_for.empty()) forwarded_for += ", ";
-      forwarded_for += it->value();
-    } else if (!boost::beast::iequals(it->name_string(), "X-Forwarded-Proto") &&
-               !boost::beast::iequals(it->name_string(), "X-Forwarded-Host")) {
-      ++it;
-      continue;
+    } else if (f == http::field::forwarded) {
+      drop = !head.peer_trusted;
+    } else if (is_named(*it, "X-Forwarded-For")) {
+      if (head.peer_trusted) append_list_item(forwarded_for, it->value());
+    } else if (is_named(*it, "X-Forwarded-Proto")) {
+      drop = !head.peer_trusted;
+      kept_proto = kept_proto || !drop;
+    } else if (is_named(*it, "X-Forwarded-Host")) {
+      drop = !head.peer_trusted;
+      kept_host = kept_host || !drop;
+    } else {
+      drop = false;
     }
-    it = headers.erase(it);
+    it = drop ? headers.erase(it) : std::next(it);
   }
   erase_named(headers, named);
   append_header_line(lines, "Host", head.upstream_host);
-  if (!forwarded_for.empty()) forwarded_for += ", ";
-  forwarded_for += head.client_ip;
+  append_list_item(forwarded_for, head.peer_ip);
   append_header_line(lines, "X-Forwarded-For", forwarded_for);
-  append_header_line(lines, "X-Forwarded-Proto", head.proto);
-  if (!original_host.empty()) append_header_line(lines, "X-Forwarded-Host", original_host);
+  if (!kept_proto) append_header_line(lines, "X-Forwarded-Proto", head.proto);
+  if (!kept_host && !original_host.empty()) {
+    append_header_line(lines, "X-Forwarded-Host", original_host);
+  }
   if (head.chunked) {
     lines += "Transfer-Encoding: chunked\r\n";
   } else if (head.content_length) {

@@ -24,7 +24,10 @@ bool is_hop_by_hop(boost::beast::http::field f);
 void remove_hop_by_hop(boost::beast::http::fields& headers, std::string_view keep = {});
 
 struct UpstreamHead {
-  std::string_view client_ip;
+  std::string_view peer_ip;  // the connection's peer (TCP, or the PROXY protocol header)
+  // The peer is a trusted proxy (client_address.h): its X-Forwarded-* and Forwarded headers
+  // are passed on. From any other peer they are dropped and the gateway writes its own.
+  bool peer_trusted = false;
   std::string_view proto;          // "http" or "https"
   std::string_view upstream_host;  // the Host the upstream is sent
   bool chunked = false;            // the body is sent chunked
@@ -32,14 +35,19 @@ struct UpstreamHead {
   boost::optional<std::uint64_t> content_length;
 };
 
-// Prepares a request's fields for the upstream: hop-by-hop headers removed, Host and the
-// inbound X-Forwarded-Proto/Host removed, X-Forwarded-For extended with the client address.
+// Prepares a request's fields for the upstream: hop-by-hop headers removed, Host removed;
+// X-Forwarded-For is the inbound list (from a trusted peer only) extended with the peer's
+// address; X-Forwarded-Proto and X-Forwarded-Host are the gateway's own unless a trusted peer
+// sent them; Forwarded (RFC 7239) is passed on from a trusted peer only.
 // The framing is never copied: every Content-Length field goes, and the lines carry the one
 // framing the gateway parsed ("Content-Length: N" or "Transfer-Encoding: chunked"), so the
 // upstream cannot frame the body otherwise. Appends the Host, X-Forwarded-* and framing lines
 // to `lines`; returns the Host the client sent in `original_host` (copied: the field is gone).
 void rewrite_request_head(boost::beast::http::fields& headers, const UpstreamHead& head,
                           std::string& original_host, std::string& lines);
+
+// Every X-Forwarded-For line of a request joined with ", " (empty when there is none).
+std::string joined_forwarded_for(const boost::beast::http::fields& headers);
 
 // The lines the gateway adds to a response for the client: the request id, Connection when
 // the version's default does not hold, and Transfer-Encoding.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "url/host_pattern.h"
+
 namespace portcullis::proxy {
 
 std::string canonical_host(std::string_view host) {
@@ -51,7 +53,7 @@ int Router::match(std::string_view method, std::string_view host, std::string_vi
         canon = canonical_host(host);
         canon_done = true;
       }
-      if (canon != e.host) continue;
+      if (!url::host_matches(e.host, canon)) continue;
     }
     return static_cast<int>(i);
   }

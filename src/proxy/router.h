@@ -16,7 +16,10 @@ class Router {
   explicit Router(const std::vector<config::RouteConfig>& routes);
 
   // Index into the config's routes, or -1. `path` is normalised; `host` is the Host header
-  // as received (case and port are ignored).
+  // as received (case and port are ignored), matched against a route's exact host or
+  // wildcard (url/host_pattern.h). File order decides; the loader refuses a wildcard route in
+  // front of a route with a more specific host, so an exact host always wins over a
+  // wildcard, and a longer wildcard over a shorter one.
   int match(std::string_view method, std::string_view host, std::string_view path) const;
 
   // Segment-aware prefix: "/v1/orders" matches "/v1/orders" and "/v1/orders/7",
@@ -28,7 +31,7 @@ class Router {
     bool exact = false;
     std::string path;
     std::vector<std::string> methods;
-    std::string host;  // empty = any
+    std::string host;  // empty = any; "*.example.com" = a wildcard
   };
   std::vector<Entry> entries_;
 };

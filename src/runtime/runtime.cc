@@ -4,6 +4,7 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
+#include "auth/api_key/sqlite_store.h"
 #include "auth/api_key/store_factory.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
@@ -41,14 +42,25 @@ std::vector<std::string> redacted_params(const config::Config& config) {
   return redact;
 }
 
+// The key store is opened only when a route takes API keys.
+bool uses_key_store(const config::Config& config) {
+  return config.api_keys && std::any_of(config.routes.begin(), config.routes.end(),
+                                        [](const auto& r) { return r.has_auth(AuthKind::ApiKey); });
+}
+
+// "line L, column C: message", the position build_runtime's errors carry (the caller names
+// the file), as auth::jwt::provider_configs_usable writes it.
+std::string positioned(config::Mark at, const std::string& message) {
+  if (at.line == 0) return message;
+  return "line " + std::to_string(at.line) + ", column " + std::to_string(at.col) + ": " + message;
+}
+
 // Opens the mechanisms' long-lived state the routes use, taking over from `previous` what
 // is unchanged.
 bool open_mechanisms(const config::Config& config, const Runtime* previous, Runtime& rt,
                      std::string& error) {
   // One registry per key store, shared by every route.
-  const bool api_key_used = std::any_of(config.routes.begin(), config.routes.end(),
-                                        [](const auto& r) { return r.has_auth(AuthKind::ApiKey); });
-  if (api_key_used && config.api_keys) {
+  if (uses_key_store(config)) {
     auth::api_key::RunningRegistry running;
     if (previous != nullptr && previous->config->api_keys) {
       running = {previous->key_registry, &*previous->config->api_keys};
@@ -56,7 +68,7 @@ bool open_mechanisms(const config::Config& config, const Runtime* previous, Runt
     rt.key_registry =
         auth::api_key::open_registry(*config.api_keys, running, previous == nullptr, error);
     if (!rt.key_registry) {
-      error = "api_keys: " + error;
+      error = positioned(config.api_keys->store_at, "api_keys: " + error);
       return false;
     }
   }
@@ -100,8 +112,8 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
         break;
       case AuthKind::Jwt:
         // One for all the route's jwt providers, where the first is listed. A JWT from an
-        // issuer none of them knows is left to the route's other bearer mechanism (oauth2 may
-        // introspect JWT-shaped tokens) when there is one, else refused.
+        // issuer none of them knows, and an opaque bearer token, are left to the route's other
+        // bearer mechanism (oauth2 introspects both) when there is one, else refused.
         if (!jwt_added) {
           jwt_added = true;
           mechanisms.push_back(auth::jwt::route_authenticator(route, rt.jwt_providers,
@@ -119,15 +131,51 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
 
 }  // namespace
 
-bool Runtime::ready() const {
-  for (const auto& a : authenticators) {
-    if (!a->ready()) return false;
+Readiness Runtime::readiness() const {
+  Readiness r;
+  auto add = [&r](std::string dependency, std::string_view reason, bool gating) {
+    if (reason.empty()) return;
+    r.not_ready.push_back({std::move(dependency), std::string(reason), gating});
+  };
+  if (key_registry && !key_registry->loaded()) {
+    // A database store waited for at start-up: no key can be decided (API-key routes answer
+    // 503), so this gates whatever gates_readiness says (that is for a store lost later,
+    // when the last good view still serves).
+    add("api_keys", "key store not loaded yet", true);
+  } else if (key_registry && !key_registry->store_ok()) {
+    add("api_keys", "key store unreadable", config->api_keys->gates_readiness);
   }
-  return true;
+  for (const auto& [name, provider] : jwt_providers) {
+    add("jwt_providers." + name, provider->not_ready_reason(),
+        config->jwt_providers.at(name).gates_readiness);
+  }
+  for (const auto& [name, provider] : oauth2_providers) {
+    add("oauth2_providers." + name, provider->not_ready_reason(),
+        config->oauth2_providers.at(name).gates_readiness);
+  }
+  return r;
 }
 
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out) {
   auth::jwt::check_provider_configs(config, out);
+}
+
+void check_openable(const config::Config& config, config::Diagnostics& out) {
+  std::string why;
+  if (!observe::AccessLog::check_target(config.log.access, why)) {
+    out.error(config.log.access_at, why);
+  }
+  // A database is not reached by `check` (run waits for one that is down, see store_factory.h).
+  if (uses_key_store(config) &&
+      config.api_keys->store_location.kind == config::KeyStoreKind::Sqlite &&
+      !auth::api_key::SqliteKeyStore::check_location(config.api_keys->store_path, why)) {
+    out.error(config.api_keys->store_at, "cannot open the key store " + why);
+  }
+}
+
+void check_config(const config::Config& config, config::Diagnostics& out) {
+  check_mechanism_configs(config, out);
+  check_openable(config, out);
 }
 
 std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Config> config,
@@ -148,7 +196,10 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   rt->sanitizer = identity::Sanitizer(config->identity, auth::jwt::claim_header_names(*config));
   rt->access_log = observe::AccessLog::open(
       config->log.access, observe::Redactor(redacted_params(*config), kCredentialShapes), error);
-  if (!rt->access_log) return nullptr;
+  if (!rt->access_log) {
+    error = positioned(config->log.access_at, error);
+    return nullptr;
+  }
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
 
   for (const auto& route : config->routes) {
@@ -156,7 +207,6 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
     r.config = &route;
     r.upstream = &config->upstreams.at(route.upstream);
     auto mechanisms = route_mechanisms(*config, route, *rt);
-    rt->authenticators.insert(rt->authenticators.end(), mechanisms.begin(), mechanisms.end());
     r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);
     r.policy = policy::RoutePolicy(route);
     r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());

@@ -17,6 +17,7 @@
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
 #include "proxy/router.h"
+#include "runtime/readiness.h"
 
 namespace portcullis::auth::api_key {
 class KeyRegistry;
@@ -44,7 +45,6 @@ struct Runtime {
   std::vector<RouteRuntime> routes;
   identity::Sanitizer sanitizer;
   std::shared_ptr<observe::AccessLog> access_log;
-  std::vector<std::shared_ptr<auth::Authenticator>> authenticators;  // all, for readiness
 
   // The mechanisms' long-lived state, by provider name. The next build_runtime keeps what its
   // config did not change.
@@ -52,13 +52,22 @@ struct Runtime {
   std::map<std::string, std::shared_ptr<auth::jwt::Provider>> jwt_providers;
   std::map<std::string, std::shared_ptr<auth::oauth2::OAuth2Provider>> oauth2_providers;
 
-  bool ready() const;
+  // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
+  // provider without usable keys, an OAuth2 provider before discovery or with its breaker
+  // open, an unreadable key store. Gating as the config's gates_readiness says.
+  Readiness readiness() const;
 };
 
 // What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files),
 // as diagnostics at the positions the config kept: `check` and `run` report them as they
 // report the loader's (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
+// What build_runtime will open, checked without creating anything: the access-log file
+// (`log.access`) and the key store (`api_keys.store`, when a route takes API keys), each
+// reported at its place in the file with the OS's reason.
+void check_openable(const config::Config& config, config::Diagnostics& out);
+// Both: what `check`, `run` and a reload pass to config::check_loaded.
+void check_config(const config::Config& config, config::Diagnostics& out);
 
 // Builds the runtime for a validated config. `previous` is the runtime it replaces on a
 // reload: a mechanism whose settings are unchanged is taken over with its state (a JWT

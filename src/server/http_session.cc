@@ -19,8 +19,10 @@
 #include "identity/forwarder.h"
 #include "identity/request_id.h"
 #include "observe/metrics.h"
+#include "proxy/client_address.h"
 #include "proxy/headers.h"
 #include "server/framing.h"
+#include "server/proxy_protocol.h"
 #include "server/session_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -73,7 +75,12 @@ void HttpSession::check_deadline(Clock::time_point now) {
 }
 
 asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
-  for (;;) {
+  // The runtime the connection starts with decides whether it begins with a PROXY header.
+  bool open = true;
+  if (const auto rt = worker.runtime(); rt->config->server.proxy_protocol) {
+    open = co_await read_proxy_header(rt->config->server);
+  }
+  while (open) {
     // Held, not referenced: a reload swaps the worker's runtime while this request waits.
     const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
     rq = RequestState{};
@@ -83,6 +90,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
       if (!refusal) break;
       // The request could not even be read: answer, log, and close.
       rq.request_id = identity::generate_request_id();
+      rq.client_ip = peer_ip;
       const Refusal r = Refusal::from(*refusal);
       co_await reject(*rt, r);
       break;
@@ -98,6 +106,44 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
   client.close(ec);
   worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
+}
+
+// server.proxy_protocol: the connection starts with a PROXY protocol header naming the
+// client, or it is closed without an answer. Bytes after the header stay in `buffer`.
+asio::awaitable<bool> HttpSession::Impl::read_proxy_header(const config::ServerConfig& sc) {
+  arm(std::chrono::seconds(sc.header_timeout_s));
+  for (;;) {
+    const std::string_view view(static_cast<const char*>(buffer.data().data()), buffer.size());
+    const ProxyHeader h = parse_proxy_header(view);
+    if (h.status == ProxyHeaderStatus::Done) {
+      buffer.consume(h.length);
+      if (!h.source.empty()) peer_ip = h.source;
+      co_return true;
+    }
+    if (h.status != ProxyHeaderStatus::Incomplete) {
+      refuse_proxy_header(reason(h.status));
+      co_return false;
+    }
+    // Incomplete means fewer than the maximum so far; a connection that has sent nothing
+    // is closed quietly by draining, like an idle one.
+    idle = buffer.size() == 0;
+    const std::size_t room = kMaxProxyHeaderBytes - buffer.size();
+    auto [ec, n] = co_await client.async_read_some(buffer.prepare(room), nothrow);
+    idle = false;
+    if (timed_out) {
+      refuse_proxy_header("timeout");
+    } else if ((ec || n == 0) && buffer.size() > 0) {
+      refuse_proxy_header("truncated");
+    }
+    if (timed_out || ec || n == 0) co_return false;
+    buffer.commit(n);
+  }
+}
+
+// Counted and logged; the connection closes without an answer (it may not even be HTTP).
+void HttpSession::Impl::refuse_proxy_header(std::string_view reason) {
+  observe::Metrics::global().add(observe::series::kProxyProtocolErrors, {{"reason", reason}});
+  spdlog::warn("connection from {} closed: no valid PROXY protocol header ({})", peer_ip, reason);
 }
 
 asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerConfig& sc) {
@@ -178,6 +224,19 @@ void HttpSession::Impl::begin_request(const runtime::Runtime& rt, Request& req) 
   } else {
     rq.request_id = identity::generate_request_id();
   }
+  resolve_client(rt.config->server, req);
+}
+
+// The address the request is judged and logged by (proxy/client_address.h).
+void HttpSession::Impl::resolve_client(const config::ServerConfig& sc, const Request& req) {
+  if (sc.trusted_proxies.empty()) {
+    rq.client_ip = peer_ip;
+    return;
+  }
+  auto client =
+      proxy::resolve_client_address(peer_ip, proxy::joined_forwarded_for(req), sc.trusted_proxies);
+  rq.client_ip = std::move(client.ip);
+  rq.peer_trusted = client.peer_trusted;
 }
 
 asio::awaitable<bool> HttpSession::Impl::handle(
@@ -230,8 +289,8 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
-  const auth::AuthRequest areq{req,       rq.method,     req.target(),  rq.target.path,
-                               client_ip, rq.request_id, *route.config, &memo};
+  const auth::AuthRequest areq{req,          rq.method,     req.target(),  rq.target.path,
+                               rq.client_ip, rq.request_id, *route.config, &memo};
   disarm();
   auth_wait.reset();
   route.chain.run(areq, auth_wait.callback());
@@ -240,8 +299,9 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     co_await auth_wait.async_wait(ex, asio::use_awaitable);
   }
   auth::AuthResult& result = auth_wait.result();
+  // On a refusal too: the access log names a credential that was identified (never forwarded).
+  rq.who = std::move(result.identity);
   if (result.status == auth::Status::Ok) {
-    rq.who = std::move(result.identity);
     auto decision = route.policy.check(rq.who);
     if (decision.status == auth::Status::Ok) co_return std::nullopt;
     result.status = decision.status;
@@ -270,8 +330,12 @@ asio::awaitable<bool> HttpSession::Impl::send_continue(Request& req) {
 bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
   upstream_lines.clear();
-  const proxy::UpstreamHead head{client_ip, "http", route.upstream->host_header, parser->chunked(),
-                                 parser->content_length()};
+  const proxy::UpstreamHead head{.peer_ip = peer_ip,
+                                 .peer_trusted = rq.peer_trusted,
+                                 .proto = "http",
+                                 .upstream_host = route.upstream->host_header,
+                                 .chunked = parser->chunked(),
+                                 .content_length = parser->content_length()};
   proxy::rewrite_request_head(req, head, rq.host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;
   std::string_view p = rq.target.path;
@@ -355,7 +419,9 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.query = rq.target.query;
   e.status = rq.status;
   e.route = rq.route_name;
-  e.upstream = rq.upstream_name;
+  // Named only when the request was forwarded (upstream_ms is set from the first attempt
+  // on), like upstream_status; a request refused before (401, 413...) has none.
+  if (rq.upstream_ms >= 0) e.upstream = rq.upstream_name;
   e.duration_ms = secs * 1000;
   e.host = rq.host;
   if (parser && parser->is_header_done()) {
@@ -366,7 +432,8 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   }
   e.upstream_status = rq.upstream_status;
   e.upstream_ms = rq.upstream_ms;
-  e.client_ip = client_ip;
+  e.client_ip = rq.client_ip;
+  e.peer_ip = peer_ip;
   e.client_id = rq.who.client_id;
   e.user_id = rq.who.subject;
   e.auth_method = rq.who.auth_method;

@@ -14,6 +14,7 @@
 #include "common/nothrow.h"
 #include "config/loader.h"
 #include "observe/build_info.h"
+#include "observe/gateway_log.h"
 #include "observe/metrics.h"
 #include "observe/process_metrics.h"
 #include "server/http_session.h"
@@ -64,12 +65,14 @@ struct Server::Impl {
   std::unique_ptr<admin::AdminServer> admin;
   config::ListenAddress listen;
   unsigned worker_count = 1;
+  unsigned workers_setting = 1;  // server.workers as written (0: one per core)
+  config::AdminConfig admin_started;
   std::unique_ptr<asio::steady_timer> lame_duck_timer;  // drain_delay_s after SIGTERM
 
   void reload() {
     spdlog::info("SIGHUP: reloading {}", config_path);
     auto result = config::load_config_file(config_path);
-    config::check_loaded(result, config_path, runtime::check_mechanism_configs);
+    config::check_loaded(result, config_path, runtime::check_config);
     for (const auto& w : result.warnings) spdlog::warn("{}", w.str());
     if (!result.ok()) {
       for (const auto& e : result.errors) spdlog::error("{}", e.str());
@@ -85,14 +88,24 @@ struct Server::Impl {
       observe::Metrics::global().add(observe::series::kReloads, {{"result", "rejected"}});
       return;
     }
-    const auto& next = result.config->server;
-    if (next.listen.str() != listen.str() ||
-        next.workers != state.runtime.get()->config->server.workers) {
-      spdlog::warn("server.listen and server.workers changes take effect after a restart");
-    }
+    warn_restart_needed(*result.config);
     state.runtime.set(std::move(rt));
+    // The messages' level and format are the one part of `log` outside the runtime.
+    observe::configure_gateway_log(result.config->log.level, result.config->log.format);
     observe::Metrics::global().add(observe::series::kReloads, {{"result", "applied"}});
     spdlog::info("configuration reloaded");
+  }
+
+  // What a reload cannot change, compared with what was set up at start (not with the
+  // previous file: a change stays pending until the restart).
+  void warn_restart_needed(const config::Config& next) const {
+    if (next.server.listen.str() != listen.str() || next.server.workers != workers_setting) {
+      spdlog::warn("server.listen and server.workers changes take effect after a restart");
+    }
+    if (next.admin.enabled != admin_started.enabled ||
+        (next.admin.enabled && next.admin.listen.str() != admin_started.listen.str())) {
+      spdlog::warn("admin.listen and admin.enabled changes take effect after a restart");
+    }
   }
 
   // SIGTERM/SIGINT. Lame duck first: /readyz fails at once while the listener keeps
@@ -187,6 +200,7 @@ struct Server::Impl {
   // One acceptor per worker (SO_REUSEPORT when there are several).
   bool open_listeners(const config::Config& initial, std::string& error) {
     listen = initial.server.listen;
+    workers_setting = initial.server.workers;
     worker_count = initial.server.workers == 0 ? std::max(1u, std::thread::hardware_concurrency())
                                                : initial.server.workers;
     for (unsigned i = 0; i < worker_count; ++i) {
@@ -198,11 +212,11 @@ struct Server::Impl {
   }
 
   bool start_admin(const config::Config& initial, std::string& error) {
+    admin_started = initial.admin;
     if (!initial.admin.enabled) return true;
     admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
-      if (state.shutting_down.load()) return false;
-      auto current = state.runtime.get();
-      return current && current->ready();
+      if (state.shutting_down.load()) return runtime::Readiness::draining();
+      return state.runtime.get()->readiness();
     });
     return admin->start(initial.admin.listen, error);
   }

@@ -58,7 +58,10 @@ struct RequestState {
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
   identity::Identity who;
-  std::string host;  // the client's Host, taken out of the fields when forwarding
+  // The client: the peer, or from X-Forwarded-For when the peer is a trusted proxy.
+  std::string client_ip;
+  bool peer_trusted = false;  // the peer's X-Forwarded-* headers are believed
+  std::string host;           // the client's Host, taken out of the fields when forwarding
   unsigned status = 0;
   unsigned upstream_status = 0;  // the upstream's answer, 0 when there was none
   double upstream_ms = -1;       // connect to response head (or failure); -1: not forwarded
@@ -91,7 +94,7 @@ struct HttpSession::Impl {
   Impl(proxy::Socket socket, Worker& w) : client(std::move(socket)), worker(w) {
     beast::error_code ec;
     auto ep = client.remote_endpoint(ec);
-    if (!ec) client_ip = ep.address().to_string();
+    if (!ec) peer_ip = ep.address().to_string();
     client.set_option(tcp::no_delay(true), ec);
   }
 
@@ -99,7 +102,8 @@ struct HttpSession::Impl {
   proxy::Socket client;
   beast::flat_buffer buffer;  // bytes from the client not yet parsed (pipelining)
   Worker& worker;
-  std::string client_ip;
+  // The TCP peer, or the client a PROXY protocol header names (server.proxy_protocol).
+  std::string peer_ip;
   bool idle = false;
   OutgoingMessage out;        // the message being written (request up, then response down)
   AuthWait auth_wait;         // the auth chain's answer for the current request
@@ -128,6 +132,9 @@ struct HttpSession::Impl {
   RequestState rq;
 
   asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+  // server.proxy_protocol: false when the connection must close (no valid header).
+  asio::awaitable<bool> read_proxy_header(const config::ServerConfig& sc);
+  void refuse_proxy_header(std::string_view reason);
   // Reading the head: false when the connection ended quietly (or `refusal` is set).
   asio::awaitable<bool> read_head(const config::ServerConfig& sc,
                                   std::optional<GatewayError>& refusal);
@@ -136,6 +143,7 @@ struct HttpSession::Impl {
   // One request, once its head is read: returns whether the connection stays open.
   asio::awaitable<bool> handle(const std::shared_ptr<const runtime::Runtime>& rt);
   void begin_request(const runtime::Runtime& rt, Request& req);
+  void resolve_client(const config::ServerConfig& sc, const Request& req);
   asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
                                                        Request& req);
   asio::awaitable<bool> send_continue(Request& req);

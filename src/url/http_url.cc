@@ -14,7 +14,9 @@ bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
     return false;
   }
   if (parsed->scheme_id() == boost::urls::scheme::https) {
-    error = "https is not supported yet for identity providers; use http:// on a trusted network";
+    error =
+        "https to identity providers is not supported yet in this build (TLS to identity "
+        "providers is tracked as its own issue)";
     return false;
   }
   if (parsed->scheme_id() != boost::urls::scheme::http || !parsed->has_authority()) {

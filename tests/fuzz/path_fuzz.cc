@@ -1,6 +1,8 @@
 // Fuzzes request-target normalisation (proxy/path.h) and the URL path primitives under it
 // (url/path.h), with the properties routing relies on: a normalised path starts with '/',
-// holds no dot segment and no "//", and normalising it again changes nothing.
+// holds no dot segment and no "//", and normalising it again changes nothing. The same bytes
+// as a Host header go through route host matching (url/host_pattern.h): a wildcard matches
+// only names under its domain, and a narrower wildcard only names the wider one matches.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +10,8 @@
 #include <string_view>
 
 #include "proxy/path.h"
+#include "proxy/router.h"
+#include "url/host_pattern.h"
 #include "url/path.h"
 
 using namespace portcullis;
@@ -47,5 +51,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (resolved.empty() || resolved.front() != '/' || has_dot_segment(resolved)) __builtin_trap();
   const std::string once = url::normalise_path(input);
   if (url::normalise_path(once) != once) __builtin_trap();
+
+  const std::string host = proxy::canonical_host(input);
+  const bool under_eu = url::host_matches("*.eu.example.com", host);
+  const bool under_domain = url::host_matches("*.example.com", host);
+  if (under_domain && (host.size() <= 12 || !host.ends_with(".example.com"))) __builtin_trap();
+  if (under_eu && !under_domain) __builtin_trap();
+  if (url::host_matches("api.example.com", host) != (host == "api.example.com")) __builtin_trap();
+  // The bytes as a route's host pattern.
+  const bool wildcard = url::is_wildcard_host(input);
+  if (wildcard != url::wildcard_host_problem(input).empty()) __builtin_trap();
+  if (wildcard && !url::host_covers(input, input)) __builtin_trap();
+  if (wildcard && url::host_matches(input, input.substr(2))) __builtin_trap();
   return 0;
 }

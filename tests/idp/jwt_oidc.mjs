@@ -87,6 +87,9 @@ const server = http.createServer(async (req, res) => {
     return json(res, 200, { kid: currentKid, removed });
   }
   if (url.pathname === '/test/kid') return json(res, 200, { kid: currentKid });
+  // Listening, but the provider is still being built (its key is being generated): a
+  // gateway polling the address meanwhile gets what a provider starting up would answer.
+  if (!callback) return json(res, 503, { error: 'temporarily_unavailable' });
   return callback(req, res);
 });
 

@@ -2,7 +2,8 @@
 a raw-socket HTTP/1.1 client that sends exact bytes, config writing, logs and metrics.
 
 Python 3 standard library only. Binaries come from PORTCULLIS_BIN and PORTCULLIS_ECHO_BIN,
-falling back to ../../build/portcullis and ../../build/portcullis-echo.
+falling back to ../../build/portcullis and ../../build/portcullis-echo; the test identity
+providers (tests/idp, Node.js) run with PORTCULLIS_NODE, falling back to `node` on PATH.
 """
 
 from __future__ import annotations
@@ -44,6 +45,38 @@ def gateway_bin() -> str:
 
 def echo_bin() -> str:
     return os.environ.get("PORTCULLIS_ECHO_BIN") or str(BUILD_DIR / "portcullis-echo")
+
+
+def node_bin() -> str:
+    """The Node.js that runs the test identity providers: PORTCULLIS_NODE (a path or a name on
+    PATH), else `node`. Fails (never skips) when there is none."""
+    wanted = os.environ.get("PORTCULLIS_NODE") or "node"
+    found = shutil.which(wanted)
+    if not found:
+        raise RuntimeError(f"Node.js not found ({wanted!r}): the identity-provider tests need "
+                           "it (bash scripts/idp-deps.sh, or set PORTCULLIS_NODE)")
+    return found
+
+
+IDP_DIR = HERE.parent / "idp"
+
+
+def idp_packages_problem() -> Optional[str]:
+    """Why tests/idp/node_modules cannot be used as it is: missing, or not the versions
+    tests/idp/package-lock.json pins (an install from before the lock file changed); None
+    when it can."""
+    with open(IDP_DIR / "package-lock.json") as f:
+        pinned = json.load(f)["packages"]
+    for name in ("jose", "oidc-provider"):
+        installed = IDP_DIR / "node_modules" / name / "package.json"
+        if not installed.is_file():
+            return "tests/idp/node_modules is missing"
+        with open(installed) as f:
+            version = json.load(f).get("version")
+        want = pinned.get(f"node_modules/{name}", {}).get("version")
+        if version != want:
+            return f"tests/idp/node_modules has {name} {version}, the lock file pins {want}"
+    return None
 
 
 def require_binary(path: str) -> None:

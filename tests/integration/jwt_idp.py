@@ -8,15 +8,12 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 from typing import Optional
 
-from harness import start_listening, stop_process
+from harness import IDP_DIR, idp_packages_problem, node_bin, start_listening, stop_process
 
-IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 HS_SECRET = "portcullis-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz-0123"
 OIDC_CLIENT_SECRET = "jwt-test-client-secret-0123456789"
 OIDC_RESOURCE = "urn:portcullis:orders"
@@ -33,12 +30,10 @@ def unb64u(text: str) -> bytes:
 
 
 def require_node_modules() -> None:
-    """Fails (never skips) when tests/idp has not been installed."""
-    if not ((IDP_DIR / "node_modules" / "jose").is_dir() and
-            (IDP_DIR / "node_modules" / "oidc-provider").is_dir()):
-        raise RuntimeError("tests/idp/node_modules is missing: run bash scripts/idp-deps.sh")
-    if not shutil.which("node"):
-        raise RuntimeError("node not found: the jwt tests need Node.js")
+    """Fails (never skips) when tests/idp has not been installed as its lock file says."""
+    problem = idp_packages_problem()
+    if problem:
+        raise RuntimeError(f"{problem}: run bash scripts/idp-deps.sh")
 
 
 def _http(method: str, url: str, body: Optional[dict] = None, headers: Optional[dict] = None,
@@ -63,7 +58,7 @@ class NodeProcess:
         self._log = open(self.log_path, "ab")
         try:
             self.proc, self.port = start_listening(
-                ["node", str(IDP_DIR / script), *args], self._log, script, timeout=30,
+                [node_bin(), str(IDP_DIR / script), *args], self._log, script, timeout=30,
                 env=dict(os.environ, **(env or {})))
         except RuntimeError as e:
             raise RuntimeError(f"{e}\n{self.log()}") from None

@@ -12,12 +12,10 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 from typing import Optional
 
-from harness import start_listening, stop_process
+from harness import IDP_DIR, idp_packages_problem, node_bin, start_listening, stop_process
 
-IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
 GATEWAY_SECRET = "gateway-secret-for-tests-0123456789"
 TEST_CLIENT_SECRET = "test-client-secret-0123456789"
 OPAQUE_RESOURCE = "urn:portcullis:api"
@@ -26,9 +24,9 @@ OTHER_RESOURCE = "urn:portcullis:other"
 
 
 def ensure_node_modules() -> None:
-    """Installs tests/idp's npm packages when they are missing (fails, never skips)."""
-    if (IDP_DIR / "node_modules" / "oidc-provider").is_dir() and \
-            (IDP_DIR / "node_modules" / "jose").is_dir():
+    """Installs tests/idp's npm packages when they are missing or not the pinned versions
+    (fails, never skips)."""
+    if not idp_packages_problem():
         return
     npm = shutil.which("npm")
     if not npm:
@@ -43,9 +41,7 @@ class Idp:
 
     def __init__(self, workdir: str, name: str = "idp", port: int = 0):
         ensure_node_modules()
-        node = shutil.which("node")
-        if not node:
-            raise RuntimeError("node not found: the oauth2 tests need Node.js (scripts/deps.sh)")
+        node = node_bin()
         self.log_path = os.path.join(workdir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         env = dict(os.environ, IDP_GATEWAY_SECRET=GATEWAY_SECRET,

@@ -30,6 +30,8 @@ os.environ["PORTCULLIS_KEY_PEPPER"] = PEPPER
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+UNCHECKED = object()  # assert_denied: whom the access log names is not looked at
+
 
 def checksum(body: str) -> str:
     v = zlib.crc32(body.encode())
@@ -194,7 +196,11 @@ class ApiKeyTestBase(unittest.TestCase, LeakScan):
             h.append(("X-API-Key", key))
         return self.gateway.request("GET", target, h, **kw)
 
-    def assert_denied(self, r, status: int, reason: str, description: Optional[str]) -> dict:
+    def assert_denied(self, r, status: int, reason: str, description: Optional[str],
+                      named=UNCHECKED) -> dict:
+        """`named`: the key (as `keys create --json` printed it) the access-log line must name
+        with its id and client (issue 11: a refusal of a key whose secret matched), or None
+        when the line must name nobody."""
         self.assertEqual(r.status, status, str(r))
         body = r.json()
         if description is not None:
@@ -202,6 +208,14 @@ class ApiKeyTestBase(unittest.TestCase, LeakScan):
         log = self.gateway.wait_for_access_log(r.header("X-Request-Id"))
         self.assertEqual(log["reason"], reason, log)
         self.assertEqual(log["status"], status, log)
+        if named is None:
+            self.assertNotIn("credential_id", log)
+            self.assertEqual((log["client_id"], log["auth_method"]), ("", ""), log)
+        elif named is not UNCHECKED:
+            self.assertEqual(log.get("credential_id"), named["id"], log)
+            self.assertEqual(log["client_id"], named["client_id"], log)
+            self.assertEqual(log["auth_method"], "api-key", log)
+            self.assertEqual(log["user_id"], "", log)
         return body
 
     def wait_status(self, target: str, key: str, status: int, timeout: float = 2.0) -> float:
@@ -302,12 +316,12 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
 
     def test_no_key(self):
         r = self.get("/v1/reports")
-        self.assert_denied(r, 401, "missing_credential", None)
+        self.assert_denied(r, 401, "missing_credential", None, named=None)
         self.assertEqual(r.header("WWW-Authenticate"), 'ApiKey realm="portcullis"')
 
-    def check_401(self, key: str, reason: str, description: str) -> None:
+    def check_401(self, key: str, reason: str, description: str, named=UNCHECKED) -> None:
         r = self.get("/v1/reports", key)
-        body = self.assert_denied(r, 401, reason, description)
+        body = self.assert_denied(r, 401, reason, description, named)
         self.assertEqual(body["error"], "invalid_token")
         challenge = r.header("WWW-Authenticate") or ""
         self.assertTrue(challenge.startswith('ApiKey realm="portcullis"'), challenge)
@@ -319,22 +333,23 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
         typo = good[:30] + ("a" if good[30] != "a" else "b") + good[31:]
         for bad in ("hello", "ptk_", good[:-1], good + "x", typo, "ptk_" + "a" * 62):
             with self.subTest(bad=bad[:20]):
-                self.check_401(bad, "malformed_credential", "malformed API key")
+                self.check_401(bad, "malformed_credential", "malformed API key", named=None)
 
     def test_unknown_id(self):
         self.check_401(make_key(random_b62(12), random_b62(43)), "unknown_credential",
-                       "unknown API key")
+                       "unknown API key", named=None)
 
     def test_wrong_secret(self):
+        # The id is real but the secret is not: nothing proves whose key it is.
         self.check_401(make_key(self.partner["id"], random_b62(43)), "invalid_credential",
-                       "API key secret does not match")
+                       "API key secret does not match", named=None)
 
     def test_disabled_then_enabled(self):
         key = self.to_disable["key"]
         self.assertEqual(self.get("/v1/reports", key).status, 200)
         self.cli.run("disable", self.to_disable["id"], config=self.gateway.config_path)
         self.wait_status("/v1/reports", key, 401)
-        self.check_401(key, "disabled_credential", "API key is disabled")
+        self.check_401(key, "disabled_credential", "API key is disabled", named=self.to_disable)
         self.cli.run("enable", self.to_disable["id"])
         self.wait_status("/v1/reports", key, 200)
 
@@ -343,7 +358,7 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
         self.assertEqual(self.get("/v1/reports", key).status, 200)
         self.cli.run("revoke", self.to_revoke["id"])
         took = self.wait_status("/v1/reports", key, 401, timeout=2.0)
-        self.check_401(key, "revoked_credential", "API key has been revoked")
+        self.check_401(key, "revoked_credential", "API key has been revoked", named=self.to_revoke)
         # Revocation is final.
         p = self.cli.run("enable", self.to_revoke["id"], expect=1)
         self.assertIn("revoked", p.stderr)
@@ -358,24 +373,27 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
 
     def test_expired(self):
         wait_until(lambda: time.time() > self.expiry + 0.1, 10, message="the key to expire")
-        self.check_401(self.expiring["key"], "expired_credential", "API key has expired")
+        self.check_401(self.expiring["key"], "expired_credential", "API key has expired",
+                       named=self.expiring)
 
     # 403 -----------------------------------------------------------------------------------------
 
     def test_route_not_allowed(self):
         self.assertEqual(self.get("/v1/reports", self.reports_only["key"]).status, 200)
         r = self.get("/v1/other", self.reports_only["key"])
-        body = self.assert_denied(r, 403, "route_not_allowed", "API key may not be used on this route")
+        body = self.assert_denied(r, 403, "route_not_allowed", "API key may not be used on this route",
+                                  named=self.reports_only)
         self.assertEqual(body["error"], "insufficient_scope")
 
     def test_source_not_allowed(self):
         r = self.get("/v1/reports", self.ten_net["key"])
-        self.assert_denied(r, 403, "source_not_allowed", "API key may not be used from this address")
+        self.assert_denied(r, 403, "source_not_allowed", "API key may not be used from this address",
+                           named=self.ten_net)
         self.assertEqual(self.get("/v1/reports", self.loopback["key"]).status, 200)
 
     def test_missing_scope(self):
         r = self.get("/v1/reports", self.no_scope["key"])
-        self.assert_denied(r, 403, "insufficient_scope", None)
+        self.assert_denied(r, 403, "insufficient_scope", None, named=self.no_scope)
         self.assertIn('scope="reports:read"', r.header("WWW-Authenticate") or "")
         # The same key is fine where no scope is required.
         self.assertEqual(self.get("/v1/other", self.no_scope["key"]).status, 200)
@@ -430,19 +448,27 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
         self.assertLessEqual(abs(parse_rfc3339(stamp) - time.time()), 30)
 
     def test_cli_errors(self):
+        """Exit 1 when the command ran and failed, 2 when the command line is wrong
+        (docs/operations.md: the exit codes)."""
         p = self.cli.run("disable", "nosuchkey123", expect=1)
         self.assertIn("no key with id nosuchkey123", p.stderr)
-        p = self.cli.run("revoke", self.partner["key"], expect=1)
+        p = self.cli.run("revoke", self.partner["key"], expect=2)
         self.assertIn("not the key itself", p.stderr)
         self.assertNotIn(self.partner["key"][17:60], p.stderr + p.stdout)
-        p = self.cli.run("create", "--client", "x", "--expires", "2001-01-01T00:00:00Z", expect=1)
+        p = self.cli.run("create", "--client", "x", "--expires", "2001-01-01T00:00:00Z", expect=2)
         self.assertIn("in the past", p.stderr)
-        p = self.cli.run("create", "--client", "x", "--allow-cidr", "10.0.0.1/8", expect=1)
+        p = self.cli.run("create", "--client", "x", "--allow-cidr", "10.0.0.1/8", expect=2)
         self.assertIn("did you mean 10.0.0.0/8", p.stderr)
         p = self.cli.run("rotate", "--client", "nobody-at-all", expect=1)
         self.assertIn("no active key", p.stderr)
         p = subprocess.run([gateway_bin(), "keys", "list"], capture_output=True, text=True)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("name the key store", p.stderr)
+        # CLI11's own refusals: 2, not its 106/109/114.
+        p = self.cli.run("create", expect=2)  # --client is required
+        self.assertIn("--client", p.stderr)
+        p = self.cli.run("list", "--colour", expect=2)
+        self.assertIn("--colour", p.stderr)
         # A different pepper is refused rather than making keys that never verify.
         env = dict(os.environ, PORTCULLIS_KEY_PEPPER=secrets.token_urlsafe(32))
         p = subprocess.run([gateway_bin(), "keys", "create", "--client", "x", "--store",
@@ -450,6 +476,34 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
                            env=env)
         self.assertEqual(p.returncode, 1)
         self.assertIn("pepper differs", p.stderr)
+
+    def test_cli_needs_the_pepper_only_to_create_and_rotate(self):
+        """`--store` without PORTCULLIS_KEY_PEPPER: list, disable, enable and revoke work (they
+        never hash a secret); create and rotate fail with exit 1, naming the variable."""
+        victim = self.cli.create("pepperless", scopes=["reports:read"])
+        env = {k: v for k, v in os.environ.items() if k != "PORTCULLIS_KEY_PEPPER"}
+        store = ["--store", f"sqlite://{self.cli.store_path}"]
+
+        def keys(*args):
+            p = subprocess.run([gateway_bin(), "keys", *args, *store], capture_output=True,
+                               text=True, env=env, timeout=30)
+            self.cli.outputs.append(p.stdout + p.stderr)
+            return p
+
+        p = keys("list", "--client", "pepperless", "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual([k["id"] for k in json.loads(p.stdout)], [victim["id"]])
+        for command, status in (("disable", "disabled"), ("enable", "active"),
+                                ("revoke", "revoked")):
+            p = keys(command, victim["id"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn(f"-> {status}", p.stdout)
+        for args in (("create", "--client", "pepperless"), ("rotate", "--client", "partner-123")):
+            p = keys(*args)
+            self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+            self.assertIn("create and rotate need the pepper: set PORTCULLIS_KEY_PEPPER",
+                          p.stderr)
+            self.assertEqual(p.stdout, "")
 
     def test_no_key_or_secret_anywhere(self):
         # Independent of test order: every key the CLI has shown so far, and a forged one,
@@ -483,7 +537,8 @@ class ApiKeyIpv6Test(ApiKeyTestBase):
         self.assertEqual(log["client_ip"], "::1")
         for key in (self.v6_other, self.v4_only):
             r = self.get("/v1/reports", key["key"])
-            self.assert_denied(r, 403, "source_not_allowed", "API key may not be used from this address")
+            self.assert_denied(r, 403, "source_not_allowed", "API key may not be used from this address",
+                               named=key)
         self.assertEqual(self.get("/v1/reports", self.anywhere["key"]).status, 200)
 
 
@@ -546,6 +601,11 @@ class ApiKeyStoreVanishesTest(ApiKeyTestBase):
         self.assertEqual(m.get("portcullis_api_key_store_up"), 0.0)
         self.assertGreaterEqual(m.get("portcullis_api_key_store_errors_total", 0), 1)
         self.assertFalse(os.path.exists(store), "the gateway must not recreate an empty store")
+        # /readyz says so (the keys last read still serve, but changes are not seen).
+        r = self.gateway.admin_get("/readyz")
+        self.assertEqual(r.status, 503, str(r))
+        self.assertEqual(json.loads(r.body), {"ready": False, "not_ready": [
+            {"dependency": "api_keys", "reason": "key store unreadable", "gating": True}]})
         # Logged once per change of state, not once per poll.
         time.sleep(2.5)
         self.assertEqual(len([ln for ln in self.gateway.output_since(mark).splitlines()
@@ -559,6 +619,8 @@ class ApiKeyStoreVanishesTest(ApiKeyTestBase):
         os.replace(store + ".tmp", store)
         self.gateway.wait_for_output(r"readable again", timeout=3, since=mark)
         self.assertEqual(self.store_metrics()["portcullis_api_key_store_up"], 1.0)
+        r = self.gateway.admin_get("/readyz")
+        self.assertEqual((r.status, json.loads(r.body)), (200, {"ready": True}))
         fresh = self.cli.create("after-restore", scopes=["reports:read"])
         self.wait_status("/v1/reports", fresh["key"], 200)
 

@@ -1,5 +1,6 @@
 """The command line: `portcullis version`, `portcullis check -c FILE` (exit 0 on a good file,
-exit 1 with FILE:LINE:COL diagnostics on a bad one) and `run` refusing a bad file."""
+exit 1 with FILE:LINE:COL diagnostics on a bad one), `run` refusing a bad file, the exit
+codes of every subcommand (0 done, 1 failed, 2 wrong command line) and unknown commands."""
 
 import os
 import re
@@ -175,6 +176,85 @@ class CliTest(unittest.TestCase):
         out = p.stdout + p.stderr
         self.assertEqual(p.returncode, 1, out)
         self.assertIn("'shadows' names no route 'partnr' (did you mean 'partner'?)", out)
+
+    # --- exit codes (docs/operations.md) -------------------------------------------------------
+
+    def test_unknown_command_is_named_with_the_commands(self):
+        """Exit 2, naming the word and listing what exists, at either level."""
+        p = self.run_cli("frobnicate")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("portcullis: unknown command 'frobnicate'", p.stderr)
+        self.assertRegex(p.stderr, r"the commands are: run, check, version, keys\b")
+        p = self.run_cli("keys", "--store", "sqlite:unused.db", "frob")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("portcullis keys: unknown command 'frob'", p.stderr)
+        self.assertIn("create, list, disable, enable, revoke, rotate", p.stderr)
+
+    def test_exit_codes(self):
+        """0 done; 1 the command ran and failed; 2 the command line is wrong (never CLI11's
+        own 105..114)."""
+        good = self.write("codes-good.yaml", self.good_text())
+        bad = self.write("codes-bad.yaml", self.good_text().replace('"echo"', '"nope"', 1))
+        cases = [
+            (0, ["version"]),
+            (0, ["--help"]),
+            (0, ["keys", "--help"]),
+            (0, ["check", "-c", good]),
+            (1, ["check", "-c", bad]),
+            (1, ["check", "-c", os.path.join(self.dir, "missing.yaml")]),
+            (1, ["run", "-c", bad]),
+            (1, ["keys", "--store", f"sqlite://{self.dir}/no-such-folder/keys.db", "list"]),
+            (2, []),                               # no command
+            (2, ["check"]),                        # -c is required (CLI11: 106)
+            (2, ["run", "-c"]),                    # -c without its value
+            (2, ["check", "-c", good, "extra"]),   # an extra argument (CLI11: 109)
+            (2, ["version", "--verbose"]),         # an unknown option
+            (2, ["keys"]),                         # keys needs a subcommand
+            (2, ["keys", "list"]),                 # no store named
+            (2, ["keys", "-c", good, "--store", "sqlite:x.db", "list"]),
+            (2, ["keys", "--store", "sqlite:x.db", "disable", "not-an-id"]),
+            (2, ["keys", "--store", "sqlite:x.db", "create", "--client", "a b"]),
+        ]
+        for code, args in cases:
+            with self.subTest(args=args):
+                p = self.run_cli(*args)
+                self.assertEqual(p.returncode, code, p.stdout + p.stderr)
+                if code == 2:
+                    self.assertTrue(p.stderr.strip(), "a usage error says what is wrong")
+
+    # --- what `run` opens, checked by `check` -----------------------------------------------------
+
+    def check_and_run_refuse(self, name, cfg, needle, reason):
+        """`check` and `run` both exit 1 with NAME:LINE:COL: ... <reason> at the line of
+        `needle` (before issue 11 `check` passed and `run` failed without either)."""
+        text = to_yaml(cfg)
+        path = self.write(name, text)
+        for command in ("check", "run"):
+            with self.subTest(command=command):
+                p = self.run_cli(command, "-c", path)
+                out = p.stdout + p.stderr
+                self.assertEqual(p.returncode, 1, out)
+                self.assertRegex(out, r"%s:%d:\d+: .*%s" % (re.escape(name), line_of(text, needle),
+                                                            re.escape(reason)))
+
+    def test_access_log_that_cannot_be_opened(self):
+        missing = os.path.join(self.dir, "no-such-folder", "access.log")
+        cfg = base_config(18080, log={"access": missing})
+        self.check_and_run_refuse("log-folder.yaml", cfg, "no-such-folder",
+                                  "cannot open access log %s: folder %s: No such file or directory"
+                                  % (missing, os.path.dirname(missing)))
+        cfg = base_config(18080, log={"access": self.dir})
+        self.check_and_run_refuse("log-dir.yaml", cfg, "access:",
+                                  "cannot open access log %s: Is a directory" % self.dir)
+
+    def test_key_store_folder_that_cannot_be_opened(self):
+        pepper = self.write("store-pepper", "a-pepper-for-the-cli-tests\n")
+        cfg = base_config(18080, routes=[route("keys", path_prefix="/k", auth=["api_key"])])
+        cfg["api_keys"] = {"store": "sqlite:no-such-folder/keys.db", "pepper": f"file:{pepper}"}
+        folder = os.path.join(self.dir, "no-such-folder")
+        self.check_and_run_refuse("store-folder.yaml", cfg, "no-such-folder",
+                                  "cannot open the key store sqlite:%s/keys.db: folder %s: "
+                                  "No such file or directory" % (folder, folder))
 
     def test_run_refuses_bad_file(self):
         """`run` with an invalid file exits non-zero with the diagnostic instead of serving."""

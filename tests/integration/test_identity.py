@@ -116,6 +116,17 @@ class IdentityTest(GatewayTestCase):
         r = self.get("/echo/rid-lower", [("x-request-id", "lower-case-id")])
         self.assertEqual(self.assert_request_id_consistent(r), "lower-case-id")
 
+    def test_request_id_in_another_spelling_never_reaches_the_upstream(self):
+        """X_Request_Id (which an upstream reading '_' as '-' would take for X-Request-Id) is
+        removed: the upstream sees one request id, the one the client is answered with."""
+        r = self.get("/echo/rid-underscore", [("X-Request-Id", "kept-id"),
+                                               ("X_Request_Id", "forged-id")])
+        self.assertEqual(self.assert_request_id_consistent(r), "kept-id")
+        seen = r.echo()
+        spellings = [k for k, _ in seen.headers if k.lower().replace("_", "-") == "x-request-id"]
+        self.assertEqual(len(spellings), 1, seen.headers)
+        self.assertNotIn("forged-id", [v for _, v in seen.headers])
+
     def test_error_response_carries_request_id(self):
         """A gateway error (404) returns the request id in the header and in its JSON body."""
         r = self.get("/no-such-route", [("X-Request-Id", "err-id-1")])

@@ -38,6 +38,7 @@ ASYM = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", 
 
 # The error_description of each refusal (src/auth/jwt/describe.h).
 D_MALFORMED = "the token is not a well-formed JWT"
+D_NOT_JWT = "the bearer token is not a JWT"
 D_DUPLICATE = "the token repeats a member name"
 D_ALG_NONE = "unsigned tokens (alg none) are not accepted"
 D_ALG = "the token algorithm is not allowed"
@@ -250,11 +251,16 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
         self.assertEqual(r.status, 401, str(r))
         self.assertEqual(r.json()["error"], "unauthorized")
 
-    def test_opaque_bearer_is_left_to_other_mechanisms(self):
+    def test_opaque_bearer_on_a_jwt_only_route_is_not_a_jwt(self):
+        """A credential was presented: the caller is told it is not a JWT, not that none was
+        (a route that also has oauth2 leaves it to introspection: test_oauth2)."""
         r = self.call("2YotnFZFEjr1zCsicMWpAA")
-        self.assertEqual(r.status, 401, str(r))
-        self.assertEqual(r.json()["error"], "unauthorized")
-        self.assertEqual(r.header("WWW-Authenticate"), 'Bearer realm="portcullis"')
+        self.assert_bearer_error(r, 401, D_NOT_JWT)
+        # Refused before forwarding: the access log names the route but no upstream.
+        entry = self.gateway.wait_for_access_log(r.header("X-Request-Id"))
+        self.assertEqual(entry["route"], "multi")
+        self.assertIsNone(entry["upstream"])
+        self.assertIsNone(entry["upstream_status"])
 
     # --- every rejection, each with its own description ----------------------------------------
 
@@ -296,6 +302,52 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
             token = self.keys.mint("RS256", claims(iss=TYPED_ISS), header={"typ": typ})
             self.assertEqual(self.call(token).status, 200)
 
+    def test_refusals_name_a_verified_token_in_the_access_log(self):
+        """Issue 11: a 401/403 for a token whose signature verified logs its sub and client
+        (and the token's handle as credential_id); one that did not verify names nobody. The
+        token itself is never written."""
+        now = int(time.time())
+        good = self.keys.mint("RS256", claims(sub="43"))
+        verified = {  # request id: (token, target, status, its sub)
+            "jwt-named-expired": (self.keys.mint("RS256", claims(sub="late", azp="web-app",
+                                                                 exp_in=-3600)),
+                                  "/multi", 401, "late"),
+            "jwt-named-audience": (self.keys.mint("RS256", claims(sub="aud-user", azp="web-app",
+                                                                  aud="api://billing")),
+                                   "/multi", 401, "aud-user"),
+            "jwt-named-not-yet": (self.keys.mint("RS256", claims(sub="early", azp="web-app",
+                                                                 nbf=now + 3600)),
+                                  "/multi", 401, "early"),
+            # POST needs orders:write
+            "jwt-named-scope": (self.keys.mint("RS256", claims(sub="reader", azp="web-app")),
+                                "/v1/orders", 403, "reader"),
+        }
+        unverified = {
+            "jwt-anon-signature": self.keys.mint("RS256", claims(sub="forger")).rsplit(".", 1)[0]
+                                  + "." + good.rsplit(".", 1)[1],
+            "jwt-anon-issuer": self.keys.mint("RS256", claims(sub="evil", iss="https://evil.test")),
+            "jwt-anon-key": self.keys.mint("RS256", claims(sub="ghost"), key="unpublished"),
+        }
+        for rid, (token, target, status, sub) in verified.items():
+            with self.subTest(rid=rid):
+                method = "POST" if status == 403 else "GET"
+                r = self.gateway.request(method, target, bearer(token) + [("X-Request-Id", rid)],
+                                         body=b"{}" if method == "POST" else None)
+                self.assertEqual(r.status, status, str(r))
+                e = self.gateway.wait_for_access_log(rid)
+                self.assertEqual(e["user_id"], sub, e)
+                self.assertEqual(e["client_id"], "web-app", e)
+                self.assertEqual(e["auth_method"], "jwt", e)
+                self.assertRegex(e.get("credential_id", ""), r"^[0-9a-f]{12}$", e)
+                self.assertNotIn(token, json.dumps(e))
+        for rid, token in unverified.items():
+            with self.subTest(rid=rid):
+                r = self.gateway.request("GET", "/multi", bearer(token) + [("X-Request-Id", rid)])
+                self.assertEqual(r.status, 401, str(r))
+                e = self.gateway.wait_for_access_log(rid)
+                self.assertEqual((e["user_id"], e["client_id"], e["auth_method"]), ("", "", ""), e)
+                self.assertNotIn("credential_id", e)
+
     # --- attacks --------------------------------------------------------------------------------
 
     def test_alg_none_in_every_case_with_and_without_signature(self):
@@ -307,9 +359,7 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
                     self.refused(f"{head}.{body}.{sig}", D_ALG_NONE)
         # Without even the second dot it is not a JWT at all.
         head = b64u('{"alg":"none"}')
-        r = self.call(f"{head}.{body}")
-        self.assertEqual(r.status, 401)
-        self.assertEqual(r.json()["error"], "unauthorized")
+        self.refused(f"{head}.{body}", D_NOT_JWT)
 
     def test_hs256_keyed_with_the_providers_public_key(self):
         body = b64u(json.dumps(claims()))

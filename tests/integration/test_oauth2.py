@@ -13,6 +13,7 @@ One gateway for the class, with providers that differ only where a test needs it
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -130,8 +131,14 @@ class OAuth2Test(GatewayTestCase):
     def test_token_for_another_resource_is_refused_by_audience(self):
         token = self.idp.token("orders:read", resource=OTHER_RESOURCE)
         self.assertEqual(self.idp.introspect(token)["aud"], OTHER_RESOURCE)
-        r = self.get("/v1/orders", bearer(token))
+        r = self.get("/v1/orders", bearer(token) + [("X-Request-Id", "oauth2-aud-1")])
         self.assert_bearer_error(r, 401, "invalid_token", "another audience")
+        # Issue 11: the provider called the token active, so the refusal names its client.
+        entry = self.gateway.wait_for_access_log("oauth2-aud-1")
+        self.assertEqual((entry["client_id"], entry["auth_method"]), ("test-client", "oauth2"),
+                         entry)
+        self.assertRegex(entry.get("credential_id", ""), r"^\S+$", entry)
+        self.assertNotIn(token, json.dumps(entry))
         # The same token is fine where no audience is required.
         self.assertEqual(self.get("/off", bearer(token)).status, 200)
 
@@ -155,8 +162,12 @@ class OAuth2Test(GatewayTestCase):
         self.assertIn('scope="orders:read"', r.header("WWW-Authenticate") or "")
 
     def test_unknown_token_is_401_inactive(self):
-        r = self.get("/v1/orders", bearer("not-a-token-the-idp-issued"))
+        r = self.get("/v1/orders", bearer("not-a-token-the-idp-issued") +
+                     [("X-Request-Id", "oauth2-inactive-1")])
         self.assert_bearer_error(r, 401, "invalid_token", "not active")
+        entry = self.gateway.wait_for_access_log("oauth2-inactive-1")
+        self.assertEqual((entry["client_id"], entry["auth_method"]), ("", ""), entry)
+        self.assertNotIn("credential_id", entry)
         self.assertEqual(self.idp.introspections(), 1)
         # Remembered for negative_cache_s: no second call.
         self.get("/v1/orders", bearer("not-a-token-the-idp-issued"))
@@ -434,7 +445,12 @@ class OAuth2ConfigTest(unittest.TestCase):
             "routes:\n"
             "  - { name: r, match: { path_prefix: / }, upstream: u, auth: [oauth2:other] }\n")
         self.assertEqual(r.returncode, 1)
-        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint .*https")
+        self.assertRegex(r.stderr, r":4:29: invalid introspection_endpoint .*https to identity "
+                         r"providers is not supported yet in this build")
+        # Issue 11: the message once advised "use http:// on a trusted network"; a token
+        # checked over plain http is no advice to give.
+        self.assertNotIn("http://", r.stderr.split("introspection_endpoint 'https://idp.test/"
+                                                   "introspect':")[1].splitlines()[0])
         self.assertRegex(r.stderr, r":6:20: client_secret must be a reference")
         self.assertRegex(r.stderr, r":7:5: unknown key 'cache_ss'.*did you mean 'cache_s'")
         self.assertRegex(r.stderr, r":9:\d+: auth method 'oauth2:other' names no provider")

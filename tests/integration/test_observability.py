@@ -70,14 +70,15 @@ class ObservabilityTest(GatewayTestCase):
         self.assertGreaterEqual(entry["duration_ms"], 0)
 
     def test_access_log_has_host_user_agent_and_upstream_timing(self):
-        """host, user_agent, upstream_status and upstream_ms: set from the upstream's answer
-        when forwarded, null when the request never reached an upstream."""
+        """host, user_agent, upstream, upstream_status and upstream_ms: set when forwarded,
+        null when the request never reached an upstream."""
         r = self.get("/echo/timed", [("X-Request-Id", "obs-up-1"), ("User-Agent", "probe/1.0"),
                                      ("X-Echo-Delay-Ms", "200")], host="api.example.test")
         self.assertEqual(r.status, 200, str(r))
         e = self.gateway.wait_for_access_log("obs-up-1")
         self.assertEqual(e["host"], "api.example.test")
         self.assertEqual(e["user_agent"], "probe/1.0")
+        self.assertEqual(e["upstream"], "echo")
         self.assertEqual(e["upstream_status"], 200)
         self.assertGreaterEqual(e["upstream_ms"], 200)
         self.assertLessEqual(e["upstream_us"], e["duration_us"])
@@ -87,6 +88,7 @@ class ObservabilityTest(GatewayTestCase):
         e = self.gateway.wait_for_access_log("obs-up-2")
         self.assertEqual(e["host"], "other.example.test")
         self.assertEqual(e["user_agent"], "")
+        self.assertIsNone(e["upstream"])
         self.assertIsNone(e["upstream_status"])
         self.assertIsNone(e["upstream_ms"])
         self.assertIsNone(e["upstream_us"])

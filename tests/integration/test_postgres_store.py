@@ -244,9 +244,9 @@ class TwoGatewaysTest(PostgresTestBase):
             self.assertIn(":***@", p.stderr)
             self.assert_no_password(p.stdout, p.stderr)
         wrong = self.pg.url().replace(self.pg.password, self.pg.password[::-1])
-        for url in (wrong, self.pg.url(sslmode="bogus"),
-                    f"postgresql://portcullis:{self.pg.password}@127.0.0.1:1/keys"):
-            p = self.cli.run("list", "--store", url, expect=1)
+        for url, code in ((wrong, 1), (self.pg.url(sslmode="bogus"), 2),
+                          (f"postgresql://portcullis:{self.pg.password}@127.0.0.1:1/keys", 1)):
+            p = self.cli.run("list", "--store", url, expect=code)
             self.assertIn("portcullis keys:", p.stderr)
             self.assert_no_password(p.stdout, p.stderr)
             self.assertNotIn(self.pg.password[::-1], p.stdout + p.stderr)
@@ -320,7 +320,9 @@ class CatchUpTest(PostgresTestBase):
 
 class OutageTest(PostgresTestBase):
     def test_database_lost_while_serving(self):
-        g = self.gateway("outage", key_config(self.echo, self.pg.url()))
+        cfg = key_config(self.echo, self.pg.url())
+        cfg["api_keys"]["gates_readiness"] = False
+        g = self.gateway("outage", cfg)
         k = self.cli.create(g.config_path, "steady", "--scopes", "reports:read")
         other = self.cli.create(g.config_path, "to-revoke", "--scopes", "reports:read")
         self.seconds_until([g], other["key"], 200)
@@ -337,6 +339,12 @@ class OutageTest(PostgresTestBase):
             time.sleep(0.05)
         samples = {n: v for n, _, v in parse_prometheus(g.metrics())}
         self.assertEqual(samples["portcullis_api_key_store_up"], 0)
+        # Listed in /readyz; not gating here (api_keys.gates_readiness: false, as advised for
+        # several gateways on one database).
+        ready = g.admin_get("/readyz")
+        self.assertEqual(ready.status, 200)
+        self.assertIn({"dependency": "api_keys", "reason": "key store unreadable",
+                       "gating": False}, ready.json()["not_ready"])
         self.assertGreaterEqual(samples["portcullis_api_key_store_staleness_seconds"], 4)
         # Uses that could not be written are dropped and counted, not queued.
         self.assertGreater(samples["portcullis_api_key_usage_dropped_total"], 0)
@@ -361,7 +369,10 @@ class OutageTest(PostgresTestBase):
             r = g.request("GET", "/v1/reports", [("X-API-Key", key["key"])])
             self.assertEqual(r.status, 503, str(r))
             self.assertEqual(r.json().get("error"), "temporarily_unavailable")
-            self.assertEqual(g.admin_get("/readyz").status, 503)
+            ready = g.admin_get("/readyz")
+            self.assertEqual(ready.status, 503)
+            self.assertIn({"dependency": "api_keys", "reason": "key store not loaded yet",
+                           "gating": True}, ready.json()["not_ready"])
             # Routes without API keys are served meanwhile.
             self.assertEqual(g.request("GET", "/healthz").status, 200)
             g.wait_for_output(r"cannot load the key store .*503", timeout=5)

@@ -242,12 +242,14 @@ class ProxyTest(GatewayTestCase):
         self.assertEqual(seen.header_all("X-Forwarded-Proto"), ["http"])
         self.assertEqual(seen.header_all("X-Forwarded-Host"), ["api.example.test"])
 
-    def test_x_forwarded_for_is_appended_to(self):
-        """An existing X-Forwarded-For keeps its hops and gets the client address appended."""
-        seen = self.echo_of("GET", "/echo/xff2", [("X-Forwarded-For", "203.0.113.7, 198.51.100.2")])
-        xff = ", ".join(seen.header_all("X-Forwarded-For"))
-        self.assertEqual([p.strip() for p in xff.split(",")],
-                         ["203.0.113.7", "198.51.100.2", "127.0.0.1"])
+    def test_x_forwarded_for_from_an_untrusted_client_is_replaced(self):
+        """No server.trusted_proxies: a client's X-Forwarded-For and Forwarded are not passed
+        on; the upstream sees the peer's address alone (test_client_address.py covers trusted
+        peers)."""
+        seen = self.echo_of("GET", "/echo/xff2", [("X-Forwarded-For", "203.0.113.7, 198.51.100.2"),
+                                                  ("Forwarded", "for=203.0.113.7")])
+        self.assertEqual(seen.header_all("X-Forwarded-For"), ["127.0.0.1"])
+        self.assertEqual(seen.header_all("Forwarded"), [])
 
     def test_spoofed_x_forwarded_proto_and_host_are_replaced(self):
         """A client cannot claim https or another host through X-Forwarded-Proto/Host."""

@@ -6,8 +6,8 @@ import re
 import time
 import unittest
 
-from harness import (BackgroundTraffic, GatewayTestCase, base_config, line_of, parse_prometheus,
-                     route, wait_until)
+from harness import (BackgroundTraffic, GatewayTestCase, base_config, free_port, line_of,
+                     parse_prometheus, route, to_yaml, wait_until)
 
 
 class ReloadTest(GatewayTestCase):
@@ -95,6 +95,47 @@ class ReloadTest(GatewayTestCase):
             self.echo, [route("ghost", path_prefix="/ghost", upstream="no-such-upstream")]))
         self.check_invalid_reload("upstreamok", text, line_of(text, "no-such-upstream"))
         self.assertEqual(self.status_of("/ghost/x"), 404)
+
+    def applied_reloads(self):
+        for name, labels, value in parse_prometheus(self.gateway.metrics()):
+            if name == "portcullis_config_reloads_total" and labels.get("result") == "applied":
+                return int(value)
+        return 0
+
+    def reload_and_wait(self, config=None, text=None):
+        """Writes the file, sends SIGHUP and waits until the reload is applied."""
+        before = self.applied_reloads()
+        self.gateway.write_config(config, text=text)
+        self.gateway.reload()
+        wait_until(lambda: self.applied_reloads() > before, 10, message="the reload to apply")
+
+    def test_log_level_applies_on_reload(self):
+        """log.level takes effect at the reload that changes it (issue 11: it was ignored)."""
+        quiet = self.config_with_routes(self.echo, [])
+        quiet["log"]["level"] = "warn"
+        self.reload_and_wait(quiet)
+        mark = self.gateway.output_mark()
+        self.reload_and_wait(quiet)  # at warn, its "SIGHUP: reloading" info line is not written
+        self.assertNotIn("SIGHUP: reloading", self.gateway.output_since(mark))
+        self.assertNotIn("configuration reloaded", self.gateway.output_since(mark))
+        mark = self.gateway.output_mark()
+        self.reload_and_wait(self.config_with_routes(self.echo, []))  # back to info
+        self.gateway.wait_for_output(r"configuration reloaded", since=mark)
+
+    def test_admin_listen_change_warns_that_a_restart_is_needed(self):
+        """A new admin.listen is not applied by SIGHUP: a warning says so (as for
+        server.listen), and the admin listener stays where it was."""
+        moved = self.gateway.with_ports(self.config_with_routes(self.echo, []))
+        moved["admin"]["listen"] = f"127.0.0.1:{free_port()}"
+        mark = self.gateway.output_mark()
+        self.reload_and_wait(text=to_yaml(moved))
+        self.gateway.wait_for_output(r"admin\.listen and admin\.enabled changes take effect "
+                                     r"after a restart", since=mark)
+        self.assertEqual(self.gateway.admin_get("/readyz").status, 200)
+        # Back to the listener's own address: no warning.
+        mark = self.gateway.output_mark()
+        self.reload_and_wait(self.config_with_routes(self.echo, []))
+        self.assertNotIn("admin.listen", self.gateway.output_since(mark))
 
     def test_valid_reload_after_invalid_one_is_applied(self):
         """After a rejected file, fixing it and sending SIGHUP again applies the fix."""

@@ -1,5 +1,6 @@
 """Routing: paths are normalised before matching and forwarding, prefixes match whole
-segments, methods are enforced, and anything unmatched gets a JSON 404."""
+segments, methods are enforced, hosts (exact or wildcard) restrict a route, and anything
+unmatched gets a JSON 404."""
 
 import unittest
 
@@ -14,6 +15,10 @@ class RoutingTest(GatewayTestCase):
             route("health", path="/healthz"),
             route("reports", path_prefix="/v1/reports", methods=["GET"]),
             route("fwd", path_prefix="/fwd", forward_authorization=True),
+            # The more specific hosts first, as the loader requires.
+            route("api-host", path_prefix="/hosted", host="api.example.test"),
+            route("eu-tenants", path_prefix="/hosted", host="*.eu.example.test"),
+            route("tenants", path_prefix="/hosted", host="*.example.test"),
         ])
 
     def assert_reaches(self, target, expected_path, method="GET", expected_query=""):
@@ -90,6 +95,29 @@ class RoutingTest(GatewayTestCase):
         self.assert_reaches("/v1/reports/1", "/v1/reports/1")
         r = self.gateway.request("DELETE", "/v1/reports/1")
         self.assertIn(r.status, (404, 405), str(r))
+
+    def test_exact_and_wildcard_hosts(self):
+        """An exact host wins over the wildcards that cover it and a longer wildcard over a
+        shorter one; a wildcard matches one or more labels in front of its domain (any case,
+        any port), never the domain itself or a look-alike."""
+        cases = {
+            "api.example.test": "api-host",
+            "API.Example.Test:8080": "api-host",
+            "shop.eu.example.test": "eu-tenants",
+            "a.b.eu.example.test": "eu-tenants",
+            "eu.example.test": "tenants",
+            "x.api.example.test": "tenants",
+            "Acme.Example.Test": "tenants",
+        }
+        for i, (host, expected) in enumerate(cases.items()):
+            with self.subTest(host=host):
+                rid = f"host-{i}"
+                r = self.get("/hosted/x", [("X-Request-Id", rid)], host=host)
+                self.assertEqual(r.status, 200, str(r))
+                self.assertEqual(self.gateway.wait_for_access_log(rid)["route"], expected)
+        for host in ("example.test", "badexample.test", "example.test.evil", ".example.test"):
+            with self.subTest(host=host):
+                self.assert_error_json(self.get("/hosted/x", host=host), 404)
 
     def test_unknown_path_is_404_json(self):
         """A path no route matches: 404 with a small JSON error body."""

@@ -2,6 +2,7 @@
 with a delay /readyz fails first while connections are still accepted and served. Requests
 in flight finish, and the process exits 0."""
 
+import json
 import shutil
 import socket
 import tempfile
@@ -128,7 +129,10 @@ class LameDuckTest(unittest.TestCase):
             self.assertEqual(r.echo().path, "/echo/lame-duck")
         self.assertLess(time.monotonic() - start, self.DELAY_S,
                         "the request was not served within the delay")
-        self.assertEqual(g.admin_get("/readyz").status, 503)
+        r = g.admin_get("/readyz")
+        self.assertEqual(r.status, 503)
+        self.assertEqual(json.loads(r.body), {"ready": False, "not_ready": [
+            {"dependency": "server", "reason": "draining", "gating": True}]})
         # After the delay the listener closes.
         wait_until(lambda: self._refused(g), self.DELAY_S + 2,
                    message="listener to close after drain_delay_s")

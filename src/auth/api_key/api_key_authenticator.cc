@@ -20,12 +20,22 @@ AuthResult fail(Status s, std::string_view description) {
   return AuthResult::fail(s, std::string(description));
 }
 
+// Whom a key whose secret matched names: its client and id (never the secret).
+identity::Identity named_by(const KeyEntry& e, std::string_view id) {
+  identity::Identity who;
+  who.client_id = *e.client_id;
+  who.auth_method = "api-key";
+  who.credential_id = std::string(id);
+  return who;
+}
+
 }  // namespace
 
 ApiKeyAuthenticator::ApiKeyAuthenticator(std::shared_ptr<KeyRegistry> registry, std::string header,
                                          std::optional<std::string> query_param)
     : registry_(std::move(registry)),
-      credentials_(CredentialPlaces{"ApiKey", true, {std::move(header)}, {}, std::move(query_param)}) {}
+      credentials_(
+          CredentialPlaces{"ApiKey", true, {std::move(header)}, {}, std::move(query_param)}) {}
 
 void ApiKeyAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   done(decide(request, unix_now()));
@@ -74,29 +84,33 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
 
 AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
                                       const AuthRequest& request, std::int64_t now) const {
-  if (e.status == KeyStatus::Revoked) return fail(Status::RevokedCredential, d::kRevoked);
-  if (e.status == KeyStatus::Disabled) return fail(Status::DisabledCredential, d::kDisabled);
-  if (e.expires_at <= now) return fail(Status::ExpiredCredential, d::kExpired);
+  // The secret matched: a refusal from here on names the key in the access log.
+  const auto refuse = [&](Status s, std::string_view description) {
+    AuthResult r = fail(s, description);
+    r.identity = named_by(e, id);
+    return r;
+  };
+  if (e.status == KeyStatus::Revoked) return refuse(Status::RevokedCredential, d::kRevoked);
+  if (e.status == KeyStatus::Disabled) return refuse(Status::DisabledCredential, d::kDisabled);
+  if (e.expires_at <= now) return refuse(Status::ExpiredCredential, d::kExpired);
   if (e.routes != nullptr) {
     const auto& routes = *e.routes;
     if (std::find(routes.begin(), routes.end(), request.route.name) == routes.end()) {
-      return fail(Status::RouteNotAllowed, d::kRoute);
+      return refuse(Status::RouteNotAllowed, d::kRoute);
     }
   }
   if (e.cidrs != nullptr) {
-    IpBytes addr;
-    if (e.cidrs_invalid || !parse_ip(request.client_ip, addr) || !any_contains(*e.cidrs, addr)) {
-      return fail(Status::SourceNotAllowed, d::kSource);
+    ip::IpBytes addr;
+    if (e.cidrs_invalid || !ip::parse_ip(request.client_ip, addr) ||
+        !ip::any_contains(*e.cidrs, addr)) {
+      return refuse(Status::SourceNotAllowed, d::kSource);
     }
   }
 
   registry_->note_used(id);
-  identity::Identity id_out;
-  id_out.client_id = *e.client_id;
-  id_out.scopes = *e.scopes;
-  id_out.auth_method = "api-key";
-  id_out.credential_id = std::string(id);
-  return AuthResult::ok(std::move(id_out));
+  identity::Identity who = named_by(e, id);
+  who.scopes = *e.scopes;
+  return AuthResult::ok(std::move(who));
 }
 
 }  // namespace portcullis::auth::api_key

@@ -36,8 +36,6 @@ class ApiKeyAuthenticator : public Authenticator {
   std::string_view challenge_scheme() const override { return "ApiKey"; }
   const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  // Not before the key store has been read once (a database down at start-up).
-  bool ready() const override { return registry_ != nullptr && registry_->loaded(); }
 
   // The decision alone (tests call it directly). `now`: unix seconds.
   AuthResult decide(const AuthRequest& request, std::int64_t now) const;

@@ -47,18 +47,18 @@ const std::vector<std::string>* KeyTable::intern_list(std::string_view s) {
   return lists_.emplace(std::string(s), std::move(list)).first->second.get();
 }
 
-const std::vector<Cidr>* KeyTable::intern_cidrs(std::string_view s, bool& ok) {
+const std::vector<ip::Cidr>* KeyTable::intern_cidrs(std::string_view s, bool& ok) {
   ok = true;
   auto it = cidr_lists_.find(s);
   if (it != cidr_lists_.end()) {
     ok = !it->second->empty();
     return it->second.get();
   }
-  std::vector<Cidr> blocks;
+  std::vector<ip::Cidr> blocks;
   for (const auto& item : identity::split_scopes(s)) {
-    Cidr c;
+    ip::Cidr c;
     std::string why;
-    if (!parse_cidr(item, c, why)) {
+    if (!ip::parse_cidr(item, c, why)) {
       // Fail closed: a list with an unreadable block allows no source at all.
       blocks.clear();
       ok = false;
@@ -66,7 +66,7 @@ const std::vector<Cidr>* KeyTable::intern_cidrs(std::string_view s, bool& ok) {
     }
     blocks.push_back(c);
   }
-  auto list = std::make_unique<const std::vector<Cidr>>(std::move(blocks));
+  auto list = std::make_unique<const std::vector<ip::Cidr>>(std::move(blocks));
   return cidr_lists_.emplace(std::string(s), std::move(list)).first->second.get();
 }
 

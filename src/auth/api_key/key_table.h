@@ -21,9 +21,9 @@
 #include <unordered_set>
 #include <vector>
 
-#include "auth/api_key/cidr.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/key_store.h"
+#include "ip/cidr.h"
 
 namespace portcullis::auth::api_key {
 
@@ -34,7 +34,7 @@ struct KeyEntry {
   const std::string* client_id = nullptr;
   const std::vector<std::string>* scopes = nullptr;                    // never null once stored
   const std::vector<std::string>* routes = nullptr;                    // null: any route
-  const std::vector<Cidr>* cidrs = nullptr;                            // null: any source
+  const std::vector<ip::Cidr>* cidrs = nullptr;                        // null: any source
   std::int64_t expires_at = std::numeric_limits<std::int64_t>::max();  // max: never
   std::uint32_t stamp = 0;  // poll generation that last wrote the entry
   KeyStatus status = KeyStatus::Revoked;
@@ -78,7 +78,7 @@ class KeyTable {
 
   const std::string* intern_client(std::string_view s);
   const std::vector<std::string>* intern_list(std::string_view s);
-  const std::vector<Cidr>* intern_cidrs(std::string_view s, bool& ok);
+  const std::vector<ip::Cidr>* intern_cidrs(std::string_view s, bool& ok);
 
   mutable std::array<Shard, kShards> shards_;
   std::atomic<std::size_t> size_{0};
@@ -94,7 +94,7 @@ class KeyTable {
   using TextMap = std::unordered_map<std::string, V, TextHash, std::equal_to<>>;
   std::unordered_set<std::string, TextHash, std::equal_to<>> clients_;
   TextMap<std::unique_ptr<const std::vector<std::string>>> lists_;
-  TextMap<std::unique_ptr<const std::vector<Cidr>>> cidr_lists_;
+  TextMap<std::unique_ptr<const std::vector<ip::Cidr>>> cidr_lists_;
 };
 
 }  // namespace portcullis::auth::api_key

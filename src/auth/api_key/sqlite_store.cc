@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "auth/api_key/sqlite_statement.h"
+#include "config/read_file.h"
 
 namespace portcullis::auth::api_key {
 namespace {
@@ -60,8 +61,30 @@ void SqliteKeyStore::close_db() {
   db_ = nullptr;
 }
 
+bool SqliteKeyStore::check_location(const std::string& path, std::string& why) {
+  const std::string what = "sqlite:" + path + ": ";
+  if (!config::folder_writable(path, why)) {
+    why = what + why;
+    return false;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;  // created on open
+    why = what + std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    why = what + "not a regular file";
+    return false;
+  }
+  if (::access(path.c_str(), R_OK | W_OK) == 0) return true;
+  why = what + std::strerror(errno);
+  return false;
+}
+
 std::unique_ptr<SqliteKeyStore> SqliteKeyStore::open(const std::string& path,
                                                      const Options& options, std::string& error) {
+  if (!check_location(path, error)) return nullptr;
   std::unique_ptr<SqliteKeyStore> store(new SqliteKeyStore(path, options));
   if (!store->open_db(options.create, error)) return nullptr;
   return store;

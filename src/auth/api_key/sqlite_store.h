@@ -29,6 +29,11 @@ class SqliteKeyStore : public KeyStore {
 
   static std::unique_ptr<SqliteKeyStore> open(const std::string& path, const Options& options,
                                               std::string& error);
+  // Whether the store at `path` can be opened for writing, without touching it (for `check`):
+  // its folder exists and is writable (SQLite creates the file, and in WAL mode the -wal and
+  // -shm files, beside it), and the file, when there is one, is a readable and writable
+  // regular file. False with `why` ("sqlite:PATH: folder /x: No such file or directory").
+  static bool check_location(const std::string& path, std::string& why);
   ~SqliteKeyStore() override;
 
   std::string describe() const override { return "sqlite:" + path_; }

@@ -9,6 +9,7 @@ namespace portcullis::auth::jwt::describe {
 
 inline constexpr std::string_view kMalformed = "the token is not a well-formed JWT";
 inline constexpr std::string_view kNotJwt = "the credential is not a JWT";
+inline constexpr std::string_view kBearerNotJwt = "the bearer token is not a JWT";
 inline constexpr std::string_view kEmpty = "the bearer token is empty";
 inline constexpr std::string_view kDuplicateMember = "the token repeats a member name";
 inline constexpr std::string_view kTooLarge = "the token is larger than allowed";

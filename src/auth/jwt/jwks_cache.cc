@@ -70,6 +70,13 @@ bool JwksCache::ready() const {
   return keys_ != nullptr;
 }
 
+std::string_view JwksCache::not_ready_reason() const {
+  std::lock_guard lock(mu_);
+  if (!keys_) return kNoKeysYet;
+  if (stale_locked(now_())) return kKeysTooOld;
+  return {};
+}
+
 std::size_t JwksCache::key_count() const {
   std::lock_guard lock(mu_);
   return keys_ ? keys_->size() : 0;

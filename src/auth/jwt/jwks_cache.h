@@ -71,6 +71,8 @@ class JwksCache : public KeySource, public std::enable_shared_from_this<JwksCach
   void lookup_async(std::optional<std::string> kid, Alg alg,
                     std::function<void(LookupResult)> done) override;
   bool ready() const override;
+  // No keys yet, or the last good ones are older than max_stale (lookups answer Unavailable).
+  std::string_view not_ready_reason() const override;
   void start() override;
 
   // For metrics and tests.

@@ -26,7 +26,9 @@ AuthResult fail(Status s, std::string_view description) {
   return AuthResult::fail(s, std::string(description));
 }
 
-AuthResult fail(const Verdict& v) { return AuthResult::fail(v.status, v.description); }
+AuthResult fail(const Verdict& v) {
+  return AuthResult::fail(v.status, v.description);
+}
 
 // Remembers a token this connection presented, exactly as long as its cache entry holds:
 // until the entry's expiry, and from nbf - skew.
@@ -40,6 +42,19 @@ void remember(CredentialMemo* memo, const Provider& p, std::string_view token,
                          ? *entry.times.nbf - static_cast<std::int64_t>(p.config().clock_skew_s)
                          : std::numeric_limits<std::int64_t>::min();
   memo->valid_until = entry.expires_at;
+}
+
+// Whom a token with a valid signature names, for the access log of its refusal: sub and
+// client id when its claims make an identity at all, and always the token's handle.
+void named_by(const json::object& payload, const ClaimsPolicy& policy, const TokenDigest& digest,
+              identity::Identity& who) {
+  identity::Identity full;
+  if (build_identity(payload, policy, full).ok()) {
+    who.subject = std::move(full.subject);
+    who.client_id = std::move(full.client_id);
+  }
+  who.auth_method = "jwt";
+  who.credential_id = token_id(digest);
 }
 
 // Everything after the key lookup: signature, typ, claims, identity, cache (and the
@@ -69,12 +84,18 @@ AuthResult finish(Provider& p, const Token& t, Alg alg, const LookupResult& lr,
     case SignatureCheck::Invalid:
       return fail(Status::InvalidCredential, d::kBadSignature);
   }
-  if (Verdict v = check_typ(t.header, p.policy()); !v.ok()) return fail(v);
+  // The signature verified: a refusal from here on names the token in the access log.
+  const auto refuse = [&](const Verdict& v) {
+    AuthResult r = fail(v);
+    named_by(t.payload, p.policy(), digest, r.identity);
+    return r;
+  };
+  if (Verdict v = check_typ(t.header, p.policy()); !v.ok()) return refuse(v);
   const std::int64_t now = p.now();
   TokenTimes times;
-  if (Verdict v = check_claims(t.payload, p.policy(), now, times); !v.ok()) return fail(v);
+  if (Verdict v = check_claims(t.payload, p.policy(), now, times); !v.ok()) return refuse(v);
   identity::Identity id;
-  if (Verdict v = build_identity(t.payload, p.policy(), id); !v.ok()) return fail(v);
+  if (Verdict v = build_identity(t.payload, p.policy(), id); !v.ok()) return refuse(v);
   id.auth_method = "jwt";
   id.credential_id = token_id(digest);
   if (p.cache().enabled()) {
@@ -105,8 +126,8 @@ std::string token_id(const TokenDigest& digest) {
 
 JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
                                    std::optional<std::string> query_param,
-                                   bool unknown_issuer_is_mine)
-    : providers_(std::move(providers)), unknown_issuer_is_mine_(unknown_issuer_is_mine) {
+                                   bool sole_bearer)
+    : providers_(std::move(providers)), sole_bearer_(sole_bearer) {
   CredentialPlaces places{"Bearer", false, {}, {}, std::move(query_param)};
   for (const auto& p : providers_) {
     if (!method_.empty()) method_ += ',';
@@ -118,11 +139,6 @@ JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> provid
   credentials_ = CredentialExtractor(std::move(places));
 }
 
-bool JwtAuthenticator::ready() const {
-  return std::all_of(providers_.begin(), providers_.end(),
-                     [](const auto& p) { return p->ready(); });
-}
-
 void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback done) {
   // ---- Where is the token? Exactly one place.
   const Credential found = credentials_.extract(request.headers, request.target);
@@ -132,11 +148,12 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   if (token.empty()) return done(fail(Status::MalformedCredential, d::kEmpty));
   if (!looks_like_jws(token)) {
     // An opaque bearer token (in Authorization, or the query parameter like one) belongs to
-    // another mechanism (oauth2 introspection).
-    const bool bearer = found.from() == Credential::From::Authorization ||
-                        found.from() == Credential::From::Query;
-    if (bearer) return done(AuthResult::fail(Status::NoCredential));
-    return done(fail(Status::MalformedCredential, d::kNotJwt));
+    // the route's other bearer mechanism (oauth2 introspection) when it has one; without one
+    // the caller did present a credential, and is told it is not a JWT.
+    const bool authorization = found.from() == Credential::From::Authorization;
+    const bool bearer = authorization || found.from() == Credential::From::Query;
+    if (bearer && !sole_bearer_) return done(AuthResult::fail(Status::NoCredential));
+    return done(fail(Status::MalformedCredential, authorization ? d::kBearerNotJwt : d::kNotJwt));
   }
   if (token.size() > max_token_bytes_) return done(fail(Status::MalformedCredential, d::kTooLarge));
 
@@ -196,7 +213,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
     }
   }
   if (!provider) {
-    if (!unknown_issuer_is_mine_) return done(AuthResult::fail(Status::NoCredential));
+    if (!sole_bearer_) return done(AuthResult::fail(Status::NoCredential));
     const bool has_iss = iss != t.payload.end();
     return done(fail(Status::UnknownCredential, has_iss ? d::kUnknownIssuer : d::kNoIssuer));
   }
@@ -236,8 +253,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
       pending->done(fail(Status::MalformedCredential, d::kMalformed));  // cannot happen
       return;
     }
-    pending->done(
-        finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr));
+    pending->done(finish(*pending->provider, again, pending->alg, r, pending->digest, {}, nullptr));
   });
 }
 

@@ -18,23 +18,23 @@ namespace portcullis::auth::jwt {
 class JwtAuthenticator : public Authenticator {
  public:
   // `providers`: the route's jwt providers, in the route's order. `query_param`: the route's
-  // jwt_query_param. `unknown_issuer_is_mine`: whether a JWT from an issuer none of the
-  // providers knows is refused here (true) or left to a later mechanism of the route that
-  // also takes bearer tokens (false).
+  // jwt_query_param. `sole_bearer`: whether this is the route's only mechanism that takes
+  // bearer tokens, so that a JWT from an issuer none of the providers knows, and a bearer
+  // token that is not a JWT at all, are refused here (true) rather than left to a later
+  // mechanism of the route (false: oauth2 introspects opaque and JWT-shaped tokens alike).
   JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
-                   std::optional<std::string> query_param, bool unknown_issuer_is_mine = true);
+                   std::optional<std::string> query_param, bool sole_bearer = true);
 
   std::string_view method() const override { return method_; }
   std::string_view challenge_scheme() const override { return "Bearer"; }
   const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  bool ready() const override;
 
  private:
   std::vector<std::shared_ptr<Provider>> providers_;
   // Authorization: Bearer, the providers' own headers and cookies, the route's parameter.
   CredentialExtractor credentials_;
-  bool unknown_issuer_is_mine_;
+  bool sole_bearer_;
   std::string method_;
   std::size_t max_token_bytes_ = 0;  // the largest of the providers'
 };

@@ -37,8 +37,7 @@ std::vector<std::string> claim_header_names(const config::Config& config) {
 }
 
 std::shared_ptr<Authenticator> route_authenticator(const config::RouteConfig& route,
-                                                   const ProviderMap& providers,
-                                                   bool unknown_issuer_is_mine) {
+                                                   const ProviderMap& providers, bool sole_bearer) {
   std::vector<std::shared_ptr<Provider>> mine;
   for (const auto& method : route.auth) {
     if (method.kind != config::AuthKind::Jwt) continue;
@@ -46,8 +45,7 @@ std::shared_ptr<Authenticator> route_authenticator(const config::RouteConfig& ro
     if (it != providers.end()) mine.push_back(it->second);
   }
   if (mine.empty()) return nullptr;
-  return std::make_shared<JwtAuthenticator>(std::move(mine), route.jwt_query_param,
-                                            unknown_issuer_is_mine);
+  return std::make_shared<JwtAuthenticator>(std::move(mine), route.jwt_query_param, sole_bearer);
 }
 
 }  // namespace portcullis::auth::jwt

@@ -27,9 +27,8 @@ std::vector<std::string> claim_header_names(const config::Config& config);
 
 // The route's jwt mechanism, covering all its jwt:NAME methods (the token's iss picks one);
 // null when the route has none. Put it where the route's first jwt: method is.
-// `unknown_issuer_is_mine`: see JwtAuthenticator.
+// `sole_bearer`: see JwtAuthenticator.
 std::shared_ptr<Authenticator> route_authenticator(const config::RouteConfig& route,
-                                                   const ProviderMap& providers,
-                                                   bool unknown_issuer_is_mine);
+                                                   const ProviderMap& providers, bool sole_bearer);
 
 }  // namespace portcullis::auth::jwt

@@ -42,6 +42,10 @@ class KeySource {
                             std::function<void(LookupResult)> done) = 0;
   // False until keys are known (remote sets before their first successful fetch).
   virtual bool ready() const = 0;
+  // Why no token can be checked now, for /readyz (a fixed phrase, never a URL), or empty.
+  virtual std::string_view not_ready_reason() const { return ready() ? "" : kNoKeysYet; }
+  static constexpr std::string_view kNoKeysYet = "no keys yet";
+  static constexpr std::string_view kKeysTooOld = "keys older than jwks_max_stale_s";
   // Begins background work (the first fetch, refreshes); idempotent.
   virtual void start() {}
 };

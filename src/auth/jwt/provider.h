@@ -33,6 +33,7 @@ class Provider {
   KeySource& keys() { return *keys_; }
   TokenCache& cache() { return cache_; }
   bool ready() const { return keys_->ready(); }
+  std::string_view not_ready_reason() const { return keys_->not_ready_reason(); }
   std::int64_t now() const { return now_(); }
   void start() { keys_->start(); }
   // The CredentialMemo owner for tokens this provider accepted (a reload builds new ones).

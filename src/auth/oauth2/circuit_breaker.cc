@@ -38,6 +38,11 @@ void CircuitBreaker::record_failure() {
   }
 }
 
+bool CircuitBreaker::refusing() const {
+  std::lock_guard lock(mu_);
+  return state_ == State::Open && now() < open_until_;
+}
+
 CircuitBreaker::State CircuitBreaker::state() const {
   std::lock_guard lock(mu_);
   return state_;

@@ -27,6 +27,10 @@ class CircuitBreaker {
   State state() const;
   // Open or half-open: calls are (mostly) refused. For the breaker_open gauge.
   bool is_open() const { return state() != State::Closed; }
+  // Open and within `open_for`: every call is refused now. Once `open_for` has passed the next
+  // caller is let through as the trial, so a breaker with no traffic does not count as
+  // refusing forever (what /readyz reports).
+  bool refusing() const;
 
  private:
   Clock::time_point now() const { return now_ ? now_() : Clock::now(); }

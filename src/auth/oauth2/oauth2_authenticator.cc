@@ -2,12 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/json/parse.hpp>
-#include <algorithm>
-#include <limits>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 
 #include "identity/identity.h"
 #include "observe/metrics.h"
@@ -23,10 +23,26 @@ std::int64_t system_unix_now() {
       .count();
 }
 
-DecisionPtr refuse(Status s, std::string_view description) {
+// `who`: whom an active token names, kept with the refusal for the access log only.
+DecisionPtr refuse(Status s, std::string_view description, identity::Identity who = {}) {
   auto d = std::make_shared<Decision>();
   d->result = AuthResult::fail(s, std::string(description), "Bearer");
+  d->result.identity = std::move(who);
   return d;
+}
+
+// Whom an active token names: its sub and client_id (strings only) and the token's handle.
+identity::Identity named_by(const json::object& claims, const TokenKey& key) {
+  identity::Identity id;
+  if (const auto* sub = claims.if_contains("sub"); sub != nullptr && sub->is_string()) {
+    id.subject = std::string(sub->get_string());
+  }
+  if (const auto* cid = claims.if_contains("client_id"); cid != nullptr && cid->is_string()) {
+    id.client_id = std::string(cid->get_string());
+  }
+  id.auth_method = "oauth2";
+  id.credential_id = credential_id(key);
+  return id;
 }
 
 // A claim by dotted path ("realm_access.roles"); a member whose name holds the whole path
@@ -133,8 +149,7 @@ OAuth2Provider::OAuth2Provider(const config::OAuth2ProviderConfig& config,
       transport_(std::move(transport)),
       clocks_{clocks.steady, clocks.unix_now ? clocks.unix_now : system_unix_now},
       cache_(config.cache_entries, clocks.steady),
-      breaker_(config.breaker_failures, std::chrono::seconds(config.breaker_open_s),
-               clocks.steady),
+      breaker_(config.breaker_failures, std::chrono::seconds(config.breaker_open_s), clocks.steady),
       expected_issuer_(config.issuer) {
   if (!config_.introspection_endpoint.empty()) {
     client_ = std::make_shared<IntrospectionClient>(
@@ -154,6 +169,12 @@ bool OAuth2Provider::ready() const {
   if (client()) return true;
   maybe_discover();
   return false;
+}
+
+std::string_view OAuth2Provider::not_ready_reason() const {
+  if (!ready()) return kNotDiscovered;
+  if (breaker_.refusing()) return kBreakerOpen;
+  return {};
 }
 
 void OAuth2Provider::maybe_discover() const {
@@ -212,8 +233,8 @@ void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
                                     config_.auth_method,
                                     std::chrono::milliseconds(config_.timeout_ms)},
       transport_);
-  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name,
-               url.url, std::string(issuer->get_string()));
+  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name, url.url,
+               std::string(issuer->get_string()));
   std::lock_guard lock(mu_);
   client_ = std::move(client);
   expected_issuer_ = std::string(issuer->get_string());
@@ -307,8 +328,8 @@ void OAuth2Provider::record_call(bool ok) const {
   observe::Metrics::global().set_gauge(series::kBreakerOpen, {{"provider", config_.name}},
                                        open ? 1 : 0);
   if (open) {
-    spdlog::warn("oauth2 provider '{}': introspection failing, pausing calls for {}s",
-                 config_.name, config_.breaker_open_s);
+    spdlog::warn("oauth2 provider '{}': introspection failing, pausing calls for {}s", config_.name,
+                 config_.breaker_open_s);
   } else {
     spdlog::info("oauth2 provider '{}': introspection answering again", config_.name);
   }
@@ -321,8 +342,8 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     v.decision = refuse(Status::ProviderUnavailable, failure_description(answer.kind));
     return v;  // never cached
   }
-  const auto negative = [&](Status s, std::string_view why) {
-    v.decision = refuse(s, why);
+  const auto negative = [&](Status s, std::string_view why, identity::Identity who = {}) {
+    v.decision = refuse(s, why, std::move(who));
     v.ttl = std::chrono::seconds(config_.negative_cache_s);
     return v;
   };
@@ -331,16 +352,18 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   }
   const json::object& c = answer.claims;
   if (!answer.active()) return negative(Status::InactiveCredential, describe::kInactive);
+  // Active: the provider vouches for the token, so a refusal from here on names it.
+  const identity::Identity who = named_by(c, key);
 
   // Only access tokens call APIs (RFC 7662 token_type; oidc-provider says "Bearer" for
   // access tokens and "refresh_token" for refresh tokens).
   if (const auto* tt = c.if_contains("token_type"); tt != nullptr && !tt->is_null()) {
     const std::string_view type = tt->is_string() ? std::string_view(tt->get_string()) : "";
     if (boost::beast::iequals(type, "refresh_token")) {
-      return negative(Status::WrongTokenType, describe::kRefreshToken);
+      return negative(Status::WrongTokenType, describe::kRefreshToken, who);
     }
     if (!boost::beast::iequals(type, "access_token") && !boost::beast::iequals(type, "bearer")) {
-      return negative(Status::WrongTokenType, describe::kOtherTokenType);
+      return negative(Status::WrongTokenType, describe::kOtherTokenType, who);
     }
   }
   bool bad = false;
@@ -350,8 +373,9 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     v.decision = refuse(Status::ProviderUnavailable, describe::kBadAnswer);
     return v;
   }
-  if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired);
-  if (nbf && *nbf > now + 60) return negative(Status::CredentialNotYetValid, describe::kNotYetValid);
+  if (exp && *exp <= now) return negative(Status::ExpiredCredential, describe::kExpired, who);
+  if (nbf && *nbf > now + 60)
+    return negative(Status::CredentialNotYetValid, describe::kNotYetValid, who);
 
   std::optional<std::string> issuer;
   {
@@ -361,7 +385,7 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (issuer) {
     const auto* iss = c.if_contains("iss");
     if (iss == nullptr || !iss->is_string() || iss->get_string() != *issuer) {
-      return negative(Status::UnknownCredential, describe::kIssuer);
+      return negative(Status::UnknownCredential, describe::kIssuer, who);
     }
   }
   if (!config_.audiences.empty()) {
@@ -377,16 +401,10 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
     for (const auto& want : config_.audiences) {
       match |= std::find(list.begin(), list.end(), want) != list.end();
     }
-    if (!match) return negative(Status::WrongAudience, describe::kAudience);
+    if (!match) return negative(Status::WrongAudience, describe::kAudience, who);
   }
 
-  identity::Identity id;
-  if (const auto* sub = c.if_contains("sub"); sub != nullptr && sub->is_string()) {
-    id.subject = std::string(sub->get_string());
-  }
-  if (const auto* cid = c.if_contains("client_id"); cid != nullptr && cid->is_string()) {
-    id.client_id = std::string(cid->get_string());
-  }
+  identity::Identity id = who;
   bool spaced = false;
   if (config_.scopes_claim.empty()) {
     id.scopes = string_list(c.if_contains("scope"), spaced);
@@ -397,8 +415,6 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   if (!config_.roles_claim.empty()) {
     id.roles = string_list(claim_at(c, config_.roles_claim), spaced);
   }
-  id.auth_method = "oauth2";
-  id.credential_id = credential_id(key);
   if (spaced || !id.header_safe()) {
     // A control character would split the upstream header, a space in a scope or role item
     // the list: the answer is unusable, like any other malformed answer (503, not cached;
@@ -450,10 +466,12 @@ std::shared_ptr<OAuth2Provider> open_provider(const config::OAuth2ProviderConfig
                                               std::shared_ptr<OAuth2Provider> running,
                                               std::shared_ptr<IntrospectionTransport> transport) {
   if (running) {
-    // Where the provider is written in the file does not matter.
+    // Where the provider is written in the file does not matter, nor whether it gates
+    // readiness (the runtime reads that from the config it was built from).
     config::OAuth2ProviderConfig moved = running->config();
     moved.line = config.line;
     moved.col = config.col;
+    moved.gates_readiness = config.gates_readiness;
     if (moved == config) return running;
   }
   return OAuth2Provider::create(config, std::move(transport));

@@ -104,6 +104,12 @@ class OAuth2Provider : public std::enable_shared_from_this<OAuth2Provider> {
   // False until the introspection endpoint is known (discovery). Asking starts a
   // discovery attempt when one is due.
   bool ready() const;
+  // Why tokens cannot be introspected now, for /readyz (a fixed phrase), or empty: discovery
+  // not done yet (asking starts an attempt when one is due, as ready() does), or the
+  // circuit breaker open.
+  std::string_view not_ready_reason() const;
+  static constexpr std::string_view kNotDiscovered = "discovery not done yet";
+  static constexpr std::string_view kBreakerOpen = "circuit breaker open";
 
   const config::OAuth2ProviderConfig& config() const { return config_; }
   IntrospectionCache& cache() { return cache_; }
@@ -141,7 +147,6 @@ class OAuth2Authenticator : public Authenticator {
   std::string_view challenge_scheme() const override { return "Bearer"; }
   const CredentialExtractor& credentials() const override { return credentials_; }
   void authenticate(const AuthRequest& request, AuthCallback done) override;
-  bool ready() const override { return provider_->ready(); }
 
  private:
   std::shared_ptr<OAuth2Provider> provider_;

@@ -93,6 +93,7 @@ TEST_F(ApiKeysConfigTest, TheIssuesExampleLoads) {
   store: sqlite:///var/lib/portcullis/keys.db
   pepper: ${PC_TEST_PEPPER}
   poll_interval_ms: 500
+  gates_readiness: false
 )") + kRoutes);
   ASSERT_TRUE(r.ok()) << errors(r);
   const auto& k = *r.config->api_keys;
@@ -100,6 +101,7 @@ TEST_F(ApiKeysConfigTest, TheIssuesExampleLoads) {
   EXPECT_EQ(k.store_path, "/var/lib/portcullis/keys.db");
   EXPECT_EQ(k.pepper.reveal(), "a-pepper-that-is-long-enough");
   EXPECT_EQ(k.poll_interval_ms, 500u);
+  EXPECT_FALSE(k.gates_readiness);
   EXPECT_EQ(r.config->routes[0].api_key_query_param, "api_key");
 }
 
@@ -111,6 +113,7 @@ TEST_F(ApiKeysConfigTest, RelativeStoreResolvesAgainstTheConfigFile) {
   EXPECT_EQ(r.config->api_keys->store_path, "/etc/portcullis/keys/k.db");
   EXPECT_EQ(r.config->api_keys->header, "X-API-Key");
   EXPECT_EQ(r.config->api_keys->poll_interval_ms, 1000u);
+  EXPECT_TRUE(r.config->api_keys->gates_readiness);
 }
 
 TEST_F(ApiKeysConfigTest, MissingPepperIsAnErrorAtItsPosition) {
@@ -184,6 +187,8 @@ TEST_F(ApiKeysConfigTest, BadValues) {
   expect_error("api_keys: { store: sqlite:k.db, poll_interval_ms: 5" + tail,
                "'poll_interval_ms' must be between 100 and 60000");
   expect_error("api_keys: { store: sqlite:k.db, pepers: x" + tail, "did you mean 'pepper'");
+  expect_error("api_keys: { store: sqlite:k.db, gates_readiness: no" + tail,
+               "must be true or false");
 }
 
 TEST_F(ApiKeysConfigTest, QueryParamNeedsApiKeyAuth) {

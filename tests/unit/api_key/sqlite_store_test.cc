@@ -100,6 +100,28 @@ TEST_F(SqliteStoreTest, RefusesANewerSchemaAndAMissingFileWithoutCreate) {
   EXPECT_NE(error.find("newer"), std::string::npos) << error;
 }
 
+// Issue 11: `check` judges the store's location as `run` will need it, creating nothing.
+TEST_F(SqliteStoreTest, CheckLocationNamesTheFolderAndTheOsReason) {
+  std::string why;
+  EXPECT_TRUE(SqliteKeyStore::check_location(path, why)) << why;
+  EXPECT_FALSE(fs::exists(path));
+  EXPECT_FALSE(SqliteKeyStore::check_location(dir + "/missing/keys.db", why));
+  EXPECT_EQ(why, "sqlite:" + dir + "/missing/keys.db: folder " + dir +
+                     "/missing: No such file or directory");
+  std::ofstream(dir + "/plain") << "x";
+  EXPECT_FALSE(SqliteKeyStore::check_location(dir + "/plain/keys.db", why));
+  EXPECT_EQ(why, "sqlite:" + dir + "/plain/keys.db: folder " + dir + "/plain: Not a directory");
+  fs::create_directory(dir + "/sub");
+  EXPECT_FALSE(SqliteKeyStore::check_location(dir + "/sub", why));
+  EXPECT_EQ(why, "sqlite:" + dir + "/sub: not a regular file");
+  // open() says the same, before SQLite is asked.
+  EXPECT_FALSE(SqliteKeyStore::open(dir + "/missing/keys.db", {}, why));
+  EXPECT_NE(why.find("folder " + dir + "/missing: No such file or directory"), std::string::npos)
+      << why;
+  open();
+  EXPECT_TRUE(SqliteKeyStore::check_location(path, why)) << why;
+}
+
 TEST_F(SqliteStoreTest, NeverStoresTheSecret) {
   auto store = open();
   std::string key = create(*store, "partner-123");

@@ -250,6 +250,17 @@ TEST(LoaderTest, ListenAddressForms) {
 TEST(LoaderTest, UnquotedIpv6ListenExplainsQuoting) {
   // Unquoted, [::1]:8080 is a YAML syntax error; [::1] alone is a list.
   expect_one_error("server:\n  listen: [::1]\n", 2, 11, "quote IPv6");
+  // The syntax errors say it too, with the address as written, at the parser's position: in
+  // a flow map, in block style, and in a flow map spread over lines.
+  const std::string hint = R"((quote IPv6 addresses: listen: "[::1]:8080"))";
+  expect_one_error("server: {listen: [::1]:8080}\n", 1, 23, "end of map flow not found " + hint);
+  expect_one_error("server:\n  listen: [::1]:8080\n", 2, 16, "end of map not found " + hint);
+  expect_one_error("admin: {\n  enabled: true,\n  listen: [fe80::1]:9901\n}\n", 3, 20,
+                   R"((quote IPv6 addresses: listen: "[fe80::1]:9901"))");
+  // Other syntax errors get no such hint.
+  LoadResult r = load("server: {listen: \"127.0.0.1:8080\"\n");
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].message.find("IPv6"), std::string::npos) << all(r.errors);
 }
 
 TEST(LoaderTest, AdminAndServerOnTheSameAddressIsAnError) {
@@ -360,6 +371,62 @@ TEST(LoaderTest, RouteMatchNeedsExactlyOnePath) {
   expect_one_error(route("auth: none", "{ path: /a, methods: ['GE T'] }"), 4, 45,
                    "not a valid HTTP method");
   expect_one_error(route("auth: none", "{ path: /a, host: 'u@h' }"), 4, 41, "invalid host");
+}
+
+TEST(LoaderTest, WildcardHostsAreStarDotDomain) {
+  LoadResult r = load(route("auth: none", "{ path: /a, host: '*.Example.com:8443' }"));
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].match.host, "*.example.com");
+  // Every other shape is refused at the value (col 41), not accepted and never matched.
+  for (const char* bad :
+       {"'a*.b'", "'*'", "'*.'", "'*.*.example.com'", "'*example.com'", "'api.*.com'"}) {
+    expect_one_error(route("auth: none", std::string("{ path: /a, host: ") + bad + " }"), 4, 41,
+                     "a wildcard host is '*.' followed by a domain name");
+  }
+}
+
+TEST(LoaderTest, UnquotedWildcardHostExplainsQuoting) {
+  // Unquoted, '*' starts a YAML alias.
+  expect_one_error(route("auth: none", "{ path: /a, host: *.example.com }"), 4, 41,
+                   R"(the referenced anchor is not defined (quote wildcard hosts: host: "*.example.com"))");
+}
+
+TEST(LoaderTest, AWildcardHostMustComeAfterTheMoreSpecificHostsItCovers) {
+  const std::string wild =
+      "  - { name: wild, match: { path_prefix: /v1, host: '*.example.com' }, upstream: reports, "
+      "auth: none }\n";
+  const std::string api =
+      "  - { name: api, match: { path_prefix: /v1/orders, host: api.example.com }, upstream: "
+      "reports, auth: none }\n";
+  const std::string eu =
+      "  - { name: eu, match: { path_prefix: /, host: '*.eu.example.com' }, upstream: reports, "
+      "auth: none }\n";
+  LoadResult r = load(std::string(kUpstream) + "routes:\n" + wild + api + eu);
+  ASSERT_EQ(r.errors.size(), 2u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(),
+            "test.yaml:4:5: route 'wild' (host *.example.com) would take requests such as any "
+            "method api.example.com/v1/orders from route 'api' (line 5, host api.example.com): "
+            "put the route with the more specific host first");
+  EXPECT_NE(r.errors[1].message.find("from route 'eu' (line 6, host *.eu.example.com)"),
+            std::string::npos)
+      << all(r.errors);
+  // The other order loads, and so do hosts the wildcard does not cover or paths it never meets.
+  r = load(std::string(kUpstream) + "routes:\n" + api + eu + wild);
+  EXPECT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+  r = load(std::string(kUpstream) + "routes:\n" + wild +
+           "  - { name: bare, match: { path_prefix: /, host: example.com }, upstream: reports, "
+           "auth: none }\n"
+           "  - { name: other, match: { path_prefix: /v2, host: api.example.com }, upstream: "
+           "reports, auth: none }\n");
+  EXPECT_TRUE(r.ok()) << all(r.errors);
+  // A route the same wildcard already covers is never reached.
+  r = load(std::string(kUpstream) + "routes:\n" + wild +
+           "  - { name: same, match: { path: /v1/x, host: '*.example.com' }, upstream: reports, "
+           "auth: none }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+  EXPECT_NE(r.warnings[0].message.find("route 'same' is never reached"), std::string::npos);
 }
 
 TEST(LoaderTest, RoutePathsAreNormalised) {
@@ -580,6 +647,24 @@ TEST(LoaderTest, LogLevelAndAccess) {
   EXPECT_EQ(r.config->log.access, "off");
 }
 
+// Issue 11: log.format (text or json) for the gateway's messages; the positions of
+// log.access and api_keys.store are kept for what `check` finds about them later.
+TEST(LoaderTest, LogFormatAndThePositionsOfFilesToOpen) {
+  LoadResult r = load("log: { level: warn }\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.format, LogFormat::Text);
+  r = load("log:\n  format: json\n  access: /var/log/pc.log\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->log.format, LogFormat::Json);
+  EXPECT_EQ(r.config->log.access_at, (Mark{3, 11}));
+  expect_one_error("log: { format: logfmt }\n", 1, 16, "log format 'logfmt' must be text or json");
+  expect_one_error("log: { formt: json }\n", 1, 8, "did you mean 'format'");
+  ::setenv("PC_TEST_FORMAT_PEPPER", "format-test-pepper-0123456789", 1);
+  r = load("api_keys:\n  pepper: ${PC_TEST_FORMAT_PEPPER}\n  store: sqlite:keys.db\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->api_keys->store_at, (Mark{3, 10}));
+}
+
 TEST(LoaderTest, RelativePathsResolveAgainstTheConfigFilesDirectory) {
   std::filesystem::path dir = std::filesystem::path(testing::TempDir()) / "pc_loader_test_relative";
   std::filesystem::create_directories(dir);
@@ -633,7 +718,6 @@ TEST(LoaderTest, InputThatLoopsYamlCppLoadAllIsRefused) {
   LoadResult r = load(",l,#?");
   EXPECT_FALSE(r.ok());
 }
-
 
 }  // namespace
 }  // namespace portcullis::config

@@ -1,16 +1,43 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <boost/json/parse.hpp>
+
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 
 #include "observe/access_log.h"
+#include "observe/gateway_log.h"
 #include "observe/metrics.h"
 #include "server/header_block.h"
+#include "spdlog/details/log_msg.h"
+#include "spdlog/formatter.h"
 
 namespace portcullis {
 namespace {
+
+// Issue 11: `check` judges the access-log target as `run` will open it, creating nothing;
+// `open` gives the OS's reason too.
+TEST(AccessLog, CheckTargetNamesTheOsReason) {
+  char tmpl[] = "/tmp/portcullis-log-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  std::string why;
+  for (const char* special : {"stdout", "stderr", "off"}) {
+    EXPECT_TRUE(observe::AccessLog::check_target(special, why)) << special;
+  }
+  EXPECT_TRUE(observe::AccessLog::check_target(dir + "/access.log", why)) << why;
+  EXPECT_NE(access((dir + "/access.log").c_str(), F_OK), 0);  // not created
+  EXPECT_FALSE(observe::AccessLog::check_target(dir + "/no/access.log", why));
+  EXPECT_EQ(why, "cannot open access log " + dir + "/no/access.log: folder " + dir +
+                     "/no: No such file or directory");
+  EXPECT_FALSE(observe::AccessLog::check_target(dir, why));
+  EXPECT_EQ(why, "cannot open access log " + dir + ": Is a directory");
+  EXPECT_FALSE(observe::AccessLog::open(dir + "/no/access.log", std::vector<std::string>{}, why));
+  EXPECT_EQ(why, "cannot open access log " + dir + "/no/access.log: No such file or directory");
+  rmdir(dir.c_str());
+}
 
 TEST(AccessLog, RedactsConfiguredQueryParameters) {
   std::string error;
@@ -99,6 +126,7 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
   e.user_agent = "curl/8 ptk_1234ok";
   log->write(e);
   e.user_agent = "probe/1.0";
+  e.upstream = "orders";
   e.upstream_status = 204;
   e.upstream_ms = 12.3456;
   log->write(e);
@@ -112,6 +140,8 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
   EXPECT_NE(first.find(R"("user_agent":"curl/8 REDACTED")"), std::string::npos) << first;
   EXPECT_NE(first.find(R"("upstream_status":null,"upstream_ms":null,"upstream_us":null)"), std::string::npos)
       << first;
+  EXPECT_NE(first.find(R"("upstream":null)"), std::string::npos) << first;
+  EXPECT_NE(second.find(R"("upstream":"orders")"), std::string::npos) << second;
   EXPECT_NE(second.find(R"("user_agent":"probe/1.0")"), std::string::npos) << second;
   EXPECT_NE(second.find(R"("upstream_status":204,"upstream_ms":12,"upstream_us":12346)"), std::string::npos)
       << second;
@@ -211,6 +241,29 @@ TEST(HeaderBlock, FindsABadByteAtAnyPositionOfALongHead) {
       EXPECT_EQ(server::check_head(head), server::HeadCheck::ControlChar) << pos;
     }
   }
+}
+
+// Issue 11: with log.format json every gateway message is one JSON object on one line,
+// whatever the message holds.
+TEST(GatewayLog, JsonFormatterWritesOneObjectPerMessage) {
+  auto f = observe::make_json_log_formatter();
+  const std::string text = "quote \" newline \n tab \t nul " + std::string(1, '\0') + " end";
+  spdlog::details::log_msg msg(spdlog::source_loc{}, "portcullis", spdlog::level::warn, text);
+  spdlog::memory_buf_t out;
+  f->format(msg, out);
+  const std::string line(out.data(), out.size());
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1);
+  const auto v = boost::json::parse(line.substr(0, line.size() - 1));
+  const auto& o = v.as_object();
+  EXPECT_EQ(o.size(), 4u);
+  EXPECT_EQ(o.at("msg").as_string(), text);
+  EXPECT_EQ(o.at("level").as_string(), "warning");
+  EXPECT_EQ(o.at("logger").as_string(), "portcullis");
+  const std::string time(o.at("time").as_string());
+  EXPECT_EQ(time.size(), 24u) << time;  // 2024-05-01T12:00:00.123Z
+  EXPECT_EQ(time.back(), 'Z');
+  EXPECT_TRUE(f->clone());
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "proxy/path.h"
+#include "url/host_pattern.h"
 
 namespace portcullis::proxy {
 namespace {
@@ -40,6 +41,46 @@ TEST(Router, MethodsAndHostRestrictAMatch) {
   EXPECT_EQ(r.match("GET", "API.Example.com:8080", "/r/1"), 0);
   EXPECT_EQ(r.match("POST", "api.example.com", "/r/1"), -1);
   EXPECT_EQ(r.match("GET", "other.example.com", "/r/1"), -1);
+}
+
+TEST(Router, WildcardHostMatchesOneOrMoreLabelsInFront) {
+  // In the order the loader requires: the more specific hosts first.
+  Router r({route("api", std::nullopt, "/", {}, "api.example.com"),
+            route("eu", std::nullopt, "/", {}, "*.eu.example.com"),
+            route("any-sub", std::nullopt, "/", {}, "*.example.com"),
+            route("rest", std::nullopt, "/")});
+  EXPECT_EQ(r.match("GET", "api.example.com", "/x"), 0);
+  EXPECT_EQ(r.match("GET", "shop.eu.example.com", "/x"), 1);
+  EXPECT_EQ(r.match("GET", "a.b.eu.example.com:443", "/x"), 1);
+  EXPECT_EQ(r.match("GET", "eu.example.com", "/x"), 2);
+  EXPECT_EQ(r.match("GET", "WWW.Example.COM", "/x"), 2);
+  EXPECT_EQ(r.match("GET", "x.api.example.com", "/x"), 2);
+  // Never the domain itself, an empty label, a look-alike suffix or an address.
+  for (const char* host : {"example.com", ".example.com", "a..example.com", "badexample.com",
+                           "example.com.evil.test", "[::1]:8080", "a b.example.com"}) {
+    EXPECT_EQ(r.match("GET", host, "/x"), 3) << host;
+  }
+}
+
+TEST(HostPattern, ShapesMatchesAndCover) {
+  EXPECT_TRUE(url::is_wildcard_host("*.example.com"));
+  EXPECT_TRUE(url::is_wildcard_host("*.com"));
+  for (const char* bad : {"*", "*.", "a*.b", "*.*.example.com", "**.example.com", "*example.com",
+                          "*.example..com", "*.example.com.", "example.*", "*.-x_.com!"}) {
+    EXPECT_FALSE(url::is_wildcard_host(bad)) << bad;
+    EXPECT_FALSE(url::wildcard_host_problem(bad).empty()) << bad;
+  }
+  EXPECT_TRUE(url::host_matches("api.example.com", "api.example.com"));
+  EXPECT_FALSE(url::host_matches("api.example.com", "x.api.example.com"));
+  EXPECT_TRUE(url::host_covers("*.example.com", "api.example.com"));
+  EXPECT_TRUE(url::host_covers("*.example.com", "*.eu.example.com"));
+  EXPECT_TRUE(url::host_covers("*.example.com", "*.example.com"));
+  EXPECT_FALSE(url::host_covers("*.eu.example.com", "*.example.com"));
+  EXPECT_FALSE(url::host_covers("api.example.com", "*.example.com"));
+  EXPECT_FALSE(url::host_covers("*.example.com", "example.com"));
+  EXPECT_TRUE(url::hosts_overlap("*.eu.example.com", "*.example.com"));
+  EXPECT_FALSE(url::hosts_overlap("*.example.com", "*.example.org"));
+  EXPECT_FALSE(url::hosts_overlap("a.example.com", "b.example.com"));
 }
 
 TEST(Path, NormalisesDotSegmentsAndSlashes) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/fields.hpp>
+#include <tuple>
 
 #include "auth/jwt/describe.h"
 #include "fakes.h"
@@ -121,8 +122,14 @@ TEST_F(JwtAuthTest, WhereTokensAreFound) {
   http::fields basic;
   basic.set(http::field::authorization, "Basic dXNlcjpwYXNz");
   EXPECT_EQ(run(basic).status, Status::NoCredential);
-  // An opaque bearer token is for another mechanism (oauth2).
-  EXPECT_EQ(bearer("2YotnFZFEjr1zCsicMWpAA").status, Status::NoCredential);
+  // An opaque bearer token on a route with no other bearer mechanism: a credential was
+  // presented, and it is not a JWT (in Authorization or in the route's query parameter).
+  AuthResult opaque = bearer("2YotnFZFEjr1zCsicMWpAA");
+  EXPECT_EQ(opaque.status, Status::MalformedCredential);
+  EXPECT_EQ(opaque.description, d::kBearerNotJwt);
+  AuthResult opaque_query = run({}, "/v1/orders?access_token=2YotnFZFEjr1zCsicMWpAA");
+  EXPECT_EQ(opaque_query.status, Status::MalformedCredential);
+  EXPECT_EQ(opaque_query.description, d::kNotJwt);
   EXPECT_EQ(bearer("").status, Status::MalformedCredential);
   // The route's query parameter; a provider's header and cookie (decided by its iss).
   EXPECT_EQ(run({}, "/v1/orders?access_token=" + rs()).status, Status::Ok);
@@ -168,14 +175,17 @@ TEST_F(JwtAuthTest, IssuerPicksTheProvider) {
   EXPECT_EQ(r.status, Status::UnknownSigningKey);
   EXPECT_EQ(bearer(rs(payload("https://evil.test"))).description, d::kUnknownIssuer);
   EXPECT_EQ(bearer(rs(R"({"aud":"api://orders","exp":1900000000})")).description, d::kNoIssuer);
-  // A route that also has an oauth2 mechanism leaves unknown issuers to it.
+  // A route that also has an oauth2 mechanism leaves unknown issuers and opaque tokens to it.
   JwtAuthenticator lenient({main}, std::nullopt, false);
-  http::fields h;
-  h.set(http::field::authorization, "Bearer " + rs(payload("https://evil.test")));
-  AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route};
-  AuthResult out;
-  lenient.authenticate(req, [&](AuthResult x) { out = std::move(x); });
-  EXPECT_EQ(out.status, Status::NoCredential);
+  for (const std::string& token :
+       {rs(payload("https://evil.test")), std::string("2YotnFZFEjr1zCsicMWpAA")}) {
+    http::fields h;
+    h.set(http::field::authorization, "Bearer " + token);
+    AuthRequest req{h, "GET", "/", "/", "127.0.0.1", "r", route};
+    AuthResult out;
+    lenient.authenticate(req, [&](AuthResult x) { out = std::move(x); });
+    EXPECT_EQ(out.status, Status::NoCredential) << token;
+  }
 }
 
 TEST_F(JwtAuthTest, EveryRejectionHasItsOwnDescription) {
@@ -235,6 +245,44 @@ TEST_F(JwtAuthTest, EveryRejectionHasItsOwnDescription) {
   // Over the size limit.
   std::string huge = rs(payload("https://main.test", "\"pad\":\"" + std::string(9000, 'a') + "\""));
   EXPECT_EQ(bearer(huge).description, d::kTooLarge);
+}
+
+// Issue 11: a refusal after the signature verified names the token (sub, client id and its
+// handle) for the access log; before that (a bad signature, an unknown key) nobody is named.
+TEST_F(JwtAuthTest, RefusalsAfterTheSignatureVerifiedNameTheToken) {
+  const std::string expired = rs(R"({"iss":"https://main.test","aud":"api://orders","sub":"7",)"
+                                 R"("azp":"web","exp":)" +
+                                 std::to_string(kNow - 3600) + "}");
+  const std::string audience = rs(R"({"iss":"https://main.test","aud":"other","sub":"8",)"
+                                  R"("client_id":"svc","exp":)" +
+                                  std::to_string(kNow + 60) + "}");
+  for (const auto& [token, sub, client] :
+       {std::tuple{expired, "7", "web"}, std::tuple{audience, "8", "svc"}}) {
+    AuthResult r = bearer(token);
+    EXPECT_NE(r.status, Status::Ok);
+    EXPECT_EQ(r.identity.subject, sub);
+    EXPECT_EQ(r.identity.client_id, client);
+    EXPECT_EQ(r.identity.auth_method, "jwt");
+    EXPECT_EQ(r.identity.credential_id.size(), 12u);
+    EXPECT_TRUE(r.identity.scopes.empty());
+  }
+  // Verified, but the claims make no identity (a control character in sub): the handle only.
+  AuthResult bad_sub = bearer(rs(R"({"iss":"https://main.test","aud":"other","sub":"a\nb","exp":)" +
+                                 std::to_string(kNow + 60) + "}"));
+  EXPECT_EQ(bad_sub.status, Status::WrongAudience);
+  EXPECT_EQ(bad_sub.identity.subject, "");
+  EXPECT_EQ(bad_sub.identity.credential_id.size(), 12u);
+  const std::string good = rs();
+  const std::string other = rs(payload("https://main.test", "\"x\":1"));
+  for (const std::string& token :
+       {other.substr(0, other.rfind('.')) + good.substr(good.rfind('.')),
+        rs(payload(), R"({"alg":"RS256","kid":"nope"})")}) {
+    AuthResult r = bearer(token);
+    EXPECT_NE(r.status, Status::Ok);
+    EXPECT_EQ(r.identity.subject, "");
+    EXPECT_EQ(r.identity.auth_method, "");
+    EXPECT_EQ(r.identity.credential_id, "");
+  }
 }
 
 TEST_F(JwtAuthTest, VerifiedTokensAreCachedButStillExpire) {
@@ -372,7 +420,7 @@ TEST_F(JwtAuthTest, UnknownKidIsAnsweredAfterTheRefetch) {
   auto p = std::make_shared<Provider>(c, jwks, [this] { return now; });
   p->start();
   JwtAuthenticator a({p}, std::nullopt);
-  EXPECT_FALSE(a.ready());
+  EXPECT_FALSE(p->ready());
 
   std::string token = rs(payload("https://remote.test"));
   auto go = [&](std::optional<AuthResult>& out) {
@@ -401,7 +449,7 @@ TEST_F(JwtAuthTest, UnknownKidIsAnsweredAfterTheRefetch) {
   EXPECT_EQ(out->description, d::kKeysNotReady);
 
   answer(jwks_of({&ec}));  // a set without r1
-  EXPECT_TRUE(a.ready());
+  EXPECT_TRUE(p->ready());
   out.reset();
   go(out);
   EXPECT_FALSE(out.has_value());  // waiting on the refetch; the request buffers may go now

@@ -91,6 +91,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
     jwks_timeout_ms: 1500
     token_cache_entries: 0
     cache_max_s: 60
+    gates_readiness: false
 )",
                       "  - { name: r, match: { path_prefix: / }, upstream: up, auth: [jwt:main], "
                       "jwt_query_param: access_token }\n");
@@ -109,6 +110,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
   EXPECT_EQ(*p.header, "X-Access-Token");
   EXPECT_EQ(p.token_cache_entries, 0u);
   EXPECT_EQ(p.jwks_timeout_ms, 1500u);
+  EXPECT_FALSE(p.gates_readiness);
   EXPECT_EQ(*r.config->routes[0].jwt_query_param, "access_token");
 }
 
@@ -131,6 +133,7 @@ TEST_F(JwtConfigTest, DefaultsAndStaticKeySources) {
   EXPECT_EQ(p.jwks_timeout_ms, 3000u);
   EXPECT_EQ(p.token_cache_entries, 100000u);
   EXPECT_EQ(p.cache_max_s, 300u);
+  EXPECT_TRUE(p.gates_readiness);
   EXPECT_FALSE(p.public_key_pem.empty());
   EXPECT_EQ(r.config->jwt_providers.at("hs").secret.reveal().size(), 64u);
   // The issuer of a discovery provider comes from its URL.
@@ -155,7 +158,7 @@ TEST_F(JwtConfigTest, KeySourceMistakes) {
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256] }\n", 4, "{",
                "needs one key source");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, jwks_file: keys.json }\n", 4, "jwks_file", "more than one key source");
-  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: https://h/j }\n", 4, "https", "https is not supported yet");
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: https://h/j }\n", 4, "https", "https to identity providers is not supported yet in this build");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: ftp://h/j }\n", 4, "ftp", "expected http://HOST");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: missing.json }\n", 4, "missing.json", "cannot read");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_file: enc.json }\n", 4, "enc.json", "no key usable");

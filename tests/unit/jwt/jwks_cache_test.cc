@@ -67,6 +67,7 @@ class JwksCacheTest : public ::testing::Test {
 
 TEST_F(JwksCacheTest, NotReadyUntilTheFirstSuccessfulFetch) {
   EXPECT_FALSE(cache->ready());
+  EXPECT_EQ(cache->not_ready_reason(), "no keys yet");
   cache->start();
   EXPECT_EQ(fetches(), 1);
   EXPECT_EQ(lookup("k1").status, KeyLookup::NotReady);
@@ -79,6 +80,7 @@ TEST_F(JwksCacheTest, NotReadyUntilTheFirstSuccessfulFetch) {
   scheduler->fire_delayed();
   answer_keys({&k1});
   EXPECT_TRUE(cache->ready());
+  EXPECT_EQ(cache->not_ready_reason(), "");
   EXPECT_EQ(lookup("k1").status, KeyLookup::Found);
   EXPECT_EQ(cache->key_count(), 1u);
 }
@@ -174,11 +176,16 @@ TEST_F(JwksCacheTest, StaleKeysKeepWorkingUntilMaxStale) {
   }
   EXPECT_EQ(lookup("k1").status, KeyLookup::Found);  // 500 s old, limit 1000 s
   EXPECT_TRUE(cache->ready());
+  EXPECT_EQ(cache->not_ready_reason(), "");
   clock.advance(seconds(501));
+  // Past max-stale: still "ready" (keys were fetched once), but /readyz says why it cannot
+  // serve.
+  EXPECT_EQ(cache->not_ready_reason(), "keys older than jwks_max_stale_s");
   EXPECT_EQ(lookup("k1").status, KeyLookup::Unavailable);
   // A request past max-stale asks for a fetch (once per cooldown); success restores service.
   answer_keys({&k1});
   EXPECT_EQ(lookup("k1").status, KeyLookup::Found);
+  EXPECT_EQ(cache->not_ready_reason(), "");
 }
 
 TEST_F(JwksCacheTest, AFailedRefetchMakesUnknownKidsUnavailableNotUnknown) {

@@ -44,6 +44,25 @@ TEST(CircuitBreaker, StaysOpenForTheBackOffThenAllowsOneTrial) {
   EXPECT_TRUE(b.allow());
 }
 
+TEST(CircuitBreaker, RefusingOnlyWhileOpenWithinItsBackOff) {
+  FakeClock clock;
+  CircuitBreaker b(1, 5s, clock.steady());
+  EXPECT_FALSE(b.refusing());
+  b.record_failure();
+  EXPECT_TRUE(b.refusing());
+  clock.advance(4999ms);
+  EXPECT_TRUE(b.refusing());
+  // The back-off is over: the next call is the trial, whether or not one comes (so /readyz
+  // does not stay 503 for a breaker nothing calls any more).
+  clock.advance(1ms);
+  EXPECT_FALSE(b.refusing());
+  EXPECT_TRUE(b.is_open());
+  EXPECT_TRUE(b.allow());
+  EXPECT_FALSE(b.refusing());  // half-open: one trial out
+  b.record_failure();
+  EXPECT_TRUE(b.refusing());
+}
+
 TEST(CircuitBreaker, FailedTrialOpensAgainForAFullBackOff) {
   FakeClock clock;
   CircuitBreaker b(2, 5s, clock.steady());

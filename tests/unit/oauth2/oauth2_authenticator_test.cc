@@ -81,7 +81,8 @@ TEST_F(OAuth2Test, ActiveTokenBecomesAnIdentity) {
   auto a = make();
   EXPECT_EQ(a->method(), "oauth2:idp");
   EXPECT_EQ(a->challenge_scheme(), "Bearer");
-  EXPECT_TRUE(a->ready());
+  EXPECT_TRUE(provider->ready());
+  EXPECT_EQ(provider->not_ready_reason(), "");
   auto r = run_with_answer(*a, "opaque-token-1",
                            active(R"(,"realm_access":{"roles":["admin","ops"]})"));
   ASSERT_EQ(r.status, Status::Ok) << r.description;
@@ -257,6 +258,35 @@ TEST_F(OAuth2Test, ExpiredWrongIssuerWrongAudienceAreRefused) {
   }
 }
 
+// Issue 11: once the provider calls a token active, a refusal names it (sub, client_id, the
+// token's handle) for the access log, from the cache too; an inactive token names nobody.
+TEST_F(OAuth2Test, RefusalsOfAnActiveTokenNameIt) {
+  cfg.audiences = {"api://orders"};
+  cfg.negative_cache_s = 10;
+  auto a = make();
+  auto audience = run_with_answer(*a, "t-aud", active(R"(,"aud":"billing")"));
+  EXPECT_EQ(audience.status, Status::WrongAudience);
+  auto cached = run(*a, "Bearer t-aud");
+  ASSERT_TRUE(cached);
+  EXPECT_EQ(transport->calls(), 1u);
+  for (const auto& r : {audience, *cached}) {
+    EXPECT_EQ(r.identity.subject, "42");
+    EXPECT_EQ(r.identity.client_id, "orders-app");
+    EXPECT_EQ(r.identity.auth_method, "oauth2");
+    EXPECT_EQ(r.identity.credential_id, credential_id(token_key("t-aud")));
+    EXPECT_TRUE(r.identity.scopes.empty());
+  }
+  auto refresh = run_with_answer(*a, "t-rt",
+                                 R"({"active":true,"iss":"http://idp.test","aud":"api://orders",)"
+                                 R"("client_id":"orders-app","token_type":"refresh_token"})");
+  EXPECT_EQ(refresh.status, Status::WrongTokenType);
+  EXPECT_EQ(refresh.identity.client_id, "orders-app");
+  auto inactive = run_with_answer(*a, "t-off", R"({"active":false,"sub":"42"})");
+  EXPECT_EQ(inactive.status, Status::InactiveCredential);
+  EXPECT_EQ(inactive.identity.subject, "");
+  EXPECT_EQ(inactive.identity.credential_id, "");
+}
+
 // Found by tests/fuzz/introspection_fuzz.cc (UBSan: a double outside int64's range was
 // converted as is): dates beyond int64 saturate, so a far-future exp is valid, not expired.
 TEST_F(OAuth2Test, DatesBeyondInt64Saturate) {
@@ -360,6 +390,7 @@ TEST_F(OAuth2Test, BreakerStopsCallsToAFailingProviderThenTriesOnce) {
   }
   EXPECT_EQ(transport->calls(), 3u);
   EXPECT_TRUE(provider->breaker().is_open());
+  EXPECT_EQ(provider->not_ready_reason(), "circuit breaker open");  // for /readyz
   for (int i = 0; i < 10; ++i) {
     auto r = run(*a, "Bearer x" + std::to_string(i));
     ASSERT_TRUE(r);
@@ -368,6 +399,7 @@ TEST_F(OAuth2Test, BreakerStopsCallsToAFailingProviderThenTriesOnce) {
   }
   EXPECT_EQ(transport->calls(), 3u);  // no call while open
   clock.advance(5s);
+  EXPECT_EQ(provider->not_ready_reason(), "");  // the next request is the trial
   transport->auto_answer = [this](const HttpExchange&) { return FakeTransport::json(200, active()); };
   auto r = run(*a, "Bearer back");
   ASSERT_TRUE(r);
@@ -456,20 +488,21 @@ TEST_F(OAuth2Test, DiscoveryFindsTheEndpointAndTheIssuer) {
   ASSERT_EQ(transport->calls(), 1u);
   EXPECT_EQ(transport->last().method, "GET");
   EXPECT_EQ(transport->last().url.target, "/.well-known/openid-configuration");
-  EXPECT_FALSE(a->ready());
+  EXPECT_FALSE(provider->ready());
+  EXPECT_EQ(provider->not_ready_reason(), "discovery not done yet");
   auto early = run(*a, "Bearer t");
   ASSERT_TRUE(early);
   EXPECT_EQ(early->status, Status::ProviderUnavailable);
   EXPECT_EQ(early->description, describe::kNotDiscovered);
 
   transport->answer(FakeTransport::timeout());  // the first attempt fails
-  EXPECT_FALSE(a->ready());
+  EXPECT_FALSE(provider->ready());
   clock.advance(2s);
-  EXPECT_FALSE(a->ready());  // starts a second attempt
+  EXPECT_FALSE(provider->ready());  // starts a second attempt
   ASSERT_EQ(transport->pending(), 1u);
   transport->answer(FakeTransport::json(
       200, R"({"issuer":"http://idp.test","introspection_endpoint":"http://127.0.0.1:9100/token/introspection"})"));
-  EXPECT_TRUE(a->ready());
+  EXPECT_TRUE(provider->ready());
   auto r = run_with_answer(*a, "t", active());
   EXPECT_EQ(r.status, Status::Ok);
   EXPECT_EQ(transport->last().url.target, "/token/introspection");

@@ -1,11 +1,11 @@
-#include "auth/api_key/cidr.h"
+#include "ip/cidr.h"
 
 #include <arpa/inet.h>
 
 #include <charconv>
 #include <cstring>
 
-namespace portcullis::auth::api_key {
+namespace portcullis::ip {
 
 namespace {
 
@@ -101,6 +101,17 @@ bool any_contains(const std::vector<Cidr>& blocks, const IpBytes& addr) {
   return false;
 }
 
+std::string to_string(const IpBytes& addr) {
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char buf[INET6_ADDRSTRLEN];
+  if (std::memcmp(addr.data(), kMapped, sizeof kMapped) == 0) {
+    inet_ntop(AF_INET, addr.data() + 12, buf, sizeof buf);
+  } else {
+    inet_ntop(AF_INET6, addr.data(), buf, sizeof buf);
+  }
+  return buf;
+}
+
 std::string to_string(const Cidr& block) {
   char buf[INET6_ADDRSTRLEN];
   if (block.v4) {
@@ -111,4 +122,4 @@ std::string to_string(const Cidr& block) {
   return std::string(buf) + "/" + std::to_string(block.bits);
 }
 
-}  // namespace portcullis::auth::api_key
+}  // namespace portcullis::ip

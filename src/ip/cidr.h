@@ -1,7 +1,7 @@
-// Source-address restrictions of a key: IPv4 and IPv6 CIDR blocks. Addresses are compared
-// as 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so a client that reaches a
-// dual-stack listener as ::ffff:10.1.2.3 matches 10.0.0.0/8 like one that reaches an IPv4
-// listener as 10.1.2.3.
+// IP addresses and CIDR blocks (an API key's source restriction, server.trusted_proxies).
+// Addresses are compared as 16 bytes, IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d), so a client
+// that reaches a dual-stack listener as ::ffff:10.1.2.3 matches 10.0.0.0/8 like one that
+// reaches an IPv4 listener as 10.1.2.3.
 #pragma once
 
 #include <array>
@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace portcullis::auth::api_key {
+namespace portcullis::ip {
 
 using IpBytes = std::array<std::uint8_t, 16>;
 
@@ -28,5 +28,7 @@ bool parse_ip(std::string_view text, IpBytes& out);
 bool contains(const Cidr& block, const IpBytes& addr);
 bool any_contains(const std::vector<Cidr>& blocks, const IpBytes& addr);
 std::string to_string(const Cidr& block);
+// The address as text: dotted quad for an IPv4 (or IPv4-mapped) address, else RFC 5952.
+std::string to_string(const IpBytes& addr);
 
-}  // namespace portcullis::auth::api_key
+}  // namespace portcullis::ip

@@ -108,15 +108,20 @@ void mask_query_passwords(std::string& out) {
 
 bool parse_sqlite(const boost::urls::url_view& u, const std::string& base_dir,
                   KeyStoreLocation& out, std::string& error) {
-  if (u.has_authority() && !u.encoded_authority().empty()) {
-    error = "a sqlite store is a file, not a host: " + std::string(kForms);
-    return false;
-  }
   if (u.has_query() || u.has_fragment()) {
     error = "a query or fragment is not allowed";
     return false;
   }
   std::string path = u.path();  // percent-decoded
+  if (u.has_authority() && !u.encoded_authority().empty()) {
+    // sqlite://keys.db, as many tools write it: a relative file name, not a host. With a path
+    // after it (sqlite://host/keys.db), a user or a port, it names a host: refused.
+    if (!path.empty() || u.has_userinfo() || u.has_port()) {
+      error = "a sqlite store is a file, not a host: " + std::string(kForms);
+      return false;
+    }
+    path = u.host();
+  }
   if (path.empty() || path == "/") {
     error = "a file path is required: " + std::string(kForms);
     return false;

@@ -32,6 +32,12 @@ TEST(KeyStoreUrl, Sqlite) {
   EXPECT_EQ(loc.display, "sqlite:///var/lib/portcullis/keys.db");
   EXPECT_EQ(parse_ok("sqlite:keys/k.db").path, "/etc/portcullis/keys/k.db");
   EXPECT_NE(parse_error("sqlite://host/k.db").find("not a host"), std::string::npos);
+  // sqlite://old.db (the form `keys copy --from` is often given): old.db in the base folder.
+  auto rel = parse_ok("sqlite://old.db");
+  EXPECT_EQ(rel.kind, KeyStoreKind::Sqlite);
+  EXPECT_EQ(rel.path, parse_ok("sqlite:old.db").path);
+  EXPECT_NE(parse_error("sqlite://u@old.db").find("not a host"), std::string::npos);
+  EXPECT_NE(parse_error("sqlite://old.db:5").find("not a host"), std::string::npos);
 }
 
 TEST(KeyStoreUrl, PostgresPartsBecomeLibpqKeywords) {

@@ -6,12 +6,16 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
-  clang-14 libclang-rt-14-dev python3 curl openssl
-  nginx-light)  # the https upstream of the TLS integration tests (and the benchmark's peer)
+  libsqlite3-dev libpq-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
+  clang-14 libclang-rt-14-dev python3 curl openssl)
+# The integration tests start a real PostgreSQL 15 (tests/integration/pg.py: initdb and
+# pg_ctl from /usr/lib/postgresql/15/bin, as an unprivileged user when run as root), and
+# nginx as the https upstream of the upstream TLS tests (tests/integration/nginx_tls.py;
+# also the benchmark's peer).
+TEST_PKGS=(postgresql nginx-light)
 BENCH_PKGS=(haproxy wrk)
 
-want=("${BUILD_PKGS[@]}")
+want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")
 [ "${1:-}" = "--bench" ] && want+=("${BENCH_PKGS[@]}")
 
 missing=()

@@ -3,7 +3,6 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -11,8 +10,9 @@
 
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/secret_hash.h"
-#include "auth/api_key/sqlite_store.h"
+#include "auth/api_key/store_factory.h"
 #include "auth/api_key/time_format.h"
+#include "cli/key_store_commands.h"
 #include "cli/usage.h"
 #include "config/loader.h"
 #include "ip/cidr.h"
@@ -24,7 +24,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";
+constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";  // read in key_store_commands.cc
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -101,8 +101,9 @@ int usage(const std::string& message) {
 struct KeysCommand::State {
   CLI::App* keys = nullptr;
   CLI::App *create = nullptr, *list = nullptr, *disable = nullptr, *enable = nullptr,
-           *revoke = nullptr, *rotate = nullptr;
-  std::string config_path, store_url;
+           *revoke = nullptr, *rotate = nullptr, *migrate = nullptr, *copy = nullptr;
+  std::string config_path, store_url, schema;
+  std::string copy_from, copy_from_schema, copy_to;
 
   // create / rotate
   std::string client;
@@ -112,7 +113,7 @@ struct KeysCommand::State {
   std::string id;
 
   // Resolved.
-  std::unique_ptr<ak::SqliteKeyStore> store;
+  std::unique_ptr<ak::KeyStore> store;
   std::optional<std::string> pepper;
   std::shared_ptr<const config::Config> config;
 
@@ -129,13 +130,15 @@ KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.keys = app.add_subcommand("keys",
                               "Manage API keys (create, list, disable, enable, revoke, "
-                              "rotate)");
+                              "rotate) and key stores (migrate, copy)");
   s.keys->require_subcommand(1);
   s.keys->add_option("-c,--config", s.config_path,
                      "Gateway config file: the key store and pepper of its api_keys section");
   s.keys->add_option("--store", s.store_url,
-                     "Key store, e.g. sqlite:///var/lib/portcullis/keys.db (the pepper is read "
-                     "from PORTCULLIS_KEY_PEPPER)");
+                     "Key store, e.g. sqlite:///var/lib/portcullis/keys.db or "
+                     "postgresql://user@host/db (the pepper is read from PORTCULLIS_KEY_PEPPER)");
+  s.keys->add_option("--schema", s.schema,
+                     "PostgreSQL schema of a --store URL (default portcullis)");
 
   auto common = [&](CLI::App* sub) {
     sub->fallthrough();  // -c / --store may come after the subcommand too
@@ -169,6 +172,16 @@ KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
                        "How long the old keys keep working: 7d, 12h, 30m, 2s, 0 (default 7d)");
   s.rotate->add_option("--label", s.label, "Label of the new key (default: the old one's)");
   s.rotate->add_flag("--json", s.json_out, "Print JSON");
+
+  s.migrate = common(s.keys->add_subcommand(
+      "migrate", "Create the key store's schema or upgrade it to this version's"));
+  s.copy = common(s.keys->add_subcommand(
+      "copy", "Copy every key (hash and settings) from another store; safe to repeat"));
+  s.copy->add_option("--from", s.copy_from, "Store to copy from, e.g. sqlite:///old/keys.db")
+      ->required();
+  s.copy->add_option("--from-schema", s.copy_from_schema,
+                     "PostgreSQL schema of --from (default portcullis)");
+  s.copy->add_option("--to", s.copy_to, "Store to copy into (or -c FILE: its api_keys store)");
 }
 
 KeysCommand::~KeysCommand() = default;
@@ -185,53 +198,32 @@ int KeysCommand::run() {
   if (s.enable->parsed()) return s.cmd_status(ak::KeyStatus::Active);
   if (s.revoke->parsed()) return s.cmd_status(ak::KeyStatus::Revoked);
   if (s.rotate->parsed()) return s.cmd_rotate();
+  if (s.migrate->parsed() || s.copy->parsed()) {
+    StoreChoice choice;
+    const std::string& url = s.copy->parsed() && !s.copy_to.empty() ? s.copy_to : s.store_url;
+    if (s.copy->parsed() && !s.copy_to.empty() && !s.store_url.empty()) {
+      return usage("give --to or --store, not both");
+    }
+    if (int rc = choose_store(s.config_path, url, s.schema, choice); rc != 0) return rc;
+    if (s.migrate->parsed()) return run_migrate(choice);
+    return run_copy(s.copy_from, s.copy_from_schema, choice);
+  }
   return usage("no subcommand");
 }
 
 int KeysCommand::State::open(bool need_pepper, bool create_store) {
-  std::string path;
-  if (!config_path.empty() && !store_url.empty()) {
-    return usage("give either -c FILE or --store URL, not both");
-  }
-  if (!config_path.empty()) {
-    auto result = config::load_config_file(config_path);
-    for (const auto& e : result.errors) std::cerr << e.str() << "\n";
-    if (!result.ok()) return kFailed;
-    config = result.config;
-    if (!config->api_keys) return fail(config_path + " has no api_keys section");
-    path = config->api_keys->store_path;
-    pepper = config->api_keys->pepper.reveal();
-  } else if (!store_url.empty()) {
-    config::KeyStoreLocation loc;
-    std::string why;
-    std::error_code ec;
-    auto cwd = std::filesystem::current_path(ec);
-    if (!config::parse_key_store_url(store_url, cwd.string(), loc, why)) {
-      return usage("--store '" + store_url + "': " + why);
-    }
-    path = loc.path;
-    if (const char* p = std::getenv(kPepperEnv); p != nullptr && *p != '\0') {
-      if (std::string_view(p).size() < 16) {
-        return fail(std::string(kPepperEnv) +
-                    " is shorter than 16 bytes; use a random pepper "
-                    "(e.g. openssl rand -base64 32)");
-      }
-      pepper = p;
-    }
-  } else {
-    return usage(
-        "name the key store: -c FILE (its api_keys section) or --store "
-        "sqlite:///path/keys.db");
-  }
+  StoreChoice choice;
+  if (int rc = choose_store(config_path, store_url, schema, choice); rc != 0) return rc;
+  config = choice.config;
+  pepper = choice.pepper;
   if (need_pepper && !pepper) {
     // list, disable, enable and revoke never hash a secret; create and rotate do.
     return fail(std::string("create and rotate need the pepper: set ") + kPepperEnv +
                 " (the store's pepper, at least 16 bytes) or use -c FILE");
   }
-  ak::SqliteKeyStore::Options opts;
-  opts.create = create_store;
   std::string error;
-  store = ak::SqliteKeyStore::open(path, opts, error);
+  store = ak::open_key_store(
+      choice.spec, create_store ? ak::StoreUse::CreateIfMissing : ak::StoreUse::Existing, error);
   if (!store) return fail(error);
   if (pepper) {
     auto hasher = ak::SecretHasher::create(*pepper, error);

@@ -1,7 +1,5 @@
-// `api_keys`: where the key registry lives, the header keys come in, the pepper.
-#include <boost/url/parse.hpp>
-#include <filesystem>
-
+// `api_keys`: where the key registry lives (config/key_store_url.h), the header keys come in,
+// the pepper.
 #include "config/sections.h"
 #include "config/syntax.h"
 
@@ -53,28 +51,72 @@ void read_pepper(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
   }
 }
 
+void read_store(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
+  std::string url;
+  if (!r.read_nonempty_string(f, url)) return;
+  KeyStoreLocation loc;
+  std::string why;
+  if (!parse_key_store_url(url, r.base_dir(), loc, why)) {
+    // Never the URL as written: it may carry a password.
+    r.error(f.at, "invalid api_keys.store '" + mask_store_url(url) + "': " + why);
+    return;
+  }
+  k.store = loc.display;
+  k.store_at = f.at;
+  k.store_path = loc.path;
+  k.store_password = loc.password;
+  k.store_location = std::move(loc);
+}
+
+void read_password(YamlReader& r, const Entry& f, Secret& out) {
+  std::string text;
+  if (!r.read_string(f, text)) return;
+  if (text.empty()) {
+    r.error(f.at, "api_keys.password must not be empty: use ${ENV_NAME} or file:/path");
+    return;
+  }
+  r.read_secret(f, text, {"api_keys.password", "password", "api_keys.password"}, out);
+}
+
+// What only makes sense together: a password and a schema belong to a PostgreSQL store, and
+// the password is given once.
+void check_postgres_fields(YamlReader& r, const std::set<std::string>& seen, const Entry& e,
+                           const Secret& password, ApiKeysConfig& k) {
+  const Mark password_at = e.value["password"] ? mark_of(e.value["password"]) : e.at;
+  const Mark schema_at = e.value["schema"] ? mark_of(e.value["schema"]) : e.at;
+  const bool postgres = k.store_location.kind == KeyStoreKind::Postgres;
+  if (seen.count("store") == 0 || k.store.empty()) return;  // already reported
+  if (seen.count("password") && !postgres) {
+    r.error(password_at, "api_keys.password is for a postgresql:// store");
+  } else if (seen.count("password") && !k.store_password.empty()) {
+    r.error(password_at,
+            "api_keys.password is given, and api_keys.store has a password too: keep one");
+  } else if (seen.count("password")) {
+    k.store_password = password;
+  }
+  if (seen.count("schema") && !postgres) {
+    r.error(schema_at, "api_keys.schema is for a postgresql:// store");
+  }
+}
+
 }  // namespace
 
 void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
   // Present from here on, even with errors: routes naming api_key are not reported again.
   auto& k = config.api_keys.emplace();
   k.mark = e.key_at;
+  Secret password;
   auto seen =
       r.walk_map(e.value, e.at, "api_keys",
                  {{"header", [&](const Entry& f) { read_key_header(r, f, config.identity, k); }},
-                  {"store",
+                  {"store", [&](const Entry& f) { read_store(r, f, k); }},
+                  {"password", [&](const Entry& f) { read_password(r, f, password); }},
+                  {"schema",
                    [&](const Entry& f) {
-                     std::string url;
-                     if (!r.read_nonempty_string(f, url)) return;
-                     KeyStoreLocation loc;
-                     std::string why;
-                     if (!parse_key_store_url(url, r.base_dir(), loc, why)) {
-                       r.error(f.at, "invalid api_keys.store '" + url + "': " + why);
-                       return;
-                     }
-                     k.store = url;
-                     k.store_path = loc.path;
-                     k.store_at = f.at;
+                     r.read_nonempty_string(f, k.schema, [](const std::string& s) {
+                       std::string why = check_schema_name(s);
+                       return why.empty() ? why : "api_keys.schema " + why;
+                     });
                    }},
                   {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
                   r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000),
@@ -83,44 +125,7 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
     r.require(seen, "store", e.at, "api_keys");
     r.require(seen, "pepper", e.at, "api_keys");
   }
-}
-
-bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyStoreLocation& out,
-                         std::string& error) {
-  static constexpr const char* kForms =
-      "expected sqlite:///absolute/path.db or sqlite:relative/path.db";
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) {
-    error = kForms;
-    return false;
-  }
-  std::string scheme = to_lower(parsed->scheme());
-  if (scheme != "sqlite") {
-    error = "unsupported key store '" + scheme + "' (only sqlite is supported); " + kForms;
-    return false;
-  }
-  if (parsed->has_authority() && !parsed->encoded_authority().empty()) {
-    error = "a sqlite store is a file, not a host: " + std::string(kForms);
-    return false;
-  }
-  if (parsed->has_query() || parsed->has_fragment()) {
-    error = "a query or fragment is not allowed";
-    return false;
-  }
-  std::string path = parsed->path();  // percent-decoded
-  if (path.empty() || path == "/") {
-    error = "a file path is required: " + std::string(kForms);
-    return false;
-  }
-  if (path.find('\0') != std::string::npos) {
-    error = "the path contains NUL";
-    return false;
-  }
-  std::filesystem::path p(path);
-  if (p.is_relative()) p = std::filesystem::path(base_dir) / p;
-  out.kind = "sqlite";
-  out.path = p.lexically_normal().string();
-  return true;
+  if (e.value.IsMap()) check_postgres_fields(r, seen, e, password, k);
 }
 
 }  // namespace portcullis::config

@@ -12,6 +12,7 @@
 
 #include "config/jwt_config.h"
 #include "config/listener_tls_config.h"
+#include "config/key_store_url.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/secret.h"
@@ -157,25 +158,18 @@ struct LogConfig {
 
 // The `api_keys` section: where the key registry lives and how keys are presented.
 struct ApiKeysConfig {
-  std::string header = "X-API-Key";  // also accepted: Authorization: ApiKey <key>
-  std::string store;                 // as written, e.g. "sqlite:///var/lib/portcullis/keys.db"
-  std::string store_path;            // the SQLite file, absolute
-  Secret pepper;                     // HMAC key for stored secrets; resolved ${ENV} or file:
-  unsigned poll_interval_ms = 1000;  // how often the gateway looks for changed keys
-  bool gates_readiness = true;       // whether an unreadable store makes /readyz answer 503
+  std::string header = "X-API-Key";   // also accepted: Authorization: ApiKey <key>
+  std::string store;                  // as written, any password masked: for messages
+  std::string store_path;             // SQLite: the file, absolute
+  KeyStoreLocation store_location;    // parsed (config/key_store_url.h)
+  Secret store_password;              // PostgreSQL: from the URL or api_keys.password
+  std::string schema = "portcullis";  // PostgreSQL: the schema holding the tables
+  Secret pepper;                      // HMAC key for stored secrets; resolved ${ENV} or file:
+  unsigned poll_interval_ms = 1000;   // how often the gateway looks for changed keys
+  bool gates_readiness = true;        // whether an unreadable store makes /readyz answer 503
   Mark mark;
   Mark store_at;  // where `store` is written
 };
-
-// A key store location parsed from "sqlite:///abs/path.db" or "sqlite:relative/path.db".
-struct KeyStoreLocation {
-  std::string kind;  // "sqlite"
-  std::string path;  // absolute (relative paths resolved against base_dir)
-};
-// Defined in api_keys_section.cc; also used by `portcullis keys --store`. False with `error` set
-// when the URL is not a supported store.
-bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyStoreLocation& out,
-                         std::string& error);
 
 struct Config {
   std::string source_path;  // the file it was loaded from

@@ -94,7 +94,12 @@ constexpr Family kFamilies[] = {
     {"portcullis_api_key_store_errors_total", "Failed reads of the API key store."},
     {"portcullis_api_key_store_last_success_timestamp_seconds",
      "Unix time of the last successful read of the API key store."},
+    {"portcullis_api_key_store_staleness_seconds",
+     "Seconds since the API keys in memory last matched the key store (since start-up before "
+     "the first load)."},
     {"portcullis_api_key_store_up", "1 when the last read of the API key store succeeded."},
+    {"portcullis_api_key_usage_dropped_total",
+     "Key uses whose last_used_at was not written (store unavailable, or too many pending)."},
     {"portcullis_api_keys_loaded", "API keys held in memory."},
     {"portcullis_auth_failures_total", "Requests refused by authentication or policy."},
     {"portcullis_bad_requests_total", "Requests refused as malformed, by reason."},

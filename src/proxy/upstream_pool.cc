@@ -45,6 +45,15 @@ constexpr auto kTlsFailureLogEvery = std::chrono::seconds(5);
 UpstreamConnection::UpstreamConnection(asio::io_context& ioc) : stream(ioc.get_executor()) {}
 UpstreamConnection::~UpstreamConnection() = default;
 
+void UpstreamConnection::watch_idle() {
+  if (!watch) watch = std::make_shared<IdleWatch>();
+  watch->readable = false;
+  stream.async_wait(Socket::wait_read, [w = watch, gen = watch->generation](beast::error_code ec) {
+    if (!ec && w->generation == gen) w->readable = true;
+  });
+  watching = true;
+}
+
 asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     const config::UpstreamConfig& upstream, const tls::ClientContext* tls, bool& reused,
     ConnectError& error, UpstreamConnection*& connecting, const bool& timed_out) {
@@ -58,7 +67,16 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     auto c = std::move(d.idle.back());
     d.idle.pop_back();
     if (now - c->idle_since > max_idle) continue;
-    if (readable(c->stream)) continue;
+    if (c->watching) {
+      if (c->watch->readable) continue;
+      // Called off: the wait's handler, even one already queued, sees another generation.
+      ++c->watch->generation;
+      c->watching = false;
+      beast::error_code ec;
+      c->stream.cancel(ec);
+    } else if (readable(c->stream)) {
+      continue;
+    }
     reused = true;
     co_return c;
   }

@@ -32,6 +32,14 @@ using Socket =
 
 struct TlsStream;  // proxy/tls_stream.h
 
+// Whether a connection became readable while no request was using it (the upstream closed
+// it, or sent bytes no request asked for). Shared with the pending wait's handler, which may
+// run after the connection is gone; `generation` tells that handler its wait was called off.
+struct IdleWatch {
+  bool readable = false;
+  unsigned generation = 0;
+};
+
 struct UpstreamConnection {
   explicit UpstreamConnection(boost::asio::io_context& ioc);
   ~UpstreamConnection();
@@ -40,6 +48,13 @@ struct UpstreamConnection {
   boost::beast::flat_buffer buffer;  // bytes read from the upstream, not yet parsed
   std::chrono::steady_clock::time_point idle_since;
   std::string key;
+  std::shared_ptr<IdleWatch> watch;  // made by the first watch_idle()
+  bool watching = false;             // a watch_idle() wait is pending
+
+  // Starts waiting for the connection to become readable. Call it only when the response
+  // has been read whole and nothing is left unread, before the next suspension, so that no
+  // readiness event can pass unseen between the last read and the wait.
+  void watch_idle();
 };
 
 // Tls: the TLS handshake failed (the certificate did not verify, the upstream refused ours...).
@@ -52,6 +67,7 @@ class UpstreamPool {
   // A pooled connection when one is idle (`reused` = true), else a new one. An idle
   // connection that is readable (the upstream closed it, or left bytes on it that no request
   // asked for) is dropped, never handed out: those bytes would be read as the next answer.
+  // Its pending watch_idle() wait tells; a connection released without one is peeked at.
   // `connecting` points at a new connection while its connect (and TLS handshake) is
   // pending, so the caller's deadline can cancel it. `tls`: the upstream's TLS context for an
   // https upstream, else null.

@@ -6,6 +6,7 @@
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/sqlite_store.h"
 #include "auth/client_cert/client_cert_authenticator.h"
+#include "auth/api_key/store_factory.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
@@ -69,7 +70,8 @@ bool open_mechanisms(const config::Config& config, const Runtime* previous, Runt
     if (previous != nullptr && previous->config->api_keys) {
       running = {previous->key_registry, &*previous->config->api_keys};
     }
-    rt.key_registry = auth::api_key::open_registry(*config.api_keys, running, error);
+    rt.key_registry =
+        auth::api_key::open_registry(*config.api_keys, running, previous == nullptr, error);
     if (!rt.key_registry) {
       error = positioned(config.api_keys->store_at, "api_keys: " + error);
       return false;
@@ -186,7 +188,12 @@ Readiness Runtime::readiness() const {
     if (reason.empty()) return;
     r.not_ready.push_back({std::move(dependency), std::string(reason), gating});
   };
-  if (key_registry && !key_registry->store_ok()) {
+  if (key_registry && !key_registry->loaded()) {
+    // A database store waited for at start-up: no key can be decided (API-key routes answer
+    // 503), so this gates whatever gates_readiness says (that is for a store lost later,
+    // when the last good view still serves).
+    add("api_keys", "key store not loaded yet", true);
+  } else if (key_registry && !key_registry->store_ok()) {
     add("api_keys", "key store unreadable", config->api_keys->gates_readiness);
   }
   for (const auto& [name, provider] : jwt_providers) {
@@ -211,7 +218,9 @@ void check_openable(const config::Config& config, config::Diagnostics& out) {
   if (!observe::AccessLog::check_target(config.log.access, why)) {
     out.error(config.log.access_at, why);
   }
+  // A database is not reached by `check` (run waits for one that is down, see store_factory.h).
   if (uses_key_store(config) &&
+      config.api_keys->store_location.kind == config::KeyStoreKind::Sqlite &&
       !auth::api_key::SqliteKeyStore::check_location(config.api_keys->store_path, why)) {
     out.error(config.api_keys->store_at, "cannot open the key store " + why);
   }

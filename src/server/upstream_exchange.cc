@@ -197,6 +197,9 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   rq.status = rp.status();
   rq.upstream_status = rp.status();
   out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);
+  // Read whole with the head (the usual small answer): watch the connection for the upstream
+  // closing it from now on, before the write to the client lets readiness events pass.
+  if (up_keep_alive && rp.is_done() && conn->buffer.size() == 0) conn->watch_idle();
   std::uint64_t received = 0;
   const PumpResult r = conn->tls ? co_await pump(rp, conn->tls->stream, conn->buffer, client, body,
                                                  delimited_by_close, received, rq.bytes_out)

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <tuple>
 
 #include "auth/api_key/key_format.h"
-#include "auth/api_key/sqlite_store.h"
 
 namespace portcullis::auth::api_key {
 namespace {
@@ -66,7 +64,8 @@ AuthResult ApiKeyAuthenticator::decide(const AuthRequest& request, std::int64_t 
   if (parse_key(key, parsed) != ParseError::None)
     return fail(Status::MalformedCredential, d::kMalformed);
 
-  if (!registry_) return fail(Status::StoreUnavailable, d::kUnavailable);
+  // Until the store has been read once, no key can be told from an unknown one.
+  if (!registry_ || !registry_->loaded()) return fail(Status::StoreUnavailable, d::kUnavailable);
   if (!registry_->find(parsed.id, e)) return fail(Status::UnknownCredential, d::kUnknown);
   Digest digest;
   if (!registry_->hasher().hash(parsed.secret, digest)) {
@@ -112,26 +111,6 @@ AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
   identity::Identity who = named_by(e, id);
   who.scopes = *e.scopes;
   return AuthResult::ok(std::move(who));
-}
-
-std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
-                                           const RunningRegistry& running, std::string& error) {
-  const auto interval = std::chrono::milliseconds(config.poll_interval_ms);
-  // The registry is the store's view under one pepper: the other settings can change under it.
-  if (running.registry && running.config &&
-      std::tie(running.config->store_path, running.config->pepper) ==
-          std::tie(config.store_path, config.pepper)) {
-    running.registry->set_poll_interval(interval);
-    return running.registry;
-  }
-  SqliteKeyStore::Options opts;
-  opts.create = true;
-  opts.busy_timeout_ms = 2000;
-  auto store = SqliteKeyStore::open(config.store_path, opts, error);
-  if (!store) return nullptr;
-  KeyRegistry::Options ropts;
-  ropts.poll_interval = interval;
-  return KeyRegistry::create(std::move(store), config.pepper.reveal(), ropts, error);
 }
 
 }  // namespace portcullis::auth::api_key

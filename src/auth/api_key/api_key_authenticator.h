@@ -9,7 +9,6 @@
 
 #include "auth/api_key/key_registry.h"
 #include "auth/authenticator.h"
-#include "config/config.h"
 
 namespace portcullis::auth::api_key {
 
@@ -51,18 +50,5 @@ class ApiKeyAuthenticator : public Authenticator {
   // query parameter.
   CredentialExtractor credentials_;
 };
-
-// The registry a running runtime holds, with the section it was opened for.
-struct RunningRegistry {
-  std::shared_ptr<KeyRegistry> registry;
-  const config::ApiKeysConfig* config = nullptr;
-};
-
-// The registry for a config's api_keys section: the running one when it reads the same store
-// with the same pepper (a reload then loads nothing and starts no second poller; the poll
-// interval is updated), else a new one that opens the store (creating it and its schema when
-// missing) and loads it. Null with `error` set when the store cannot be opened or read.
-std::shared_ptr<KeyRegistry> open_registry(const config::ApiKeysConfig& config,
-                                           const RunningRegistry& running, std::string& error);
 
 }  // namespace portcullis::auth::api_key

@@ -1,11 +1,18 @@
 // KeyRegistry: one key store as the gateway sees it. Loads every key at start, then a
 // background thread asks the store every poll interval for what changed (so a key created,
-// disabled or revoked with the CLI counts within about one interval) and writes the
-// last_used_at of keys that authenticated, batched, off the request path.
+// disabled or revoked with the CLI counts within about one interval), and at once when the
+// store says it changed (KeyStore::watch: PostgreSQL notifications). It writes the
+// last_used_at of keys that authenticated, batched, off the request path; a batch the store
+// cannot take is dropped and counted (portcullis_api_key_usage_dropped_total), never queued.
 //
 // When the store cannot be read, the last good view stays in use; the error is logged once
-// per change of state and counted (portcullis_api_key_store_errors_total,
-// portcullis_api_key_store_up).
+// per change of state and then every minute with the view's age, and counted
+// (portcullis_api_key_store_errors_total, portcullis_api_key_store_up,
+// portcullis_api_key_store_staleness_seconds).
+//
+// With Options::load_in_background (a database server, at start-up) the registry starts
+// empty and not loaded(): the poller binds the pepper and loads the store as soon as it can,
+// and until then the mechanism answers 503 and /readyz is not ready.
 #pragma once
 
 #include <atomic>
@@ -30,7 +37,8 @@ class KeyRegistry {
   struct Options {
     std::chrono::milliseconds poll_interval{1000};
     std::chrono::milliseconds usage_flush_interval{5000};
-    bool background = true;  // false: the caller drives poll_once() (tests)
+    bool background = true;           // false: the caller drives poll_once() (tests)
+    bool load_in_background = false;  // create() does not read the store; the poller loads it
   };
 
   // Loads the whole store (and binds the pepper to it). Null with `error` set when the
@@ -48,13 +56,18 @@ class KeyRegistry {
   std::uint64_t memo_owner() const { return memo_owner_; }
   std::size_t size() const { return table_.size(); }
   bool store_ok() const { return store_ok_.load(std::memory_order_relaxed); }
+  // The whole store has been read once: until then no key can be decided.
+  bool loaded() const { return loaded_.load(std::memory_order_acquire); }
+  // Seconds since the view last matched the store (since creation when never loaded).
+  double staleness_seconds() const;
 
   // Remembers that a key authenticated; written to the store by the poller.
   void note_used(std::string_view id);
 
   void set_poll_interval(std::chrono::milliseconds interval);
 
-  // One poll: apply the store's changes. False when the store could not be read.
+  // One poll: apply the store's changes (or load it whole, when not loaded yet). False when
+  // the store could not be read.
   bool poll_once();
   // Writes the remembered usage now. False when the store could not be written.
   bool flush_usage();
@@ -62,7 +75,7 @@ class KeyRegistry {
  private:
   const std::uint64_t memo_owner_ = next_memo_owner();
   KeyRegistry(std::unique_ptr<KeyStore> store, std::unique_ptr<SecretHasher> hasher,
-              const Options& options);
+              const Digest& fingerprint, const Options& options);
   struct Applied {
     std::size_t changed = 0, bad_rows = 0, bad_cidrs = 0;
     std::string first_bad;
@@ -70,12 +83,16 @@ class KeyRegistry {
   RowVisitor visitor(std::uint32_t stamp, Applied& a);
   void report(const Applied& a);
   bool initial_load(std::string& error);
+  // Under poll_mu_: bind the pepper (once) and read the whole store.
+  bool load_locked(std::string& error);
   void run(std::stop_token stop);
+  void wake();
   void store_failed(const std::string& error);
   void store_succeeded();
 
   std::unique_ptr<KeyStore> store_;
   std::unique_ptr<SecretHasher> hasher_;
+  const Digest fingerprint_;
   Options options_;
   KeyTable table_;
 
@@ -84,16 +101,23 @@ class KeyRegistry {
   std::int64_t last_seq_ = 0;
   std::uint32_t stamp_ = 0;
   bool force_reload_ = false;
+  bool pepper_bound_ = false;
   std::string last_error_;
+  std::chrono::steady_clock::time_point last_failure_log_{};
   std::atomic<bool> store_ok_{true};
+  std::atomic<bool> loaded_{false};
+  const std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  std::atomic<std::int64_t> last_success_ns_{0};  // steady clock; 0: never
   std::atomic<std::int64_t> poll_interval_ms_{1000};
 
   const std::uint64_t id_;  // never reused: tags this registry in thread-local caches
   std::atomic<std::uint64_t> usage_epoch_{1};  // bumped by every usage write
   std::mutex usage_mu_;
   std::unordered_set<std::string> used_;
+  std::atomic<std::uint64_t> usage_overflow_{0};  // ids not remembered: the batch was full
 
   std::mutex wake_mu_;
+  bool wake_pending_ = false;  // under wake_mu_
   std::condition_variable_any wake_;
   std::jthread thread_;
 };

@@ -40,6 +40,45 @@ KeyInfo KeyInfo::from(const KeyRow& r) {
   return k;
 }
 
+KeyRecord KeyRecord::from(const KeyRow& r) {
+  return KeyRecord{KeyInfo::from(r), std::string(r.secret_hmac)};
+}
+
+ImportAction plan_import(const std::optional<KeyRecord>& existing, const KeyRecord& incoming,
+                         KeyRecord& write) {
+  write = incoming;
+  if (!existing) return ImportAction::Insert;
+  if (existing->secret_hmac != incoming.secret_hmac) return ImportAction::Conflict;
+  const KeyInfo& old = existing->info;
+  KeyInfo& k = write.info;
+  if (old.status == KeyStatus::Revoked) k.status = KeyStatus::Revoked;  // revocation is final
+  if (old.last_used_at && (!k.last_used_at || *k.last_used_at < *old.last_used_at)) {
+    k.last_used_at = old.last_used_at;
+  }
+  const bool same = std::tie(k.client_id, k.scopes, k.routes, k.cidrs, k.label, k.status,
+                             k.created_at, k.expires_at, k.last_used_at) ==
+                    std::tie(old.client_id, old.scopes, old.routes, old.cidrs, old.label,
+                             old.status, old.created_at, old.expires_at, old.last_used_at);
+  return same ? ImportAction::Unchanged : ImportAction::Update;
+}
+
+void ImportCounts::count(ImportAction a, std::string_view id) {
+  switch (a) {
+    case ImportAction::Insert:
+      ++added;
+      break;
+    case ImportAction::Update:
+      ++updated;
+      break;
+    case ImportAction::Unchanged:
+      ++unchanged;
+      break;
+    case ImportAction::Conflict:
+      if (conflicts++ == 0) first_conflict = std::string(id);
+      break;
+  }
+}
+
 bool usable(const KeyInfo& k, std::int64_t now) {
   return k.status == KeyStatus::Active && (!k.expires_at || *k.expires_at > now);
 }

@@ -1,6 +1,6 @@
 // KeyStore: where API keys live. The gateway only reads (load_all, changes_since) and records
-// usage; the `portcullis keys` CLI writes. SqliteKeyStore is the embedded default; a
-// PostgreSQL store can implement the same interface.
+// usage; the `portcullis keys` CLI writes. SqliteKeyStore is the embedded default,
+// PostgresKeyStore the one several gateways share (postgres_store.h).
 //
 // Every change to a key (create, status, expiry) gives the changed rows a new `seq`, one
 // higher than any before, so a reader that remembers the highest seq it has seen can ask
@@ -78,6 +78,31 @@ struct RotationPlan {
 RotationPlan plan_rotation(const std::vector<KeyInfo>& client_keys, std::int64_t now,
                            std::int64_t grace_seconds);
 
+// An owned copy of a stored key with its hash: what `keys copy` moves between stores.
+struct KeyRecord {
+  KeyInfo info;
+  std::string secret_hmac;  // 32 raw bytes
+  static KeyRecord from(const KeyRow& r);
+};
+
+// What importing one key into a store does (plan_import is pure, shared by the stores).
+enum class ImportAction : std::uint8_t {
+  Insert,     // not there yet
+  Update,     // the same key (id and hash) with other settings: take the incoming ones
+  Unchanged,  // the same key with the same settings
+  Conflict,   // another key with this id (a different hash): left alone
+};
+// `write` receives the row to store for Insert and Update: the incoming settings, except that
+// a key revoked where it is stays revoked, and the later last_used_at wins.
+ImportAction plan_import(const std::optional<KeyRecord>& existing, const KeyRecord& incoming,
+                         KeyRecord& write);
+
+struct ImportCounts {
+  std::size_t added = 0, updated = 0, unchanged = 0, conflicts = 0;
+  std::string first_conflict;  // a key id
+  void count(ImportAction a, std::string_view id);
+};
+
 enum class WriteResult : std::uint8_t { Ok, NotFound, Conflict, Refused, Error };
 
 struct PollResult {
@@ -98,7 +123,12 @@ class KeyStore {
   // holds a different one.
   virtual bool bind_pepper(const Digest& fingerprint, std::string& error) = 0;
 
+  // The pepper fingerprint the store is bound to; none when no pepper was bound yet.
+  virtual bool pepper_fingerprint(std::optional<Digest>& out, std::string& error) = 0;
+
   // ---- Gateway side.
+  // About how many keys the store holds (0: unknown), so a first load can size its table.
+  virtual std::size_t estimated_keys() { return 0; }
   // Every key. max_seq is the highest seq seen (0 for an empty store).
   virtual PollResult load_all(const RowVisitor& visit) = 0;
   // Keys whose seq is above `seq`. When the store was replaced underneath (a restored
@@ -107,6 +137,12 @@ class KeyStore {
   // Sets last_used_at = when for these ids, in one transaction. Does not change seq.
   virtual bool record_usage(const std::vector<std::string>& ids, std::int64_t when,
                             std::string& error) = 0;
+  // Calls `on_change`, from a thread of the store's, whenever the store may have changed (a
+  // PostgreSQL notification, a reconnection) so that the reader polls at once instead of at
+  // its next interval. The default (SQLite): never called. unwatch() stops the calls and
+  // returns once none is running.
+  virtual void watch(std::function<void()> on_change) { (void)on_change; }
+  virtual void unwatch() {}
 
   // ---- Administration (the CLI).
   virtual bool list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
@@ -121,6 +157,11 @@ class KeyStore {
   virtual WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                              const std::function<NewKey(const KeyInfo& template_key)>& make_new,
                              RotationPlan& plan, std::string& error) = 0;
+  // Atomically: every record planned with plan_import and written; the counts say what was
+  // done. Conflicts are not errors (they are counted); the result is Ok unless the store
+  // failed.
+  virtual WriteResult import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,
+                                  std::string& error) = 0;
 };
 
 }  // namespace portcullis::auth::api_key

@@ -8,10 +8,15 @@
 #include <cerrno>
 #include <cstring>
 
+#include "auth/api_key/sqlite_statement.h"
 #include "config/read_file.h"
 
 namespace portcullis::auth::api_key {
 namespace {
+
+using sqlite_detail::each_key_row;
+using sqlite_detail::Stmt;
+using sqlite_detail::Txn;
 
 constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE api_keys (
@@ -35,114 +40,6 @@ CREATE TABLE portcullis_meta (
   value BLOB NOT NULL
 ) WITHOUT ROWID;
 )sql";
-
-// String literals, concatenated at compile time (GCC 12 warns about std::string + literal).
-#define PC_KEY_SELECT                                                                          \
-  "SELECT id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, " \
-  "label, last_used_at, seq FROM api_keys"
-
-// A prepared statement, finalised on scope exit.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const std::string& sql) {
-    if (sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &stmt_, nullptr) !=
-        SQLITE_OK) {
-      stmt_ = nullptr;
-    }
-  }
-  ~Stmt() { sqlite3_finalize(stmt_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  explicit operator bool() const { return stmt_ != nullptr; }
-  sqlite3_stmt* get() const { return stmt_; }
-
-  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind_blob(int i, const void* p, std::size_t n) {
-    sqlite3_bind_blob(stmt_, i, p, static_cast<int>(n), SQLITE_TRANSIENT);
-  }
-  void bind(int i, std::optional<std::int64_t> v) {
-    if (v) {
-      bind(i, *v);
-    } else {
-      sqlite3_bind_null(stmt_, i);
-    }
-  }
-  int step() { return sqlite3_step(stmt_); }
-  void reset() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  std::string_view text(int col) const {
-    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string_view();
-  }
-  std::string_view blob(int col) const {
-    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
-    return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string_view();
-  }
-  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::optional<std::int64_t> optional_integer(int col) const {
-    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
-    return integer(col);
-  }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-KeyRow read_row(const Stmt& s) {
-  KeyRow r;
-  r.id = s.text(0);
-  r.secret_hmac = s.blob(1);
-  r.client_id = s.text(2);
-  // A status this version does not know fails closed.
-  r.status = parse_status(s.text(3)).value_or(KeyStatus::Revoked);
-  r.created_at = s.integer(4);
-  r.expires_at = s.optional_integer(5);
-  r.scopes = s.text(6);
-  r.routes = s.text(7);
-  r.cidrs = s.text(8);
-  r.label = s.text(9);
-  r.last_used_at = s.optional_integer(10);
-  r.seq = s.integer(11);
-  return r;
-}
-
-// Steps a prepared (and bound) SELECT of key rows to its end, each row to `visit`. False when
-// the statement could not be prepared or a step failed.
-bool each_key_row(Stmt& s, const RowVisitor& visit) {
-  if (!s) return false;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) visit(read_row(s));
-  return rc == SQLITE_DONE;
-}
-
-// A transaction rolled back unless committed.
-class Txn {
- public:
-  Txn(sqlite3* db, bool write) : db_(db) {
-    ok_ = sqlite3_exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", nullptr, nullptr, nullptr) ==
-          SQLITE_OK;
-  }
-  ~Txn() {
-    if (ok_ && !done_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  bool ok() const { return ok_; }
-  bool commit() {
-    done_ = true;
-    return sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) == SQLITE_OK;
-  }
-
- private:
-  sqlite3* db_;
-  bool ok_ = false;
-  bool done_ = false;
-};
 
 }  // namespace
 

@@ -38,6 +38,7 @@ class SqliteKeyStore : public KeyStore {
 
   std::string describe() const override { return "sqlite:" + path_; }
   bool bind_pepper(const Digest& fingerprint, std::string& error) override;
+  bool pepper_fingerprint(std::optional<Digest>& out, std::string& error) override;
 
   PollResult load_all(const RowVisitor& visit) override;
   PollResult changes_since(std::int64_t seq, const RowVisitor& visit) override;
@@ -52,6 +53,9 @@ class SqliteKeyStore : public KeyStore {
   WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                      const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
                      std::string& error) override;
+  // sqlite_import.cc
+  WriteResult import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,
+                          std::string& error) override;
 
  private:
   SqliteKeyStore(std::string path, Options options);
@@ -74,6 +78,9 @@ class SqliteKeyStore : public KeyStore {
                         error);
   }
   bool insert(const NewKey& key, std::int64_t seq, WriteResult& result, std::string& error);
+  // import_keys' steps (sqlite_import.cc).
+  bool read_record(std::string_view id, std::optional<KeyRecord>& out, std::string& error);
+  bool write_record(const KeyRecord& r, std::int64_t seq, std::string& error);
   std::string fail(std::string_view what) const;
   // The write operations' frame: under the lock, the store open, `body` in a write
   // transaction, committed when it answers Ok (else rolled back).

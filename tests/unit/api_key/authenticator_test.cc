@@ -1,10 +1,12 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/beast/http/fields.hpp>
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/status.h"
 #include "fake_store.h"
+#include "observe/metrics.h"
 
 namespace portcullis::auth::api_key {
 namespace {
@@ -15,6 +17,14 @@ using testing::StoredKey;
 namespace d = describe_outcome;
 
 constexpr std::string_view kPepper = "unit-test-pepper-0123456789";
+
+// portcullis_api_key_usage_dropped_total as /metrics shows it.
+double dropped_usage() {
+  const std::string text = observe::Metrics::global().render();
+  const std::string name = "\nportcullis_api_key_usage_dropped_total ";
+  const auto at = text.find(name);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size()));
+}
 
 std::int64_t now_s() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -357,18 +367,73 @@ TEST_F(ApiKeyAuthTest, UsageIsWrittenInBatchesOffTheRequestPath) {
   ASSERT_EQ(shared->usage.size(), 1u);
   EXPECT_EQ(shared->usage[0].first, id_of(partner));
   EXPECT_NEAR(static_cast<double>(shared->usage[0].second), static_cast<double>(now_s()), 5);
-  // Failed writes are retried with the next batch.
+  // A batch the store cannot take is dropped and counted, not held for later.
   EXPECT_EQ(with_key(partner).status, Status::Ok);
+  const double dropped_before = dropped_usage();
   shared->fail = true;
   EXPECT_FALSE(registry->flush_usage());
+  EXPECT_EQ(dropped_usage(), dropped_before + 1);
   shared->fail = false;
   ASSERT_TRUE(registry->flush_usage());
-  EXPECT_EQ(shared->usage.size(), 2u);
+  EXPECT_EQ(shared->usage.size(), 1u);
+  // With the store known to be down, nothing is even tried.
+  EXPECT_EQ(with_key(partner).status, Status::Ok);
+  shared->fail = true;
+  EXPECT_FALSE(registry->poll_once());
+  shared->fail = false;
+  EXPECT_FALSE(registry->flush_usage());
+  EXPECT_EQ(shared->usage.size(), 1u);
+  EXPECT_EQ(dropped_usage(), dropped_before + 2);
+  ASSERT_TRUE(registry->poll_once());
   // Failures are not usage.
   shared->usage.clear();
   with_key(make_key(id_of(partner), std::string(43, 'Q')));
   ASSERT_TRUE(registry->flush_usage());
   EXPECT_TRUE(shared->usage.empty());
+}
+
+TEST_F(ApiKeyAuthTest, StoreDownAtStartAnswers503UntilTheFirstLoad) {
+  shared->fail = true;
+  std::string error;
+  KeyRegistry::Options o;
+  o.background = false;
+  o.load_in_background = true;
+  auto waiting = KeyRegistry::create(std::make_unique<FakeKeyStore>(shared), kPepper, o, error);
+  ASSERT_TRUE(waiting) << error << ": a store that is down does not stop the gateway";
+  ApiKeyAuthenticator a(waiting, "X-API-Key", std::nullopt);
+  EXPECT_FALSE(waiting->loaded());
+  http::fields h;
+  h.set("X-API-Key", partner);
+  AuthRequest req{h, "GET", "/v1/reports", "/v1/reports", "127.0.0.1", "req-1", route};
+  AuthResult r = a.decide(req, now_s());
+  EXPECT_EQ(r.status, Status::StoreUnavailable) << "not 401: the key may well be good";
+  EXPECT_EQ(r.description, d::kUnavailable);
+  EXPECT_EQ(http_status(r.status), 503u);
+  // A malformed key is still refused offline.
+  h.set("X-API-Key", "ptk_nonsense");
+  EXPECT_EQ(a.decide(req, now_s()).status, Status::MalformedCredential);
+
+  EXPECT_FALSE(waiting->poll_once());
+  shared->fail = false;
+  EXPECT_TRUE(waiting->poll_once());
+  EXPECT_TRUE(waiting->loaded());
+  h.set("X-API-Key", partner);
+  EXPECT_EQ(a.decide(req, now_s()).status, Status::Ok);
+  EXPECT_LT(waiting->staleness_seconds(), 5.0);
+}
+
+TEST_F(ApiKeyAuthTest, StalenessGrowsWhileTheStoreIsDown) {
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_LT(registry->staleness_seconds(), 1.0);
+  shared->fail = true;
+  EXPECT_FALSE(registry->poll_once());
+  usleep(300000);
+  EXPECT_GE(registry->staleness_seconds(), 0.3);
+  EXPECT_NE(observe::Metrics::global().render().find("portcullis_api_key_store_staleness_seconds "),
+            std::string::npos);
+  shared->fail = false;
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_LT(registry->staleness_seconds(), 0.3);
 }
 
 TEST_F(ApiKeyAuthTest, ScrubRemovesEveryCopyOfTheKey) {

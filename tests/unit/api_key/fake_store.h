@@ -33,6 +33,10 @@ class FakeKeyStore : public KeyStore {
 
   std::string describe() const override { return "fake:"; }
   bool bind_pepper(const Digest&, std::string&) override { return true; }
+  bool pepper_fingerprint(std::optional<Digest>& out, std::string&) override {
+    out.reset();
+    return true;
+  }
 
   PollResult load_all(const RowVisitor& visit) override {
     std::lock_guard lock(s_->mu);
@@ -88,6 +92,9 @@ class FakeKeyStore : public KeyStore {
   WriteResult rotate(std::string_view, std::int64_t, std::int64_t,
                      const std::function<NewKey(const KeyInfo&)>&, RotationPlan&,
                      std::string&) override {
+    return WriteResult::Error;
+  }
+  WriteResult import_keys(const std::vector<KeyRecord>&, ImportCounts&, std::string&) override {
     return WriteResult::Error;
   }
 

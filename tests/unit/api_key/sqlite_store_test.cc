@@ -9,6 +9,7 @@
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
+#include "auth/api_key/store_factory.h"
 
 namespace portcullis::auth::api_key {
 namespace {
@@ -351,10 +352,10 @@ TEST_F(SqliteStoreTest, GatewayRegistrySeesCliChangesAndKeepsServingWhenTheFileG
   cfg.pepper = config::Secret(std::string(kPepper));
   cfg.poll_interval_ms = 100;
   std::string error;
-  auto registry = open_registry(cfg, {}, error);
+  auto registry = open_registry(cfg, {}, true, error);
   ASSERT_TRUE(registry) << error;
   // Same store and pepper: the running registry is shared (a reload loads nothing).
-  EXPECT_EQ(open_registry(cfg, {registry, &cfg}, error), registry);
+  EXPECT_EQ(open_registry(cfg, {registry, &cfg}, false, error), registry);
 
   auto cli = open(false);
   std::string key = create(*cli, "partner");

@@ -1,0 +1,97 @@
+// SqliteKeyStore's side of `keys copy`: the pepper fingerprint it is bound to, and keys
+// imported with their hashes and settings (plan_import decides, one transaction writes).
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include "auth/api_key/sqlite_statement.h"
+#include "auth/api_key/sqlite_store.h"
+
+namespace portcullis::auth::api_key {
+
+using sqlite_detail::each_key_row;
+using sqlite_detail::Stmt;
+
+bool SqliteKeyStore::pepper_fingerprint(std::optional<Digest>& out, std::string& error) {
+  std::lock_guard lock(mu_);
+  out.reset();
+  if (db_ == nullptr) {
+    error = describe() + ": not open";
+    return false;
+  }
+  Stmt sel(db_, "SELECT value FROM portcullis_meta WHERE name = 'pepper_fingerprint'");
+  if (!sel) {
+    error = fail("cannot read the pepper fingerprint");
+    return false;
+  }
+  const int rc = sel.step();
+  if (rc == SQLITE_DONE) return true;
+  const std::string_view value = sel.blob(0);
+  if (rc != SQLITE_ROW || value.size() != Digest().size()) {
+    error = fail("cannot read the pepper fingerprint");
+    return false;
+  }
+  Digest d;
+  std::copy(value.begin(), value.end(), d.begin());
+  out = d;
+  return true;
+}
+
+bool SqliteKeyStore::read_record(std::string_view id, std::optional<KeyRecord>& out,
+                                 std::string& error) {
+  out.reset();
+  Stmt s(db_, PC_KEY_SELECT " WHERE id = ?1");
+  s.bind(1, id);
+  if (each_key_row(s, [&](const KeyRow& row) { out = KeyRecord::from(row); })) return true;
+  error = fail("cannot read key");
+  return false;
+}
+
+bool SqliteKeyStore::write_record(const KeyRecord& r, std::int64_t seq, std::string& error) {
+  const KeyInfo& k = r.info;
+  Stmt s(db_,
+         "INSERT OR REPLACE INTO api_keys (id, secret_hmac, client_id, status, created_at, "
+         "expires_at, scopes, routes, cidrs, label, last_used_at, seq) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  if (!s) {
+    error = fail("cannot write key");
+    return false;
+  }
+  s.bind(1, k.id);
+  s.bind_blob(2, r.secret_hmac.data(), r.secret_hmac.size());
+  s.bind(3, k.client_id);
+  s.bind(4, to_string(k.status));
+  s.bind(5, k.created_at);
+  s.bind(6, k.expires_at);
+  s.bind(7, k.scopes);
+  s.bind(8, k.routes);
+  s.bind(9, k.cidrs);
+  s.bind(10, k.label);
+  s.bind(11, k.last_used_at);
+  s.bind(12, seq);
+  if (s.step() != SQLITE_DONE) {
+    error = fail("cannot write key");
+    return false;
+  }
+  return true;
+}
+
+WriteResult SqliteKeyStore::import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,
+                                        std::string& error) {
+  return in_write_transaction("cannot commit", error, [&] {
+    std::int64_t seq = 0;
+    if (!next_seq(seq, error)) return WriteResult::Error;
+    for (const auto& incoming : records) {
+      std::optional<KeyRecord> existing;
+      if (!read_record(incoming.info.id, existing, error)) return WriteResult::Error;
+      KeyRecord write;
+      const ImportAction action = plan_import(existing, incoming, write);
+      counts.count(action, incoming.info.id);
+      if (action != ImportAction::Insert && action != ImportAction::Update) continue;
+      if (!write_record(write, seq, error)) return WriteResult::Error;
+    }
+    return WriteResult::Ok;
+  });
+}
+
+}  // namespace portcullis::auth::api_key

@@ -129,6 +129,15 @@ class Nginx:
             entries = [e for e in entries if e["site"] == str(self.port(site))]
         return entries
 
+    def wait_for_requests(self, site: str, uri_prefix: str, count: int,
+                          timeout: float = 5.0) -> list:
+        """The site's logged requests whose URI starts with `uri_prefix`, once there are
+        `count` of them (nginx writes a line after the response has left)."""
+        def found():
+            entries = [e for e in self.access_log(site) if e["uri"].startswith(uri_prefix)]
+            return entries if len(entries) >= count else None
+        return wait_until(found, timeout, message=f"{count} nginx log lines for {uri_prefix}")
+
     def errors(self) -> str:
         try:
             with open(self.error_path, errors="replace") as f:

@@ -121,6 +121,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+_held_closed_ports: list = []
+
+
+def closed_port() -> int:
+    """A TCP port on 127.0.0.1 that refuses connections for the rest of this test process.
+
+    The port stays bound (without listening) by a socket this process holds, so no other test
+    running in parallel can be handed it and start answering there; a port that was merely free
+    a moment ago (free_port) can be."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    _held_closed_ports.append(s)
+    return s.getsockname()[1]
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02,
                message: str = "condition") -> object:
     """Polls predicate until it returns something truthy; raises AssertionError on timeout."""

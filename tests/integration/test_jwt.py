@@ -22,7 +22,7 @@ import time
 import unittest
 import uuid
 
-from harness import (Echo, Gateway, GatewayTestCase, base_config, build_request, free_port,
+from harness import (Echo, Gateway, GatewayTestCase, base_config, build_request,
                      parse_prometheus, route, wait_until)
 from jwt_idp import HS_SECRET, OIDC_RESOURCE, JwtKeys, JwtOidc, b64u, unb64u
 
@@ -739,7 +739,11 @@ class JwtOidcProviderTest(JwtAssertions, unittest.TestCase):
         gw.stop()
 
     def test_cold_start_with_the_provider_down(self):
-        port = free_port()
+        # The port stays bound (refusing connections) until the provider starts on it, so no
+        # test running in parallel is handed it meanwhile.
+        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hold.bind(("127.0.0.1", 0))
+        port = hold.getsockname()[1]
         issuer = f"http://127.0.0.1:{port}"
         gw = self.gateway("cold", f"{issuer}/.well-known/openid-configuration", lazy=True)
         gw.start()
@@ -751,6 +755,7 @@ class JwtOidcProviderTest(JwtAssertions, unittest.TestCase):
         self.assertEqual(gw.admin_get("/readyz").status, 503)
         self.assert_bearer_error(gw.request("GET", "/v1/orders", bearer(forged)), 503, D_NOT_READY,
                                  error="temporarily_unavailable")
+        hold.close()
         idp = JwtOidc(self.workdir, port=port, name="jwt-oidc-cold")
         self.addCleanup(idp.stop)
         wait_until(gw.ready, 15, interval=0.1, message="ready once the provider is up")

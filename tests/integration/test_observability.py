@@ -11,7 +11,7 @@ import unittest
 import zlib
 
 from harness import (ACCESS_LOG_KEYS, Gateway, GatewayTestCase, base_config, build_request,
-                     free_port, gateway_bin, parse_prometheus, route, wait_until)
+                     closed_port, gateway_bin, parse_prometheus, route, wait_until)
 
 PLANTED = ["PLANTED-SECRET-xyz", "PLANTED-COOKIE", "PLANTED-QUERY", "PLANTED-APIKEY"]
 
@@ -42,7 +42,7 @@ class ObservabilityTest(GatewayTestCase):
     def make_config(cls, echo):
         return base_config(
             echo.port,
-            upstreams={"dead": {"url": f"http://127.0.0.1:{free_port()}", "timeout_s": 5,
+            upstreams={"dead": {"url": f"http://127.0.0.1:{closed_port()}", "timeout_s": 5,
                                 "connect_timeout_s": 2}},
             routes=[
                 route("echo", path_prefix="/echo"),

@@ -7,7 +7,7 @@ import os
 import time
 import unittest
 
-from harness import (GatewayTestCase, base_config, build_request, chunked, free_port,
+from harness import (GatewayTestCase, base_config, build_request, chunked, closed_port,
                      pattern_bytes, route)
 
 
@@ -15,11 +15,11 @@ class ProxyTest(GatewayTestCase):
 
     @classmethod
     def make_config(cls, echo):
-        closed_port = free_port()  # nothing listens here
+        dead_port = closed_port()  # nothing listens here, ever
         return base_config(
             echo.port,
             upstreams={
-                "dead": {"url": f"http://127.0.0.1:{closed_port}", "timeout_s": 5,
+                "dead": {"url": f"http://127.0.0.1:{dead_port}", "timeout_s": 5,
                          "connect_timeout_s": 2},
                 "slow": {"url": echo.url, "timeout_s": 1, "connect_timeout_s": 5},
             },

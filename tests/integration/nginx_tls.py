@@ -56,28 +56,50 @@ class Nginx:
         self.dir = os.path.join(workdir, name)
         os.makedirs(os.path.join(self.dir, "tmp"), exist_ok=True)
         self.sites = {s.name: s for s in sites}
-        for s in sites:
-            s.port = free_port()
         self.access_path = os.path.join(self.dir, "access.log")
         self.error_path = os.path.join(self.dir, "error.log")
+        # The ports are free when chosen, but a test running in parallel may take one before
+        # nginx binds it: then nginx exits at once, and it starts again on other ports.
+        for attempt in range(3):
+            if self._start(sites):
+                return
+        raise RuntimeError("nginx did not start:\n" + self.errors())
+
+    def _start(self, sites: list) -> bool:
+        for s in sites:
+            s.port = free_port()
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(self._config(sites))
-        self._stderr = open(os.path.join(self.dir, "stderr"), "wb")
+        pid_file = os.path.join(self.dir, "nginx.pid")
+        if os.path.exists(pid_file):
+            os.unlink(pid_file)
+        self._stderr = open(os.path.join(self.dir, "stderr"), "ab")
         self.proc = subprocess.Popen([nginx_bin(), "-p", self.dir, "-c", conf, "-e",
                                       self.error_path], stdout=subprocess.DEVNULL,
                                      stderr=self._stderr)
         try:
+            # nginx writes its pid file once it holds every listening socket: from then on the
+            # ports answer as nginx, not as whoever might have taken one meanwhile.
+            wait_until(lambda: self._running() and os.path.exists(pid_file), 10, interval=0.02,
+                       message="nginx to bind its ports")
             for s in sites:
                 wait_until(lambda: self._accepting(s.port), 10, interval=0.05,
                            message=f"nginx listening on {s.port}")
-        except AssertionError:
+            return True
+        except (AssertionError, RuntimeError):
             self.stop()
-            raise RuntimeError("nginx did not start:\n" + self.errors())
+            if "Address already in use" in self.errors():
+                return False
+            raise RuntimeError("nginx did not start:\n" + self.errors()) from None
 
-    def _accepting(self, port: int) -> bool:
+    def _running(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError("nginx exited:\n" + self.errors())
+        return True
+
+    def _accepting(self, port: int) -> bool:
+        self._running()
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return True

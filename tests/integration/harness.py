@@ -660,6 +660,13 @@ class Gateway:
             return matches[0] if matches else None
         return wait_until(find, timeout, message=f"access-log line for request_id {request_id}")
 
+    def wait_for_path_log(self, path: str, timeout: float = 5.0) -> dict:
+        """The latest access-log line for `path` (waits for the first one)."""
+        def find():
+            matches = [e for e in self.access_log() if e.get("path") == path]
+            return matches[-1] if matches else None
+        return wait_until(find, timeout, message=f"access-log line for {path}")
+
     def output_mark(self) -> tuple:
         """A position in the output, for output_since / wait_for_output(since=...)."""
         return (len(self.stdout_text()), len(self.stderr_text()))

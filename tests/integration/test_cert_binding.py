@@ -15,20 +15,14 @@ import time
 import unittest
 
 from certs import Pki
-from harness import Echo, Gateway, base_config, route, wait_until
+from harness import Echo, Gateway, base_config, route
 from jwt_idp import JwtKeys
 from oauth2_idp import GATEWAY_SECRET, Idp
-from tls_tools import curl
+from tls_tools import curl, listener_tls
 
 ISSUER = "https://issuer.example.test"
 AUDIENCE = "urn:portcullis:bound"
 
-
-def access_entry(gateway, path, timeout=5):
-    def find():
-        hits = [e for e in gateway.access_log() if e.get("path") == path]
-        return hits[-1] if hits else None
-    return wait_until(find, timeout, message=f"access-log line for {path}")
 
 
 class CertBindingTest(unittest.TestCase):
@@ -57,9 +51,7 @@ class CertBindingTest(unittest.TestCase):
             route("oauth-bound", path_prefix="/oauth", auth=["oauth2:corp"]),
             route("jwt-plain", path_prefix="/plain", auth=["jwt:plain"]),
         ])
-        cfg["server"]["tls"] = {
-            "certificates": [{"cert_file": cls.server.cert, "key_file": cls.server.key}],
-            "client_ca_file": clients.cert, "client_cert": "optional"}
+        cfg["server"]["tls"] = listener_tls(cls.server, clients, "optional")
         cfg["client_cert"] = {"thumbprint_header": "X-Client-Cert-Sha256"}
         cfg["jwt_providers"] = {
             "bound": {"issuer": ISSUER, "audiences": [AUDIENCE], "algorithms": ["ES256"],
@@ -96,7 +88,7 @@ class CertBindingTest(unittest.TestCase):
         self.assertEqual(r.status, 401, r.body)
         self.assertEqual(r.json()["error"], "invalid_token")
         self.assertIn('error="invalid_token"', r.headers.get("www-authenticate", ""))
-        self.assertEqual(access_entry(self.gateway, path)["reason"], reason)
+        self.assertEqual(self.gateway.wait_for_path_log(path)["reason"], reason)
 
     # ---- JWT ---------------------------------------------------------------------------------
 

@@ -11,19 +11,13 @@ import time
 import unittest
 
 from certs import Pki
-from harness import Echo, Gateway, base_config, route, wait_until
+from harness import Echo, Gateway, base_config, route
 from jwt_idp import JwtKeys
-from tls_tools import curl
+from tls_tools import curl, listener_tls
 
 ISSUER = "https://issuer.example.test"
 AUDIENCE = "urn:portcullis:mtls"
 
-
-def access_entry(gateway, path, timeout=5):
-    def find():
-        hits = [e for e in gateway.access_log() if e.get("path") == path]
-        return hits[-1] if hits else None
-    return wait_until(find, timeout, message=f"access-log line for {path}")
 
 
 class ClientCertTest(unittest.TestCase):
@@ -55,9 +49,7 @@ class ClientCertTest(unittest.TestCase):
             route("either", path_prefix="/either", auth=["client_cert", "jwt:main"]),
             route("open", path_prefix="/open"),
         ])
-        cfg["server"]["tls"] = {
-            "certificates": [{"cert_file": cls.server.cert, "key_file": cls.server.key}],
-            "client_ca_file": cls.clients_ca.cert, "client_cert": "optional"}
+        cfg["server"]["tls"] = listener_tls(cls.server, cls.clients_ca, "optional")
         cfg["client_cert"] = {"client_id_from": ["san_uri", "san_dns", "subject_cn"],
                               "thumbprint_header": "X-Client-Cert-Sha256"}
         cfg["jwt_providers"] = {"main": {"issuer": ISSUER, "audiences": [AUDIENCE],
@@ -89,7 +81,7 @@ class ClientCertTest(unittest.TestCase):
         self.assertEqual(r.echo_headers("X-Client-Cert-Sha256"), [self.svc.x5t_s256()])
         self.assertEqual(r.echo_headers("X-Forwarded-Proto"), ["https"])
         self.assertEqual(r.echo_headers("X-User-Id"), [])
-        entry = access_entry(self.gateway, "/mtls/a")
+        entry = self.gateway.wait_for_path_log("/mtls/a")
         self.assertEqual(entry["client_id"], "spiffe://test/svc")
         self.assertEqual(entry["auth_method"], "client-cert")
 
@@ -119,7 +111,7 @@ class ClientCertTest(unittest.TestCase):
         self.assertEqual(r.status, 401, r.body)
         self.assertEqual(r.json()["error"], "unauthorized")
         self.assertIn("ClientCert", r.headers.get("www-authenticate", ""))
-        self.assertEqual(access_entry(self.gateway, "/mtls/none")["reason"],
+        self.assertEqual(self.gateway.wait_for_path_log("/mtls/none")["reason"],
                          "client_certificate_missing")
 
     def test_optional_mode_still_serves_routes_without_client_cert(self):
@@ -131,20 +123,20 @@ class ClientCertTest(unittest.TestCase):
         r = self.get("/mtls/stranger", self.stranger)
         self.assertEqual(r.status, 401, r.body)
         self.assertEqual(r.json()["error"], "invalid_certificate")
-        self.assertEqual(access_entry(self.gateway, "/mtls/stranger")["reason"],
+        self.assertEqual(self.gateway.wait_for_path_log("/mtls/stranger")["reason"],
                          "client_certificate_unverified")
 
     def test_certificate_without_a_name_is_refused(self):
         r = self.get("/mtls/nameless", self.nameless)
         self.assertEqual(r.status, 401, r.body)
-        self.assertEqual(access_entry(self.gateway, "/mtls/nameless")["reason"],
+        self.assertEqual(self.gateway.wait_for_path_log("/mtls/nameless")["reason"],
                          "client_certificate_no_identity")
 
     def test_allow_clients_applies(self):
         self.assertEqual(self.get("/allowed/x", self.svc).status, 200)
         r = self.get("/allowed/y", self.dns_only)
         self.assertEqual(r.status, 403, r.body)
-        self.assertEqual(access_entry(self.gateway, "/allowed/y")["reason"], "client_not_allowed")
+        self.assertEqual(self.gateway.wait_for_path_log("/allowed/y")["reason"], "client_not_allowed")
 
     def test_either_a_certificate_or_a_token(self):
         by_cert = self.get("/either/cert", self.svc)
@@ -160,7 +152,7 @@ class ClientCertTest(unittest.TestCase):
         challenge = neither.headers.get("www-authenticate", "")
         self.assertIn("ClientCert", challenge)
         self.assertIn("Bearer", challenge)
-        self.assertEqual(access_entry(self.gateway, "/either/none")["reason"],
+        self.assertEqual(self.gateway.wait_for_path_log("/either/none")["reason"],
                          "missing_credential")
 
 
@@ -182,9 +174,7 @@ class RequiredClientCertTest(unittest.TestCase):
         cls.addClassCleanup(cls.echo.stop)
         cfg = base_config(cls.echo.port, routes=[route("mtls", path_prefix="/",
                                                        auth=["client_cert"])])
-        cfg["server"]["tls"] = {
-            "certificates": [{"cert_file": cls.server.cert, "key_file": cls.server.key}],
-            "client_ca_file": clients.cert, "client_cert": "required"}
+        cfg["server"]["tls"] = listener_tls(cls.server, clients, "required")
         cls.gateway = Gateway(cfg, cls.workdir)
         cls.addClassCleanup(cls.gateway.kill)
         cls.gateway.start()

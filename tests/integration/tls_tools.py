@@ -135,3 +135,10 @@ def s_client(port: int, ca: Optional[str] = None, servername: Optional[str] = No
 def http_get(host: str, path: str = "/echo/tls") -> bytes:
     """A request that closes the connection after its answer (for s_client -ign_eof)."""
     return (f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").encode()
+
+
+def listener_tls(server, client_ca, client_cert="optional") -> dict:
+    """The `server.tls` section of a listener serving `server` (a certs.Pki leaf) and asking
+    for client certificates issued by `client_ca` (a certs.Pki CA)."""
+    return {"certificates": [{"cert_file": server.cert, "key_file": server.key}],
+            "client_ca_file": client_ca.cert, "client_cert": client_cert}

@@ -18,7 +18,7 @@ namespace portcullis::auth::api_key {
 
 class SqliteKeyStore : public KeyStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 2: api_keys.rate_limit
 
   struct Options {
     // Create the file and the schema when missing. Never done when reopening a store that
@@ -50,6 +50,7 @@ class SqliteKeyStore : public KeyStore {
   bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
   WriteResult create(const NewKey& key, std::string& error) override;
   WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
+  WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) override;
   WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                      const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
                      std::string& error) override;

@@ -154,34 +154,9 @@ bool SqliteKeyStore::open_db(bool create, std::string& error) {
     return false;
   }
   if (!exec("PRAGMA journal_mode = WAL", "cannot switch to WAL mode")) return false;
-  if (version < kSchemaVersion) {
-    Txn txn(db_, true);
-    if (!txn.ok()) {
-      error = fail("cannot start the schema migration");
-      close_db();
-      return false;
-    }
-    // Another process may have migrated while we waited for the write lock.
-    {
-      Stmt s(db_, "PRAGMA user_version");
-      version = s && s.step() == SQLITE_ROW ? s.integer(0) : -1;
-    }  // finalised: no statement open while the schema changes
-    if (version == 0) {
-      if (!exec(kSchemaV1, "cannot create the schema")) return false;
-      if (!exec("PRAGMA user_version = 1", "cannot set the schema version")) return false;
-      version = 1;
-    }
-    // Each step upgrades the file in place, in this one transaction.
-    if (version == 1) {
-      if (!exec(kSchemaV2, "cannot add the rate_limit column")) return false;
-      if (!exec("PRAGMA user_version = 2", "cannot set the schema version")) return false;
-    }
-    // Later migrations: if (version == 2) { ALTER ...; PRAGMA user_version = 3; }
-    if (!txn.commit()) {
-      error = fail("cannot commit the schema migration");
-      close_db();
-      return false;
-    }
+  if (version < kSchemaVersion && !migrate(error)) {
+    close_db();  // after migrate()'s transaction has rolled back
+    return false;
   }
   struct stat st2 {};
   if (::stat(path_.c_str(), &st2) != 0) {
@@ -191,6 +166,41 @@ bool SqliteKeyStore::open_db(bool create, std::string& error) {
   }
   dev_ = st2.st_dev;
   ino_ = st2.st_ino;
+  return true;
+}
+
+bool SqliteKeyStore::migrate(std::string& error) {
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start the schema migration");
+    return false;
+  }
+  auto exec = [&](const char* sql, const char* what) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+    error = fail(what);
+    return false;
+  };
+  // Another process may have migrated while we waited for the write lock.
+  std::int64_t version = -1;
+  {
+    Stmt s(db_, "PRAGMA user_version");
+    if (s && s.step() == SQLITE_ROW) version = s.integer(0);
+  }  // finalised: no statement open while the schema changes
+  if (version == 0) {
+    if (!exec(kSchemaV1, "cannot create the schema")) return false;
+    if (!exec("PRAGMA user_version = 1", "cannot set the schema version")) return false;
+    version = 1;
+  }
+  // Each step upgrades the file in place, in this one transaction.
+  if (version == 1) {
+    if (!exec(kSchemaV2, "cannot add the rate_limit column")) return false;
+    if (!exec("PRAGMA user_version = 2", "cannot set the schema version")) return false;
+  }
+  // Later migrations: if (version == 2) { ALTER ...; PRAGMA user_version = 3; }
+  if (!txn.commit()) {
+    error = fail("cannot commit the schema migration");
+    return false;
+  }
   return true;
 }
 

@@ -61,6 +61,9 @@ class SqliteKeyStore : public KeyStore {
  private:
   SqliteKeyStore(std::string path, Options options);
   bool open_db(bool create, std::string& error);
+  // Brings the open file's schema to kSchemaVersion in one write transaction (rolled back,
+  // with `error`, on failure; the caller then closes).
+  bool migrate(std::string& error);
   void close_db();
   // The file is still the one we opened (not deleted, not replaced, still accessible).
   // Reopens a replacement; `replaced` is then set.

@@ -184,6 +184,31 @@ TEST_F(RatePlanStoreTest, VersionOneFileIsMigratedInPlace) {
   EXPECT_EQ(get(*again, id).rate_limit, "3/1m");
 }
 
+// A migration step that fails (here: the column is there already, in a file still marked
+// version 1) is rolled back whole and reported; the file is left as it was.
+TEST_F(RatePlanStoreTest, FailedMigrationIsRolledBackAndReported) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, kVersionOneFile, nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE api_keys ADD COLUMN rate_limit TEXT", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::string error;
+  EXPECT_FALSE(SqliteKeyStore::open(path, {}, error));
+  EXPECT_NE(error.find("cannot add the rate_limit column"), std::string::npos) << error;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 // keys copy: plan_import treats a different plan as an update, and the SQLite import writes it.
 TEST_F(RatePlanStoreTest, CopyCarriesThePlan) {
   auto from = open(path);

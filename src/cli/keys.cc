@@ -15,6 +15,7 @@
 #include "cli/key_store_commands.h"
 #include "cli/usage.h"
 #include "config/loader.h"
+#include "identity/rate_plan.h"
 #include "ip/cidr.h"
 
 namespace portcullis::cli {
@@ -84,6 +85,11 @@ json::value time_or_null(std::optional<std::int64_t> t) {
   return json::value(ak::format_time(*t));
 }
 
+json::value text_or_null(std::string_view s) {
+  if (s.empty()) return nullptr;
+  return json::value(s);
+}
+
 // The command ran and failed (exit 1).
 int fail(const std::string& message) {
   std::cerr << "portcullis keys: " << message << "\n";
@@ -101,7 +107,8 @@ int usage(const std::string& message) {
 struct KeysCommand::State {
   CLI::App* keys = nullptr;
   CLI::App *create = nullptr, *list = nullptr, *disable = nullptr, *enable = nullptr,
-           *revoke = nullptr, *rotate = nullptr, *migrate = nullptr, *copy = nullptr;
+           *revoke = nullptr, *rotate = nullptr, *migrate = nullptr, *copy = nullptr,
+           *update = nullptr;
   std::string config_path, store_url, schema;
   std::string copy_from, copy_from_schema, copy_to;
 
@@ -109,6 +116,7 @@ struct KeysCommand::State {
   std::string client;
   std::vector<std::string> scopes, routes, cidrs;
   std::string expires, label, grace = "7d";
+  std::optional<std::string> rate_limit;  // create / update: as given
   bool json_out = false;
   std::string id;
 
@@ -122,6 +130,10 @@ struct KeysCommand::State {
   int cmd_list();
   int cmd_status(ak::KeyStatus to);
   int cmd_rotate();
+  int cmd_update();
+  // --rate-limit as stored: the canonical plan ("1000/1m"), or "" for none (`none` only where
+  // `allow_none`). False with the exit code in `rc` when it does not read.
+  bool stored_plan(bool allow_none, std::string& out, int& rc) const;
   bool new_key(const std::string& client_id, ak::NewKey& row, std::string& key);
   void print_created(const ak::NewKey& row, const std::string& key, json::object extra);
 };
@@ -129,7 +141,7 @@ struct KeysCommand::State {
 KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
   State& s = *state_;
   s.keys = app.add_subcommand("keys",
-                              "Manage API keys (create, list, disable, enable, revoke, "
+                              "Manage API keys (create, list, update, disable, enable, revoke, "
                               "rotate) and key stores (migrate, copy)");
   s.keys->require_subcommand(1);
   s.keys->add_option("-c,--config", s.config_path,
@@ -152,11 +164,20 @@ KeysCommand::KeysCommand(CLI::App& app) : state_(std::make_unique<State>()) {
                        "Only from this source CIDR (IPv4 or IPv6; repeatable)");
   s.create->add_option("--expires", s.expires, "Expiry, RFC 3339: 2027-01-31T00:00:00Z");
   s.create->add_option("--label", s.label, "Free text for operators");
+  s.create->add_option("--rate-limit", s.rate_limit,
+                       "The key's own rate plan, REQUESTS/WINDOW (e.g. 1000/1m; window Ns, Nm, "
+                       "Nh or Nd): replaces the route's client_id limits for this key");
   s.create->add_flag("--json", s.json_out, "Print JSON");
 
   s.list = common(s.keys->add_subcommand("list", "List keys (never their secrets)"));
   s.list->add_option("--client", s.client, "Only this client's keys");
   s.list->add_flag("--json", s.json_out, "Print JSON");
+
+  s.update = common(s.keys->add_subcommand("update", "Change a key's settings (its rate plan)"));
+  s.update->add_option("id", s.id, "Key id")->required();
+  s.update->add_option("--rate-limit", s.rate_limit,
+                       "New rate plan, REQUESTS/WINDOW (e.g. 500/1m), or none to remove it");
+  s.update->add_flag("--json", s.json_out, "Print JSON");
 
   s.disable = common(s.keys->add_subcommand("disable", "Disable a key (enable undoes it)"));
   s.disable->add_option("id", s.id, "Key id")->required();
@@ -194,6 +215,7 @@ int KeysCommand::run() {
   State& s = *state_;
   if (s.create->parsed()) return s.cmd_create();
   if (s.list->parsed()) return s.cmd_list();
+  if (s.update->parsed()) return s.cmd_update();
   if (s.disable->parsed()) return s.cmd_status(ak::KeyStatus::Disabled);
   if (s.enable->parsed()) return s.cmd_status(ak::KeyStatus::Active);
   if (s.revoke->parsed()) return s.cmd_status(ak::KeyStatus::Revoked);
@@ -259,6 +281,7 @@ void KeysCommand::State::print_created(const ak::NewKey& row, const std::string&
     o["cidrs"] = to_array(row.cidrs);
     o["expires_at"] = time_or_null(row.expires_at);
     o["label"] = row.label;
+    o["rate_limit"] = text_or_null(row.rate_limit);
     for (auto& kv : extra) o[kv.key()] = kv.value();
     std::cout << json::serialize(o) << "\n";
   } else {
@@ -269,6 +292,7 @@ void KeysCommand::State::print_created(const ak::NewKey& row, const std::string&
     if (!row.routes.empty()) std::cout << "routes:  " << row.routes << "\n";
     if (!row.cidrs.empty()) std::cout << "cidrs:   " << row.cidrs << "\n";
     if (row.expires_at) std::cout << "expires: " << ak::format_time(*row.expires_at) << "\n";
+    if (!row.rate_limit.empty()) std::cout << "plan:    " << row.rate_limit << "\n";
   }
   std::cerr << "This is the only time the key is shown: store it now. Only its id and a "
                "keyed hash of its secret are kept.\n";
@@ -307,6 +331,7 @@ int KeysCommand::State::cmd_create() {
       return usage("--label must not contain control characters");
     }
   }
+  if (int rc = 0; !stored_plan(false, row.rate_limit, rc)) return rc;
   if (int rc = open(true, true); rc != 0) return rc;
   if (config) {
     for (const auto& r : route_list) {
@@ -355,6 +380,7 @@ int KeysCommand::State::cmd_list() {
       o["routes"] = to_array(k.routes);
       o["cidrs"] = to_array(k.cidrs);
       o["label"] = k.label;
+      o["rate_limit"] = text_or_null(k.rate_limit);
       a.push_back(std::move(o));
     }
     std::cout << json::serialize(a) << "\n";
@@ -365,14 +391,15 @@ int KeysCommand::State::cmd_list() {
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {{"ID", "CLIENT", "STATUS", "CREATED", "EXPIRES",
-                                                 "LAST USED", "SCOPES", "ROUTES", "CIDRS",
+                                                 "LAST USED", "SCOPES", "ROUTES", "CIDRS", "PLAN",
                                                  "LABEL"}};
   for (const auto& k : keys) {
     rows.push_back(
         {k.id, k.client_id, std::string(ak::effective_status(k, now)),
          ak::format_time(k.created_at), k.expires_at ? ak::format_time(*k.expires_at) : "-",
          k.last_used_at ? ak::format_time(*k.last_used_at) : "-", k.scopes.empty() ? "-" : k.scopes,
-         k.routes.empty() ? "*" : k.routes, k.cidrs.empty() ? "*" : k.cidrs, k.label});
+         k.routes.empty() ? "*" : k.routes, k.cidrs.empty() ? "*" : k.cidrs,
+         k.rate_limit.empty() ? "-" : k.rate_limit, k.label});
   }
   std::vector<std::size_t> width(rows[0].size(), 0);
   for (const auto& r : rows) {
@@ -390,11 +417,61 @@ int KeysCommand::State::cmd_list() {
   return 0;
 }
 
-int KeysCommand::State::cmd_status(ak::KeyStatus to) {
+bool KeysCommand::State::stored_plan(bool allow_none, std::string& out, int& rc) const {
+  out.clear();
+  if (!rate_limit || (allow_none && *rate_limit == "none")) return true;
+  std::string why;
+  const auto plan = identity::parse_rate_plan(*rate_limit, &why);
+  if (!plan) {
+    rc = usage("--rate-limit '" + *rate_limit + "': " + why +
+               (allow_none ? " (or none to remove the plan)" : ""));
+    return false;
+  }
+  out = identity::to_string(*plan);
+  return true;
+}
+
+namespace {
+
+// The key id argument of update, disable, enable and revoke: 0 when it is one.
+int check_key_id(const std::string& id) {
   if (id.starts_with(ak::kKeyPrefix)) {
     return usage("pass the key id (the 12 characters after ptk_), not the key itself");
   }
   if (!ak::valid_key_id(id)) return usage("'" + id + "' is not a key id (12 letters and digits)");
+  return 0;
+}
+
+}  // namespace
+
+int KeysCommand::State::cmd_update() {
+  if (int rc = check_key_id(id); rc != 0) return rc;
+  ak::KeyUpdate change;
+  if (!rate_limit) return usage("nothing to update: give --rate-limit PLAN (or none)");
+  if (int rc = 0; !stored_plan(true, change.rate_limit.emplace(), rc)) return rc;
+  if (int rc = open(false, false); rc != 0) return rc;
+  std::optional<ak::KeyInfo> current;
+  std::string error;
+  if (!store->get(id, current, error)) return fail(error);
+  if (!current) return fail("no key with id " + id);
+  if (store->update(id, change, error) != ak::WriteResult::Ok) return fail(error);
+  const auto shown = [](const std::string& plan) { return plan.empty() ? "none" : plan; };
+  if (json_out) {
+    json::object o;
+    o["id"] = id;
+    o["client_id"] = current->client_id;
+    o["rate_limit"] = text_or_null(*change.rate_limit);
+    o["previous_rate_limit"] = text_or_null(current->rate_limit);
+    std::cout << json::serialize(o) << "\n";
+  } else {
+    std::cout << "key " << id << " (client " << current->client_id << "): rate limit "
+              << shown(current->rate_limit) << " -> " << shown(*change.rate_limit) << "\n";
+  }
+  return 0;
+}
+
+int KeysCommand::State::cmd_status(ak::KeyStatus to) {
+  if (int rc = check_key_id(id); rc != 0) return rc;
   if (int rc = open(false, false); rc != 0) return rc;
   std::optional<ak::KeyInfo> current;
   std::string error;
@@ -434,6 +511,7 @@ int KeysCommand::State::cmd_rotate() {
       created.scopes = tmpl.scopes;
       created.routes = tmpl.routes;
       created.cidrs = tmpl.cidrs;
+      created.rate_limit = tmpl.rate_limit;
       created.label = label.empty() ? tmpl.label : label;
       return created;
     };

@@ -51,6 +51,7 @@ struct JwtProviderConfig {
                                    // with or without "application/"
   std::string scopes_claim;        // empty: "scope" (space-separated) or "scp"
   std::string roles_claim;         // dotted path, e.g. realm_access.roles; empty: none
+  std::string rate_limit_claim;    // dotted path to the token's rate plan; empty: none
   std::vector<std::pair<std::string, std::string>> claims_to_headers;  // claim -> header
   std::optional<std::string> header;  // extra header carrying the bare token
   std::optional<std::string> cookie;  // cookie carrying the bare token

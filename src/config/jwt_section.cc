@@ -146,6 +146,7 @@ class ProviderReader {
          }},
         claim("scopes_claim", p_.scopes_claim),
         claim("roles_claim", p_.roles_claim),
+        claim("rate_limit_claim", p_.rate_limit_claim),
         {"claims_to_headers", [&](const Entry& f) { read_claims_to_headers(f); }},
         {"header", [&](const Entry& f) { read_token_header(f); }},
         {"cookie",

@@ -37,6 +37,7 @@ struct OAuth2ProviderConfig {
   std::size_t cache_entries = 100000;
   std::string scopes_claim;       // empty: `scope` (space-separated) or `scp` (string or array)
   std::string roles_claim;        // dotted path, e.g. realm_access.roles; empty: no roles
+  std::string rate_limit_claim;   // dotted path to the token's rate plan; empty: none
   unsigned breaker_failures = 5;  // consecutive provider failures that open the breaker
   unsigned breaker_open_s = 5;    // how long it stays open before one trial call
   TlsClientConfig tls;  // for https:// (the endpoint, discovery, the endpoint discovery names)

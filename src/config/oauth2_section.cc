@@ -1,6 +1,6 @@
 // `oauth2_providers`: NAME -> { introspection_endpoint | discovery, client_id, client_secret,
 // auth_method, issuer, audiences, timeout_ms, cache_s, negative_cache_s, cache_entries,
-// scopes_claim, roles_claim, breaker_failures, breaker_open_s, gates_readiness,
+// scopes_claim, roles_claim, rate_limit_claim, breaker_failures, breaker_open_s, gates_readiness,
 // require_cert_binding, ca_file, tls_verify }.
 #include <algorithm>
 
@@ -98,6 +98,7 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
       r.uint_field("cache_entries", p.cache_entries, 1, 100000000),
       claim("scopes_claim", p.scopes_claim),
       claim("roles_claim", p.roles_claim),
+      claim("rate_limit_claim", p.rate_limit_claim),
       r.uint_field("breaker_failures", p.breaker_failures, 1, 1000000),
       r.uint_field("breaker_open_s", p.breaker_open_s, 1, 3600),
       {"gates_readiness", [&](const Entry& f) { r.read_bool(f, p.gates_readiness); }},

@@ -1,5 +1,6 @@
 // Fuzzes the reading of an RFC 7662 introspection answer (IntrospectionClient::read) and the
-// decision taken on it (OAuth2Provider::decide), as 200 and as 400 bodies. The provider is
+// decision taken on it (OAuth2Provider::decide, with the rate_limit_claim read), as 200 and
+// as 400 bodies. The provider is
 // built once with a transport that is never called.
 #include <array>
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include "auth/oauth2/introspection_cache.h"
 #include "auth/oauth2/introspection_client.h"
 #include "auth/oauth2/oauth2_authenticator.h"
+#include "identity/rate_plan.h"
 
 namespace oauth2 = portcullis::auth::oauth2;
 using portcullis::auth::Status;
@@ -41,6 +43,7 @@ std::shared_ptr<oauth2::OAuth2Provider> make_provider(bool with_claims) {
     cfg.audiences = {"orders"};
     cfg.scopes_claim = "ext.scopes";
     cfg.roles_claim = "realm_access.roles";
+    cfg.rate_limit_claim = "ext.plan";
   }
   oauth2::OAuth2Provider::Clocks clocks{[] { return oauth2::CircuitBreaker::Clock::now(); },
                                         [] { return kNow; }};
@@ -68,6 +71,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (result.status == Status::Ok && !answer.active()) __builtin_trap();
       // An identity that reaches the upstream can be written as header values.
       if (result.status == Status::Ok && !result.identity.header_safe()) __builtin_trap();
+      // A plan taken from the answer is always within the grammar's bounds.
+      if (const auto& plan = result.identity.rate_plan) {
+        if (plan->requests == 0 || plan->requests > portcullis::identity::kMaxPlanRequests ||
+            plan->per_s == 0 || plan->per_s > portcullis::identity::kMaxPlanWindowS) {
+          __builtin_trap();
+        }
+      }
     }
   }
   return 0;

@@ -9,6 +9,7 @@
 
 #include "auth/jwt/claims.h"
 #include "identity/identity.h"
+#include "identity/rate_plan.h"
 #include "jose/strict_json.h"
 #include "jose/token.h"
 
@@ -28,6 +29,7 @@ const jwt::ClaimsPolicy& strict_policy() {
     p.max_lifetime_s = 3600;
     p.typ = "at+jwt";
     p.roles_claim = "realm_access.roles";
+    p.rate_limit_claim = "plan";
     p.claims_to_headers = {{"tenant", "X-Tenant"}, {"org.id", "X-Org"}};
     return p;
   }();
@@ -40,6 +42,7 @@ const jwt::ClaimsPolicy& lenient_policy() {
     p.issuer = "https://idp.example";
     p.required_claims = {};
     p.scopes_claim = "permissions";
+    p.rate_limit_claim = "ext.plan";
     return p;
   }();
   return p;
@@ -52,6 +55,14 @@ void check_payload(const boost::json::object& payload) {
     if (v.ok()) (void)jwt::times_valid(times, kNow, p->clock_skew_s);
     identity::Identity id;
     if (jwt::build_identity(payload, *p, id).ok() && !id.header_safe()) __builtin_trap();
+    if (id.rate_plan) {
+      const identity::RatePlan plan = *id.rate_plan;
+      // Within the grammar's bounds, and its text reads back as the same plan.
+      if (plan.requests == 0 || plan.per_s == 0 ||
+          identity::parse_rate_plan(identity::to_string(plan)) != plan) {
+        __builtin_trap();
+      }
+    }
   }
 }
 

@@ -188,7 +188,7 @@ class CliTest(unittest.TestCase):
         p = self.run_cli("keys", "--store", "sqlite:unused.db", "frob")
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertIn("portcullis keys: unknown command 'frob'", p.stderr)
-        self.assertIn("create, list, disable, enable, revoke, rotate", p.stderr)
+        self.assertIn("create, list, update, disable, enable, revoke, rotate", p.stderr)
 
     def test_exit_codes(self):
         """0 done; 1 the command ran and failed; 2 the command line is wrong (never CLI11's

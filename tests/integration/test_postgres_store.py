@@ -148,8 +148,9 @@ class TwoGatewaysTest(PostgresTestBase):
 
     def test_migrate_is_versioned_and_idempotent(self):
         again = self.cli.run("migrate", config=self.g2.config_path)
-        self.assertIn("schema version 1 (up to date)", again.stdout)
-        self.assertEqual(self.pg.sql("SELECT version FROM portcullis.schema_migrations"), "1")
+        self.assertIn("schema version 2 (up to date)", again.stdout)
+        self.assertEqual(self.pg.sql("SELECT string_agg(version::text, ',' ORDER BY version) "
+                                     "FROM portcullis.schema_migrations"), "1,2")
         tables = self.pg.sql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
                              "pg_tables WHERE schemaname = 'portcullis'")
         self.assertEqual(tables, "api_keys,change_seq,meta,schema_migrations")

@@ -110,6 +110,7 @@ AuthResult ApiKeyAuthenticator::admit(const KeyEntry& e, std::string_view id,
   registry_->note_used(id);
   identity::Identity who = named_by(e, id);
   who.scopes = *e.scopes;
+  if (e.plan != nullptr) who.rate_plan = *e.plan;  // read from the table: a `keys update` counts
   return AuthResult::ok(std::move(who));
 }
 

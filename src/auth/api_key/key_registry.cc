@@ -87,6 +87,9 @@ RowVisitor KeyRegistry::visitor(std::uint32_t stamp, Applied& a) {
       case KeyTable::Upsert::BadCidrs:
         if (a.bad_cidrs++ == 0) a.first_bad = std::string(row.id);
         break;
+      case KeyTable::Upsert::BadPlan:
+        if (a.bad_plans++ == 0) a.first_bad_plan = std::string(row.id);
+        break;
     }
   };
 }
@@ -99,6 +102,12 @@ void KeyRegistry::report(const Applied& a) {
   if (a.bad_cidrs > 0) {
     spdlog::warn("api keys: {} keys have unreadable CIDR lists and allow no source, e.g. {}",
                  a.bad_cidrs, a.first_bad);
+  }
+  if (a.bad_plans > 0) {
+    spdlog::warn(
+        "api keys: {} keys have unreadable rate plans and do not authenticate, e.g. {} (set "
+        "one with `keys update ID --rate-limit N/1m`)",
+        a.bad_plans, a.first_bad_plan);
   }
 }
 

@@ -77,8 +77,8 @@ class KeyRegistry {
   KeyRegistry(std::unique_ptr<KeyStore> store, std::unique_ptr<SecretHasher> hasher,
               const Digest& fingerprint, const Options& options);
   struct Applied {
-    std::size_t changed = 0, bad_rows = 0, bad_cidrs = 0;
-    std::string first_bad;
+    std::size_t changed = 0, bad_rows = 0, bad_cidrs = 0, bad_plans = 0;
+    std::string first_bad, first_bad_plan;
   };
   RowVisitor visitor(std::uint32_t stamp, Applied& a);
   void report(const Applied& a);

@@ -32,6 +32,7 @@ KeyInfo KeyInfo::from(const KeyRow& r) {
   k.routes = r.routes;
   k.cidrs = r.cidrs;
   k.label = r.label;
+  k.rate_limit = r.rate_limit;
   k.status = r.status;
   k.created_at = r.created_at;
   k.expires_at = r.expires_at;
@@ -55,10 +56,11 @@ ImportAction plan_import(const std::optional<KeyRecord>& existing, const KeyReco
   if (old.last_used_at && (!k.last_used_at || *k.last_used_at < *old.last_used_at)) {
     k.last_used_at = old.last_used_at;
   }
-  const bool same = std::tie(k.client_id, k.scopes, k.routes, k.cidrs, k.label, k.status,
-                             k.created_at, k.expires_at, k.last_used_at) ==
-                    std::tie(old.client_id, old.scopes, old.routes, old.cidrs, old.label,
-                             old.status, old.created_at, old.expires_at, old.last_used_at);
+  const bool same =
+      std::tie(k.client_id, k.scopes, k.routes, k.cidrs, k.label, k.rate_limit, k.status,
+               k.created_at, k.expires_at, k.last_used_at) ==
+      std::tie(old.client_id, old.scopes, old.routes, old.cidrs, old.label, old.rate_limit,
+               old.status, old.created_at, old.expires_at, old.last_used_at);
   return same ? ImportAction::Unchanged : ImportAction::Update;
 }
 
@@ -77,6 +79,21 @@ void ImportCounts::count(ImportAction a, std::string_view id) {
       if (conflicts++ == 0) first_conflict = std::string(id);
       break;
   }
+}
+
+WriteResult check_update(const std::optional<KeyInfo>& current, std::string_view id,
+                         const KeyUpdate& change, bool& changes, std::string& error) {
+  changes = false;
+  if (!current) {
+    error = "no key with id " + std::string(id);
+    return WriteResult::NotFound;
+  }
+  if (current->status == KeyStatus::Revoked) {
+    error = "key " + std::string(id) + " is revoked; revocation is final (create a new key)";
+    return WriteResult::Refused;
+  }
+  changes = change.rate_limit && *change.rate_limit != current->rate_limit;
+  return WriteResult::Ok;
 }
 
 bool usable(const KeyInfo& k, std::int64_t now) {

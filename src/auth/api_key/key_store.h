@@ -37,6 +37,8 @@ struct KeyRow {
   std::string_view label;
   std::optional<std::int64_t> last_used_at;
   std::int64_t seq = 0;
+  // The key's own rate plan, "1000/1m" (identity/rate_plan.h); empty: the route's limits.
+  std::string_view rate_limit;
 };
 
 using RowVisitor = std::function<void(const KeyRow&)>;
@@ -49,11 +51,12 @@ struct NewKey {
   std::int64_t created_at = 0;
   std::optional<std::int64_t> expires_at;
   std::string scopes, routes, cidrs, label;
+  std::string rate_limit;  // canonical plan text, or empty
 };
 
 // An owned copy of a row, for listings and the CLI.
 struct KeyInfo {
-  std::string id, client_id, scopes, routes, cidrs, label;
+  std::string id, client_id, scopes, routes, cidrs, label, rate_limit;
   KeyStatus status = KeyStatus::Active;
   std::int64_t created_at = 0;
   std::optional<std::int64_t> expires_at, last_used_at;
@@ -70,11 +73,11 @@ std::string_view effective_status(const KeyInfo& k, std::int64_t now);
 struct RotationPlan {
   bool ok = false;
   std::string error;
-  KeyInfo template_key;  // the client's newest usable key: scopes, routes, cidrs copied
+  KeyInfo template_key;  // the client's newest usable key: scopes, routes, cidrs, plan copied
   std::vector<std::pair<std::string, std::int64_t>> expire;  // id -> new expires_at
 };
 // Every usable key of the client expires at now + grace (an earlier expiry is kept); the new
-// key copies the newest usable key's scopes, routes and CIDRs.
+// key copies the newest usable key's scopes, routes, CIDRs and rate plan.
 RotationPlan plan_rotation(const std::vector<KeyInfo>& client_keys, std::int64_t now,
                            std::int64_t grace_seconds);
 
@@ -104,6 +107,16 @@ struct ImportCounts {
 };
 
 enum class WriteResult : std::uint8_t { Ok, NotFound, Conflict, Refused, Error };
+
+// What `keys update` changes on an existing key; a field left empty is left alone.
+struct KeyUpdate {
+  std::optional<std::string> rate_limit;  // canonical plan text; "" removes the plan
+  bool empty() const { return !rate_limit; }
+};
+// Whether `change` may be applied to the key `current` (none: no such key), shared by the
+// stores: NotFound, Refused (revoked: final) or Ok; `changes` says whether anything differs.
+WriteResult check_update(const std::optional<KeyInfo>& current, std::string_view id,
+                         const KeyUpdate& change, bool& changes, std::string& error);
 
 struct PollResult {
   bool ok = false;
@@ -152,6 +165,10 @@ class KeyStore {
   virtual WriteResult create(const NewKey& key, std::string& error) = 0;
   // Revoked is final: NotFound, or Refused with `error` explaining.
   virtual WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) = 0;
+  // Changes the settings `change` names (a revoked key: Refused; no key: NotFound). An update
+  // that changes nothing keeps the key's seq; any other gives it the next one, so running
+  // gateways pick it up like any other change.
+  virtual WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) = 0;
   // Atomically: plan the rotation of the client's keys (plan_rotation), insert
   // `make_new(template)` and apply the expiries. `plan` receives what was done.
   virtual WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "identity/identity.h"
+#include "identity/rate_plan.h"
 
 namespace portcullis::auth::api_key {
 
@@ -70,17 +71,35 @@ const std::vector<ip::Cidr>* KeyTable::intern_cidrs(std::string_view s, bool& ok
   return cidr_lists_.emplace(std::string(s), std::move(list)).first->second.get();
 }
 
+const identity::RatePlan* KeyTable::intern_plan(std::string_view s) {
+  if (auto it = plans_.find(s); it != plans_.end()) return it->second.get();
+  const auto plan = identity::parse_rate_plan(s);
+  if (!plan) return nullptr;
+  auto owned = std::make_unique<const identity::RatePlan>(*plan);
+  return plans_.emplace(std::string(s), std::move(owned)).first->second.get();
+}
+
+void KeyTable::erase(std::string_view id) {
+  if (id.size() != kIdLength) return;
+  const KeyId k = to_id(id);
+  Shard& s = shard_of(k);
+  std::unique_lock lock(s.mu);
+  if (s.map.erase(k) > 0) size_.fetch_sub(1, std::memory_order_relaxed);
+}
+
 KeyTable::Upsert KeyTable::upsert(const KeyRow& row, std::uint32_t stamp) {
   if (!valid_key_id(row.id) || row.secret_hmac.size() != Digest().size()) {
-    if (row.id.size() == kIdLength) {
-      const KeyId k = to_id(row.id);
-      Shard& s = shard_of(k);
-      std::unique_lock lock(s.mu);
-      if (s.map.erase(k) > 0) size_.fetch_sub(1, std::memory_order_relaxed);
-    }
+    erase(row.id);
     return Upsert::BadRow;
   }
   KeyEntry e;
+  if (!row.rate_limit.empty()) {
+    e.plan = intern_plan(row.rate_limit);
+    if (e.plan == nullptr) {
+      erase(row.id);
+      return Upsert::BadPlan;
+    }
+  }
   std::memcpy(e.secret_hmac.data(), row.secret_hmac.data(), e.secret_hmac.size());
   e.client_id = intern_client(row.client_id);
   e.scopes = intern_list(row.scopes);

@@ -33,11 +33,18 @@ CREATE TABLE {schema}.meta (
 );
 )sql";
 
+// A key's own rate plan (issue 13), "1000/1m"; '' for none. Read by gateways of this version
+// only once the schema has it (postgres_store.cc asks for '' before).
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE {schema}.api_keys ADD COLUMN rate_limit text NOT NULL DEFAULT '';
+)sql";
+
 }  // namespace
 
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> kAll = {
       {1, "api_keys, change_seq and meta", kV1},
+      {2, "api_keys.rate_limit (per-key rate plans)", kV2},
       // Next: {2, "what it adds", kV2} -- only ever add, never rewrite an applied one.
   };
   return kAll;

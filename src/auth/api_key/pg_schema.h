@@ -13,6 +13,7 @@
 //               sequence order and any snapshot holds every change up to its counter: a reader
 //               asking for "seq > N" never misses a change committed late
 //   meta        name -> bytes: the pepper's fingerprint
+// v2: api_keys.rate_limit, the key's own rate plan ("1000/1m", '' for none)
 #pragma once
 
 #include <string>

@@ -65,8 +65,7 @@ WriteResult PostgresKeyStore::in_write_transaction(
 bool PostgresKeyStore::read_keys(PgConnection& c, const std::string& where,
                                  const std::vector<std::optional<std::string>>& params,
                                  std::vector<KeyInfo>& out, std::string& error) {
-  PgResult r = c.query(
-      std::string("SELECT ") + kColumns + " FROM " + table("api_keys") + " " + where, params);
+  PgResult r = c.query("SELECT " + columns() + " FROM " + table("api_keys") + " " + where, params);
   if (!r.tuples_ok()) {
     error = fail("cannot read keys");
     check_alive();
@@ -106,16 +105,14 @@ bool PostgresKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std
 
 bool PostgresKeyStore::insert(PgConnection& c, const NewKey& key, std::int64_t seq,
                               WriteResult& result, std::string& error) {
-  PgResult r = c.query(
-      "INSERT INTO " + table("api_keys") +
-          " (id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, "
-          "label, last_used_at, seq) VALUES ($1, $2::bytea, $3, 'active', $4, $5, $6, $7, $8, "
-          "$9, NULL, $10)",
-      {key.id,
-       pg::encode_bytea(std::string_view(reinterpret_cast<const char*>(key.secret_hmac.data()),
-                                         key.secret_hmac.size())),
-       key.client_id, std::to_string(key.created_at), optional_text(key.expires_at), key.scopes,
-       key.routes, key.cidrs, key.label, std::to_string(seq)});
+  PgResult r =
+      c.query("INSERT INTO " + table("api_keys") + " (" + kColumns +
+                  ") VALUES ($1, $2::bytea, $3, 'active', $4, $5, $6, $7, $8, $9, NULL, $10, $11)",
+              {key.id,
+               pg::encode_bytea(std::string_view(
+                   reinterpret_cast<const char*>(key.secret_hmac.data()), key.secret_hmac.size())),
+               key.client_id, std::to_string(key.created_at), optional_text(key.expires_at),
+               key.scopes, key.routes, key.cidrs, key.label, std::to_string(seq), key.rate_limit});
   if (r.command_ok()) return true;
   if (r.sqlstate() == kUniqueViolation) {
     error = describe() + ": key id " + key.id + " exists already";
@@ -158,6 +155,27 @@ WriteResult PostgresKeyStore::set_status(std::string_view id, KeyStatus status,
   });
 }
 
+WriteResult PostgresKeyStore::update(std::string_view id, const KeyUpdate& change,
+                                     std::string& error) {
+  return in_write_transaction(error, [&](PgConnection& c, std::int64_t seq) {
+    std::vector<KeyInfo> found;
+    if (!read_keys(c, "WHERE id = $1", {std::string(id)}, found, error)) return WriteResult::Error;
+    bool changes = false;
+    const std::optional<KeyInfo> current =
+        found.empty() ? std::nullopt : std::optional<KeyInfo>(found.front());
+    if (auto r = check_update(current, id, change, changes, error); r != WriteResult::Ok) return r;
+    // Nothing to change: the transaction still commits (and notifies), harmlessly; the row
+    // keeps its seq.
+    if (!changes) return WriteResult::Ok;
+    PgResult r =
+        c.query("UPDATE " + table("api_keys") + " SET rate_limit = $1, seq = $2 WHERE id = $3",
+                {*change.rate_limit, std::to_string(seq), std::string(id)});
+    if (r.command_ok()) return WriteResult::Ok;
+    error = fail("cannot update key");
+    return WriteResult::Error;
+  });
+}
+
 WriteResult PostgresKeyStore::rotate(std::string_view client, std::int64_t now,
                                      std::int64_t grace_seconds,
                                      const std::function<NewKey(const KeyInfo&)>& make_new,
@@ -194,9 +212,9 @@ bool PostgresKeyStore::import_chunk(PgConnection& c, const KeyRecord* first, std
   for (std::size_t i = 0; i < n; ++i) ids.push_back(first[i].info.id);
   std::map<std::string, KeyRecord, std::less<>> existing;
   {
-    PgResult r = c.query(std::string("SELECT ") + kColumns + " FROM " + table("api_keys") +
-                             " WHERE id = ANY($1::text[])",
-                         {pg::text_array(ids)});
+    PgResult r = c.query(
+        "SELECT " + columns() + " FROM " + table("api_keys") + " WHERE id = ANY($1::text[])",
+        {pg::text_array(ids)});
     if (!r.tuples_ok()) {
       error = fail("cannot read keys");
       return false;
@@ -221,7 +239,7 @@ bool PostgresKeyStore::import_chunk(PgConnection& c, const KeyRecord* first, std
     pg::append_copy_row(
         data, {k.id, pg::encode_bytea(w.secret_hmac), k.client_id, std::string(to_string(k.status)),
                std::to_string(k.created_at), optional_text(k.expires_at), k.scopes, k.routes,
-               k.cidrs, k.label, optional_text(k.last_used_at), std::to_string(seq)});
+               k.cidrs, k.label, optional_text(k.last_used_at), std::to_string(seq), k.rate_limit});
   }
   if (data.empty()) return true;
   if (!c.copy_in("COPY pc_import FROM STDIN", data, error)) {
@@ -235,7 +253,7 @@ bool PostgresKeyStore::import_chunk(PgConnection& c, const KeyRecord* first, std
       "status = EXCLUDED.status, created_at = EXCLUDED.created_at, expires_at = "
       "EXCLUDED.expires_at, scopes = EXCLUDED.scopes, routes = EXCLUDED.routes, cidrs = "
       "EXCLUDED.cidrs, label = EXCLUDED.label, last_used_at = EXCLUDED.last_used_at, seq = "
-      "EXCLUDED.seq");
+      "EXCLUDED.seq, rate_limit = EXCLUDED.rate_limit");
   if (!r.command_ok() || !c.command("TRUNCATE pc_import", "cannot empty pc_import", error)) {
     error = fail("cannot write keys");
     return false;

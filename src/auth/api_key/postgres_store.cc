@@ -40,6 +40,12 @@ std::string PostgresKeyStore::fail(std::string_view what) const {
   return msg;
 }
 
+std::string PostgresKeyStore::columns() const {
+  if (version_ >= 2) return kColumns;
+  return "id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, "
+         "label, last_used_at, seq, ''::text";
+}
+
 std::string PostgresKeyStore::table(std::string_view name) const {
   return pg::qualified(options_.schema, name);
 }
@@ -210,13 +216,14 @@ void PostgresKeyStore::read_row(const PgResult& r, int row, std::string& hmac, K
   out.label = r.text(row, 9);
   out.last_used_at = optional_integer(10);
   out.seq = integer(11);
+  out.rate_limit = r.text(row, 12);
   // A row that does not read right fails closed: no hash, so no key matches it.
   out.secret_hmac = ok ? std::string_view(hmac) : std::string_view();
   if (!ok) out.status = KeyStatus::Revoked;
 }
 
 bool PostgresKeyStore::read_binary_row(const pg::CopyBinaryReader::Fields& f, KeyRow& out) {
-  if (f.size() != 12 || !f[0] || !f[1] || !f[2] || !f[3]) return false;
+  if (f.size() != 13 || !f[0] || !f[1] || !f[2] || !f[3]) return false;
   bool ok = true;
   auto integer = [&](std::size_t i) {
     std::int64_t v = 0;
@@ -240,6 +247,7 @@ bool PostgresKeyStore::read_binary_row(const pg::CopyBinaryReader::Fields& f, Ke
   out.label = text(9);
   out.last_used_at = optional_integer(10);
   out.seq = integer(11);
+  out.rate_limit = text(12);
   return ok;
 }
 
@@ -248,7 +256,7 @@ bool PostgresKeyStore::scan(PgConnection& c, std::optional<std::int64_t> since,
   // One COPY in binary format: the server sends rows while the gateway stores them (a cursor
   // would make each wait for the other), and nothing is parsed from text. COPY takes no
   // parameters: `since` is a number written by us.
-  std::string sql = std::string("COPY (SELECT ") + kColumns + " FROM " + table("api_keys");
+  std::string sql = "COPY (SELECT " + columns() + " FROM " + table("api_keys");
   if (since) sql += " WHERE seq > " + std::to_string(*since) + " ORDER BY seq";
   sql += ") TO STDOUT (FORMAT binary)";
   pg::CopyBinaryReader reader;
@@ -301,7 +309,10 @@ PollResult PostgresKeyStore::read_snapshot(std::optional<std::int64_t> since,
     check_alive();
     return r;
   }
-  bool ok = read_counter(*c, r.max_seq, r.error);
+  // A schema older than this version's may have been migrated since it was read: look again
+  // (only then), so rows a newer CLI writes are read whole.
+  bool ok = version_ >= pg_schema::latest_version() || read_version(*c, version_, r.error);
+  ok = ok && read_counter(*c, r.max_seq, r.error);
   // A counter below what was seen: the database was restored from an older copy.
   r.reset = !since || r.max_seq < *since;
   if (ok && r.reset) {

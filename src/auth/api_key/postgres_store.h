@@ -61,6 +61,7 @@ class PostgresKeyStore : public KeyStore {
   bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
   WriteResult create(const NewKey& key, std::string& error) override;
   WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
+  WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) override;
   WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                      const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
                      std::string& error) override;
@@ -96,7 +97,10 @@ class PostgresKeyStore : public KeyStore {
   static bool read_binary_row(const pg::CopyBinaryReader::Fields& f, KeyRow& out);
   static constexpr const char* kColumns =
       "id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, "
-      "label, last_used_at, seq";
+      "label, last_used_at, seq, rate_limit";
+  // kColumns as the connected schema has them: before v2 there is no rate_limit to read (a
+  // gateway may be upgraded before `keys migrate` ran), so '' stands in for it.
+  std::string columns() const;
 
   // The write frame: under mu_, a transaction holding the change counter's lock, `body` with
   // the change's seq; notified and committed when it answers Ok, else rolled back.

@@ -9,6 +9,7 @@
 
 namespace portcullis::auth::api_key {
 
+using sqlite_detail::bind_key_columns;
 using sqlite_detail::each_key_row;
 using sqlite_detail::Stmt;
 
@@ -49,26 +50,24 @@ bool SqliteKeyStore::read_record(std::string_view id, std::optional<KeyRecord>& 
 
 bool SqliteKeyStore::write_record(const KeyRecord& r, std::int64_t seq, std::string& error) {
   const KeyInfo& k = r.info;
-  Stmt s(db_,
-         "INSERT OR REPLACE INTO api_keys (id, secret_hmac, client_id, status, created_at, "
-         "expires_at, scopes, routes, cidrs, label, last_used_at, seq) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+  Stmt s(db_, "INSERT OR REPLACE" PC_KEY_VALUES);
   if (!s) {
     error = fail("cannot write key");
     return false;
   }
-  s.bind(1, k.id);
-  s.bind_blob(2, r.secret_hmac.data(), r.secret_hmac.size());
-  s.bind(3, k.client_id);
-  s.bind(4, to_string(k.status));
-  s.bind(5, k.created_at);
-  s.bind(6, k.expires_at);
-  s.bind(7, k.scopes);
-  s.bind(8, k.routes);
-  s.bind(9, k.cidrs);
-  s.bind(10, k.label);
-  s.bind(11, k.last_used_at);
-  s.bind(12, seq);
+  bind_key_columns(s, {.id = k.id,
+                       .secret_hmac = r.secret_hmac,
+                       .client_id = k.client_id,
+                       .status = k.status,
+                       .created_at = k.created_at,
+                       .expires_at = k.expires_at,
+                       .scopes = k.scopes,
+                       .routes = k.routes,
+                       .cidrs = k.cidrs,
+                       .label = k.label,
+                       .last_used_at = k.last_used_at,
+                       .seq = seq,
+                       .rate_limit = k.rate_limit});
   if (s.step() != SQLITE_DONE) {
     error = fail("cannot write key");
     return false;

@@ -1,5 +1,6 @@
 // The SQLite store's statement helpers, shared by sqlite_store.cc and sqlite_import.cc only:
-// a prepared statement and a transaction that clean up on scope exit, and the key row reader.
+// a prepared statement and a transaction that clean up on scope exit, the key row reader and
+// the one writer of a key row's columns.
 #pragma once
 
 #include <sqlite3.h>
@@ -13,9 +14,15 @@
 namespace portcullis::auth::api_key::sqlite_detail {
 
 // String literals, concatenated at compile time (GCC 12 warns about std::string + literal).
-#define PC_KEY_SELECT                                                                          \
-  "SELECT id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, " \
-  "label, last_used_at, seq FROM api_keys"
+// The key columns in the order read_row and bind_key_columns use them.
+#define PC_KEY_COLUMNS                                                                  \
+  "id, secret_hmac, client_id, status, created_at, expires_at, scopes, routes, cidrs, " \
+  "label, last_used_at, seq, rate_limit"
+#define PC_KEY_SELECT "SELECT " PC_KEY_COLUMNS " FROM api_keys"
+// Followed by bind_key_columns; "INSERT" refuses an existing id, "INSERT OR REPLACE" takes it.
+#define PC_KEY_VALUES               \
+  " INTO api_keys (" PC_KEY_COLUMNS \
+  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
 
 // A prepared statement, finalised on scope exit.
 class Stmt {
@@ -86,7 +93,37 @@ inline KeyRow read_row(const Stmt& s) {
   r.label = s.text(9);
   r.last_used_at = s.optional_integer(10);
   r.seq = s.integer(11);
+  r.rate_limit = s.text(12);
   return r;
+}
+
+// What one key row holds, to be written (from a NewKey or a KeyRecord).
+struct KeyColumns {
+  std::string_view id, secret_hmac, client_id;
+  KeyStatus status = KeyStatus::Active;
+  std::int64_t created_at = 0;
+  std::optional<std::int64_t> expires_at;
+  std::string_view scopes, routes, cidrs, label;
+  std::optional<std::int64_t> last_used_at;
+  std::int64_t seq = 0;
+  std::string_view rate_limit;
+};
+
+// Binds ?1..?13 of a PC_KEY_VALUES statement.
+inline void bind_key_columns(Stmt& s, const KeyColumns& k) {
+  s.bind(1, k.id);
+  s.bind_blob(2, k.secret_hmac.data(), k.secret_hmac.size());
+  s.bind(3, k.client_id);
+  s.bind(4, to_string(k.status));
+  s.bind(5, k.created_at);
+  s.bind(6, k.expires_at);
+  s.bind(7, k.scopes);
+  s.bind(8, k.routes);
+  s.bind(9, k.cidrs);
+  s.bind(10, k.label);
+  s.bind(11, k.last_used_at);
+  s.bind(12, k.seq);
+  s.bind(13, k.rate_limit);
 }
 
 // Steps a prepared (and bound) SELECT of key rows to its end, each row to `visit`. False when

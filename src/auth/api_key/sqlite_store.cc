@@ -14,6 +14,7 @@
 namespace portcullis::auth::api_key {
 namespace {
 
+using sqlite_detail::bind_key_columns;
 using sqlite_detail::each_key_row;
 using sqlite_detail::Stmt;
 using sqlite_detail::Txn;
@@ -40,6 +41,10 @@ CREATE TABLE portcullis_meta (
   value BLOB NOT NULL
 ) WITHOUT ROWID;
 )sql";
+
+// Version 2 (issue 13): a key's own rate plan, "1000/1m"; '' for none.
+constexpr const char* kSchemaV2 =
+    "ALTER TABLE api_keys ADD COLUMN rate_limit TEXT NOT NULL DEFAULT ''";
 
 }  // namespace
 
@@ -149,26 +154,9 @@ bool SqliteKeyStore::open_db(bool create, std::string& error) {
     return false;
   }
   if (!exec("PRAGMA journal_mode = WAL", "cannot switch to WAL mode")) return false;
-  if (version < kSchemaVersion) {
-    Txn txn(db_, true);
-    if (!txn.ok()) {
-      error = fail("cannot start the schema migration");
-      close_db();
-      return false;
-    }
-    // Another process may have migrated while we waited for the write lock.
-    Stmt s(db_, "PRAGMA user_version");
-    version = s && s.step() == SQLITE_ROW ? s.integer(0) : -1;
-    if (version == 0) {
-      if (!exec(kSchemaV1, "cannot create the schema")) return false;
-      if (!exec("PRAGMA user_version = 1", "cannot set the schema version")) return false;
-    }
-    // Later migrations: if (version < 2) { ALTER ...; PRAGMA user_version = 2; }
-    if (!txn.commit()) {
-      error = fail("cannot commit the schema migration");
-      close_db();
-      return false;
-    }
+  if (version < kSchemaVersion && !migrate(error)) {
+    close_db();  // after migrate()'s transaction has rolled back
+    return false;
   }
   struct stat st2 {};
   if (::stat(path_.c_str(), &st2) != 0) {
@@ -178,6 +166,41 @@ bool SqliteKeyStore::open_db(bool create, std::string& error) {
   }
   dev_ = st2.st_dev;
   ino_ = st2.st_ino;
+  return true;
+}
+
+bool SqliteKeyStore::migrate(std::string& error) {
+  Txn txn(db_, true);
+  if (!txn.ok()) {
+    error = fail("cannot start the schema migration");
+    return false;
+  }
+  auto exec = [&](const char* sql, const char* what) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return true;
+    error = fail(what);
+    return false;
+  };
+  // Another process may have migrated while we waited for the write lock.
+  std::int64_t version = -1;
+  {
+    Stmt s(db_, "PRAGMA user_version");
+    if (s && s.step() == SQLITE_ROW) version = s.integer(0);
+  }  // finalised: no statement open while the schema changes
+  if (version == 0) {
+    if (!exec(kSchemaV1, "cannot create the schema")) return false;
+    if (!exec("PRAGMA user_version = 1", "cannot set the schema version")) return false;
+    version = 1;
+  }
+  // Each step upgrades the file in place, in this one transaction.
+  if (version == 1) {
+    if (!exec(kSchemaV2, "cannot add the rate_limit column")) return false;
+    if (!exec("PRAGMA user_version = 2", "cannot set the schema version")) return false;
+  }
+  // Later migrations: if (version == 2) { ALTER ...; PRAGMA user_version = 3; }
+  if (!txn.commit()) {
+    error = fail("cannot commit the schema migration");
+    return false;
+  }
   return true;
 }
 
@@ -367,25 +390,26 @@ bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::
 
 bool SqliteKeyStore::insert(const NewKey& key, std::int64_t seq, WriteResult& result,
                             std::string& error) {
-  Stmt s(db_,
-         "INSERT INTO api_keys (id, secret_hmac, client_id, status, created_at, expires_at, "
-         "scopes, routes, cidrs, label, last_used_at, seq) "
-         "VALUES (?1, ?2, ?3, 'active', ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)");
+  Stmt s(db_, "INSERT" PC_KEY_VALUES);
   if (!s) {
     error = fail("cannot insert key");
     result = WriteResult::Error;
     return false;
   }
-  s.bind(1, key.id);
-  s.bind_blob(2, key.secret_hmac.data(), key.secret_hmac.size());
-  s.bind(3, key.client_id);
-  s.bind(4, key.created_at);
-  s.bind(5, key.expires_at);
-  s.bind(6, key.scopes);
-  s.bind(7, key.routes);
-  s.bind(8, key.cidrs);
-  s.bind(9, key.label);
-  s.bind(10, seq);
+  const auto* hmac = reinterpret_cast<const char*>(key.secret_hmac.data());
+  bind_key_columns(s, {.id = key.id,
+                       .secret_hmac = std::string_view(hmac, key.secret_hmac.size()),
+                       .client_id = key.client_id,
+                       .status = KeyStatus::Active,
+                       .created_at = key.created_at,
+                       .expires_at = key.expires_at,
+                       .scopes = key.scopes,
+                       .routes = key.routes,
+                       .cidrs = key.cidrs,
+                       .label = key.label,
+                       .last_used_at = std::nullopt,
+                       .seq = seq,
+                       .rate_limit = key.rate_limit});
   int rc = s.step();
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = describe() + ": key id " + key.id + " exists already";
@@ -462,6 +486,35 @@ WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status, st
       return WriteResult::Error;
     }
     upd.bind(1, to_string(status));
+    upd.bind(2, seq);
+    upd.bind(3, id);
+    if (upd.step() != SQLITE_DONE) {
+      error = fail("cannot update key");
+      return WriteResult::Error;
+    }
+    return WriteResult::Ok;
+  });
+}
+
+WriteResult SqliteKeyStore::update(std::string_view id, const KeyUpdate& change,
+                                   std::string& error) {
+  return in_write_transaction("cannot update key", error, [&] {
+    std::optional<KeyRecord> current;
+    if (!read_record(id, current, error)) return WriteResult::Error;
+    bool changes = false;
+    const std::optional<KeyInfo> info =
+        current ? std::optional<KeyInfo>(current->info) : std::nullopt;
+    if (auto r = check_update(info, id, change, changes, error); r != WriteResult::Ok || !changes) {
+      return r;
+    }
+    std::int64_t seq = 0;
+    if (!next_seq(seq, error)) return WriteResult::Error;
+    Stmt upd(db_, "UPDATE api_keys SET rate_limit = ?1, seq = ?2 WHERE id = ?3");
+    if (!upd) {
+      error = fail("cannot update key");
+      return WriteResult::Error;
+    }
+    upd.bind(1, std::string_view(*change.rate_limit));
     upd.bind(2, seq);
     upd.bind(3, id);
     if (upd.step() != SQLITE_DONE) {

@@ -18,7 +18,7 @@ namespace portcullis::auth::api_key {
 
 class SqliteKeyStore : public KeyStore {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 2: api_keys.rate_limit
 
   struct Options {
     // Create the file and the schema when missing. Never done when reopening a store that
@@ -50,6 +50,7 @@ class SqliteKeyStore : public KeyStore {
   bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
   WriteResult create(const NewKey& key, std::string& error) override;
   WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
+  WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) override;
   WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
                      const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
                      std::string& error) override;
@@ -60,6 +61,9 @@ class SqliteKeyStore : public KeyStore {
  private:
   SqliteKeyStore(std::string path, Options options);
   bool open_db(bool create, std::string& error);
+  // Brings the open file's schema to kSchemaVersion in one write transaction (rolled back,
+  // with `error`, on failure; the caller then closes).
+  bool migrate(std::string& error);
   void close_db();
   // The file is still the one we opened (not deleted, not replaced, still accessible).
   // Reopens a replacement; `replaced` is then set.

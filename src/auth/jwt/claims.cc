@@ -1,11 +1,14 @@
 #include "auth/jwt/claims.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <cmath>
 #include <limits>
 
 #include "auth/jwt/describe.h"
+#include "identity/rate_plan.h"
 #include "jose/keys.h"
 
 namespace portcullis::auth::jwt {
@@ -255,6 +258,18 @@ Verdict build_identity(const json::object& payload, const ClaimsPolicy& policy,
         if (has_control(r)) return bad_claim(policy.roles_claim);
       }
       out.roles = std::move(roles);
+    }
+  }
+
+  if (!policy.rate_limit_claim.empty()) {
+    if (const json::value* v = path(payload, policy.rate_limit_claim)) {
+      out.rate_plan = identity::rate_plan_from_json(*v);
+      if (!out.rate_plan) {
+        spdlog::debug(
+            "jwt: claim '{}' is not a rate plan (\"1000/1m\" or {{requests, per}}); "
+            "ignored, the route's limits apply",
+            policy.rate_limit_claim);
+      }
     }
   }
 

@@ -29,6 +29,7 @@ struct ClaimsPolicy {
   std::optional<std::string> typ;      // normalised: lower case, without "application/"
   std::string scopes_claim;            // empty: scope (string) or scp (string or array)
   std::string roles_claim;             // dotted path; empty: no roles
+  std::string rate_limit_claim;        // dotted path to the token's rate plan; empty: none
   std::vector<std::pair<std::string, std::string>> claims_to_headers;
 };
 
@@ -60,8 +61,9 @@ Verdict check_typ(const boost::json::object& header, const ClaimsPolicy& policy)
 // iss, aud, exp/nbf/iat (numbers, with the skew), required claims, lifetime.
 Verdict check_claims(const boost::json::object& payload, const ClaimsPolicy& policy,
                      std::int64_t now, TokenTimes& times);
-// sub, client_id/azp, scopes, roles and claims_to_headers; refuses values that cannot be
-// forwarded as header values (control characters).
+// sub, client_id/azp, scopes, roles, the rate plan and claims_to_headers; refuses values
+// that cannot be forwarded as header values (control characters). A rate_limit_claim whose
+// value is not a plan is ignored (logged at debug): the route's own limits still apply.
 Verdict build_identity(const boost::json::object& payload, const ClaimsPolicy& policy,
                        identity::Identity& out);
 

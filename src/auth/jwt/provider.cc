@@ -218,6 +218,7 @@ Provider::Provider(const config::JwtProviderConfig& config, std::shared_ptr<KeyS
   if (config_.typ) policy_.typ = normalise_typ(*config_.typ);
   policy_.scopes_claim = config_.scopes_claim;
   policy_.roles_claim = config_.roles_claim;
+  policy_.rate_limit_claim = config_.rate_limit_claim;
   policy_.claims_to_headers = config_.claims_to_headers;
 }
 

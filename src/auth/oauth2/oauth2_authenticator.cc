@@ -11,6 +11,7 @@
 
 #include "auth/cert_binding.h"
 #include "identity/identity.h"
+#include "identity/rate_plan.h"
 #include "observe/metrics.h"
 
 namespace portcullis::auth::oauth2 {
@@ -419,6 +420,16 @@ OAuth2Provider::Verdict OAuth2Provider::decide(const IntrospectionAnswer& answer
   }
   if (!config_.roles_claim.empty()) {
     id.roles = string_list(claim_at(c, config_.roles_claim), spaced);
+  }
+  if (!config_.rate_limit_claim.empty()) {
+    if (const auto* plan = claim_at(c, config_.rate_limit_claim)) {
+      // Not a plan: ignored, like a token without the claim (the route's limits apply).
+      id.rate_plan = identity::rate_plan_from_json(*plan);
+      if (!id.rate_plan) {
+        spdlog::debug("oauth2 provider '{}': claim '{}' is not a rate plan; ignored", config_.name,
+                      config_.rate_limit_claim);
+      }
+    }
   }
   if (config_.require_cert_binding) id.cert_binding = cnf_thumbprint(c).value_or("");
   if (spaced || !id.header_safe()) {

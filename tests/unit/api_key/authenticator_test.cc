@@ -279,6 +279,47 @@ TEST_F(ApiKeyAuthTest, ChangesAreSeenAfterAPoll) {
   EXPECT_EQ(with_key(later).status, Status::RevokedCredential);
 }
 
+// Issue 13 item 3: a key's own rate plan reaches the identity (the limiter reads it there),
+// and a change in the store is seen after a poll, also on a connection that has a memo.
+TEST_F(ApiKeyAuthTest, KeysRatePlanIsOnTheIdentity) {
+  AuthResult plain = with_key(partner);
+  ASSERT_EQ(plain.status, Status::Ok);
+  EXPECT_FALSE(plain.identity.rate_plan);
+
+  std::string key = add({.client_id = "planned", .rate_limit = "3/1m"});
+  AuthResult r = with_key(key);
+  ASSERT_EQ(r.status, Status::Ok) << r.description;
+  EXPECT_EQ(r.identity.rate_plan, (identity::RatePlan{3, 60}));
+
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.rate_limit = "500/1h"; });
+  EXPECT_EQ(with_key(key).identity.rate_plan, (identity::RatePlan{3, 60}));  // not polled yet
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(with_key(key).identity.rate_plan, (identity::RatePlan{500, 3600}));
+
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.rate_limit.clear(); });
+  ASSERT_TRUE(registry->poll_once());
+  AuthResult removed = with_key(key);
+  ASSERT_EQ(removed.status, Status::Ok);
+  EXPECT_FALSE(removed.identity.rate_plan);
+}
+
+// A stored plan that does not read (a hand-edited row) fails closed: the key does not
+// authenticate, instead of falling back to route limits that may be laxer than its plan.
+TEST_F(ApiKeyAuthTest, UnreadableStoredPlanFailsClosed) {
+  std::string key = add({.client_id = "planned", .rate_limit = "lots"});
+  EXPECT_EQ(with_key(key).status, Status::UnknownCredential);
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.rate_limit = "10/1s"; });
+  ASSERT_TRUE(registry->poll_once());
+  AuthResult fixed = with_key(key);
+  ASSERT_EQ(fixed.status, Status::Ok);
+  EXPECT_EQ(fixed.identity.rate_plan, (identity::RatePlan{10, 1}));
+  // Spoiled again later: the entry it had is dropped.
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.rate_limit = "10/1w"; });
+  ASSERT_TRUE(registry->poll_once());
+  EXPECT_EQ(with_key(key).status, Status::UnknownCredential);
+  EXPECT_EQ(with_key(partner).status, Status::Ok);
+}
+
 // The connection memo (CredentialMemo): the last accepted key is taken again without its
 // checksum and HMAC, while status, expiry, route and source address are checked every time.
 class ApiKeyMemoTest : public ApiKeyAuthTest {
@@ -304,6 +345,11 @@ TEST_F(ApiKeyMemoTest, RemembersTheAcceptedKeyAndStillChecksWhatCanChange) {
   EXPECT_EQ(again.identity.client_id, "c");
   EXPECT_EQ(go(key, other_route).status, Status::RouteNotAllowed);
   EXPECT_EQ(go(key, route, "10.0.0.1").status, Status::SourceNotAllowed);
+  testing::update(*shared, id_of(key), [](StoredKey& k) { k.rate_limit = "7/1d"; });
+  ASSERT_TRUE(registry->poll_once());
+  AuthResult planned = go(key, route);
+  ASSERT_EQ(planned.status, Status::Ok);
+  EXPECT_EQ(planned.identity.rate_plan, (identity::RatePlan{7, 86400}));  // memo taken, plan new
   testing::update(*shared, id_of(key), [](StoredKey& k) { k.status = KeyStatus::Revoked; });
   ASSERT_TRUE(registry->poll_once());
   EXPECT_EQ(go(key, route).status, Status::RevokedCredential);

@@ -11,7 +11,7 @@
 namespace portcullis::auth::api_key::testing {
 
 struct StoredKey {
-  std::string id, hmac, client_id, scopes, routes, cidrs, label;
+  std::string id, hmac, client_id, scopes, routes, cidrs, label, rate_limit;
   KeyStatus status = KeyStatus::Active;
   std::int64_t created_at = 0;
   std::optional<std::int64_t> expires_at, last_used_at;
@@ -89,6 +89,9 @@ class FakeKeyStore : public KeyStore {
   WriteResult set_status(std::string_view, KeyStatus, std::string&) override {
     return WriteResult::Error;
   }
+  WriteResult update(std::string_view, const KeyUpdate&, std::string&) override {
+    return WriteResult::Error;
+  }
   WriteResult rotate(std::string_view, std::int64_t, std::int64_t,
                      const std::function<NewKey(const KeyInfo&)>&, RotationPlan&,
                      std::string&) override {
@@ -111,6 +114,7 @@ class FakeKeyStore : public KeyStore {
     r.routes = k.routes;
     r.cidrs = k.cidrs;
     r.label = k.label;
+    r.rate_limit = k.rate_limit;
     r.last_used_at = k.last_used_at;
     r.seq = k.seq;
     return r;

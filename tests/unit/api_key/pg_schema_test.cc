@@ -69,8 +69,23 @@ TEST(PgMigrations, EveryObjectIsInTheConfiguredSchema) {
     const std::string sql = pg_schema::render(m.sql, "staging");
     EXPECT_EQ(sql.find("{schema}"), std::string::npos) << m.version;
     EXPECT_FALSE(names_an_unqualified_object(sql)) << m.version << ":\n" << sql;
-    EXPECT_NE(sql.find("CREATE TABLE \"staging\".api_keys"), std::string::npos) << sql;
+    if (m.version == 1) {
+      EXPECT_NE(sql.find("CREATE TABLE \"staging\".api_keys"), std::string::npos) << sql;
+    }
   }
+}
+
+// Issue 13: version 2 adds the per-key rate plan to an existing table (rows keep '' = none).
+TEST(PgMigrations, VersionTwoAddsTheRatePlanColumnInPlace) {
+  ASSERT_GE(pg_schema::latest_version(), 2);
+  const auto from_v1 = pg_schema::pending(1);
+  ASSERT_FALSE(from_v1.empty());
+  EXPECT_EQ(from_v1.front()->version, 2);
+  const std::string sql = pg_schema::render(from_v1.front()->sql, "staging");
+  EXPECT_NE(sql.find("ALTER TABLE \"staging\".api_keys ADD COLUMN rate_limit text NOT NULL "
+                     "DEFAULT ''"),
+            std::string::npos)
+      << sql;
 }
 
 TEST(PgMigrations, OnlyHashesAreStored) {
@@ -137,6 +152,10 @@ TEST(ImportPlan, IdempotentAndNeverOverwritesAnotherKey) {
   EXPECT_EQ(plan_import(in, changed, w), ImportAction::Update);
   EXPECT_EQ(w.info.expires_at, 500);
   EXPECT_EQ(plan_import(record(std::string(32, 'x')), in, w), ImportAction::Conflict);
+  KeyRecord planned = in;
+  planned.info.rate_limit = "1000/1m";
+  EXPECT_EQ(plan_import(in, planned, w), ImportAction::Update) << "a plan alone is a change";
+  EXPECT_EQ(w.info.rate_limit, "1000/1m");
 }
 
 TEST(ImportPlan, RevokedStaysRevokedAndLastUseIsTheLater) {

@@ -76,7 +76,7 @@ TEST_F(SqliteStoreTest, CreatesSchemaWalAndPrivateFile) {
     sqlite3_finalize(st);
     return v;
   };
-  EXPECT_EQ(one("PRAGMA user_version"), "1");
+  EXPECT_EQ(one("PRAGMA user_version"), "2");
   EXPECT_EQ(one("PRAGMA journal_mode"), "wal");
   sqlite3_close(db);
   // Opening again is a no-op migration.

@@ -252,6 +252,41 @@ TEST(IdentityTest, ScpAndConfiguredScopeClaims) {
   EXPECT_EQ(id3.scopes, (std::vector<std::string>{"p:1"}));
 }
 
+// Issue 13: rate_limit_claim gives the identity its own plan; a value that is not a plan is
+// ignored (the route's limits apply) rather than refusing an otherwise valid token.
+TEST(IdentityTest, RatePlanFromTheConfiguredClaim) {
+  ClaimsPolicy p = policy();
+  identity::Identity none;
+  ASSERT_TRUE(build_identity(obj(R"({"sub":"1","rate_limit":"5/1s"})"), p, none).ok());
+  EXPECT_FALSE(none.rate_plan) << "no rate_limit_claim configured: the claim means nothing";
+
+  p.rate_limit_claim = "plan";
+  identity::Identity s;
+  ASSERT_TRUE(build_identity(obj(R"({"sub":"1","plan":"1000/1m"})"), p, s).ok());
+  EXPECT_EQ(s.rate_plan, (identity::RatePlan{1000, 60}));
+  identity::Identity o;
+  ASSERT_TRUE(build_identity(obj(R"({"sub":"1","plan":{"requests":20,"per":"1h"}})"), p, o).ok());
+  EXPECT_EQ(o.rate_plan, (identity::RatePlan{20, 3600}));
+  identity::Identity absent;
+  ASSERT_TRUE(build_identity(obj(R"({"sub":"1"})"), p, absent).ok());
+  EXPECT_FALSE(absent.rate_plan);
+
+  p.rate_limit_claim = "ext.quota";  // a dotted path, like roles_claim
+  identity::Identity nested;
+  ASSERT_TRUE(build_identity(obj(R"({"sub":"1","ext":{"quota":"3/1d"}})"), p, nested).ok());
+  EXPECT_EQ(nested.rate_plan, (identity::RatePlan{3, 86400}));
+
+  for (const char* bad : {R"("lots")", R"("0/1m")", R"("10/1w")", "1000", "null", "[\"1/1s\"]",
+                          R"({"requests":5})", R"("5/1m\r\nX: y")"}) {
+    identity::Identity id;
+    const std::string token = std::string(R"({"sub":"1","ext":{"quota":)") + bad + "}}";
+    Verdict v = build_identity(obj(token), p, id);
+    EXPECT_TRUE(v.ok()) << bad << ": " << v.description;
+    EXPECT_FALSE(id.rate_plan) << bad;
+    EXPECT_EQ(id.subject, "1");
+  }
+}
+
 TEST(IdentityTest, RefusesValuesThatCannotBeHeaders) {
   ClaimsPolicy p = policy();
   p.claims_to_headers = {{"email", "X-User-Email"}};

@@ -80,6 +80,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
     typ: at+jwt
     scopes_claim: scp
     roles_claim: realm_access.roles
+    rate_limit_claim: plan
     claims_to_headers: { email: X-User-Email, tenant: X-Tenant }
     header: X-Access-Token
     cookie: session
@@ -106,6 +107,7 @@ TEST_F(JwtConfigTest, FullProviderLoads) {
   EXPECT_EQ(p.required_claims, (std::vector<std::string>{"exp", "sub"}));
   EXPECT_EQ(*p.max_lifetime_s, 3600u);
   EXPECT_EQ(*p.typ, "at+jwt");
+  EXPECT_EQ(p.rate_limit_claim, "plan");
   EXPECT_EQ(p.claims_to_headers.size(), 2u);
   EXPECT_EQ(*p.header, "X-Access-Token");
   EXPECT_EQ(p.token_cache_entries, 0u);
@@ -192,6 +194,8 @@ TEST_F(JwtConfigTest, OtherMistakes) {
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, header: Authorization }\n", 4, "Authorization", "cannot be used here");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, required_claims: [\"a b\"] }\n", 4, "\"a b", "may not contain spaces");
   expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, max_token_bytes: 10 }\n", 4, "10 }", "between 64 and");
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, rate_limit_claim: \"my plan\" }\n", 4, "\"my plan", "'rate_limit_claim' must be a claim name");
+  expect_error("  main: { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j, rate_limit_claim: [a] }\n", 4, "[a] }", "rate_limit_claim");
   expect_error("  \"bad name\": { issuer: i, audiences: [a], algorithms: [RS256], jwks_uri: http://h/j }\n", 4, "\"bad", "may only use letters",
                "  - { name: r, match: { path_prefix: / }, upstream: up, auth: none }\n");
 }

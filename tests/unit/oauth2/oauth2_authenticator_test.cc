@@ -131,6 +131,37 @@ TEST_F(OAuth2Test, ScopeOrRoleItemWithASpaceMakesTheAnswerUnusable) {
   EXPECT_EQ(r.identity.scopes, (std::vector<std::string>{"a", "b"}));
 }
 
+// Issue 13: rate_limit_claim of an introspection answer; a value that is not a plan is ignored
+// (the token is still good; the route's limits apply).
+TEST_F(OAuth2Test, RatePlanFromTheConfiguredClaim) {
+  cfg.rate_limit_claim = "ext.plan";
+  cfg.cache_s = 0;
+  auto a = make();
+  auto r = run_with_answer(*a, "t1", active(R"(,"ext":{"plan":"100/1m"})"));
+  ASSERT_EQ(r.status, Status::Ok) << r.description;
+  EXPECT_EQ(r.identity.rate_plan, (identity::RatePlan{100, 60}));
+  auto o = run_with_answer(*a, "t2", active(R"(,"ext":{"plan":{"requests":7,"per":"2h"}})"));
+  ASSERT_EQ(o.status, Status::Ok) << o.description;
+  EXPECT_EQ(o.identity.rate_plan, (identity::RatePlan{7, 7200}));
+  auto absent = run_with_answer(*a, "t3", active());
+  ASSERT_EQ(absent.status, Status::Ok);
+  EXPECT_FALSE(absent.identity.rate_plan);
+  int n = 0;
+  for (const std::string bad : {R"("many")", R"("5/1w")", "5", R"({"requests":0,"per":"1m"})"}) {
+    const std::string token = "bad-" + std::to_string(++n);
+    auto b = run_with_answer(*a, token, active(R"(,"ext":{"plan":)" + bad + "}"));
+    ASSERT_EQ(b.status, Status::Ok) << bad << ": " << b.description;
+    EXPECT_FALSE(b.identity.rate_plan) << bad;
+  }
+}
+
+TEST_F(OAuth2Test, RatePlanClaimIsIgnoredWithoutTheSetting) {
+  auto a = make();
+  auto r = run_with_answer(*a, "t", active(R"(,"rate_limit":"1/1s")"));
+  ASSERT_EQ(r.status, Status::Ok);
+  EXPECT_FALSE(r.identity.rate_plan);
+}
+
 TEST_F(OAuth2Test, PositiveAnswerIsCachedForCacheSeconds) {
   cfg.cache_s = 60;
   auto a = make();

@@ -74,6 +74,7 @@ TEST_F(OAuth2ConfigTest, EveryKey) {
                              "    cache_entries: 1000\n"
                              "    scopes_claim: authz.scopes\n"
                              "    roles_claim: realm_access.roles\n"
+                             "    rate_limit_claim: ext.plan\n"
                              "    breaker_failures: 2\n"
                              "    breaker_open_s: 30\n"
                              "    gates_readiness: false\n"),
@@ -91,6 +92,7 @@ TEST_F(OAuth2ConfigTest, EveryKey) {
   EXPECT_EQ(p.cache_entries, 1000u);
   EXPECT_EQ(p.scopes_claim, "authz.scopes");
   EXPECT_EQ(p.roles_claim, "realm_access.roles");
+  EXPECT_EQ(p.rate_limit_claim, "ext.plan");
   EXPECT_EQ(p.breaker_failures, 2u);
   EXPECT_EQ(p.breaker_open_s, 30u);
   EXPECT_FALSE(p.gates_readiness);
@@ -121,6 +123,8 @@ TEST_F(OAuth2ConfigTest, ErrorsPointAtTheValue) {
       {ep + ok_id + "    cache_s: -1\n", "gw.yaml:7:14: 'cache_s' must be a whole number"},
       {ep + ok_id + "    audiences: []\n", "gw.yaml:7:16: 'audiences' must be a non-empty list"},
       {ep + ok_id + "    roles_claim: a..b\n", "gw.yaml:7:18: 'roles_claim' must be a claim name or a dotted path"},
+      {ep + ok_id + "    rate_limit_claim: \"my plan\"\n", "gw.yaml:7:23: 'rate_limit_claim' must be a claim name or a dotted path"},
+      {ep + ok_id + "    rate_limit_claim: [plan]\n", "gw.yaml:7:23:"},
       {ep + ok_id + "    cache_s: 1\n    cache_s: 2\n", "gw.yaml:8:5: duplicate key 'cache_s'"},
   };
   for (const auto& c : cases) {

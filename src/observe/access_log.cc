@@ -195,6 +195,11 @@ void AccessLog::write(const AccessEntry& e) {
   o["auth_method"] = e.auth_method;
   if (!e.credential_id.empty()) o["credential_id"] = e.credential_id;
   o["reason"] = e.reason;
+  if (e.would_status != 0) {
+    o["shadow"] = true;
+    o["would_status"] = e.would_status;
+    o["would_reason"] = e.would_reason;
+  }
   o["bytes_in"] = e.bytes_in;
   o["bytes_out"] = e.bytes_out;
   std::string line = json::serialize(o);

@@ -59,6 +59,13 @@ struct RequestState {
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
   identity::Identity who;
+  bool credential_accepted = false;  // the route's mechanism accepted the credential
+  // Shadow mode (server/enforcement.h): the refusal a shadow route forwarded instead of
+  // answering (would_status 0: none), and whether `who` may be forwarded; when not, it is
+  // only logged (like a refused credential's in enforce mode).
+  unsigned would_status = 0;
+  std::string_view would_reason;
+  bool forward_identity = true;
   // The client: the peer, or from X-Forwarded-For when the peer is a trusted proxy.
   std::string client_ip;
   bool peer_trusted = false;  // the peer's X-Forwarded-* headers are believed
@@ -156,6 +163,10 @@ struct HttpSession::Impl {
   void resolve_client(const config::ServerConfig& sc, const Request& req);
   asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
                                                        Request& req);
+  // Where a verdict on the caller becomes an answer: false when the caller must answer `r`
+  // through reject(); true when the route is in shadow mode and the request goes on,
+  // recorded (access log, metric) with what it would have answered.
+  bool shadow_pass(const runtime::RouteRuntime& route, const Refusal& r);
   asio::awaitable<bool> send_continue(Request& req);
   bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
                                 Request& req);

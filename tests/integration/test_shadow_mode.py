@@ -16,6 +16,7 @@ import unittest
 from harness import (Echo, Gateway, base_config, gateway_bin, line_of, parse_prometheus, route,
                      to_yaml, wait_until)
 from jwt_idp import OIDC_RESOURCE, JwtOidc, b64u
+from test_api_keys import KeysCli  # sets PORTCULLIS_KEY_PEPPER for the gateways and the CLI
 
 IDENTITY_HEADERS = ("X-User-Id", "X-Client-Id", "X-User-Scopes", "X-User-Roles",
                     "X-Auth-Method")
@@ -298,6 +299,60 @@ class ShadowReloadAndProviderDownTest(ShadowAssertions, unittest.TestCase):
         lines = {name: int(n) for n, name in shadow_lines}
         self.assertEqual(lines["orders"], line_of(text, 'name: "orders"'), out)
         self.assertNotIn("'enforced' is in shadow mode", out)
+
+
+class ShadowApiKeyTest(ShadowAssertions, unittest.TestCase):
+    """API keys on a shadow route: a key the mechanism itself refuses (limited to another route
+    or to other addresses) is not a valid credential here, so no identity is forwarded; only
+    the route's own policy refusing a valid key forwards its identity."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.workdir = tempfile.mkdtemp(prefix="portcullis-ShadowApiKeyTest-")
+        cls.addClassCleanup(shutil.rmtree, cls.workdir, ignore_errors=True)
+        cls.echo = Echo(cls.workdir)
+        cls.addClassCleanup(cls.echo.stop)
+        cli = KeysCli(os.path.join(cls.workdir, "keys.db"))
+        cls.other_route = cli.create("other-route", scopes=["orders:read"], routes=["reports"])
+        cls.ten_net = cli.create("ten-net", scopes=["orders:read"], cidrs=["10.0.0.0/8"])
+        cls.writer = cli.create("writer", scopes=["orders:write"])
+        cls.reader = cli.create("reader", scopes=["orders:read"])
+        cfg = base_config(cls.echo.port, routes=[
+            route("reports", path_prefix="/v1/reports", auth=["api_key"]),
+            route("orders", path_prefix="/v1/orders", auth=["api_key"],
+                  require_scopes=["orders:read"], enforcement="shadow"),
+        ])
+        cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
+                           "pepper": "${PORTCULLIS_KEY_PEPPER}"}
+        cls.gw = Gateway(cfg, cls.workdir)
+        cls.addClassCleanup(cls.gw.kill)
+        cls.gw.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.stop()
+
+    def test_a_key_the_mechanism_refuses_forwards_no_identity(self):
+        for key, reason in ((self.other_route, "route_not_allowed"),
+                            (self.ten_net, "source_not_allowed")):
+            with self.subTest(reason=reason):
+                r = self.gw.request("GET", "/v1/orders/1", [("X-API-Key", key["key"])] + FORGED)
+                self.assert_forwarded_without_identity(r, "/v1/orders/1")
+                self.assertIsNone(r.echo().header("X-API-Key"))
+                entry = self.assert_shadow_logged(self.gw, r, 403, reason)
+                # Named in the log (the key proved genuine), never forwarded.
+                self.assertEqual(entry["client_id"], key["client_id"], entry)
+
+    def test_a_valid_key_the_policy_refuses_forwards_its_identity(self):
+        r = self.gw.request("GET", "/v1/orders/2", [("X-API-Key", self.writer["key"])])
+        self.assertEqual(r.status, 200, str(r))
+        seen = r.echo()
+        self.assertEqual(seen.header("X-Client-Id"), "writer")
+        self.assertEqual(seen.header("X-Auth-Method"), "api-key")
+        self.assertIsNone(seen.header("X-API-Key"))
+        self.assert_shadow_logged(self.gw, r, 403, "insufficient_scope")
+        seen = self.gw.request("GET", "/v1/orders/3", [("X-API-Key", self.reader["key"])]).echo()
+        self.assertEqual(seen.header("X-Client-Id"), "reader")
 
 
 if __name__ == "__main__":

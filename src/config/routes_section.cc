@@ -209,18 +209,21 @@ void read_enforcement(YamlReader& r, const Entry& f, RouteConfig& route) {
 }
 
 // A shadow route lets unauthenticated requests through: every one is a warning, so `check`
-// and each start or reload name them. With auth: none there is nothing to shadow.
+// and each start or reload name them. With auth: none and no rate limit there is nothing to
+// shadow.
 void check_shadow_mode(YamlReader& r, const RouteConfig& route, bool auth_given) {
   if (route.enforcement != Enforcement::Shadow) return;
-  if (auth_given && route.auth_none) {
+  if (auth_given && route.auth_none && route.rate_limits.empty()) {
     r.error(route.enforcement_at,
-            "'enforcement: shadow' has nothing to shadow: the route has auth: none");
+            "'enforcement: shadow' has nothing to shadow: the route has auth: none and no "
+            "rate_limits");
     return;
   }
-  r.warning(route.enforcement_at,
-            "route '" + route.name +
-                "' is in shadow mode (enforcement: shadow): requests it would refuse (401, 403, "
-                "an unavailable identity provider) are forwarded to its upstream without identity");
+  r.warning(
+      route.enforcement_at,
+      "route '" + route.name +
+          "' is in shadow mode (enforcement: shadow): requests it would refuse (401, 403, "
+          "429, an unavailable identity provider) are forwarded to its upstream without identity");
 }
 
 // Whether an auth method names a configured mechanism; the error message when it does not.
@@ -459,6 +462,8 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
        {"shadows",
         [&](const Entry& f) { r.read_string_list(f, route.shadows, route.shadows_marks); }},
        {"enforcement", [&](const Entry& f) { read_enforcement(r, f, route); }},
+       {"rate_limits",
+        [&](const Entry& f) { r.read_string_list(f, route.rate_limits, route.rate_limits_marks); }},
        {"strip_prefix", [&](const Entry& f) {
           std::string p;
           if (!r.read_nonempty_string(f, p)) return;

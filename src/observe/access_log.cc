@@ -195,6 +195,7 @@ void AccessLog::write(const AccessEntry& e) {
   o["auth_method"] = e.auth_method;
   if (!e.credential_id.empty()) o["credential_id"] = e.credential_id;
   o["reason"] = e.reason;
+  if (!e.rate_limit.empty()) o["rate_limit"] = e.rate_limit;
   if (e.would_status != 0) {
     o["shadow"] = true;
     o["would_status"] = e.would_status;

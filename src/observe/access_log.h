@@ -33,7 +33,8 @@ struct AccessEntry {
   std::string_view user_id;
   std::string_view auth_method;
   std::string_view credential_id;
-  std::string_view reason;  // failure reason (auth::reason(), or a proxy error)
+  std::string_view reason;      // failure reason (auth::reason(), or a proxy error)
+  std::string_view rate_limit;  // the limit that refused the request (429); empty: none
   // Shadow mode: the status and reason a route in shadow mode would have answered with
   // (written as "shadow": true, "would_status", "would_reason"); 0: not a shadow pass, none
   // of the three is written.

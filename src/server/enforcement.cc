@@ -3,10 +3,8 @@
 
 namespace portcullis::server {
 
-ShadowVerdict would_refuse(config::Enforcement mode, const Refusal& refusal,
-                           bool credential_accepted) {
-  if (mode != config::Enforcement::Shadow || !refusal.caller_verdict) return {};
-  return {.forward = true, .with_identity = credential_accepted};
+bool would_refuse(config::Enforcement mode, const Refusal& refusal) {
+  return mode == config::Enforcement::Shadow && refusal.caller_verdict;
 }
 
 }  // namespace portcullis::server

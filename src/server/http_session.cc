@@ -279,7 +279,11 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
   // Nothing the client sent may speak for the gateway's identity headers.
   rt.sanitizer.sanitize(req);
-  if (!route.chain.empty()) {
+  if (rt.limiter && !route.limits.empty()) {
+    if (auto refusal = co_await admit_limited(rt, route, req)) {
+      co_return co_await reject(rt, *refusal);
+    }
+  } else if (!route.chain.empty()) {
     auto refusal = co_await authenticate(route, req);
     if (refusal && !shadow_pass(route, *refusal)) co_return co_await reject(rt, *refusal);
   }
@@ -322,14 +326,12 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
 // The one place a verdict on the caller (authentication, policy; a rate limit's 429 too,
 // once there is one) is either answered or, on a shadow route, forwarded and recorded.
 bool HttpSession::Impl::shadow_pass(const runtime::RouteRuntime& route, const Refusal& r) {
-  const ShadowVerdict v = would_refuse(route.config->enforcement, r, rq.credential_accepted);
-  if (!v.forward) return false;
+  if (!would_refuse(route.config->enforcement, r)) return false;
   // The first verdict is the one logged; each is counted.
   if (rq.would_status == 0) {
     rq.would_status = r.status;
     rq.would_reason = r.reason;
   }
-  if (!v.with_identity) rq.forward_identity = false;
   observe::Metrics::global().add(observe::series::kShadowRefusals,
                                  {{"route", rq.route_name}, {"reason", r.reason}});
   return true;
@@ -374,9 +376,9 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
   // A shadow route forwards a refused credential's request with no identity, and without its
   // Authorization whatever forward_authorization says.
   static const identity::Identity kNoIdentity;
-  const identity::Identity& who = rq.forward_identity ? rq.who : kNoIdentity;
-  const identity::ForwardOptions options{route.config->forward_authorization &&
-                                         rq.forward_identity};
+  const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
+  const identity::Identity& who = proven ? rq.who : kNoIdentity;
+  const identity::ForwardOptions options{route.config->forward_authorization && proven};
   if (!identity::forward_identity(req, upstream_lines, who, rt.config->identity.headers,
                                   rq.request_id, options)) {
     return false;
@@ -402,6 +404,7 @@ asio::awaitable<bool> HttpSession::Impl::reject(const runtime::Runtime& rt, cons
   res.set(http::field::cache_control, "no-store");
   res.set(rt.config->identity.headers.request_id, rq.request_id);
   if (!r.challenge.empty()) res.set(http::field::www_authenticate, r.challenge);
+  set_rate_limit_fields(res, r);
   res.body() = json::serialize(o);
   res.prepare_payload();
   res.keep_alive(keep);
@@ -468,6 +471,7 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.auth_method = rq.who.auth_method;
   e.credential_id = rq.who.credential_id;
   e.reason = rq.reason;
+  e.rate_limit = rq.rate_limit;
   e.would_status = rq.would_status;
   e.would_reason = rq.would_reason;
   e.bytes_in = rq.bytes_in;

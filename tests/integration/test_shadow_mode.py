@@ -321,9 +321,17 @@ class ShadowApiKeyTest(ShadowAssertions, unittest.TestCase):
             route("reports", path_prefix="/v1/reports", auth=["api_key"]),
             route("orders", path_prefix="/v1/orders", auth=["api_key"],
                   require_scopes=["orders:read"], enforcement="shadow"),
+            route("by-client", path_prefix="/v1/by-client", auth=["api_key"],
+                  rate_limits=["two-per-client"], enforcement="shadow"),
+            route("by-ip", path_prefix="/v1/by-ip", auth=["api_key"],
+                  rate_limits=["two-per-ip"], enforcement="shadow"),
         ])
         cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
                            "pepper": "${PORTCULLIS_KEY_PEPPER}"}
+        cfg["rate_limits"] = {
+            "two-per-client": {"requests": 2, "per": "1h", "key": "client_id"},
+            "two-per-ip": {"requests": 2, "per": "1h", "key": "ip"},
+        }
         cls.gw = Gateway(cfg, cls.workdir)
         cls.addClassCleanup(cls.gw.kill)
         cls.gw.start()
@@ -353,6 +361,39 @@ class ShadowApiKeyTest(ShadowAssertions, unittest.TestCase):
         self.assert_shadow_logged(self.gw, r, 403, "insufficient_scope")
         seen = self.gw.request("GET", "/v1/orders/3", [("X-API-Key", self.reader["key"])]).echo()
         self.assertEqual(seen.header("X-Client-Id"), "reader")
+
+
+    def test_a_would_be_429_after_authentication_forwards_with_identity(self):
+        key = [("X-API-Key", self.reader["key"])]
+        before = shadow_count(self.gw, "by-client", "rate_limited")
+        for i in range(2):
+            r = self.gw.request("GET", "/v1/by-client/x", key)
+            self.assertEqual(r.status, 200, str(r))
+            self.assertNotIn("shadow", self.gw.wait_for_access_log(r.header("X-Request-Id")))
+        r = self.gw.request("GET", "/v1/by-client/x", key)
+        self.assertEqual(r.status, 200, str(r))
+        self.assertIsNone(r.header("Retry-After"))
+        self.assertEqual(r.echo().header("X-Client-Id"), "reader")
+        entry = self.assert_shadow_logged(self.gw, r, 429, "rate_limited")
+        self.assertEqual(entry.get("rate_limit"), "two-per-client", entry)
+        self.assertEqual(shadow_count(self.gw, "by-client", "rate_limited"), before + 1)
+
+    def test_a_would_be_429_before_authentication_keeps_a_valid_identity(self):
+        key = [("X-API-Key", self.reader["key"])]
+        for i in range(2):
+            self.assertEqual(self.gw.request("GET", "/v1/by-ip/x", key).status, 200)
+        # Over the ip limit: judged before the credential, which is then still checked.
+        r = self.gw.request("GET", "/v1/by-ip/x", key)
+        self.assertEqual(r.status, 200, str(r))
+        self.assertEqual(r.echo().header("X-Client-Id"), "reader")
+        self.assert_shadow_logged(self.gw, r, 429, "rate_limited")
+        # A bad key over the limit: the first verdict (429) is logged, both are counted, and
+        # nothing vouches for the caller.
+        missing = shadow_count(self.gw, "by-ip", "missing_credential")
+        r = self.gw.request("GET", "/v1/by-ip/y", FORGED)
+        self.assert_forwarded_without_identity(r, "/v1/by-ip/y")
+        self.assert_shadow_logged(self.gw, r, 429, "rate_limited")
+        self.assertEqual(shadow_count(self.gw, "by-ip", "missing_credential"), missing + 1)
 
 
 if __name__ == "__main__":

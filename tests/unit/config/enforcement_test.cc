@@ -61,8 +61,8 @@ TEST_F(EnforcementTest, EveryShadowRouteIsAWarningAtItsValue) {
   ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
   EXPECT_EQ(r.warnings[0].str(),
             "test.yaml:6:90: route 'orders' is in shadow mode (enforcement: shadow): requests it "
-            "would refuse (401, 403, an unavailable identity provider) are forwarded to its "
-            "upstream without identity");
+            "would refuse (401, 403, 429, an unavailable identity provider) are forwarded to "
+            "its upstream without identity");
 }
 
 TEST_F(EnforcementTest, MisspellingsAreRefusedAtTheValue) {
@@ -98,14 +98,26 @@ TEST_F(EnforcementTest, NotAStringIsRefused) {
   EXPECT_EQ(r.errors[0].col, 90);
 }
 
-TEST_F(EnforcementTest, ShadowOnAnUnauthenticatedRouteIsAnError) {
+TEST_F(EnforcementTest, ShadowOnAnUnauthenticatedRouteIsAnErrorUnlessItIsLimited) {
   LoadResult r = with_routes(
       "  - { name: open, match: { path: /b }, upstream: orders, auth: none, "
       "enforcement: shadow }\n");
   ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
   EXPECT_EQ(r.errors[0].str(),
             "test.yaml:5:83: 'enforcement: shadow' has nothing to shadow: the route has auth: "
-            "none");
+            "none and no rate_limits");
+  // A rate limit is something to shadow.
+  r = load_config_string(
+      "upstreams:\n"
+      "  orders: { url: http://127.0.0.1:9001 }\n"
+      "rate_limits:\n"
+      "  per-ip: { requests: 5, per: 1s, key: ip }\n"
+      "routes:\n"
+      "  - { name: open, match: { path: /b }, upstream: orders, auth: none, "
+      "rate_limits: [per-ip], enforcement: shadow }\n",
+      "test.yaml", "/etc/pc");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  EXPECT_EQ(r.config->routes[0].enforcement, Enforcement::Shadow);
 }
 
 // A shadow route in front of an enforcing one it takes requests from lets them through: the

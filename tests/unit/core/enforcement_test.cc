@@ -1,5 +1,5 @@
-// Shadow mode's decision (server/enforcement.h): which refusals a shadow route forwards, and
-// with which identity; an enforcing route forwards none.
+// Shadow mode's decision (server/enforcement.h): which refusals a shadow route forwards
+// (an enforcing route forwards none), and which identity a forwarded request carries.
 #include "server/enforcement.h"
 
 #include <gtest/gtest.h>
@@ -13,41 +13,37 @@ Refusal auth_refusal(auth::Status s) {
   return Refusal::from_auth(s, "", "Bearer", "orders:read", "Bearer realm=\"portcullis\"");
 }
 
+constexpr auth::Status kCallerVerdicts[] = {
+    auth::Status::MissingCredential,   auth::Status::InvalidCredential,
+    auth::Status::ExpiredCredential,   auth::Status::RevokedCredential,
+    auth::Status::AmbiguousCredential, auth::Status::SourceNotAllowed,
+    auth::Status::RouteNotAllowed,     auth::Status::InsufficientScope,
+    auth::Status::MissingRole,         auth::Status::ClientNotAllowed,
+    auth::Status::ProviderUnavailable, auth::Status::StoreUnavailable,
+};
+
 TEST(WouldRefuse, AnEnforcingRouteForwardsNothing) {
-  for (auto s : {auth::Status::MissingCredential, auth::Status::ExpiredCredential,
-                 auth::Status::InsufficientScope, auth::Status::ProviderUnavailable}) {
-    EXPECT_FALSE(would_refuse(Enforcement::Enforce, auth_refusal(s), false).forward);
-    EXPECT_FALSE(would_refuse(Enforcement::Enforce, auth_refusal(s), true).forward);
+  for (auto s : kCallerVerdicts) {
+    EXPECT_FALSE(would_refuse(Enforcement::Enforce, auth_refusal(s))) << auth::reason(s);
   }
 }
 
-TEST(WouldRefuse, ShadowForwardsARefusedCredentialWithoutIdentity) {
-  for (auto s : {auth::Status::MissingCredential, auth::Status::InvalidCredential,
-                 auth::Status::ExpiredCredential, auth::Status::RevokedCredential,
-                 auth::Status::SourceNotAllowed, auth::Status::AmbiguousCredential}) {
-    const ShadowVerdict v = would_refuse(Enforcement::Shadow, auth_refusal(s), false);
-    EXPECT_TRUE(v.forward) << auth::reason(s);
-    EXPECT_FALSE(v.with_identity) << auth::reason(s);
-  }
-}
-
-TEST(WouldRefuse, ShadowForwardsAPolicyRefusalWithTheAcceptedIdentity) {
-  for (auto s : {auth::Status::InsufficientScope, auth::Status::MissingRole,
-                 auth::Status::ClientNotAllowed}) {
-    const ShadowVerdict v = would_refuse(Enforcement::Shadow, auth_refusal(s), true);
-    EXPECT_TRUE(v.forward) << auth::reason(s);
-    EXPECT_TRUE(v.with_identity) << auth::reason(s);
-  }
-}
-
-TEST(WouldRefuse, ShadowForwardsAnUnavailableProviderWithoutIdentity) {
-  for (auto s : {auth::Status::ProviderUnavailable, auth::Status::StoreUnavailable}) {
+TEST(WouldRefuse, ShadowForwardsEveryAuthenticationAndPolicyVerdict) {
+  for (auto s : kCallerVerdicts) {
     const Refusal r = auth_refusal(s);
-    EXPECT_EQ(r.status, 503u);
-    const ShadowVerdict v = would_refuse(Enforcement::Shadow, r, false);
-    EXPECT_TRUE(v.forward) << auth::reason(s);
-    EXPECT_FALSE(v.with_identity) << auth::reason(s);
+    EXPECT_TRUE(r.caller_verdict) << auth::reason(s);
+    EXPECT_TRUE(would_refuse(Enforcement::Shadow, r)) << auth::reason(s);
   }
+  // The identity provider or key store down: 503 in enforce, forwarded in shadow.
+  EXPECT_EQ(auth_refusal(auth::Status::ProviderUnavailable).status, 503u);
+}
+
+TEST(WouldRefuse, ShadowForwardsARateLimitVerdict) {
+  Refusal r = Refusal::from(GatewayError::RateLimited);
+  EXPECT_FALSE(would_refuse(Enforcement::Shadow, r));  // only as the limiter step marks it
+  r.caller_verdict = true;
+  EXPECT_TRUE(would_refuse(Enforcement::Shadow, r));
+  EXPECT_FALSE(would_refuse(Enforcement::Enforce, r));
 }
 
 TEST(WouldRefuse, TheGatewaysOwnRefusalsAreAnsweredInShadowToo) {
@@ -57,8 +53,14 @@ TEST(WouldRefuse, TheGatewaysOwnRefusalsAreAnsweredInShadowToo) {
                  GatewayError::UpstreamConnectFailed, GatewayError::UpstreamTimeout}) {
     const Refusal r = Refusal::from(e);
     EXPECT_FALSE(r.caller_verdict) << r.reason;
-    EXPECT_FALSE(would_refuse(Enforcement::Shadow, r, true).forward) << r.reason;
+    EXPECT_FALSE(would_refuse(Enforcement::Shadow, r)) << r.reason;
   }
+}
+
+TEST(ForwardsIdentity, OnlyAnAcceptedCredentialsIdentity) {
+  EXPECT_TRUE(forwards_identity(true, true));    // accepted (a policy refusal in shadow too)
+  EXPECT_FALSE(forwards_identity(true, false));  // refused, missing, not checkable
+  EXPECT_TRUE(forwards_identity(false, false));  // auth: none (the identity is empty)
 }
 
 }  // namespace

@@ -116,6 +116,12 @@ struct AuthMethod {
   friend bool operator==(const AuthMethod&, const AuthMethod&) = default;
 };
 
+// What a route does with a request it would refuse for who the caller is or what the caller
+// may do (authentication, policy): answer the refusal, or, in shadow mode, forward the
+// request anyway (without an identity the credential did not prove) and record what it
+// would have answered (docs/shadow-mode.md). `enforcement: enforce | shadow` in the file.
+enum class Enforcement : std::uint8_t { Enforce, Shadow };
+
 struct RouteConfig {
   std::string name;
   RouteMatch match;
@@ -138,6 +144,9 @@ struct RouteConfig {
   // in the file): without it, such an overlap is an error (routes_section.cc).
   std::vector<std::string> shadows;
   std::vector<Mark> shadows_marks;  // one per item of `shadows`
+  // `enforcement:` (not to be confused with `shadows`, which is about route order).
+  Enforcement enforcement = Enforcement::Enforce;
+  Mark enforcement_at;  // where `enforcement` is written
   // Names of `rate_limits` entries, in the order written; every one must admit a request.
   std::vector<std::string> rate_limits;
   std::vector<Mark> rate_limits_marks;  // one per item of `rate_limits`

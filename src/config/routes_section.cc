@@ -89,6 +89,10 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
 std::optional<std::string> weaker_because(const RouteConfig& a, const RouteConfig& b) {
   if (b.auth_none) return std::nullopt;
   if (a.auth_none) return "auth: none";
+  // A shadow route lets through whatever it would refuse.
+  if (a.enforcement == Enforcement::Shadow && b.enforcement == Enforcement::Enforce) {
+    return "enforcement: shadow";
+  }
   for (const auto& m : a.auth) {
     if (std::find(b.auth.begin(), b.auth.end(), m) == b.auth.end()) {
       return "it accepts " + m.str() + ", which '" + b.name + "' does not";
@@ -184,6 +188,42 @@ void check_weaker_shadowing(YamlReader& r, const std::vector<RouteConfig>& route
                     "' in 'shadows' but takes none of its requests with weaker authentication");
     }
   }
+}
+
+// `enforcement: enforce | shadow`; anything else is refused with a did-you-mean.
+void read_enforcement(YamlReader& r, const Entry& f, RouteConfig& route) {
+  std::string value;
+  if (!r.read_string(f, value)) return;
+  route.enforcement_at = f.at;
+  if (value == "enforce") {
+    route.enforcement = Enforcement::Enforce;
+  } else if (value == "shadow") {
+    route.enforcement = Enforcement::Shadow;
+  } else {
+    static constexpr std::string_view kValues[] = {"enforce", "shadow"};
+    const auto near = closest_key(value, kValues);
+    r.error(f.at,
+            "'enforcement' must be enforce or shadow, not '" + value + "'" +
+                (near.empty() ? std::string() : " (did you mean '" + std::string(near) + "'?)"));
+  }
+}
+
+// A shadow route lets unauthenticated requests through: every one is a warning, so `check`
+// and each start or reload name them. With auth: none and no rate limit there is nothing to
+// shadow.
+void check_shadow_mode(YamlReader& r, const RouteConfig& route, bool auth_given) {
+  if (route.enforcement != Enforcement::Shadow) return;
+  if (auth_given && route.auth_none && route.rate_limits.empty()) {
+    r.error(route.enforcement_at,
+            "'enforcement: shadow' has nothing to shadow: the route has auth: none and no "
+            "rate_limits");
+    return;
+  }
+  r.warning(
+      route.enforcement_at,
+      "route '" + route.name +
+          "' is in shadow mode (enforcement: shadow): requests it would refuse (401, 403, "
+          "429, an unavailable identity provider) are forwarded to its upstream without identity");
 }
 
 // Whether an auth method names a configured mechanism; the error message when it does not.
@@ -421,6 +461,7 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
         }},
        {"shadows",
         [&](const Entry& f) { r.read_string_list(f, route.shadows, route.shadows_marks); }},
+       {"enforcement", [&](const Entry& f) { read_enforcement(r, f, route); }},
        {"rate_limits",
         [&](const Entry& f) { r.read_string_list(f, route.rate_limits, route.rate_limits_marks); }},
        {"strip_prefix", [&](const Entry& f) {
@@ -457,6 +498,7 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
   if (route.jwt_query_param && auth_given && !route.has_auth(AuthKind::Jwt)) {
     r.error(jwt_param_at, "'jwt_query_param' needs a jwt:NAME method in the route's auth");
   }
+  check_shadow_mode(r, route, auth_given);
   if (r.error_count() == errors_before) config.routes.push_back(std::move(route));
 }
 

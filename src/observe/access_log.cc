@@ -196,6 +196,11 @@ void AccessLog::write(const AccessEntry& e) {
   if (!e.credential_id.empty()) o["credential_id"] = e.credential_id;
   o["reason"] = e.reason;
   if (!e.rate_limit.empty()) o["rate_limit"] = e.rate_limit;
+  if (e.would_status != 0) {
+    o["shadow"] = true;
+    o["would_status"] = e.would_status;
+    o["would_reason"] = e.would_reason;
+  }
   o["bytes_in"] = e.bytes_in;
   o["bytes_out"] = e.bytes_out;
   std::string line = json::serialize(o);

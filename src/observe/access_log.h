@@ -35,6 +35,11 @@ struct AccessEntry {
   std::string_view credential_id;
   std::string_view reason;      // failure reason (auth::reason(), or a proxy error)
   std::string_view rate_limit;  // the limit that refused the request (429); empty: none
+  // Shadow mode: the status and reason a route in shadow mode would have answered with
+  // (written as "shadow": true, "would_status", "would_reason"); 0: not a shadow pass, none
+  // of the three is written.
+  unsigned would_status = 0;
+  std::string_view would_reason;
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
 };

@@ -138,6 +138,9 @@ constexpr Family kFamilies[] = {
     {"portcullis_request_duration_seconds", "Time from a request's first byte to its end."},
     {"portcullis_requests_in_flight", "Requests being handled now."},
     {"portcullis_requests_total", "Requests handled, by route and status."},
+    {"portcullis_shadow_refusals_total",
+     "Requests a route in shadow mode (enforcement: shadow) forwarded although it would have "
+     "refused them, by route and reason."},
     {"portcullis_tls_handshake_failures_total",
      "TLS handshakes on the listener that failed, by reason."},
     {"portcullis_tls_handshakes_total",

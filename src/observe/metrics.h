@@ -67,6 +67,7 @@ inline constexpr std::string_view kDuration = "portcullis_request_duration_secon
 inline constexpr std::string_view kUpstreamErrors = "portcullis_upstream_errors_total";
 inline constexpr std::string_view kAuthFailures = "portcullis_auth_failures_total";
 inline constexpr std::string_view kBadRequests = "portcullis_bad_requests_total";
+inline constexpr std::string_view kShadowRefusals = "portcullis_shadow_refusals_total";
 inline constexpr std::string_view kReloads = "portcullis_config_reloads_total";
 inline constexpr std::string_view kConnections = "portcullis_connections_active";
 inline constexpr std::string_view kConnectionsRefused = "portcullis_connections_refused_total";

@@ -122,6 +122,7 @@ Refusal Refusal::from_auth(auth::Status s, std::string description, std::string_
   r.reason = auth::reason(s);
   r.close = false;
   r.counter = Counter::AuthFailure;
+  r.caller_verdict = true;
   r.challenge = auth::challenge(s, scheme, r.description, scope, missing_challenge);
   return r;
 }

@@ -82,6 +82,10 @@ struct Refusal {
   Counter counter = Counter::None;
   std::string challenge;       // WWW-Authenticate, empty for none
   unsigned retry_after_s = 0;  // Retry-After (429), 0 for none
+  // A verdict on the caller (authentication, policy, an identity provider that cannot
+  // answer), which a route in shadow mode forwards instead (server/enforcement.h); never one
+  // of the gateway's own refusals above.
+  bool caller_verdict = false;
 
   static Refusal from(GatewayError e);
   // An authentication or policy refusal. `scheme`: the mechanism's challenge scheme (Bearer

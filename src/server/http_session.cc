@@ -21,6 +21,7 @@
 #include "observe/metrics.h"
 #include "proxy/client_address.h"
 #include "proxy/headers.h"
+#include "server/enforcement.h"
 #include "server/framing.h"
 #include "server/proxy_protocol.h"
 #include "server/session_impl.h"
@@ -283,7 +284,8 @@ asio::awaitable<bool> HttpSession::Impl::handle(
       co_return co_await reject(rt, *refusal);
     }
   } else if (!route.chain.empty()) {
-    if (auto refusal = co_await authenticate(route, req)) co_return co_await reject(rt, *refusal);
+    auto refusal = co_await authenticate(route, req);
+    if (refusal && !shadow_pass(route, *refusal)) co_return co_await reject(rt, *refusal);
   }
   if (!co_await send_continue(req)) co_return false;
   if (!prepare_upstream_request(rt, route, req)) {
@@ -310,6 +312,7 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
   // On a refusal too: the access log names a credential that was identified (never forwarded).
   rq.who = std::move(result.identity);
   if (result.status == auth::Status::Ok) {
+    rq.credential_accepted = true;
     auto decision = route.policy.check(rq.who);
     if (decision.status == auth::Status::Ok) co_return std::nullopt;
     result.status = decision.status;
@@ -318,6 +321,20 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
   }
   co_return Refusal::from_auth(result.status, std::move(result.description), result.challenge,
                                result.scope, route.www_authenticate_missing);
+}
+
+// The one place a verdict on the caller (authentication, policy; a rate limit's 429 too,
+// once there is one) is either answered or, on a shadow route, forwarded and recorded.
+bool HttpSession::Impl::shadow_pass(const runtime::RouteRuntime& route, const Refusal& r) {
+  if (!would_refuse(route.config->enforcement, r)) return false;
+  // The first verdict is the one logged; each is counted.
+  if (rq.would_status == 0) {
+    rq.would_status = r.status;
+    rq.would_reason = r.reason;
+  }
+  observe::Metrics::global().add(observe::series::kShadowRefusals,
+                                 {{"route", rq.route_name}, {"reason", r.reason}});
+  return true;
 }
 
 // The client asked before sending its body: it has passed every check, so let it send.
@@ -356,8 +373,14 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
     upstream_target += rq.target.query;
   }
   route.chain.scrub(req, upstream_target);
-  if (!identity::forward_identity(req, upstream_lines, rq.who, rt.config->identity.headers,
-                                  rq.request_id, {route.config->forward_authorization})) {
+  // A shadow route forwards a refused credential's request with no identity, and without its
+  // Authorization whatever forward_authorization says.
+  static const identity::Identity kNoIdentity;
+  const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
+  const identity::Identity& who = proven ? rq.who : kNoIdentity;
+  const identity::ForwardOptions options{route.config->forward_authorization && proven};
+  if (!identity::forward_identity(req, upstream_lines, who, rt.config->identity.headers,
+                                  rq.request_id, options)) {
     return false;
   }
   req.target(upstream_target);
@@ -449,6 +472,8 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.credential_id = rq.who.credential_id;
   e.reason = rq.reason;
   e.rate_limit = rq.rate_limit;
+  e.would_status = rq.would_status;
+  e.would_reason = rq.would_reason;
   e.bytes_in = rq.bytes_in;
   e.bytes_out = rq.bytes_out;
   rt.access_log->write(e);

@@ -1,7 +1,8 @@
 // The session's rate-limit steps (runtime::RouteRuntime::limits, ratelimit/route_limits.h):
 // the failed-auth shield and the ip/route limits before authentication, the failures
 // recorded after a 401, the client_id/user_id limits after authentication and the policy.
-// A refusal is GatewayError::RateLimited (429 with Retry-After), answered by reject().
+// A refusal is GatewayError::RateLimited (429 with Retry-After), answered by reject(); each
+// verdict (429, 401, 403) passes shadow_pass() first, so a route in shadow mode forwards it.
 #include <algorithm>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -11,10 +12,13 @@
 namespace portcullis::server {
 
 // The shield and the ip/route limits, authentication and the policy (a 401 recorded by the
-// shield), then the client_id/user_id limits.
+// shield), then the client_id/user_id limits. On a shadow route a refusal goes on to the next
+// step (shadow_pass); the identity limits apply only to an identity that is forwarded.
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route, Request& req) {
-  if (auto refusal = co_await limit_before_auth(rt, route)) co_return refusal;
+  if (auto refusal = co_await limit_before_auth(rt, route)) {
+    if (!shadow_pass(route, *refusal)) co_return refusal;
+  }
   if (!route.chain.empty()) {
     if (auto refusal = co_await authenticate(route, req)) {
       if (refusal->status == 401) record_failed_auth(rt, route);
@@ -27,11 +31,13 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
           ratelimit::set_outcomes(rq.limits, outcomes);
         }
       }
-      co_return refusal;
+      if (!shadow_pass(route, *refusal)) co_return refusal;
     }
   }
-  if (!route.limits.has_identity()) co_return std::nullopt;
-  co_return co_await limit_identity(rt, route);
+  if (!route.limits.has_identity() || !rq.credential_accepted) co_return std::nullopt;
+  auto refusal = co_await limit_identity(rt, route);
+  if (refusal && !shadow_pass(route, *refusal)) co_return refusal;
+  co_return std::nullopt;
 }
 
 asio::awaitable<std::vector<ratelimit::Outcome>> HttpSession::Impl::ask_limiter(
@@ -72,6 +78,7 @@ std::optional<Refusal> HttpSession::Impl::judge_limits(std::size_t n) {
   }
   Refusal r = Refusal::from(GatewayError::RateLimited);
   r.retry_after_s = std::max(1u, retry_after);
+  r.caller_verdict = true;  // a route in shadow mode forwards it (server/enforcement.h)
   return r;
 }
 

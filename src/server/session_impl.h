@@ -61,6 +61,13 @@ struct RequestState {
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
   identity::Identity who;
+  // The route's mechanism accepted the credential: only then is `who` forwarded (else it is
+  // only logged, as a refused credential's is; server/enforcement.h).
+  bool credential_accepted = false;
+  // Shadow mode: the first refusal a shadow route forwarded instead of answering
+  // (would_status 0: none).
+  unsigned would_status = 0;
+  std::string_view would_reason;
   // The client: the peer, or from X-Forwarded-For when the peer is a trusted proxy.
   std::string client_ip;
   bool peer_trusted = false;  // the peer's X-Forwarded-* headers are believed
@@ -163,6 +170,10 @@ struct HttpSession::Impl {
   void resolve_client(const config::ServerConfig& sc, const Request& req);
   asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
                                                        Request& req);
+  // Where a verdict on the caller becomes an answer: false when the caller must answer `r`
+  // through reject(); true when the route is in shadow mode and the request goes on,
+  // recorded (access log, metric) with what it would have answered.
+  bool shadow_pass(const runtime::RouteRuntime& route, const Refusal& r);
   asio::awaitable<bool> send_continue(Request& req);
   // Rate limits (rate_limit_steps.cc): each returns the 429 when a limit refuses.
   // admit_limited: on a limited route, the limits and authentication in their order.

@@ -16,6 +16,8 @@
 //   POST /test/rotate    a new signing key (new kid) signs from now on; the old one is
 //                        removed from the JWKS. Answers {"kid": NEW, "removed": OLD}.
 //   GET  /test/kid       {"kid": CURRENT}
+//   POST /test/ttl       {"ttl": SECONDS}: the lifetime of the access tokens issued from now
+//                        on (3600 at start); a short one gives a test an expired token
 //   GET  /test/tls       TLS connections accepted and resumed, in all and the gateway's
 //                        (serve.mjs)
 //   POST /test/close-idle  closes the idle keep-alive connections (clients must reconnect)
@@ -31,6 +33,7 @@ const RESOURCE = 'urn:portcullis:orders';
 const SCOPES = 'orders:read orders:write';
 
 let serial = 0;
+let accessTokenTTL = 3600;
 let currentKid;
 let callback;
 
@@ -68,7 +71,7 @@ function build(issuer, jwk) {
           return {
             scope: SCOPES,
             audience: RESOURCE,
-            accessTokenTTL: 3600,
+            accessTokenTTL,
             accessTokenFormat: 'jwt',
             jwt: { sign: { alg: 'RS256' } },
           };
@@ -94,6 +97,12 @@ const { server, scheme } = serve(args, async (req, res) => {
     return json(res, 200, { kid: currentKid, removed });
   }
   if (url.pathname === '/test/kid') return json(res, 200, { kid: currentKid });
+  if (url.pathname === '/test/ttl' && req.method === 'POST') {
+    let body = '';
+    for await (const piece of req) body += piece;
+    accessTokenTTL = Number(JSON.parse(body).ttl);
+    return json(res, 200, { ttl: accessTokenTTL });
+  }
   if (url.pathname === '/test/tls') return json(res, 200, tlsStats);
   if (url.pathname === '/test/close-idle' && req.method === 'POST') {
     server.closeIdleConnections();

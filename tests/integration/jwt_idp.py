@@ -183,3 +183,7 @@ class JwtOidc(NodeProcess):
     def rotate(self) -> dict:
         return json.loads(_http("POST", f"{self.base}/test/rotate", {},
                                 context=self.ssl_context)[1])
+
+    def set_token_ttl(self, seconds: int) -> None:
+        """The lifetime of the access tokens the provider issues from now on."""
+        _http("POST", f"{self.base}/test/ttl", {"ttl": seconds}, context=self.ssl_context)

@@ -147,6 +147,41 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
       << second;
 }
 
+// Shadow mode: a forwarded request a shadow route would have refused says so, with the
+// would-be status and reason; any other line has none of the three fields.
+TEST(AccessLog, ShadowPassIsRecordedWithTheWouldBeStatusAndReason) {
+  char path[] = "/tmp/pc-access-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string error;
+  auto log = observe::AccessLog::open(path, observe::Redactor({}, kShapes), error);
+  ASSERT_TRUE(log) << error;
+  observe::AccessEntry e;
+  e.status = 200;
+  e.upstream = "orders";
+  log->write(e);
+  e.would_status = 401;
+  e.would_reason = "expired_credential";
+  log->write(e);
+  log->flush();
+  std::ifstream in(path);
+  std::string plain, shadow;
+  std::getline(in, plain);
+  std::getline(in, shadow);
+  ::unlink(path);
+  const auto p = boost::json::parse(plain).as_object();
+  EXPECT_FALSE(p.contains("shadow")) << plain;
+  EXPECT_FALSE(p.contains("would_status")) << plain;
+  EXPECT_FALSE(p.contains("would_reason")) << plain;
+  const auto s = boost::json::parse(shadow).as_object();
+  EXPECT_EQ(s.at("shadow"), true) << shadow;
+  EXPECT_EQ(s.at("would_status"), 401) << shadow;
+  EXPECT_EQ(s.at("would_reason"), "expired_credential") << shadow;
+  EXPECT_EQ(s.at("status"), 200) << shadow;
+  EXPECT_EQ(s.at("reason"), "") << shadow;
+}
+
 TEST(Metrics, CountsAndRendersPrometheusText) {
   auto& m = observe::Metrics::global();
   m.reset();

@@ -31,19 +31,6 @@ void append_status_line(unsigned version, unsigned status, std::string_view reas
   out += "\r\n";
 }
 
-// Whether writes to `s` go through TLS: always for an https upstream, per connection for the
-// client (a TLS listener's).
-template <class Stream>
-bool encrypts(Stream& s) {
-  if constexpr (std::is_same_v<Stream, proxy::TlsSocket>) {
-    return true;
-  } else if constexpr (std::is_same_v<Stream, ClientStream>) {
-    return s.tls();
-  } else {
-    return false;
-  }
-}
-
 }  // namespace
 
 template <bool isRequest>
@@ -94,7 +81,7 @@ asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessa
     }
     if (last) suffix_ += "0\r\n\r\n";
   }
-  if (encrypts(s)) {
+  if constexpr (std::is_same_v<Stream, proxy::TlsSocket>) {
     // The ssl stream encrypts each buffer as records of its own: a small piece is copied
     // behind the head, so that a small message is one record (and one send), not three.
     // Large pieces are not copied (nor kept: the head buffer stays small between messages).

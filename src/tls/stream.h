@@ -9,9 +9,11 @@
 // object. One read and one write may be outstanding at once, as on a socket.
 #pragma once
 
+#include <array>
 #include <boost/asio/append.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
@@ -105,6 +107,18 @@ class Stream {
                std::forward<Token>(token));
   }
 
+  // A read that never waits: `would_block` when nothing is there yet. Over TLS, one step
+  // (a record that is not application data reads as nothing yet). Precondition for a plain
+  // connection: the socket is non-blocking.
+  std::size_t read_now(boost::asio::mutable_buffer b, boost::system::error_code& ec) {
+    if (!io_) return socket_.read_some(b, ec);
+    std::size_t n = 0;
+    if (io_->read(socket_.native_handle(), b.data(), b.size(), n, ec) != Want::Nothing) {
+      ec = boost::asio::error::would_block;
+    }
+    return n;
+  }
+
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (!io_) return socket_.async_read_some(buffers, std::forward<Token>(token));
@@ -117,14 +131,15 @@ class Stream {
         std::forward<Token>(token));
   }
 
-  // Writes (some of) the first non-empty buffer: callers gather small messages into one
-  // buffer, so that they leave as one record.
+  // Writes (some of) the buffers; a few small ones are gathered first, so that they leave as
+  // one record and one send (as Asio's ssl stream does), not a record each.
   template <class ConstBuffers, class Token>
   auto async_write_some(const ConstBuffers& buffers, Token&& token) {
     if (!io_) return socket_.async_write_some(buffers, std::forward<Token>(token));
-    const auto b = first<boost::asio::const_buffer>(buffers);
     return run(
-        [io = io_.get(), b](int fd, std::size_t& n, boost::system::error_code& ec) {
+        [io = io_.get(), buffers](int fd, std::size_t& n, boost::system::error_code& ec) {
+          std::array<char, kGatherBytes> storage;
+          const boost::asio::const_buffer b = gather(buffers, storage);
           if (b.size() == 0) return Want::Nothing;
           return io->write(fd, b.data(), b.size(), n, ec);
         },
@@ -132,6 +147,19 @@ class Stream {
   }
 
  private:
+  static constexpr std::size_t kGatherBytes = 8192;
+
+  // The first non-empty buffer, or, when it is small and more follow, as many of the bytes
+  // as fit copied into `storage`. Called again after a wait, it gives the same bytes.
+  template <class Buffers>
+  static boost::asio::const_buffer gather(const Buffers& buffers,
+                                          std::array<char, kGatherBytes>& storage) {
+    const auto b = first<boost::asio::const_buffer>(buffers);
+    if (b.size() >= storage.size() || b.size() == boost::asio::buffer_size(buffers)) return b;
+    const std::size_t n = boost::asio::buffer_copy(boost::asio::buffer(storage), buffers);
+    return boost::asio::const_buffer(storage.data(), n);
+  }
+
   template <class Buffer, class Buffers>
   static Buffer first(const Buffers& buffers) {
     for (auto it = boost::asio::buffer_sequence_begin(buffers);

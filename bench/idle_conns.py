@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures the gateway's memory with many idle keep-alive connections.
 
-    python3 bench/idle_conns.py --port 9010 --pid PID [-n 5000]
+    python3 bench/idle_conns.py --port 9010 --pid PID [-n 5000] [--tls]
 
 Opens N connections to 127.0.0.1:PORT; on each, sends one keep-alive GET and reads the
 whole response, then leaves the connection open and idle. Then reads VmRSS (now) and VmHWM
@@ -12,6 +12,9 @@ whole response, then leaves the connection open and idle. Then reads VmRSS (now)
     VmRSS: 31.4 MiB
     VmHWM: 33.0 MiB
 
+With --tls, each connection is a TLS one (certificate not verified: only the memory of the
+server is measured), whatever the server negotiates with Python's default client.
+
 Needs an open-files limit above N (bench/run.sh raises it) and, on the gateway, a
 server.max_connections above N and an idle_timeout_s longer than the measurement.
 Standard library only.
@@ -20,6 +23,7 @@ Standard library only.
 import argparse
 import resource
 import socket
+import ssl
 import sys
 import time
 
@@ -71,6 +75,18 @@ def recv_some(sock, deadline):
     return data
 
 
+def still_open(s):
+    """Whether the server still holds connection `s` open (a closed one reads EOF)."""
+    s.setblocking(False)
+    try:
+        data = s.recv(1, socket.MSG_PEEK) if not isinstance(s, ssl.SSLSocket) else s.recv(1)
+    except (BlockingIOError, ssl.SSLWantReadError):
+        return True  # nothing to read: idle and open (TLS: a session ticket may have been read)
+    except OSError:
+        return False
+    return len(data) > 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--host", default="127.0.0.1")
@@ -78,6 +94,7 @@ def main():
     ap.add_argument("--pid", type=int, required=True, help="the gateway's process id")
     ap.add_argument("-n", type=int, default=5000, help="connections to hold (default 5000)")
     ap.add_argument("--path", default="/")
+    ap.add_argument("--tls", action="store_true", help="TLS connections (no verification)")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds to wait idle before reading the memory (default 1)")
     args = ap.parse_args()
@@ -90,12 +107,20 @@ def main():
     baseline = status_kib(args.pid, "VmRSS")
     request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
                f"User-Agent: idle_conns\r\n\r\n").encode()
+    tls = None
+    if args.tls:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
+        tls.set_alpn_protocols(["http/1.1"])
     socks = []
     try:
         for i in range(args.n):
             deadline = time.monotonic() + 10
             try:
                 s = socket.create_connection((args.host, args.port), timeout=10)
+                if tls is not None:
+                    s = tls.wrap_socket(s, server_hostname="localhost")
                 socks.append(s)
                 s.sendall(request)
                 status = read_response(s, deadline)
@@ -109,22 +134,14 @@ def main():
         hwm = status_kib(args.pid, "VmHWM")
 
         # A connection the gateway closed reads EOF (or an error); an idle open one would block.
-        still_open = 0
-        for s in socks:
-            s.setblocking(False)
-            try:
-                s.recv(1, socket.MSG_PEEK)
-            except BlockingIOError:
-                still_open += 1
-            except OSError:
-                pass
+        open_count = sum(1 for s in socks if still_open(s))
 
         print(f"baseline VmRSS: {mib(baseline)} MiB")
-        print(f"open: {still_open} of {args.n}")
+        print(f"open: {open_count} of {args.n}")
         print(f"VmRSS: {mib(rss)} MiB")
         print(f"VmHWM: {mib(hwm)} MiB")
-        if still_open < args.n:
-            sys.exit(f"idle_conns: the gateway closed {args.n - still_open} of the idle connections")
+        if open_count < args.n:
+            sys.exit(f"idle_conns: the gateway closed {args.n - open_count} of the idle connections")
     finally:
         for s in socks:
             s.close()

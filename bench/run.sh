@@ -21,6 +21,18 @@
 #             pre-minted tokens, made with tests/idp/jwt_keys.mjs); gateway-bearer: the
 #             auth: none route sent the same Authorization header, to separate the cost of a
 #             ~600-byte header from the cost of checking it
+#   tls       (bench/tls.sh, issue 12) one self-signed ECDSA P-256 certificate made with the
+#             openssl CLI for all of them, TLS 1.3: gateway-tls (a second Portcullis
+#             terminating TLS on 9443) against haproxy-tls (the same HAProxy, `bind ... ssl
+#             crt` on 9444), keep-alive; gateway-tls-jwt and gateway-tls-bearer (the jwt route
+#             and auth: none with the same header, over TLS); gateway-tls-close against
+#             haproxy-tls-close: a full handshake per request (wrk sends Connection: close;
+#             both served by processes of their own that resume no session, 9445 and 9446).
+#             With IDLE_CONNS, idle TLS connections are held to gateway-tls and haproxy-tls in
+#             turn and both RSS are reported, then the OpenSSL versions and what each side
+#             negotiated. E.g.
+#               TARGETS="gateway-tls haproxy-tls gateway-tls-close haproxy-tls-close \
+#                 gateway-tls-jwt gateway-tls-bearer" bash bench/run.sh
 #
 # Each target gets `wrk -t1 -c32 -d${DURATION}s --latency` REPEAT times, interleaved
 # (all targets once, then all again); the table shows the medians. Then bench/idle_conns.py
@@ -37,6 +49,7 @@
 #             (key: ip) high enough never to refuse, against `gateway` (the same route
 #             without limits): the cost of counting every request
 #   JOBS, VERBOSE   as for scripts/build.sh (the Release build goes to build-release/)
+#   PORTCULLIS_BIN  a gateway binary to measure instead of building one (to compare builds)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -122,6 +135,9 @@ declare -A TARGET_PROBE=([idp-introspect]='-u gateway:bench-gateway-secret -d to
 # The ratio line compares these two.
 RATIO_NUM=gateway
 RATIO_DEN=haproxy
+# The TLS targets (issue 12) and their processes.
+# shellcheck source=bench/tls.sh
+source "$ROOT/bench/tls.sh"
 
 for t in $TARGETS; do
   [ -n "${TARGET_PORT[$t]:-}" ] || die "unknown target '$t' (known: ${!TARGET_PORT[*]})"
@@ -133,8 +149,12 @@ done
 # --- build and tools ------------------------------------------------------------------------
 bash scripts/deps.sh --bench || die "installing dependencies failed (scripts/deps.sh --bench)"
 # The release preset: what a packager builds (warnings are not errors there).
-BUILD_DIR="$BUILD_DIR" PRESET=release bash scripts/build.sh
-GATEWAY="$ROOT/$BUILD_DIR/portcullis"
+if [ -n "${PORTCULLIS_BIN:-}" ]; then
+  GATEWAY="$PORTCULLIS_BIN"
+else
+  BUILD_DIR="$BUILD_DIR" PRESET=release bash scripts/build.sh
+  GATEWAY="$ROOT/$BUILD_DIR/portcullis"
+fi
 [ -x "$GATEWAY" ] || die "$GATEWAY was not built"
 for tool in nginx haproxy wrk openssl curl python3; do
   command -v "$tool" >/dev/null || die "$tool not found after scripts/deps.sh --bench"
@@ -278,7 +298,11 @@ jwt_body="$(printf '{"iss":"https://issuer.test","aud":"api://orders","sub":"ben
 jwt_sig="$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -sign "$tmp/jwt.key" -binary | b64url)"
 JWT="$jwt_head.$jwt_body.$jwt_sig"
 
-target_url() { echo "http://127.0.0.1:${TARGET_PORT[$1]}${TARGET_PATH[$1]:-/}"; }
+target_url() {
+  local scheme=http
+  [ -z "${TARGET_TLS[$1]:-}" ] || scheme=https
+  echo "$scheme://127.0.0.1:${TARGET_PORT[$1]}${TARGET_PATH[$1]:-/}"
+}
 OPAQUE=""
 APIKEY=""
 target_header() {
@@ -288,7 +312,12 @@ target_header() {
   echo "${h//@OPAQUE@/$OPAQUE}"
 }
 
-sed "s|@PUBKEY@|$tmp/jwt.pub|g" "$PEERS/haproxy-jwt.cfg.in" >"$tmp/haproxy.cfg"
+make_tls_certificate
+haproxy_maxconn=4000
+[ "$USE_HAPROXY_TLS" = 0 ] || [ "$IDLE_CONNS" -lt 3000 ] || haproxy_maxconn=$((IDLE_CONNS + 1000))
+sed -e "s|@PUBKEY@|$tmp/jwt.pub|g" -e "s|^  maxconn 4000$|  maxconn $haproxy_maxconn|" \
+  "$PEERS/haproxy-jwt.cfg.in" >"$tmp/haproxy.cfg"
+haproxy_tls_frontend >>"$tmp/haproxy.cfg"
 haproxy -c -q -f "$tmp/haproxy.cfg" >"$tmp/haproxy-check.log" 2>&1 ||
   { cat "$tmp/haproxy-check.log" >&2; die "HAProxy rejected bench/peers/haproxy-jwt.cfg.in"; }
 
@@ -312,6 +341,7 @@ if [ "$USE_APIKEY" = 1 ]; then
     python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')" || die "could not create an API key"
 fi
 write_gateway_config
+write_gateway_tls_config
 "$GATEWAY" check -c "$tmp/gateway.yaml" >"$tmp/gateway-check.log" 2>&1 ||
   { cat "$tmp/gateway-check.log" >&2; die "the gateway rejected the bench config"; }
 
@@ -319,8 +349,11 @@ start upstream 9001 nginx -e "$tmp/nginx-upstream-early.log" -c "$PEERS/upstream
 start gateway "$GATEWAY_PORT" "$GATEWAY" run -c "$tmp/gateway.yaml"
 GATEWAY_PID="${pids[-1]}"
 start nginx 9003 nginx -e "$tmp/nginx-proxy-early.log" -c "$PEERS/nginx-proxy.conf"
+start_tls_processes
 start haproxy 9004 haproxy -f "$tmp/haproxy.cfg"
+HAPROXY_PID="${pids[-1]}"
 port_in_use 9002 || die "HAProxy is not listening on 9002"
+[ "$USE_HAPROXY_TLS" = 0 ] || port_in_use "$HAPROXY_TLS_PORT" || die "HAProxy is not listening on $HAPROXY_TLS_PORT"
 if [ "$USE_IDP" = 1 ]; then
   export IDP_GATEWAY_SECRET=bench-gateway-secret IDP_ACCESS_TOKEN_TTL=86400
   start idp "${TARGET_PORT[idp-introspect]}" node tests/idp/oauth2_idp.mjs --port "${TARGET_PORT[idp-introspect]}"
@@ -339,6 +372,7 @@ for t in $TARGETS; do
   url="$(target_url "$t")"
   hdr="$(target_header "$t")"
   args=(-s -o "$tmp/probe.out" -w '%{http_code}' --max-time 5)
+  [ -z "${TARGET_TLS[$t]:-}" ] || args+=(--cacert "$tmp/tls/bench.pem")
   [ -z "$hdr" ] || args+=(-H "$hdr")
   probe="${TARGET_PROBE[$t]:-}"
   # shellcheck disable=SC2206 # word splitting wanted: the probe's curl options
@@ -439,6 +473,12 @@ ratio_line portcullis-jwt-nocache haproxy-jwt
 ratio_line portcullis-jwt-nocache haproxy-jwt-fresh
 ratio_line portcullis-apikey gateway
 ratio_line portcullis-oauth2-nocache idp-introspect
+# TLS (issue 12): keep-alive and a full handshake per request against HAProxy; a repeated JWT
+# over TLS against auth: none over TLS (with and without the same header).
+ratio_line gateway-tls haproxy-tls
+ratio_line gateway-tls-close haproxy-tls-close
+ratio_line gateway-tls-jwt gateway-tls
+ratio_line gateway-tls-jwt gateway-tls-bearer
 for w in "${warnings[@]}"; do
   echo "warning: $w"
 done
@@ -456,3 +496,8 @@ if [ "$IDLE_CONNS" -gt 0 ] && [[ " $TARGETS " == *" gateway "* ]]; then
   echo "RSS with $IDLE_CONNS idle keep-alive connections: $rss MiB"
   echo "(before opening them: $base MiB; peak VmHWM over the whole run: $hwm MiB)"
 fi
+
+# --- idle TLS connections, and what the TLS targets negotiated ------------------------------
+report_idle_tls
+report_tls_setup
+report_tls_resumption

@@ -68,7 +68,7 @@ asio::awaitable<bool> HttpSession::Impl::handshake(const runtime::Runtime& rt) {
   buffer.consume(buffer.size());
   // The handshake is the head of the connection: it gets the header timeout.
   arm(std::chrono::seconds(rt.config->server.header_timeout_s));
-  auto [ec] = co_await client.ssl().async_handshake(asio::ssl::stream_base::server, nothrow);
+  auto [ec, unused] = co_await client.async_handshake(nothrow);
   disarm();
   if (ec) {
     const std::string_view reason = failure_reason(ec, timed_out);
@@ -92,7 +92,7 @@ asio::awaitable<void> HttpSession::Impl::close() {
     // close_notify, so a client reading a body delimited by the close can tell the end from a
     // truncation; the peer's answer is awaited only briefly.
     arm(std::chrono::seconds(1));
-    co_await client.ssl().async_shutdown(nothrow);
+    co_await client.async_shutdown(nothrow);
     disarm();
   }
   client.socket().shutdown(tcp::socket::shutdown_send, ec);

@@ -14,6 +14,7 @@
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <optional>
+#include <tuple>
 
 #include "common/nothrow.h"
 #include "identity/forwarder.h"
@@ -31,6 +32,10 @@ namespace portcullis::server {
 
 namespace json = boost::json;
 using namespace session;  // NOLINT: the session's own private vocabulary
+
+namespace {
+constexpr std::size_t kFirstRead = 4096;  // the read that starts a request
+}  // namespace
 
 HttpSession::HttpSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
@@ -155,7 +160,22 @@ asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerCo
   if (worker.draining()) co_return false;
   idle = true;
   arm(std::chrono::seconds(sc.idle_timeout_s));
-  auto [ec, n] = co_await client.async_read_some(buffer.prepare(4096), nothrow);
+  // A busy client's next request may be there already.
+  beast::error_code ec;
+  std::size_t n = client.read_now(buffer.prepare(kFirstRead), ec);
+  if (ec == asio::error::would_block) {
+    // An idle connection holds no buffer of its own: the read buffer is taken again when
+    // bytes arrive, the others when the next message is written.
+    buffer.shrink_to_fit();
+    out.release();
+    std::string().swap(upstream_lines);
+    std::string().swap(client_lines);
+    std::tie(ec) = co_await client.socket().async_wait(tcp::socket::wait_read, nothrow);
+    if (!ec) n = client.read_now(buffer.prepare(kFirstRead), ec);
+    if (ec == asio::error::would_block) {  // not yet (over TLS: a record without data)
+      std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
+    }
+  }
   idle = false;
   if (ec || n == 0) co_return false;
   buffer.commit(n);

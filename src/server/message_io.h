@@ -73,6 +73,12 @@ class OutgoingMessage {
   void begin_response(unsigned version, unsigned status, std::string_view reason,
                       std::string_view lines, std::string_view extra_lines, bool chunked);
 
+  // Frees the buffers kept between messages: an idle connection holds none.
+  void release() {
+    std::string().swap(prefix_);
+    std::string().swap(suffix_);
+  }
+
   // `last`: no more body follows (writes the final chunk of a chunked body). `Stream` is
   // proxy::Socket or proxy::TlsSocket (upstream, proxy/tls_stream.h) or ClientStream (the
   // client), each instantiated in message_io.cc.

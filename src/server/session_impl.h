@@ -110,6 +110,7 @@ struct HttpSession::Impl {
     auto ep = client.socket().remote_endpoint(ec);
     if (!ec) peer_ip = ep.address().to_string();
     client.socket().set_option(tcp::no_delay(true), ec);
+    client.socket().non_blocking(true, ec);  // for read_now (await_first_byte)
   }
 
   // The connection.

@@ -15,6 +15,7 @@
 #include "config/key_store_url.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
+#include "config/rate_limit_store_config.h"
 #include "config/secret.h"
 #include "config/tls_config.h"
 #include "ip/cidr.h"
@@ -183,6 +184,8 @@ struct Config {
   std::map<std::string, JwtProviderConfig> jwt_providers;        // config/jwt_config.h
   std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
   ClientCertConfig client_cert;                                  // config/listener_tls_config.h
+  // The shared rate-limit store (config/rate_limit_store_config.h); absent: limits are local.
+  std::optional<RateLimitStoreConfig> rate_limit_store;
 };
 
 }  // namespace portcullis::config

@@ -79,4 +79,7 @@ void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& dec
 
 void load_log(YamlReader& r, const Entry& e, Config& config);
 
+// `rate_limit_store` (config/rate_limit_store_section.cc): the shared store's Redis.
+void load_rate_limit_store(YamlReader& r, const Entry& e, Config& config);
+
 }  // namespace portcullis::config

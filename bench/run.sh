@@ -33,6 +33,9 @@
 #   TARGETS="upstream gateway nginx haproxy"   targets to run, in order (see TARGET_* below)
 #   IDLE_CONNS=5000 idle connections for the memory measurement (0 skips it)
 #   JWT_TOKEN_COUNT=4000  distinct tokens portcullis-jwt-nocache cycles through
+#   ratelimit portcullis-ratelimit: the gateway's auth: none route with a local rate limit
+#             (key: ip) high enough never to refuse, against `gateway` (the same route
+#             without limits): the cost of counting every request
 #   JOBS, VERBOSE   as for scripts/build.sh (the Release build goes to build-release/)
 set -euo pipefail
 
@@ -72,6 +75,7 @@ declare -A TARGET_LABEL=(
   [gateway-bearer]="Portcullis none+Bearer"
   [portcullis-jwt]="Portcullis jwt cached"
   [portcullis-jwt-nocache]="Portcullis jwt nocache"
+  [portcullis-ratelimit]="Portcullis local limit"
 )
 declare -A TARGET_PORT=(
   [upstream]=9001
@@ -87,6 +91,7 @@ declare -A TARGET_PORT=(
   [gateway-bearer]=$GATEWAY_PORT
   [portcullis-jwt]=$GATEWAY_PORT
   [portcullis-jwt-nocache]=$GATEWAY_PORT
+  [portcullis-ratelimit]=$GATEWAY_PORT
 )
 declare -A TARGET_PATH=(
   [portcullis-oauth2]=/oauth2/
@@ -95,6 +100,7 @@ declare -A TARGET_PATH=(
   [portcullis-apikey]=/apikey/
   [portcullis-jwt]=/jwt/
   [portcullis-jwt-nocache]=/jwt-nocache/
+  [portcullis-ratelimit]=/limited/
 )
 # @OPAQUE@ stands for an opaque access token from the test IdP.
 declare -A TARGET_HEADER=(
@@ -211,7 +217,11 @@ $(apikey_gateway_section)
 $(oauth2_gateway_config)
 $(jwt_gateway_routes)
 $(apikey_gateway_route)
+  - { name: limited, match: { path_prefix: /limited }, upstream: up, auth: none, strip_prefix: /limited, rate_limits: [bench-never] }
   - { name: all, match: { path_prefix: / }, upstream: up, auth: none }
+rate_limits:
+  bench-never: { requests: 1000000000000, per: 1m, key: ip }
+rate_limit_local: { state_file: off }
 log: { level: warn, access: off }
 EOF
 }
@@ -418,6 +428,7 @@ ratio_line() {
     'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
 }
 ratio_line portcullis-oauth2 gateway
+ratio_line portcullis-ratelimit gateway
 # The jwt figures (issue 4): cached against HAProxy's jwt_verify and against auth: none; a fresh
 # token per request (no cache) against HAProxy's jwt_verify.
 ratio_line portcullis-jwt haproxy-jwt

@@ -15,6 +15,7 @@
 #include "config/key_store_url.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
+#include "config/rate_limit_config.h"
 #include "config/rate_limit_store_config.h"
 #include "config/secret.h"
 #include "config/tls_config.h"
@@ -138,6 +139,9 @@ struct RouteConfig {
   // in the file): without it, such an overlap is an error (routes_section.cc).
   std::vector<std::string> shadows;
   std::vector<Mark> shadows_marks;  // one per item of `shadows`
+  // Names of `rate_limits` entries, in the order written; every one must admit a request.
+  std::vector<std::string> rate_limits;
+  std::vector<Mark> rate_limits_marks;  // one per item of `rate_limits`
   Mark mark;
 
   bool has_auth(AuthKind kind) const {
@@ -184,6 +188,8 @@ struct Config {
   std::map<std::string, JwtProviderConfig> jwt_providers;        // config/jwt_config.h
   std::map<std::string, OAuth2ProviderConfig> oauth2_providers;  // config/oauth2_config.h
   ClientCertConfig client_cert;                                  // config/listener_tls_config.h
+  std::map<std::string, RateLimitConfig> rate_limits;            // config/rate_limit_config.h
+  RateLimitLocalConfig rate_limit_local;
   // The shared rate-limit store (config/rate_limit_store_config.h); absent: limits are local.
   std::optional<RateLimitStoreConfig> rate_limit_store;
 };

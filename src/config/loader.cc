@@ -175,6 +175,8 @@ class Loader {
                 {"jwt_providers", stash},
                 {"client_cert", stash},
                 {"routes", stash},
+                {"rate_limits", stash},
+                {"rate_limit_local", stash},
                 {"log", stash},
                 {"rate_limit_store", stash}});
     auto section = [&](const char* name) -> const Entry* {
@@ -191,7 +193,11 @@ class Loader {
     if (auto* e = section("oauth2_providers")) load_oauth2_providers(r, *e, config);
     if (auto* e = section("jwt_providers")) load_jwt_providers(r, *e, config);
     if (auto* e = section("client_cert")) load_client_cert(r, *e, config);
+    std::set<std::string> declared_limits;
+    if (auto* e = section("rate_limits")) declared_limits = load_rate_limits(r, *e, config);
+    load_rate_limit_local(r, section("rate_limit_local"), config);
     if (auto* e = section("routes")) load_routes(r, *e, declared_upstreams, config);
+    check_route_rate_limits(r, config, declared_limits);
     if (config.routes.empty() && r.error_count() == 0) {
       r.warning(mark_of(root.Mark()), "no routes are configured: every request will get 404");
     }

@@ -421,6 +421,8 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
         }},
        {"shadows",
         [&](const Entry& f) { r.read_string_list(f, route.shadows, route.shadows_marks); }},
+       {"rate_limits",
+        [&](const Entry& f) { r.read_string_list(f, route.rate_limits, route.rate_limits_marks); }},
        {"strip_prefix", [&](const Entry& f) {
           std::string p;
           if (!r.read_nonempty_string(f, p)) return;

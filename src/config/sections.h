@@ -79,6 +79,16 @@ void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& dec
 
 void load_log(YamlReader& r, const Entry& e, Config& config);
 
+// `rate_limits` (config/rate_limits_section.cc), before routes. Returns every name declared,
+// including those with errors, so that routes naming them are not reported a second time.
+std::set<std::string> load_rate_limits(YamlReader& r, const Entry& e, Config& config);
+// `rate_limit_local` (null when absent: the defaults). After api_keys: the default state
+// file lies beside the SQLite key store.
+void load_rate_limit_local(YamlReader& r, const Entry* e, Config& config);
+// After routes: each name a route lists is declared, listed once, and usable on the route
+// (an identity-keyed or failed_auth limit needs authentication).
+void check_route_rate_limits(YamlReader& r, const Config& config,
+                             const std::set<std::string>& declared);
 // `rate_limit_store` (config/rate_limit_store_section.cc): the shared store's Redis.
 void load_rate_limit_store(YamlReader& r, const Entry& e, Config& config);
 

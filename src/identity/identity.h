@@ -2,11 +2,21 @@
 // turns into upstream headers; nothing else writes identity headers.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace portcullis::identity {
+
+// A per-credential rate plan (issue 13 item 3: an API key's --rate-limit, or a token's
+// rate_limit_claim): replaces the route's `key: client_id` limits for this identity.
+struct RatePlan {
+  std::uint64_t requests = 0;
+  std::uint32_t per_s = 0;
+  bool operator==(const RatePlan&) const = default;
+};
 
 struct Identity {
   std::string subject;    // X-User-Id (end user; empty for machine clients)
@@ -26,6 +36,7 @@ struct Identity {
   // (client_cert, or a certificate-bound token that matched it); forwarded when
   // client_cert.thumbprint_header is set.
   std::string cert_thumbprint;
+  std::optional<RatePlan> rate_plan;
 
   bool authenticated() const { return !auth_method.empty(); }
   bool has_scope(std::string_view scope) const;

@@ -195,6 +195,7 @@ void AccessLog::write(const AccessEntry& e) {
   o["auth_method"] = e.auth_method;
   if (!e.credential_id.empty()) o["credential_id"] = e.credential_id;
   o["reason"] = e.reason;
+  if (!e.rate_limit.empty()) o["rate_limit"] = e.rate_limit;
   o["bytes_in"] = e.bytes_in;
   o["bytes_out"] = e.bytes_out;
   std::string line = json::serialize(o);

@@ -33,7 +33,8 @@ struct AccessEntry {
   std::string_view user_id;
   std::string_view auth_method;
   std::string_view credential_id;
-  std::string_view reason;  // failure reason (auth::reason(), or a proxy error)
+  std::string_view reason;      // failure reason (auth::reason(), or a proxy error)
+  std::string_view rate_limit;  // the limit that refused the request (429); empty: none
   std::uint64_t bytes_in = 0;
   std::uint64_t bytes_out = 0;
 };

@@ -127,6 +127,14 @@ constexpr Family kFamilies[] = {
     {"portcullis_proxy_protocol_errors_total",
      "Connections closed without a valid PROXY protocol header (server.proxy_protocol), by "
      "reason."},
+    {"portcullis_rate_limit_keys",
+     "(limit, key) pairs the local rate-limit store tracks now (rate_limit_local.max_keys caps "
+     "them)."},
+    {"portcullis_rate_limit_keys_refused_total",
+     "Requests refused with 429 (or failed authentications not counted) because the local "
+     "rate-limit store was full."},
+    {"portcullis_rate_limit_requests_total",
+     "Requests judged by a rate limit, by limit name and result (admitted or limited)."},
     {"portcullis_rate_limit_store_fallbacks_total",
      "Rate-limited requests answered by rate_limit_store.on_error because Redis failed them."},
     {"portcullis_rate_limit_store_reservation_seconds",

@@ -73,6 +73,8 @@ inline constexpr std::string_view kConnectionsRefused = "portcullis_connections_
 inline constexpr std::string_view kProxyProtocolErrors = "portcullis_proxy_protocol_errors_total";
 inline constexpr std::string_view kBuildInfo = "portcullis_build_info";
 inline constexpr std::string_view kTlsHandshakes = "portcullis_tls_handshakes_total";
+inline constexpr std::string_view kRateLimitKeysRefused =
+    "portcullis_rate_limit_keys_refused_total";
 inline constexpr std::string_view kTlsHandshakeFailures = "portcullis_tls_handshake_failures_total";
 }  // namespace series
 

@@ -1,17 +1,22 @@
 #include "runtime/runtime.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/sqlite_store.h"
-#include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/api_key/store_factory.h"
+#include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
 #include "auth/oauth2/oauth2_authenticator.h"
 #include "jose/token.h"
+#include "observe/metrics.h"
+#include "ratelimit/local_limiter.h"
+#include "ratelimit/shared_limiter_factory.h"
+#include "ratelimit/state_file.h"
 #include "tls/client_context.h"
 #include "tls/config_check.h"
 #include "tls/listener_check.h"
@@ -167,6 +172,63 @@ std::vector<std::shared_ptr<auth::Authenticator>> route_mechanisms(const config:
   return mechanisms;
 }
 
+bool uses_rate_limits(const config::Config& config) {
+  return std::any_of(config.routes.begin(), config.routes.end(),
+                     [](const auto& r) { return !r.rate_limits.empty(); });
+}
+
+// With rate_limit_store, the shared limiter over the local one (its on_error: local
+// fallback): the running one while the store's settings and the local limiter are unchanged,
+// so its connection and reserved slices go on.
+void open_shared_limiter(const config::Config& config, const Runtime* previous, Runtime& rt) {
+  if (!config.rate_limit_store || !rt.local_limiter) return;
+  if (previous != nullptr && previous->limiter &&
+      previous->limiter.get() != previous->local_limiter.get() &&
+      previous->local_limiter == rt.local_limiter &&
+      previous->config->rate_limit_store == config.rate_limit_store) {
+    rt.limiter = previous->limiter;
+    return;
+  }
+  rt.limiter = ratelimit::make_shared_limiter(*config.rate_limit_store, rt.local_limiter);
+}
+
+// The rate limiter: the running one while rate_limit_local is unchanged (its counters go on),
+// else a new one, which reads back what the running one has just saved. Then the shared one
+// on top, when the config names a store.
+bool open_limiter(const config::Config& config, const Runtime* previous, Runtime& rt,
+                  std::string& error) {
+  const auto& local = config.rate_limit_local;
+  if (previous != nullptr && previous->local_limiter) {
+    if (previous->config->rate_limit_local.same_settings(local)) {
+      rt.local_limiter = previous->local_limiter;
+      rt.limiter = rt.local_limiter;
+      open_shared_limiter(config, previous, rt);
+      return true;
+    }
+    std::string ignored;
+    previous->local_limiter->save(ignored);
+  }
+  if (!uses_rate_limits(config)) return true;
+  ratelimit::LocalLimiter::Options options;
+  options.max_keys = local.max_keys;
+  options.state_file = local.state_file;
+  options.persist_min_s = local.persist_min_s;
+  options.save_interval_s = local.save_interval_s;
+  rt.local_limiter = ratelimit::LocalLimiter::create(std::move(options), error);
+  if (!rt.local_limiter) {
+    error = positioned(local.state_file_at, error);
+    return false;
+  }
+  rt.limiter = rt.local_limiter;
+  std::weak_ptr<const ratelimit::LocalLimiter> weak = rt.local_limiter;
+  observe::Metrics::global().add_live_gauge(weak, "portcullis_rate_limit_keys", {}, [weak] {
+    auto l = weak.lock();
+    return l ? std::optional<double>(static_cast<double>(l->tracked_keys())) : std::nullopt;
+  });
+  open_shared_limiter(config, previous, rt);
+  return true;
+}
+
 // The listener's TLS contexts: the running ones when server.tls is unchanged.
 bool open_listener_tls(const config::Config& config, const Runtime* previous, Runtime& rt,
                        std::string& error) {
@@ -224,6 +286,12 @@ void check_openable(const config::Config& config, config::Diagnostics& out) {
       !auth::api_key::SqliteKeyStore::check_location(config.api_keys->store_path, why)) {
     out.error(config.api_keys->store_at, "cannot open the key store " + why);
   }
+  const auto& local = config.rate_limit_local;
+  if (uses_rate_limits(config) && !local.state_file.empty() &&
+      !ratelimit::StateFile::check_location(local.state_file, why)) {
+    out.error(local.state_file_set ? local.state_file_at : local.mark,
+              "cannot open the rate limit state file " + why);
+  }
 }
 
 void check_config(const config::Config& config, config::Diagnostics& out) {
@@ -256,6 +324,7 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   if (!open_upstream_tls(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_listener_tls(*config, previous.get(), *rt, error)) return nullptr;
+  if (!open_limiter(*config, previous.get(), *rt, error)) return nullptr;
 
   for (const auto& route : config->routes) {
     RouteRuntime r;
@@ -268,6 +337,7 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
     r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);
     r.policy = policy::RoutePolicy(route);
     r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());
+    r.limits = ratelimit::RouteLimits(*config, route);
     rt->routes.push_back(std::move(r));
   }
   return rt;

@@ -17,6 +17,8 @@
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
 #include "proxy/router.h"
+#include "ratelimit/limiter.h"
+#include "ratelimit/route_limits.h"
 #include "runtime/readiness.h"
 
 namespace portcullis::auth::api_key {
@@ -27,6 +29,9 @@ class Provider;
 }
 namespace portcullis::auth::oauth2 {
 class OAuth2Provider;
+}
+namespace portcullis::ratelimit {
+class LocalLimiter;
 }
 namespace portcullis::tls {
 class ClientContext;
@@ -42,6 +47,7 @@ struct RouteRuntime {
   auth::AuthChain chain;
   policy::RoutePolicy policy;
   std::string www_authenticate_missing;  // challenges for a request with no credential
+  ratelimit::RouteLimits limits;         // the route's rate_limits, by when they are judged
 };
 
 struct Runtime {
@@ -63,6 +69,14 @@ struct Runtime {
   // when server.tls (certificate and key contents included) is unchanged, so resumable
   // sessions survive a reload that does not touch TLS.
   std::shared_ptr<const tls::ServerTls> tls;
+  // The one rate limiter of the process (null while no route lists a limit), asked by every
+  // worker: the local one, or with rate_limit_store the shared one over it. Taken over by the
+  // next build while the store's settings (rate_limit_local, and rate_limit_store for the
+  // shared one) are unchanged, so counters, the Redis connection and reserved slices survive
+  // a reload.
+  std::shared_ptr<ratelimit::Limiter> limiter;
+  std::shared_ptr<ratelimit::LocalLimiter> local_limiter;  // the same object, or the local
+                                                           // store a shared one falls back to
 
   // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
   // provider without usable keys, an OAuth2 provider before discovery or with its breaker

@@ -35,6 +35,7 @@ enum class GatewayError : std::uint8_t {
   MalformedTarget,      // not an origin- or absolute-form target
   DotSegmentParameter,  // "..;x" or ".;x": servlet containers resolve it, others do not
   NoRoute,              // no route matches (404)
+  RateLimited,          // a rate limit of the route is exhausted (429, with Retry-After)
   // The request body.
   BodyTooLarge,  // above server.max_body_bytes (413)
   BodyTimeout,   // stalled for server.body_timeout_s (408)
@@ -79,7 +80,8 @@ struct Refusal {
   std::string_view reason;
   bool close = true;
   Counter counter = Counter::None;
-  std::string challenge;  // WWW-Authenticate, empty for none
+  std::string challenge;       // WWW-Authenticate, empty for none
+  unsigned retry_after_s = 0;  // Retry-After (429), 0 for none
 
   static Refusal from(GatewayError e);
   // An authentication or policy refusal. `scheme`: the mechanism's challenge scheme (Bearer

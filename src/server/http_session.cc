@@ -278,7 +278,11 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
   // Nothing the client sent may speak for the gateway's identity headers.
   rt.sanitizer.sanitize(req);
-  if (!route.chain.empty()) {
+  if (rt.limiter && !route.limits.empty()) {
+    if (auto refusal = co_await admit_limited(rt, route, req)) {
+      co_return co_await reject(rt, *refusal);
+    }
+  } else if (!route.chain.empty()) {
     if (auto refusal = co_await authenticate(route, req)) co_return co_await reject(rt, *refusal);
   }
   if (!co_await send_continue(req)) co_return false;
@@ -377,6 +381,7 @@ asio::awaitable<bool> HttpSession::Impl::reject(const runtime::Runtime& rt, cons
   res.set(http::field::cache_control, "no-store");
   res.set(rt.config->identity.headers.request_id, rq.request_id);
   if (!r.challenge.empty()) res.set(http::field::www_authenticate, r.challenge);
+  set_rate_limit_fields(res, r);
   res.body() = json::serialize(o);
   res.prepare_payload();
   res.keep_alive(keep);
@@ -443,6 +448,7 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.auth_method = rq.who.auth_method;
   e.credential_id = rq.who.credential_id;
   e.reason = rq.reason;
+  e.rate_limit = rq.rate_limit;
   e.bytes_in = rq.bytes_in;
   e.bytes_out = rq.bytes_out;
   rt.access_log->write(e);

@@ -16,10 +16,12 @@
 #include "identity/identity.h"
 #include "proxy/path.h"
 #include "proxy/upstream_pool.h"
+#include "ratelimit/route_limits.h"
 #include "runtime/runtime.h"
 #include "server/auth_wait.h"
 #include "server/gateway_error.h"
 #include "server/http_session.h"
+#include "server/limit_wait.h"
 #include "server/message_io.h"
 #include "server/upstream_response.h"
 #include "server/worker.h"
@@ -67,6 +69,10 @@ struct RequestState {
   unsigned upstream_status = 0;  // the upstream's answer, 0 when there was none
   double upstream_ms = -1;       // connect to response head (or failure); -1: not forwarded
   std::uint64_t bytes_in = 0, bytes_out = 0;
+  // The route's rate limits judged so far, for the answer's RateLimit fields; the name of the
+  // one that refused the request (access log).
+  std::vector<ratelimit::Applied> limits;
+  std::string_view rate_limit;
 };
 
 // How a body pump ended.
@@ -108,6 +114,7 @@ struct HttpSession::Impl {
   bool idle = false;
   OutgoingMessage out;        // the message being written (request up, then response down)
   AuthWait auth_wait;         // the auth chain's answer for the current request
+  LimitWait limit_wait;       // the rate limiter's answer
   auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
   // The client certificate the TLS handshake proved, read once per connection (a pointer:
   // plain connections pay 8 bytes for it).
@@ -157,6 +164,21 @@ struct HttpSession::Impl {
   asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
                                                        Request& req);
   asio::awaitable<bool> send_continue(Request& req);
+  // Rate limits (rate_limit_steps.cc): each returns the 429 when a limit refuses.
+  // admit_limited: on a limited route, the limits and authentication in their order.
+  asio::awaitable<std::optional<Refusal>> admit_limited(const runtime::Runtime& rt,
+                                                        const runtime::RouteRuntime& route,
+                                                        Request& req);
+  asio::awaitable<std::optional<Refusal>> limit_before_auth(const runtime::Runtime& rt,
+                                                            const runtime::RouteRuntime& route);
+  void record_failed_auth(const runtime::Runtime& rt, const runtime::RouteRuntime& route);
+  asio::awaitable<std::optional<Refusal>> limit_identity(const runtime::Runtime& rt,
+                                                         const runtime::RouteRuntime& route);
+  asio::awaitable<std::vector<ratelimit::Outcome>> ask_limiter(ratelimit::Limiter& limiter,
+                                                               std::vector<ratelimit::Check> checks,
+                                                               bool peek);
+  std::optional<Refusal> judge_limits(std::size_t n);
+  void set_rate_limit_fields(http::response<http::string_body>& res, const Refusal& r);
   bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
                                 Request& req);
   asio::awaitable<bool> forward(const runtime::Runtime& rt, const runtime::RouteRuntime& route,

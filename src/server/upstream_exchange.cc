@@ -163,6 +163,8 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::read_response_he
   arm(seconds(up.timeout_s));
   for (;;) {
     rp.emplace(rq.request_id_header);
+    // The gateway's own RateLimit fields replace any the upstream sent.
+    rp->drop_rate_limit_fields(!rq.limits.empty() && ratelimit::shows_headers(rq.limits));
     rp->body_limit(boost::none);
     rp->header_limit(64 * 1024);
     if (rq.is_head) rp->skip(true);
@@ -194,6 +196,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::relay_response(
   client_lines.clear();
   proxy::append_response_lines(rq.request_id_header, rq.request_id, rq.version, keep,
                                up_chunked && rq.version == 11, client_lines);
+  if (!rq.limits.empty()) ratelimit::append_header_lines(rq.limits, client_lines);
   rq.status = rp.status();
   rq.upstream_status = rp.status();
   out.begin_response(rq.version, rp.status(), rp.reason(), rp.lines(), client_lines, out_chunked);

@@ -32,6 +32,11 @@ void UpstreamResponse::on_field_impl(http::field name, string_view name_string, 
   }
   if (name == http::field::content_length) has_content_length_ = true;
   if (name_string.size() == drop_.size() && boost::beast::iequals(name_string, drop_)) return;
+  if (drop_rate_limit_ && (name_string.size() == 9 || name_string.size() == 16) &&
+      (boost::beast::iequals(name_string, "RateLimit") ||
+       boost::beast::iequals(name_string, "RateLimit-Policy"))) {
+    return;
+  }
   lines_.append(name_string.data(), name_string.size());
   lines_.append(": ", 2);
   lines_.append(value.data(), value.size());

@@ -24,6 +24,8 @@ class UpstreamResponse : public boost::beast::http::basic_parser<false> {
     std::size_t size = 0;
   };
   Body& body() { return body_; }
+  // Leave out RateLimit and RateLimit-Policy (the gateway writes its own on a limited route).
+  void drop_rate_limit_fields(bool drop) { drop_rate_limit_ = drop; }
 
   unsigned status() const { return status_; }
   std::string_view reason() const { return reason_; }
@@ -53,6 +55,7 @@ class UpstreamResponse : public boost::beast::http::basic_parser<false> {
   std::string lines_;
   std::vector<std::string> connection_;  // names a Connection field listed
   bool has_content_length_ = false;
+  bool drop_rate_limit_ = false;
   Body body_;
 };
 

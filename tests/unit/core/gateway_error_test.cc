@@ -44,6 +44,15 @@ TEST(GatewayErrorTest, SmugglingAttemptsCloseTheConnection) {
   EXPECT_FALSE(info(GatewayError::NoRoute).close);
 }
 
+TEST(GatewayErrorTest, RateLimitedIs429AndKeepsTheConnection) {
+  const Refusal r = Refusal::from(GatewayError::RateLimited);
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.error, "rate_limited");
+  EXPECT_EQ(r.reason, "rate_limited");
+  EXPECT_FALSE(r.close);
+  EXPECT_EQ(r.retry_after_s, 0u);  // set by the session from the refusing window
+}
+
 TEST(GatewayErrorTest, UpstreamFailuresAreCountedAsSuch) {
   const Refusal r = Refusal::from(GatewayError::UpstreamWriteFailed);
   EXPECT_EQ(r.status, 502u);

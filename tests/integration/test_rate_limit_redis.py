@@ -252,6 +252,46 @@ class SharedStoreTest(unittest.TestCase):
         self.assertNotIn("not-the-" + self.password, gw.output())
         self.assertEqual(self.redis.keys("portcullis:rl:*", db=2), [])
 
+    def test_the_failed_auth_shield_is_shared(self) -> None:
+        os.environ.setdefault("PORTCULLIS_KEY_PEPPER", "redis-test-pepper-0123456789")
+        gws = []
+        for i in range(2):
+            d = os.path.join(self.workdir, f"shield{i}")
+            os.makedirs(d)
+            cfg = base_config(self.echo.port, routes=[
+                route("login", path_prefix="/login", auth=["api_key"], rate_limits=["shield"]),
+            ], server={"trusted_proxies": ["127.0.0.1"]}, log={"access": "off"})
+            cfg["api_keys"] = {"store": "sqlite:keys.db", "pepper": "${PORTCULLIS_KEY_PEPPER}"}
+            cfg["rate_limits"] = {"shield": {"requests": 10, "per": "1h", "key": "ip",
+                                             "count": "failed_auth"}}
+            cfg["rate_limit_store"] = {"url": self.redis.url(db=2),
+                                       "password": "${" + PASSWORD_ENV + "}"}
+            gw = Gateway(cfg, d)
+            self.addCleanup(gw.kill)
+            gw.start()
+            gws.append(gw)
+        a, b = gws
+
+        def guess(gw: Gateway, ip: str, n: int) -> int:
+            key = f"ptk_bad{n:05d}_" + "x" * 43
+            return gw.request("GET", "/login/x", [("X-Forwarded-For", ip),
+                                                  ("X-API-Key", key)]).status
+
+        attacker, other = "198.51.100.70", "198.51.100.71"
+        self.assertEqual([guess(a, attacker, i) for i in range(10)], [401] * 10)
+        self.assertEqual(guess(a, attacker, 10), 429)
+        # The other gateway learns the count from Redis within about a second: refused after
+        # a few probes, far fewer than the 10 failures it would need to count alone.
+        probes = []
+        for i in range(6):
+            probes.append(guess(b, attacker, 11 + i))
+            if probes[-1] == 429:
+                break
+            time.sleep(0.3)
+        self.assertEqual(probes[-1], 429, probes)
+        self.assertLessEqual(len(probes), 6, probes)
+        self.assertEqual(guess(b, other, 12), 401)  # another address is not affected
+
     def test_reload_with_the_same_store_keeps_the_connection(self) -> None:
         gw, = self.start_gateways(1, requests=1000)
         self.assertEqual(gw.request("GET", "/v1/partner/x").status, 200)

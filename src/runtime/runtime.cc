@@ -192,6 +192,21 @@ void open_shared_limiter(const config::Config& config, const Runtime* previous, 
   rt.limiter = ratelimit::make_shared_limiter(*config.rate_limit_store, rt.local_limiter);
 }
 
+// The first limit a route uses whose window is long enough to be persisted, or null: without
+// one the state file is neither checked nor created.
+const config::RateLimitConfig* persisted_limit(const config::Config& config) {
+  for (const auto& route : config.routes) {
+    for (const auto& name : route.rate_limits) {
+      auto it = config.rate_limits.find(name);
+      if (it != config.rate_limits.end() &&
+          it->second.per_s >= config.rate_limit_local.persist_min_s) {
+        return &it->second;
+      }
+    }
+  }
+  return nullptr;
+}
+
 // The rate limiter: the running one while rate_limit_local is unchanged (its counters go on),
 // else a new one, which reads back what the running one has just saved. Then the shared one
 // on top, when the config names a store.
@@ -211,7 +226,7 @@ bool open_limiter(const config::Config& config, const Runtime* previous, Runtime
   if (!uses_rate_limits(config)) return true;
   ratelimit::LocalLimiter::Options options;
   options.max_keys = local.max_keys;
-  options.state_file = local.state_file;
+  if (persisted_limit(config) != nullptr) options.state_file = local.state_file;
   options.persist_min_s = local.persist_min_s;
   options.save_interval_s = local.save_interval_s;
   rt.local_limiter = ratelimit::LocalLimiter::create(std::move(options), error);
@@ -287,9 +302,10 @@ void check_openable(const config::Config& config, config::Diagnostics& out) {
     out.error(config.api_keys->store_at, "cannot open the key store " + why);
   }
   const auto& local = config.rate_limit_local;
-  if (uses_rate_limits(config) && !local.state_file.empty() &&
+  const config::RateLimitConfig* persisted = persisted_limit(config);
+  if (persisted != nullptr && !local.state_file.empty() &&
       !ratelimit::StateFile::check_location(local.state_file, why)) {
-    out.error(local.state_file_set ? local.state_file_at : local.mark,
+    out.error(local.state_file_set ? local.state_file_at : persisted->mark,
               "cannot open the rate limit state file " + why);
   }
 }

@@ -18,6 +18,15 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
   if (!route.chain.empty()) {
     if (auto refusal = co_await authenticate(route, req)) {
       if (refusal->status == 401) record_failed_auth(rt, route);
+      // A 403 names its caller: its answer shows the caller's limits too (nothing taken).
+      if (refusal->status == 403 && route.limits.has_identity()) {
+        std::vector<ratelimit::Check> checks;
+        route.limits.identity_checks(rq.who, checks, rq.limits);
+        if (!checks.empty()) {
+          auto outcomes = co_await ask_limiter(*rt.limiter, std::move(checks), true);
+          ratelimit::set_outcomes(rq.limits, outcomes);
+        }
+      }
       co_return refusal;
     }
   }

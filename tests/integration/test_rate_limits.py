@@ -30,6 +30,8 @@ def limited_config(echo: Echo) -> dict:
         route("hdr", path_prefix="/hdr", auth=["api_key"], rate_limits=["hdr", "hidden"]),
         route("hidden", path_prefix="/hidden", rate_limits=["hidden"]),
         route("reload", path_prefix="/reload", rate_limits=["reload-q"]),
+        route("scoped", path_prefix="/scoped", auth=["api_key"], require_scopes=["nope"],
+              rate_limits=["scoped"]),
         route("open", path_prefix="/open"),
     ], server={"trusted_proxies": ["127.0.0.1"]})
     cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
@@ -44,6 +46,7 @@ def limited_config(echo: Echo) -> dict:
         "hdr": {"requests": 2, "per": "1h", "key": "client_id"},
         "hidden": {"requests": 50, "per": "1h", "key": "ip", "headers": False},
         "reload-q": {"requests": 2, "per": "1h", "key": "ip"},
+        "scoped": {"requests": 7, "per": "1h", "key": "client_id"},
     }
     return cfg
 
@@ -186,6 +189,13 @@ class LocalRateLimitTest(RateLimitBase):
         self.assertEqual(r.header("Cache-Control"), "no-store")
         # A route without limits carries no fields.
         self.assertIsNone(self.send("/open", ip).header("RateLimit-Policy"))
+
+    def test_a_403_shows_the_callers_limits_without_spending_them(self):
+        for _ in range(2):
+            r = self.send("/scoped/a", "198.51.100.80", self.keys["alice"])
+            self.assertEqual(r.status, 403, str(r))
+            self.assertEqual(r.header("RateLimit-Policy"), '"scoped";q=7;w=3600')
+            self.assertRegex(r.header("RateLimit"), r'^"scoped";r=7;t=\d+$')
 
     def test_metrics_count_per_limit_name_never_per_client(self):
         ip = "198.51.100.60"

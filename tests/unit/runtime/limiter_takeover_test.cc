@@ -49,6 +49,13 @@ TEST_F(LimiterTakeoverTest, NoLimitNoLimiter) {
   EXPECT_FALSE(std::filesystem::exists(dir / "ratelimit-state.db"));
 }
 
+TEST_F(LimiterTakeoverTest, OnlyWindowsLongEnoughMakeAStateFile) {
+  auto rt = build(", rate_limits: [per-ip]", "rate_limit_local: { persist_min: 2h }\n");
+  ASSERT_TRUE(rt && rt->limiter);
+  EXPECT_EQ(rt->local_limiter->options().state_file, "");
+  EXPECT_FALSE(std::filesystem::exists(dir / "ratelimit-state.db"));
+}
+
 TEST_F(LimiterTakeoverTest, AReloadKeepsTheLimiterAndItsCounters) {
   auto first = build(", rate_limits: [per-ip]", "");
   ASSERT_TRUE(first && first->limiter);

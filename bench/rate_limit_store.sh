@@ -11,7 +11,8 @@
 # REPEAT times, interleaved; the table shows medians, the ratio to /none, and the Redis calls
 # per 1,000 requests (portcullis_redis_calls_total over the requests the Redis gateway served).
 #
-# Environment: DURATION=5, REPEAT=3, LIMIT=1000000000, JOBS/VERBOSE as scripts/build.sh.
+# Environment: DURATION=5, REPEAT=3, LIMIT=1000000000, JOBS/VERBOSE as scripts/build.sh;
+# PORTCULLIS_BIN: use that gateway binary instead of building the release one.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,9 +31,13 @@ for v in DURATION REPEAT LIMIT; do
   [[ "${!v}" =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer"
 done
 
-bash scripts/deps.sh --bench || die "installing dependencies failed (scripts/deps.sh --bench)"
-PRESET=release bash scripts/build.sh
-GATEWAY="$ROOT/build-release/portcullis"
+if [ -n "${PORTCULLIS_BIN:-}" ]; then
+  GATEWAY="$PORTCULLIS_BIN"  # a gateway already built (a quick check of this script)
+else
+  bash scripts/deps.sh --bench || die "installing dependencies failed (scripts/deps.sh --bench)"
+  PRESET=release bash scripts/build.sh
+  GATEWAY="$ROOT/build-release/portcullis"
+fi
 for tool in nginx wrk curl redis-server; do command -v "$tool" >/dev/null || die "$tool not found"; done
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/portcullis-rl.XXXXXX")"

@@ -6,13 +6,15 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
-  libsqlite3-dev libpq-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
+  libsqlite3-dev libpq-dev libhiredis-dev zlib1g-dev libgtest-dev libgoogle-perftools-dev
   clang-14 libclang-rt-14-dev python3 curl openssl)
 # The integration tests start a real PostgreSQL 15 (tests/integration/pg.py: initdb and
 # pg_ctl from /usr/lib/postgresql/15/bin, as an unprivileged user when run as root), and
 # nginx as the https upstream of the upstream TLS tests (tests/integration/nginx_tls.py;
-# also the benchmark's peer).
-TEST_PKGS=(postgresql nginx-light)
+# also the benchmark's peer), and Redis for the shared rate-limit store (tests/integration/redis.py
+# starts redis-server on a free port in a temporary directory; the package's own service is
+# not used).
+TEST_PKGS=(postgresql nginx-light redis-server)
 BENCH_PKGS=(haproxy wrk)
 
 want=("${BUILD_PKGS[@]}" "${TEST_PKGS[@]}")

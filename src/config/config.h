@@ -16,6 +16,7 @@
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/rate_limit_config.h"
+#include "config/rate_limit_store_config.h"
 #include "config/secret.h"
 #include "config/tls_config.h"
 #include "ip/cidr.h"
@@ -198,6 +199,8 @@ struct Config {
   ClientCertConfig client_cert;                                  // config/listener_tls_config.h
   std::map<std::string, RateLimitConfig> rate_limits;            // config/rate_limit_config.h
   RateLimitLocalConfig rate_limit_local;
+  // The shared rate-limit store (config/rate_limit_store_config.h); absent: limits are local.
+  std::optional<RateLimitStoreConfig> rate_limit_store;
 };
 
 }  // namespace portcullis::config

@@ -177,7 +177,8 @@ class Loader {
                 {"routes", stash},
                 {"rate_limits", stash},
                 {"rate_limit_local", stash},
-                {"log", stash}});
+                {"log", stash},
+                {"rate_limit_store", stash}});
     auto section = [&](const char* name) -> const Entry* {
       auto it = sections.find(name);
       return it == sections.end() ? nullptr : &it->second;
@@ -201,6 +202,7 @@ class Loader {
       r.warning(mark_of(root.Mark()), "no routes are configured: every request will get 404");
     }
     if (auto* e = section("log")) load_log(r, *e, config);
+    if (auto* e = section("rate_limit_store")) load_rate_limit_store(r, *e, config);
     check_listeners(r, config, server_listen_at, admin_listen_at);
     check_cert_binding(r, config);
   }

@@ -89,5 +89,7 @@ void load_rate_limit_local(YamlReader& r, const Entry* e, Config& config);
 // (an identity-keyed or failed_auth limit needs authentication).
 void check_route_rate_limits(YamlReader& r, const Config& config,
                              const std::set<std::string>& declared);
+// `rate_limit_store` (config/rate_limit_store_section.cc): the shared store's Redis.
+void load_rate_limit_store(YamlReader& r, const Entry& e, Config& config);
 
 }  // namespace portcullis::config

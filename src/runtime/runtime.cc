@@ -15,6 +15,7 @@
 #include "jose/token.h"
 #include "observe/metrics.h"
 #include "ratelimit/local_limiter.h"
+#include "ratelimit/shared_limiter_factory.h"
 #include "ratelimit/state_file.h"
 #include "tls/client_context.h"
 #include "tls/config_check.h"
@@ -176,6 +177,21 @@ bool uses_rate_limits(const config::Config& config) {
                      [](const auto& r) { return !r.rate_limits.empty(); });
 }
 
+// With rate_limit_store, the shared limiter over the local one (its on_error: local
+// fallback): the running one while the store's settings and the local limiter are unchanged,
+// so its connection and reserved slices go on.
+void open_shared_limiter(const config::Config& config, const Runtime* previous, Runtime& rt) {
+  if (!config.rate_limit_store || !rt.local_limiter) return;
+  if (previous != nullptr && previous->limiter &&
+      previous->limiter.get() != previous->local_limiter.get() &&
+      previous->local_limiter == rt.local_limiter &&
+      previous->config->rate_limit_store == config.rate_limit_store) {
+    rt.limiter = previous->limiter;
+    return;
+  }
+  rt.limiter = ratelimit::make_shared_limiter(*config.rate_limit_store, rt.local_limiter);
+}
+
 // The first limit a route uses whose window is long enough to be persisted, or null: without
 // one the state file is neither checked nor created.
 const config::RateLimitConfig* persisted_limit(const config::Config& config) {
@@ -192,14 +208,16 @@ const config::RateLimitConfig* persisted_limit(const config::Config& config) {
 }
 
 // The rate limiter: the running one while rate_limit_local is unchanged (its counters go on),
-// else a new one, which reads back what the running one has just saved.
+// else a new one, which reads back what the running one has just saved. Then the shared one
+// on top, when the config names a store.
 bool open_limiter(const config::Config& config, const Runtime* previous, Runtime& rt,
                   std::string& error) {
   const auto& local = config.rate_limit_local;
   if (previous != nullptr && previous->local_limiter) {
     if (previous->config->rate_limit_local.same_settings(local)) {
-      rt.limiter = previous->limiter;
       rt.local_limiter = previous->local_limiter;
+      rt.limiter = rt.local_limiter;
+      open_shared_limiter(config, previous, rt);
       return true;
     }
     std::string ignored;
@@ -222,6 +240,7 @@ bool open_limiter(const config::Config& config, const Runtime* previous, Runtime
     auto l = weak.lock();
     return l ? std::optional<double>(static_cast<double>(l->tracked_keys())) : std::nullopt;
   });
+  open_shared_limiter(config, previous, rt);
   return true;
 }
 

@@ -70,8 +70,10 @@ struct Runtime {
   // sessions survive a reload that does not touch TLS.
   std::shared_ptr<const tls::ServerTls> tls;
   // The one rate limiter of the process (null while no route lists a limit), asked by every
-  // worker. Taken over by the next build while the store's settings (rate_limit_local) are
-  // unchanged, so counters survive a reload.
+  // worker: the local one, or with rate_limit_store the shared one over it. Taken over by the
+  // next build while the store's settings (rate_limit_local, and rate_limit_store for the
+  // shared one) are unchanged, so counters, the Redis connection and reserved slices survive
+  // a reload.
   std::shared_ptr<ratelimit::Limiter> limiter;
   std::shared_ptr<ratelimit::LocalLimiter> local_limiter;  // the same object, or the local
                                                            // store a shared one falls back to

@@ -5,8 +5,8 @@
 #include "auth/api_key/api_key_authenticator.h"
 #include "auth/api_key/key_format.h"
 #include "auth/api_key/sqlite_store.h"
-#include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/api_key/store_factory.h"
+#include "auth/client_cert/client_cert_authenticator.h"
 #include "auth/jwt/config_check.h"
 #include "auth/jwt/jwt_runtime.h"
 #include "auth/oauth2/http_transport.h"
@@ -211,6 +211,7 @@ void check_mechanism_configs(const config::Config& config, config::Diagnostics& 
   auth::jwt::check_provider_configs(config, out);
   tls::check_client_configs(config, out);
   tls::check_listener_tls(config, out);
+  identity::check_signed_context(config, out);
 }
 
 void check_openable(const config::Config& config, config::Diagnostics& out) {
@@ -256,6 +257,10 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   if (!open_upstream_tls(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_listener_tls(*config, previous.get(), *rt, error)) return nullptr;
+  if (config->identity.signed_context) {
+    rt->signed_context = identity::ContextSigner::create(*config->identity.signed_context, error);
+    if (!rt->signed_context) return nullptr;
+  }
 
   for (const auto& route : config->routes) {
     RouteRuntime r;

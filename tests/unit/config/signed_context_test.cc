@@ -138,5 +138,28 @@ TEST_F(SignedContextConfigTest, HeaderClashIsFoundWhicheverComesFirst) {
       << all(r.errors);
 }
 
+TEST_F(SignedContextConfigTest, OtherSectionsCannotWriteOrReadItsHeader) {
+  std::ofstream(dir_ / "pepper") << "0123456789abcdef0123456789abcdef\n";
+  const std::string identity =
+      "identity:\n  signed_context:\n    issuer: https://gw.test\n"
+      "    keys: [ { key_file: file:keys/ctx-2026-12.pem, kid: a } ]\n";
+  LoadResult r = load_config_string(
+      identity +
+          "api_keys: { header: x-identity-token, store: sqlite:keys.db, pepper: file:pepper }\n"
+          "jwt_providers:\n"
+          "  main: { issuer: https://i.test, audiences: [a], algorithms: [RS256],\n"
+          "          jwks_uri: http://127.0.0.1:9/jwks,\n"
+          "          claims_to_headers: { email: X_Identity_Token } }\n" +
+          kRest,
+      "test.yaml", dir_.string());
+  ASSERT_FALSE(r.ok());
+  ASSERT_EQ(r.errors.size(), 2u) << all(r.errors);
+  EXPECT_EQ(r.errors[0].str(),
+            "test.yaml:5:21: api_keys.header 'x-identity-token' is identity.signed_context.header");
+  EXPECT_EQ(r.errors[1].line, 9) << all(r.errors);
+  EXPECT_NE(r.errors[1].message.find("carries the signed identity context"), std::string::npos)
+      << all(r.errors);
+}
+
 }  // namespace
 }  // namespace portcullis::config

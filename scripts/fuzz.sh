@@ -5,8 +5,8 @@
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS  per target (default 30). TARGET: request_head path jwt api_key introspection
-#          upstream_response config proxy_protocol client_cert store_url (default: all of them, one
-#          after the other).
+#          upstream_response config proxy_protocol client_cert store_url signing_key (default:
+#          all of them, one after the other).
 #
 # Each target starts from its seed corpus (tests/fuzz/corpus/TARGET, committed) plus what
 # earlier runs found (build-fuzz/corpus/TARGET, not committed; new inputs go there). A crash,
@@ -21,7 +21,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL=(request_head path jwt api_key introspection upstream_response config proxy_protocol client_cert store_url)
+ALL=(request_head path jwt api_key introspection upstream_response config proxy_protocol client_cert store_url
+  signing_key)
 SECONDS_PER_TARGET="${1:-30}"
 [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a number" >&2; exit 2; }
 [ $# -gt 0 ] && shift

@@ -48,6 +48,13 @@
 #   ratelimit portcullis-ratelimit: the gateway's auth: none route with a local rate limit
 #             (key: ip) high enough never to refuse, against `gateway` (the same route
 #             without limits): the cost of counting every request
+#   ctx       portcullis-apikey-ctx: the portcullis-apikey route (one repeated API key) on a
+#             second gateway (port 9012, 1 worker) that adds identity.signed_context (EdDSA,
+#             cached per identity and upstream); portcullis-apikey-ctx-rq: a third (9013) that
+#             signs every request (per_request: true). Compared with portcullis-apikey, the
+#             same route without signing, in the same run:
+#               TARGETS="portcullis-apikey portcullis-apikey-ctx portcullis-apikey-ctx-rq"
+#
 #   JOBS, VERBOSE   as for scripts/build.sh (the Release build goes to build-release/)
 #   PORTCULLIS_BIN  a gateway binary to measure instead of building one (to compare builds)
 set -euo pipefail
@@ -89,6 +96,8 @@ declare -A TARGET_LABEL=(
   [portcullis-jwt]="Portcullis jwt cached"
   [portcullis-jwt-nocache]="Portcullis jwt nocache"
   [portcullis-ratelimit]="Portcullis local limit"
+  [portcullis-apikey-ctx]="Portcullis api_key ctx"
+  [portcullis-apikey-ctx-rq]="api_key ctx per-request"
 )
 declare -A TARGET_PORT=(
   [upstream]=9001
@@ -105,6 +114,8 @@ declare -A TARGET_PORT=(
   [portcullis-jwt]=$GATEWAY_PORT
   [portcullis-jwt-nocache]=$GATEWAY_PORT
   [portcullis-ratelimit]=$GATEWAY_PORT
+  [portcullis-apikey-ctx]=9012
+  [portcullis-apikey-ctx-rq]=9013
 )
 declare -A TARGET_PATH=(
   [portcullis-oauth2]=/oauth2/
@@ -114,6 +125,8 @@ declare -A TARGET_PATH=(
   [portcullis-jwt]=/jwt/
   [portcullis-jwt-nocache]=/jwt-nocache/
   [portcullis-ratelimit]=/limited/
+  [portcullis-apikey-ctx]=/apikey/
+  [portcullis-apikey-ctx-rq]=/apikey/
 )
 # @OPAQUE@ stands for an opaque access token from the test IdP.
 declare -A TARGET_HEADER=(
@@ -121,6 +134,8 @@ declare -A TARGET_HEADER=(
   [haproxy-jwt-fresh]='Authorization: Bearer @JWT@'
   [portcullis-oauth2]='Authorization: Bearer @OPAQUE@'
   [portcullis-apikey]='X-API-Key: @APIKEY@'
+  [portcullis-apikey-ctx]='X-API-Key: @APIKEY@'
+  [portcullis-apikey-ctx-rq]='X-API-Key: @APIKEY@'
   [portcullis-oauth2-nocache]='Authorization: Bearer @OPAQUE@'  # probe; the script rotates
   [gateway-bearer]='Authorization: Bearer @JWT@'
   [portcullis-jwt]='Authorization: Bearer @JWT@'
@@ -265,7 +280,7 @@ oauth2_gateway_config() {
 
 # portcullis-apikey: a key store in $tmp with one key (created below), and its route.
 USE_APIKEY=0
-[[ " $TARGETS " == *" portcullis-apikey "* ]] && USE_APIKEY=1
+[[ " $TARGETS " == *" portcullis-apikey"* ]] && USE_APIKEY=1
 export PORTCULLIS_KEY_PEPPER=bench-pepper-0123456789abcdef
 apikey_gateway_section() {
   [ "$USE_APIKEY" = 1 ] || return 0
@@ -274,6 +289,22 @@ apikey_gateway_section() {
 apikey_gateway_route() {
   [ "$USE_APIKEY" = 1 ] || return 0
   echo "  - { name: apikey, match: { path_prefix: /apikey }, upstream: up, auth: [api_key], strip_prefix: /apikey }"
+}
+
+# The signed-context gateways: the main config on other ports, with identity.signed_context.
+# write_ctx_gateway_config NAME PORT ADMIN_PORT PER_REQUEST
+write_ctx_gateway_config() {
+  sed -e "s|listen: 127.0.0.1:$GATEWAY_PORT|listen: 127.0.0.1:$2|" \
+    -e "s|listen: 127.0.0.1:$GATEWAY_ADMIN_PORT|listen: 127.0.0.1:$3|" "$tmp/gateway.yaml" >"$tmp/$1.yaml"
+  cat >>"$tmp/$1.yaml" <<EOF
+identity:
+  signed_context:
+    issuer: https://gateway.bench.test
+    algorithm: EdDSA
+    keys: [ { key_file: "file:$tmp/ctx.pem", kid: bench } ]
+    ttl_s: 60
+    per_request: $4
+EOF
 }
 
 # The jwt providers and routes: the key, issuer and audience HAProxy's jwt_verify checks.
@@ -348,6 +379,17 @@ write_gateway_tls_config
 start upstream 9001 nginx -e "$tmp/nginx-upstream-early.log" -c "$PEERS/upstream.conf"
 start gateway "$GATEWAY_PORT" "$GATEWAY" run -c "$tmp/gateway.yaml"
 GATEWAY_PID="${pids[-1]}"
+if [[ " $TARGETS " == *" portcullis-apikey-ctx"* ]]; then
+  openssl genpkey -algorithm ed25519 -out "$tmp/ctx.pem" 2>/dev/null || die "openssl could not make an Ed25519 key"
+  write_ctx_gateway_config gateway-ctx "${TARGET_PORT[portcullis-apikey-ctx]}" 9912 false
+  write_ctx_gateway_config gateway-ctx-rq "${TARGET_PORT[portcullis-apikey-ctx-rq]}" 9913 true
+  for g in gateway-ctx gateway-ctx-rq; do
+    "$GATEWAY" check -c "$tmp/$g.yaml" >"$tmp/$g-check.log" 2>&1 ||
+      { cat "$tmp/$g-check.log" >&2; die "the gateway rejected $tmp/$g.yaml"; }
+  done
+  start gateway-ctx "${TARGET_PORT[portcullis-apikey-ctx]}" "$GATEWAY" run -c "$tmp/gateway-ctx.yaml"
+  start gateway-ctx-rq "${TARGET_PORT[portcullis-apikey-ctx-rq]}" "$GATEWAY" run -c "$tmp/gateway-ctx-rq.yaml"
+fi
 start nginx 9003 nginx -e "$tmp/nginx-proxy-early.log" -c "$PEERS/nginx-proxy.conf"
 start_tls_processes
 start haproxy 9004 haproxy -f "$tmp/haproxy.cfg"
@@ -472,6 +514,9 @@ ratio_line portcullis-jwt-nocache haproxy-jwt
 # The same wrk Lua script on both sides: a fresh token per request, the client's cost equal.
 ratio_line portcullis-jwt-nocache haproxy-jwt-fresh
 ratio_line portcullis-apikey gateway
+# The signed identity context (issue 15): cached, and signed per request, against no signing.
+ratio_line portcullis-apikey-ctx portcullis-apikey
+ratio_line portcullis-apikey-ctx-rq portcullis-apikey
 ratio_line portcullis-oauth2-nocache idp-introspect
 # TLS (issue 12): keep-alive and a full handshake per request against HAProxy; a repeated JWT
 # over TLS against auth: none over TLS (with and without the same header).

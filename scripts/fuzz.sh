@@ -5,7 +5,8 @@
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS  per target (default 30). TARGET: request_head path jwt api_key introspection
-#          upstream_response config proxy_protocol client_cert store_url redis_reply (default:
+#          upstream_response config proxy_protocol client_cert store_url redis_reply
+#          signing_key (default:
 #          all of them, one after the other).
 #
 # Each target starts from its seed corpus (tests/fuzz/corpus/TARGET, committed) plus what
@@ -21,7 +22,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL=(request_head path jwt api_key introspection upstream_response config proxy_protocol client_cert store_url redis_reply)
+ALL=(request_head path jwt api_key introspection upstream_response config proxy_protocol client_cert store_url redis_reply
+  signing_key)
 SECONDS_PER_TARGET="${1:-30}"
 [[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] || { echo "fuzz: SECONDS must be a number" >&2; exit 2; }
 [ $# -gt 0 ] && shift

@@ -20,11 +20,22 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
 struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::io_context& i, std::function<runtime::Readiness()> r)
-      : ioc(i), acceptor(i), ready(std::move(r)) {}
+  Impl(asio::io_context& i, std::function<runtime::Readiness()> r, std::function<std::string()> j)
+      : ioc(i), acceptor(i), ready(std::move(r)), jwks(std::move(j)) {}
   asio::io_context& ioc;
   tcp::acceptor acceptor;
   std::function<runtime::Readiness()> ready;
+  std::function<std::string()> jwks;
+
+  // The signed identity context's public keys; false when there are none to serve.
+  bool answer_jwks(http::response<http::string_body>& res) const {
+    std::string keys = jwks ? jwks() : std::string();
+    if (keys.empty()) return false;
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "max-age=60");
+    res.body() = std::move(keys);
+    return true;
+  }
 
   asio::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
     for (;;) {
@@ -63,6 +74,8 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
       } else if (path == "/metrics") {
         res.set(http::field::content_type, "text/plain; version=0.0.4");
         res.body() = observe::Metrics::global().render();
+      } else if (path == "/.well-known/jwks.json" && self->answer_jwks(res)) {
+        // answered from the current runtime's signer
       } else {
         res.result(http::status::not_found);
         res.body() = "not found\n";
@@ -77,8 +90,9 @@ struct AdminServer::Impl : std::enable_shared_from_this<Impl> {
   }
 };
 
-AdminServer::AdminServer(asio::io_context& ioc, std::function<runtime::Readiness()> ready)
-    : impl_(std::make_shared<Impl>(ioc, std::move(ready))) {}
+AdminServer::AdminServer(asio::io_context& ioc, std::function<runtime::Readiness()> ready,
+                         std::function<std::string()> jwks)
+    : impl_(std::make_shared<Impl>(ioc, std::move(ready), std::move(jwks))) {}
 
 AdminServer::~AdminServer() {
   stop();

@@ -27,6 +27,10 @@ void read_key_header(YamlReader& r, const Entry& f, const IdentityConfig& identi
       return;
     }
   }
+  if (identity.signed_context && to_lower(identity.signed_context->header) == lower) {
+    r.error(f.at, "api_keys.header '" + h + "' is identity.signed_context.header");
+    return;
+  }
   for (const auto& name : identity.strip_inbound) {
     if (to_lower(name) == lower) {
       r.error(f.at, "api_keys.header '" + h + "' is listed in identity.strip_inbound");

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "config/jwt_config.h"
-#include "config/listener_tls_config.h"
 #include "config/key_store_url.h"
+#include "config/listener_tls_config.h"
 #include "config/mark.h"
 #include "config/oauth2_config.h"
 #include "config/rate_limit_config.h"
@@ -80,9 +80,46 @@ struct IdentityHeaders {
   std::string cert_thumbprint;
 };
 
+// The signed identity context's algorithms (identity.signed_context.algorithm).
+enum class ContextAlg : std::uint8_t { EdDSA, ES256 };
+
+// One signing key of the signed identity context: a PEM private key read through a secret
+// reference (`key_file: file:PATH`), and the kid it is published under.
+struct ContextKeyConfig {
+  std::string kid;
+  std::string key_file;  // as written ("file:keys/ctx.pem"), for messages
+  Secret pem;            // the private key's PEM text
+  Mark at;               // where key_file is written
+  friend bool operator==(const ContextKeyConfig& a, const ContextKeyConfig& b) {
+    return a.kid == b.kid && a.pem == b.pem;
+  }
+};
+
+// `identity.signed_context`: a compact JWS the gateway sets on every forwarded request so that
+// upstreams can verify the identity headers came from it (identity/context_signer.h).
+struct SignedContextConfig {
+  std::string header = "X-Identity-Token";
+  std::string issuer;
+  ContextAlg algorithm = ContextAlg::EdDSA;
+  std::vector<ContextKeyConfig> keys;     // the first signs; all are published
+  unsigned ttl_s = 60;                    // exp - iat
+  bool per_request = false;               // sign every request (with rid) instead of caching
+  bool anonymous = false;                 // also sign on `auth: none` routes
+  std::optional<std::string> jwks_route;  // the JWKS on the main listener too, at this path
+  std::size_t cache_entries = 10000;      // cached tokens, at most, across all shards
+  Mark mark;
+  friend bool operator==(const SignedContextConfig& a, const SignedContextConfig& b) {
+    return a.header == b.header && a.issuer == b.issuer && a.algorithm == b.algorithm &&
+           a.keys == b.keys && a.ttl_s == b.ttl_s && a.per_request == b.per_request &&
+           a.anonymous == b.anonymous && a.jwks_route == b.jwks_route &&
+           a.cache_entries == b.cache_entries;
+  }
+};
+
 struct IdentityConfig {
   IdentityHeaders headers;
   std::vector<std::string> strip_inbound;  // extra header names removed from every request
+  std::optional<SignedContextConfig> signed_context;
 };
 
 struct RouteMatch {

@@ -1,4 +1,5 @@
-// `identity`: the names of the headers the gateway writes, and extra headers to strip.
+// `identity`: the names of the headers the gateway writes, extra headers to strip, and the
+// signed identity context (config/signed_context_section.cc).
 #include "config/sections.h"
 #include "config/syntax.h"
 
@@ -6,6 +7,7 @@ namespace portcullis::config {
 
 void load_identity(YamlReader& r, const Entry& e, Config& config) {
   auto& id = config.identity;
+  std::optional<Entry> signed_context;
   // Where each header was set, for the distinctness check; defaults have no position.
   std::vector<std::pair<std::string, Mark>> set_at;
   auto header = [&](std::string_view key, std::string& target) {
@@ -42,11 +44,15 @@ void load_identity(YamlReader& r, const Entry& e, Config& config) {
             }
           }
         }},
-       {"strip_inbound", [&](const Entry& f) {
+       {"strip_inbound",
+        [&](const Entry& f) {
           r.read_string_list(f, id.strip_inbound, [](const std::string& s) {
             return is_token(s) ? std::string() : "'" + s + "' is not a valid HTTP header name";
           });
-        }}});
+        }},
+       // Read after the walk: its header is compared with identity.headers, wherever they are.
+       {"signed_context", [&](const Entry& f) { signed_context = f; }}});
+  if (signed_context) load_signed_context(r, *signed_context, id);
 }
 
 }  // namespace portcullis::config

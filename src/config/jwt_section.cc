@@ -245,6 +245,10 @@ class ProviderReader {
         return false;
       }
     }
+    if (identity_.signed_context && header_key(identity_.signed_context->header) == key) {
+      r_.error(f.at, "'" + h + "' carries the signed identity context (identity.signed_context)");
+      return false;
+    }
     out = h;
     return true;
   }

@@ -221,6 +221,11 @@ void load_client_cert(YamlReader& r, const Entry& e, Config& config) {
               return;
             }
           }
+          const auto& sc = config.identity.signed_context;
+          if (sc && key(sc->header) == key(name)) {
+            r.error(f.at, "thumbprint_header '" + name + "' is identity.signed_context.header");
+            return;
+          }
           if (key(name) == "authorization" || key(name) == "host") {
             r.error(f.at, "thumbprint_header may not be '" + name + "'");
             return;

@@ -274,24 +274,6 @@ std::function<std::string(const std::string&)> plain_query_param(const std::stri
   };
 }
 
-// A path as written in a route: absolute, no query or fragment, valid in a URL, and
-// able to match a request at all.
-bool valid_config_path(YamlReader& r, const Entry& e, const std::string& p) {
-  if (!p.starts_with('/')) {
-    r.error(e.at, "'" + e.key + "' must start with '/'");
-  } else if (p.find_first_of("?#") != std::string::npos || has_space_or_control(p) ||
-             !boost::urls::parse_origin_form(p)) {
-    r.error(e.at, "'" + e.key + "' must be a plain URL path: no '?', '#' or spaces, and " +
-                      "other special characters percent-encoded");
-  } else if (url::has_encoded_separator(p)) {
-    r.error(e.at, "'" + e.key + "' must not contain %2F, %5C or %00: requests with them " +
-                      "are refused, so the route could never match");
-  } else {
-    return true;
-  }
-  return false;
-}
-
 bool load_match(YamlReader& r, const Entry& e, const std::string& route, RouteMatch& m) {
   std::size_t errors_before = r.error_count();
   std::string where = route + " match";
@@ -503,6 +485,24 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
 }
 
 }  // namespace
+
+// A path as written in a route: absolute, no query or fragment, valid in a URL, and
+// able to match a request at all.
+bool valid_config_path(YamlReader& r, const Entry& e, const std::string& p) {
+  if (!p.starts_with('/')) {
+    r.error(e.at, "'" + e.key + "' must start with '/'");
+  } else if (p.find_first_of("?#") != std::string::npos || has_space_or_control(p) ||
+             !boost::urls::parse_origin_form(p)) {
+    r.error(e.at, "'" + e.key + "' must be a plain URL path: no '?', '#' or spaces, and " +
+                      "other special characters percent-encoded");
+  } else if (url::has_encoded_separator(p)) {
+    r.error(e.at, "'" + e.key + "' must not contain %2F, %5C or %00: requests with them " +
+                      "are refused, so the route could never match");
+  } else {
+    return true;
+  }
+  return false;
+}
 
 void load_routes(YamlReader& r, const Entry& e, const std::set<std::string>& declared_upstreams,
                  Config& config) {

@@ -55,7 +55,13 @@ void check_tls_client(YamlReader& r, const std::string& where, bool uses_tls,
                       std::string_view needs, const std::map<std::string, Mark>& present,
                       const TlsClientConfig& tls);
 
+// A path as written in the config (a route's match, identity.signed_context.jwks_route):
+// absolute, no query or fragment, valid in a URL, and able to match a request at all.
+bool valid_config_path(YamlReader& r, const Entry& e, const std::string& p);
+
 void load_identity(YamlReader& r, const Entry& e, Config& config);
+// `identity.signed_context` (config/signed_context_section.cc); after identity.headers.
+void load_signed_context(YamlReader& r, const Entry& e, IdentityConfig& identity);
 
 // After identity: the key header must not be an identity header.
 void load_api_keys(YamlReader& r, const Entry& e, Config& config);

@@ -1,6 +1,7 @@
 #include "identity/forwarder.h"
 
 #include "common/header_line.h"
+#include "identity/context_signer.h"
 
 namespace portcullis::identity {
 
@@ -41,6 +42,9 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   // A client's well-formed value may be present: replaced by the one the gateway logs.
   headers.erase(names.request_id);
   append_header_line(lines, names.request_id, request_id);
+  if (options.signer != nullptr && options.signer->signs(id)) {
+    return options.signer->append(lines, id, options.audience, request_id);
+  }
   return true;
 }
 

@@ -15,17 +15,25 @@
 
 namespace portcullis::identity {
 
+class ContextSigner;
+
 struct ForwardOptions {
   bool forward_authorization = false;
+  // identity.signed_context, when configured: its token header is written too, for the
+  // upstream named `audience`.
+  const ContextSigner* signer = nullptr;
+  std::string_view audience;
 };
 
 // Precondition: the Sanitizer has run on `headers`, so no inbound identity header is left.
 // Drops Authorization unless the route forwards it and any inbound request id, and appends the
 // identity header lines ("Name: value\r\n" each, empty values left out), then the request id
-// line, to `lines`, which the caller writes after the request's fields. Returns false, having written nothing, when a
-// value holds a control character (the request must then not be forwarded).
+// line, and the signed context's line when options.signer signs this identity, to `lines`,
+// which the caller writes after the request's fields. Returns false when a value holds a
+// control character or the context cannot be signed (the request must then not be
+// forwarded).
 [[nodiscard]] bool forward_identity(boost::beast::http::fields& headers, std::string& lines,
-                      const Identity& id, const config::IdentityHeaders& names,
-                      std::string_view request_id, const ForwardOptions& options);
+                                    const Identity& id, const config::IdentityHeaders& names,
+                                    std::string_view request_id, const ForwardOptions& options);
 
 }  // namespace portcullis::identity

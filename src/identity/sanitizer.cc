@@ -27,6 +27,9 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
     names_.insert(canonical_header_name(*name));
   }
   if (!h.cert_thumbprint.empty()) names_.insert(canonical_header_name(h.cert_thumbprint));
+  // The signed identity context: only the gateway's token may reach the upstream.
+  if (identity.signed_context)
+    names_.insert(canonical_header_name(identity.signed_context->header));
   // The request id is not stripped: a well-formed client value is kept (request_id.h). Only
   // its other spellings are.
   request_id_ = h.request_id;

@@ -288,6 +288,7 @@ void check_mechanism_configs(const config::Config& config, config::Diagnostics& 
   auth::jwt::check_provider_configs(config, out);
   tls::check_client_configs(config, out);
   tls::check_listener_tls(config, out);
+  identity::check_signed_context(config, out);
 }
 
 void check_openable(const config::Config& config, config::Diagnostics& out) {
@@ -341,6 +342,10 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   if (!open_mechanisms(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_listener_tls(*config, previous.get(), *rt, error)) return nullptr;
   if (!open_limiter(*config, previous.get(), *rt, error)) return nullptr;
+  if (config->identity.signed_context) {
+    rt->signed_context = identity::ContextSigner::create(*config->identity.signed_context, error);
+    if (!rt->signed_context) return nullptr;
+  }
 
   for (const auto& route : config->routes) {
     RouteRuntime r;

@@ -13,6 +13,7 @@
 #include "auth/chain.h"
 #include "config/config.h"
 #include "config/diagnostics.h"
+#include "identity/context_signer.h"
 #include "identity/sanitizer.h"
 #include "observe/access_log.h"
 #include "policy/route_policy.h"
@@ -77,6 +78,9 @@ struct Runtime {
   std::shared_ptr<ratelimit::Limiter> limiter;
   std::shared_ptr<ratelimit::LocalLimiter> local_limiter;  // the same object, or the local
                                                            // store a shared one falls back to
+  // identity.signed_context: the keys and the token cache; null when not configured. Built
+  // anew on every reload (a new first key signs at once; the cache starts empty).
+  std::shared_ptr<const identity::ContextSigner> signed_context;
 
   // The mechanisms' state the routes depend on, each not ready with why (/readyz): a JWT
   // provider without usable keys, an OAuth2 provider before discovery or with its breaker
@@ -84,11 +88,11 @@ struct Runtime {
   Readiness readiness() const;
 };
 
-// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
-// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files)
-// and to OpenSSL (server.tls: certificates, keys, expiry; the TLS client settings' PEM files:
-// tls/config_check.h), as diagnostics at the positions the config kept: `check` and `run`
-// report them as they report the loader's (config::check_loaded).
+// What the loader leaves to the mechanisms (a JWT provider's algorithm names and key files,
+// the signed identity context's private keys) and to OpenSSL (server.tls: certificates, keys,
+// expiry; the TLS client settings' PEM files: tls/config_check.h), as diagnostics at the positions
+// the config kept: `check` and `run` report them as they report the loader's
+// (config::check_loaded).
 void check_mechanism_configs(const config::Config& config, config::Diagnostics& out);
 // What build_runtime will open, checked without creating anything: the access-log file
 // (`log.access`) and the key store (`api_keys.store`, when a route takes API keys), each

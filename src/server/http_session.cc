@@ -263,6 +263,17 @@ void HttpSession::Impl::resolve_client(const config::ServerConfig& sc, const Req
   rq.peer_trusted = client.peer_trusted;
 }
 
+namespace {
+
+// Where the main listener serves the signed context's JWKS; empty: it does not.
+std::string_view jwks_route(const runtime::Runtime& rt) {
+  const auto& sc = rt.config->identity.signed_context;
+  if (!rt.signed_context || !sc || !sc->jwks_route) return {};
+  return *sc->jwks_route;
+}
+
+}  // namespace
+
 asio::awaitable<bool> HttpSession::Impl::handle(
     const std::shared_ptr<const runtime::Runtime>& rtp) {
   const runtime::Runtime& rt = *rtp;
@@ -287,6 +298,10 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     rq.target = {};
     const Refusal r = Refusal::from(*refused);
     co_return co_await reject(rt, r);
+  }
+  if (const auto jwks = jwks_route(rt);
+      !jwks.empty() && rq.target.path == jwks && req.method() == http::verb::get) {
+    co_return co_await serve_jwks(rt);
   }
   const int idx = rt.router.match(rq.method, req[http::field::host], rq.target.routing_path());
   if (idx < 0) {
@@ -398,7 +413,10 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
   static const identity::Identity kNoIdentity;
   const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
   const identity::Identity& who = proven ? rq.who : kNoIdentity;
-  const identity::ForwardOptions options{route.config->forward_authorization && proven};
+  const identity::ForwardOptions options{
+      .forward_authorization = route.config->forward_authorization && proven,
+      .signer = rt.signed_context.get(),
+      .audience = route.upstream->name};
   if (!identity::forward_identity(req, upstream_lines, who, rt.config->identity.headers,
                                   rq.request_id, options)) {
     return false;
@@ -426,6 +444,25 @@ asio::awaitable<bool> HttpSession::Impl::reject(const runtime::Runtime& rt, cons
   if (!r.challenge.empty()) res.set(http::field::www_authenticate, r.challenge);
   set_rate_limit_fields(res, r);
   res.body() = json::serialize(o);
+  res.prepare_payload();
+  res.keep_alive(keep);
+  arm(body_timeout);
+  auto [ec, n] = co_await http::async_write(client, res, nothrow);
+  disarm();
+  rq.bytes_out += n;
+  log_request(rt);
+  co_return keep && !ec;
+}
+
+asio::awaitable<bool> HttpSession::Impl::serve_jwks(const runtime::Runtime& rt) {
+  rq.status = 200;
+  const bool keep = parser->is_done() && parser->keep_alive() && !worker.draining();
+  http::response<http::string_body> res{http::status::ok, rq.version};
+  res.set(http::field::content_type, "application/json");
+  // Verifiers fetch again on an unknown kid; a minute bounds how stale a copy can be.
+  res.set(http::field::cache_control, "max-age=60");
+  res.set(rt.config->identity.headers.request_id, rq.request_id);
+  res.body() = rt.signed_context->jwks();
   res.prepare_payload();
   res.keep_alive(keep);
   arm(body_timeout);

@@ -218,10 +218,16 @@ struct Server::Impl {
   bool start_admin(const config::Config& initial, std::string& error) {
     admin_started = initial.admin;
     if (!initial.admin.enabled) return true;
-    admin = std::make_unique<admin::AdminServer>(main_ioc, [this] {
-      if (state.shutting_down.load()) return runtime::Readiness::draining();
-      return state.runtime.get()->readiness();
-    });
+    admin = std::make_unique<admin::AdminServer>(
+        main_ioc,
+        [this] {
+          if (state.shutting_down.load()) return runtime::Readiness::draining();
+          return state.runtime.get()->readiness();
+        },
+        [this] {
+          const auto rt = state.runtime.get();
+          return rt->signed_context ? rt->signed_context->jwks() : std::string();
+        });
     return admin->start(initial.admin.listen, error);
   }
 

@@ -226,6 +226,8 @@ struct HttpSession::Impl {
                                    std::uint64_t& written_bytes);
   // Answers a refusal, counts and logs it; returns whether the connection stays open.
   asio::awaitable<bool> reject(const runtime::Runtime& rt, const Refusal& r);
+  // identity.signed_context.jwks_route: the public keys, answered by the gateway itself.
+  asio::awaitable<bool> serve_jwks(const runtime::Runtime& rt);
   void count(Counter counter, std::string_view reason);
   void log_request(const runtime::Runtime& rt);
 };

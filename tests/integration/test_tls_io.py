@@ -55,16 +55,25 @@ class TlsIoTest(TlsGatewayCase):
                 self.assertEqual(c.read_response().status, 200)
             time.sleep(0.5)
             grown = proc_status_kib(pid, "VmRSS") - before
+            # An idle connection gave its buffers back: it must still serve (under ASan a
+            # buffer used after it was released would show here).
+            for i, c in enumerate(conns[::10]):
+                c.send(build_request("GET", f"/echo/again/{i}", host="api.example.test"))
+                self.assertEqual(c.read_response().status, 200)
         finally:
             for c in conns:
                 c.close()
+        if sanitized_build():
+            # ASan pads every allocation and quarantines freed memory (it measured 160 to 350
+            # KiB per connection from run to run): RSS says nothing about the gateway there, so
+            # the bound is judged by the dev build's run of this test, in the same CI run.
+            return
         per_connection = grown / IDLE_CONNECTIONS
         # Measured ~20 KiB (~6 the gateway's own, as for a plain connection; the rest OpenSSL's SSL
         # and session; HAProxy holds ~15 KiB in all);
         # Asio's ssl stream held ~74 KiB (its own 34 KiB of record buffers, a BIO pair's 34 KiB
         # more, and the read buffer kept while idle).
-        limit = 160 if sanitized_build() else 28
-        self.assertLess(per_connection, limit,
+        self.assertLess(per_connection, 28,
                         f"{grown} KiB for {IDLE_CONNECTIONS} idle TLS connections")
 
     def records_of_next_answer(self, path):

@@ -381,8 +381,8 @@ start gateway "$GATEWAY_PORT" "$GATEWAY" run -c "$tmp/gateway.yaml"
 GATEWAY_PID="${pids[-1]}"
 if [[ " $TARGETS " == *" portcullis-apikey-ctx"* ]]; then
   openssl genpkey -algorithm ed25519 -out "$tmp/ctx.pem" 2>/dev/null || die "openssl could not make an Ed25519 key"
-  write_ctx_gateway_config gateway-ctx "${TARGET_PORT[portcullis-apikey-ctx]}" 9912 false
-  write_ctx_gateway_config gateway-ctx-rq "${TARGET_PORT[portcullis-apikey-ctx-rq]}" 9913 true
+  write_ctx_gateway_config gateway-ctx "${TARGET_PORT[portcullis-apikey-ctx]}" 9922 false
+  write_ctx_gateway_config gateway-ctx-rq "${TARGET_PORT[portcullis-apikey-ctx-rq]}" 9923 true
   for g in gateway-ctx gateway-ctx-rq; do
     "$GATEWAY" check -c "$tmp/$g.yaml" >"$tmp/$g-check.log" 2>&1 ||
       { cat "$tmp/$g-check.log" >&2; die "the gateway rejected $tmp/$g.yaml"; }

@@ -2,6 +2,8 @@
 #include "ratelimit/route_limits.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
 
 #include "observe/metrics.h"
 
@@ -115,27 +117,49 @@ bool shows_headers(const std::vector<Applied>& applied) {
                      [](const Applied& a) { return a.limit->config->headers; });
 }
 
+namespace {
+
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, end);
+}
+
+// One field's list ("name";q=100;w=60, ... or "name";r=42;t=17, ...) appended to `out` in
+// place: the fields are written on every answer of a limited route, so no temporaries.
+void append_list(std::string& out, const std::vector<Applied>& applied, bool policy) {
+  bool first = true;
+  for (const auto& a : applied) {
+    if (!a.limit->config->headers) continue;
+    if (!first) out += ", ";
+    first = false;
+    out += '"';
+    out += a.limit->config->name;
+    out += policy ? "\";q=" : "\";r=";
+    append_number(out, policy ? a.requests : a.outcome.remaining);
+    out += policy ? ";w=" : ";t=";
+    append_number(out, policy ? a.per_s : a.outcome.reset_s);
+  }
+}
+
+}  // namespace
+
 bool header_values(const std::vector<Applied>& applied, std::string& policy, std::string& state) {
   policy.clear();
   state.clear();
-  for (const auto& a : applied) {
-    if (!a.limit->config->headers) continue;
-    const std::string name = "\"" + a.limit->config->name + "\"";
-    if (!policy.empty()) {
-      policy += ", ";
-      state += ", ";
-    }
-    policy += name + ";q=" + std::to_string(a.requests) + ";w=" + std::to_string(a.per_s);
-    state += name + ";r=" + std::to_string(a.outcome.remaining) +
-             ";t=" + std::to_string(a.outcome.reset_s);
-  }
-  return !policy.empty();
+  if (!shows_headers(applied)) return false;
+  append_list(policy, applied, true);
+  append_list(state, applied, false);
+  return true;
 }
 
 void append_header_lines(const std::vector<Applied>& applied, std::string& lines) {
-  std::string policy, state;
-  if (!header_values(applied, policy, state)) return;
-  lines += "RateLimit-Policy: " + policy + "\r\nRateLimit: " + state + "\r\n";
+  if (!shows_headers(applied)) return;
+  lines += "RateLimit-Policy: ";
+  append_list(lines, applied, true);
+  lines += "\r\nRateLimit: ";
+  append_list(lines, applied, false);
+  lines += "\r\n";
 }
 
 }  // namespace portcullis::ratelimit

@@ -72,6 +72,11 @@ void HttpSession::cut() {
 
 void HttpSession::check_deadline(Clock::time_point now) {
   Impl& d = *impl_;
+  if (d.parkable && !d.park) {
+    d.park = true;  // waiting for a next request: give the read buffer back (await_first_byte)
+    beast::error_code ec;
+    d.client.socket().cancel(ec);
+  }
   if (now < d.deadline) return;
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
@@ -160,9 +165,29 @@ asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerCo
   if (worker.draining()) co_return false;
   idle = true;
   arm(std::chrono::seconds(sc.idle_timeout_s));
-  // A busy client's next request may be there already.
   beast::error_code ec;
-  std::size_t n = client.read_now(buffer.prepare(kFirstRead), ec);
+  std::size_t n = 0;
+  if (!client.tls() && buffer.capacity() <= kFirstRead) {
+    // A busy client's next request comes within microseconds: Asio's read tries the socket
+    // once, then waits for readiness with no system call of its own (the socket stays in the
+    // worker's epoll set), holding the read buffer meanwhile. A connection the sweeper finds
+    // waiting (within kSweepInterval) is parked: the read is called off and the wait below
+    // holds no buffer (it costs an epoll_ctl, which only a connection idle that long pays).
+    // A buffer grown past the usual size (a large head) is given back at once instead.
+    parkable = true;
+    park = false;
+    std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
+    parkable = false;
+    const bool parked = park && ec == asio::error::operation_aborted && !timed_out;
+    if (!parked) {
+      idle = false;
+      if (ec || n == 0) co_return false;
+      buffer.commit(n);
+      co_return true;
+    }
+  }
+  // A busy client's next request may be there already.
+  n = client.read_now(buffer.prepare(kFirstRead), ec);
   if (ec == asio::error::would_block) {
     // An idle connection holds no buffer of its own: the read buffer is taken again when
     // bytes arrive, the others when the next message is written.

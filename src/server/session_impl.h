@@ -120,6 +120,10 @@ struct HttpSession::Impl {
   // The TCP peer, or the client a PROXY protocol header names (server.proxy_protocol).
   std::string peer_ip;
   bool idle = false;
+  // A plain connection waiting for its next request with a read pending (await_first_byte);
+  // the sweeper's next pass parks it (calls the read off, so that its buffers go back).
+  bool parkable = false;
+  bool park = false;
   OutgoingMessage out;        // the message being written (request up, then response down)
   AuthWait auth_wait;         // the auth chain's answer for the current request
   LimitWait limit_wait;       // the rate limiter's answer

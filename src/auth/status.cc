@@ -1,6 +1,8 @@
 // The one table that maps an authentication outcome to HTTP.
 #include "auth/status.h"
 
+#include "common/join.h"
+
 namespace portcullis::auth {
 
 namespace {
@@ -159,13 +161,10 @@ std::string challenge(Status s, std::string_view scheme, std::string_view descri
 }
 
 std::string missing_challenge(const std::vector<std::string>& schemes) {
-  std::string out;
-  for (const auto& scheme : schemes) {
-    if (!out.empty()) out += ", ";
+  return join(schemes, ", ", [](std::string& out, const std::string& scheme) {
     out += scheme;
     out += " realm=\"portcullis\"";
-  }
-  return out;
+  });
 }
 
 }  // namespace portcullis::auth

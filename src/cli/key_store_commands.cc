@@ -11,23 +11,21 @@
 
 namespace portcullis::cli {
 
-namespace ak = auth::api_key;
-
-namespace {
-
-constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";
-
-// The command ran and failed (exit 1).
 int fail(const std::string& message) {
   std::cerr << "portcullis keys: " << message << "\n";
   return kFailed;
 }
 
-// The command line is wrong; nothing was done (exit 2).
 int usage(const std::string& message) {
   std::cerr << "portcullis keys: " << message << "\n";
   return kUsage;
 }
+
+namespace ak = auth::api_key;
+
+namespace {
+
+constexpr const char* kPepperEnv = "PORTCULLIS_KEY_PEPPER";
 
 // A store named on the command line. Relative SQLite paths resolve against the working
 // directory; the message never repeats a password.

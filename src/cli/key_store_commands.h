@@ -19,6 +19,12 @@ struct StoreChoice {
   std::shared_ptr<const config::Config> config;  // with -c FILE
 };
 
+// "portcullis keys: MESSAGE" on stderr, for every keys command. fail(): the command ran and
+// failed (returns kFailed, exit 1); usage(): the command line is wrong and nothing was done
+// (returns kUsage, exit 2).
+int fail(const std::string& message);
+int usage(const std::string& message);
+
 // Resolves -c FILE or --store URL (exactly one) and, for a URL, --schema. 0 when resolved;
 // else the problem is printed and the exit code returned.
 int choose_store(const std::string& config_path, const std::string& store_url,

@@ -14,6 +14,7 @@
 #include "auth/api_key/time_format.h"
 #include "cli/key_store_commands.h"
 #include "cli/usage.h"
+#include "common/join.h"
 #include "config/loader.h"
 #include "identity/rate_plan.h"
 #include "ip/cidr.h"
@@ -59,15 +60,6 @@ std::vector<std::string> split_list(const std::vector<std::string>& args) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items) {
-    if (!out.empty()) out += ' ';
-    out += s;
-  }
-  return out;
-}
-
 json::array to_array(std::string_view space_separated) {
   json::array a;
   std::size_t pos = 0;
@@ -90,16 +82,15 @@ json::value text_or_null(std::string_view s) {
   return json::value(s);
 }
 
-// The command ran and failed (exit 1).
-int fail(const std::string& message) {
-  std::cerr << "portcullis keys: " << message << "\n";
-  return kFailed;
-}
-
-// The command line is wrong; nothing was done (exit 2).
-int usage(const std::string& message) {
-  std::cerr << "portcullis keys: " << message << "\n";
-  return kUsage;
+// What a new key and a listed one both show (NewKey and KeyInfo name these fields alike).
+template <class Key>
+void add_settings(json::object& o, const Key& k) {
+  o["scopes"] = to_array(k.scopes);
+  o["routes"] = to_array(k.routes);
+  o["cidrs"] = to_array(k.cidrs);
+  o["expires_at"] = time_or_null(k.expires_at);
+  o["label"] = k.label;
+  o["rate_limit"] = text_or_null(k.rate_limit);
 }
 
 }  // namespace
@@ -276,12 +267,7 @@ void KeysCommand::State::print_created(const ak::NewKey& row, const std::string&
     o["id"] = row.id;
     o["key"] = key;
     o["client_id"] = row.client_id;
-    o["scopes"] = to_array(row.scopes);
-    o["routes"] = to_array(row.routes);
-    o["cidrs"] = to_array(row.cidrs);
-    o["expires_at"] = time_or_null(row.expires_at);
-    o["label"] = row.label;
-    o["rate_limit"] = text_or_null(row.rate_limit);
+    add_settings(o, row);
     for (auto& kv : extra) o[kv.key()] = kv.value();
     std::cout << json::serialize(o) << "\n";
   } else {
@@ -340,9 +326,9 @@ int KeysCommand::State::cmd_create() {
       if (!known) std::cerr << "warning: " << config_path << " has no route named '" << r << "'\n";
     }
   }
-  row.scopes = join(scope_list);
-  row.routes = join(route_list);
-  row.cidrs = join(cidr_list);
+  row.scopes = join(scope_list, " ");
+  row.routes = join(route_list, " ");
+  row.cidrs = join(cidr_list, " ");
   row.label = label;
   std::string key, error;
   for (int attempt = 0; attempt < 3; ++attempt) {
@@ -374,13 +360,8 @@ int KeysCommand::State::cmd_list() {
       o["status"] = ak::effective_status(k, now);
       o["stored_status"] = ak::to_string(k.status);
       o["created_at"] = ak::format_time(k.created_at);
-      o["expires_at"] = time_or_null(k.expires_at);
       o["last_used_at"] = time_or_null(k.last_used_at);
-      o["scopes"] = to_array(k.scopes);
-      o["routes"] = to_array(k.routes);
-      o["cidrs"] = to_array(k.cidrs);
-      o["label"] = k.label;
-      o["rate_limit"] = text_or_null(k.rate_limit);
+      add_settings(o, k);
       a.push_back(std::move(o));
     }
     std::cout << json::serialize(a) << "\n";

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/join.h"
+
 namespace portcullis::cli {
 namespace {
 
@@ -63,12 +65,8 @@ std::string command_path(const CLI::App& app) {
 }
 
 std::string command_names(const CLI::App& app) {
-  std::string names;
-  for (const auto* c : commands_of(app)) {
-    if (!names.empty()) names += ", ";
-    names += c->get_name();
-  }
-  return names;
+  return join(commands_of(app), ", ",
+              [](std::string& out, const CLI::App* c) { out += c->get_name(); });
 }
 
 }  // namespace

@@ -41,13 +41,7 @@ void read_key_header(YamlReader& r, const Entry& f, const IdentityConfig& identi
 }
 
 void read_pepper(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
-  std::string text;
-  if (!r.read_string(f, text)) return;
-  if (text.empty()) {
-    r.error(f.at, "api_keys.pepper must not be empty: use ${ENV_NAME} or file:/path");
-    return;
-  }
-  if (!r.read_secret(f, text, {"api_keys.pepper", "pepper", "api_keys.pepper"}, k.pepper)) return;
+  if (!r.read_secret(f, {"api_keys.pepper", "pepper", "api_keys.pepper"}, k.pepper)) return;
   if (k.pepper.reveal().size() < 16) {
     r.error(f.at, "api_keys.pepper is " + std::to_string(k.pepper.reveal().size()) +
                       " bytes; use at least 16 random bytes (e.g. openssl rand -base64 32)");
@@ -70,16 +64,6 @@ void read_store(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
   k.store_path = loc.path;
   k.store_password = loc.password;
   k.store_location = std::move(loc);
-}
-
-void read_password(YamlReader& r, const Entry& f, Secret& out) {
-  std::string text;
-  if (!r.read_string(f, text)) return;
-  if (text.empty()) {
-    r.error(f.at, "api_keys.password must not be empty: use ${ENV_NAME} or file:/path");
-    return;
-  }
-  r.read_secret(f, text, {"api_keys.password", "password", "api_keys.password"}, out);
 }
 
 // What only makes sense together: a password and a schema belong to a PostgreSQL store, and
@@ -110,21 +94,24 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
   auto& k = config.api_keys.emplace();
   k.mark = e.key_at;
   Secret password;
-  auto seen =
-      r.walk_map(e.value, e.at, "api_keys",
-                 {{"header", [&](const Entry& f) { read_key_header(r, f, config.identity, k); }},
-                  {"store", [&](const Entry& f) { read_store(r, f, k); }},
-                  {"password", [&](const Entry& f) { read_password(r, f, password); }},
-                  {"schema",
-                   [&](const Entry& f) {
-                     r.read_nonempty_string(f, k.schema, [](const std::string& s) {
-                       std::string why = check_schema_name(s);
-                       return why.empty() ? why : "api_keys.schema " + why;
-                     });
-                   }},
-                  {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
-                  r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000),
-                  {"gates_readiness", [&](const Entry& f) { r.read_bool(f, k.gates_readiness); }}});
+  auto seen = r.walk_map(
+      e.value, e.at, "api_keys",
+      {{"header", [&](const Entry& f) { read_key_header(r, f, config.identity, k); }},
+       {"store", [&](const Entry& f) { read_store(r, f, k); }},
+       {"password",
+        [&](const Entry& f) {
+          r.read_secret(f, {"api_keys.password", "password", "api_keys.password"}, password);
+        }},
+       {"schema",
+        [&](const Entry& f) {
+          r.read_nonempty_string(f, k.schema, [](const std::string& s) {
+            std::string why = check_schema_name(s);
+            return why.empty() ? why : "api_keys.schema " + why;
+          });
+        }},
+       {"pepper", [&](const Entry& f) { read_pepper(r, f, k); }},
+       r.uint_field("poll_interval_ms", k.poll_interval_ms, 100, 60000),
+       {"gates_readiness", [&](const Entry& f) { r.read_bool(f, k.gates_readiness); }}});
   if (e.value.IsMap() || e.value.IsNull()) {
     r.require(seen, "store", e.at, "api_keys");
     r.require(seen, "pepper", e.at, "api_keys");

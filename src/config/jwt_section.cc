@@ -38,8 +38,9 @@ class ProviderReader {
       : r_(r), identity_(identity), p_(p), where_(std::move(where)) {}
 
   void load(const Entry& e) {
-    if (!e.value.IsMap()) {
-      r_.error(e.at, where_ + " must be a map with issuer, audiences, algorithms and a key source");
+    if (!r_.expect_map(
+            e.value, e.at,
+            where_ + " must be a map with issuer, audiences, algorithms and a key source")) {
       return;
     }
     std::vector<Field> fields = this->fields();
@@ -186,14 +187,7 @@ class ProviderReader {
   // The file is read at load, so that a reload sees the key as it is then.
   void read_key_file(const Entry& f, KS source, std::string& path, std::string& content) {
     p_.key_source = source;
-    std::string written, why;
-    if (!r_.read_nonempty_string(f, written)) return;
-    path = r_.resolve_path(written);
-    if (!read_file(path, content, why, kMaxKeyFileBytes)) {
-      r_.error(f.at, f.key + " " + path + ": cannot read: " + why);
-      return;
-    }
-    p_.key_file_mark = f.at;
+    if (r_.read_named_file(f, kMaxKeyFileBytes, path, content)) p_.key_file_mark = f.at;
   }
 
   void read_secret(const Entry& f) {
@@ -269,10 +263,9 @@ class ProviderReader {
 
   // claim -> header; the keys are claim names, so this map is not walked against a key list.
   void read_claims_to_headers(const Entry& f) {
-    if (!f.value.IsMap()) {
-      r_.error(f.at,
-               "'claims_to_headers' must be a map of claim -> header, e.g. { email: "
-               "X-User-Email }");
+    if (!r_.expect_map(f.value, f.at,
+                       "'claims_to_headers' must be a map of claim -> header, e.g. { email: "
+                       "X-User-Email }")) {
       return;
     }
     std::set<std::string> headers;

@@ -11,18 +11,15 @@
 namespace portcullis::config {
 namespace {
 
-// Reads the file a key names into `content`; false after reporting when it cannot be read.
-// The message names the path only, never the content.
-bool read_listed_file(YamlReader& r, const Entry& f, std::string& path, std::string& content) {
-  std::string written, why;
-  if (!r.read_nonempty_string(f, written)) return false;
-  path = r.resolve_path(written);
-  if (!read_file(path, content, why, kMaxKeyFileBytes)) {
-    r.error(f.at, f.key + " " + path + ": cannot read: " + why);
-    return false;
-  }
-  return true;
-}
+constexpr EnumName<TlsVersion> kTlsVersions[] = {{TlsVersion::Tls12, "1.2"},
+                                                 {TlsVersion::Tls13, "1.3"}};
+constexpr EnumName<ClientCertMode> kClientCertModes[] = {{ClientCertMode::Off, "off"},
+                                                         {ClientCertMode::Optional, "optional"},
+                                                         {ClientCertMode::Required, "required"}};
+constexpr EnumName<CertIdentitySource> kIdentitySources[] = {
+    {CertIdentitySource::SanUri, "san_uri"},
+    {CertIdentitySource::SanDns, "san_dns"},
+    {CertIdentitySource::SubjectCn, "subject_cn"}};
 
 bool is_dns_label(std::string_view l) {
   if (l.empty() || l.size() > 63 || l.front() == '-' || l.back() == '-') return false;
@@ -55,12 +52,12 @@ void load_certificate(YamlReader& r, const YAML::Node& node, std::size_t index,
       node, c.mark, where,
       {{"cert_file",
         [&](const Entry& f) {
-          if (read_listed_file(r, f, c.cert_file, c.cert_pem)) c.cert_mark = f.at;
+          if (r.read_named_file(f, kMaxKeyFileBytes, c.cert_file, c.cert_pem)) c.cert_mark = f.at;
         }},
        {"key_file",
         [&](const Entry& f) {
           std::string content;
-          if (!read_listed_file(r, f, c.key_file, content)) return;
+          if (!r.read_named_file(f, kMaxKeyFileBytes, c.key_file, content)) return;
           c.key_pem = Secret(std::move(content));
           c.key_mark = f.at;
         }},
@@ -114,47 +111,25 @@ void load_certificates(YamlReader& r, const Entry& e, ListenerTlsConfig& tls) {
 void load_listener_tls(YamlReader& r, const Entry& e, ServerConfig& server) {
   ListenerTlsConfig tls;
   tls.mark = e.at;
-  if (!e.value.IsMap()) {
-    r.error(e.at, "'tls' must be a map with 'certificates'");
-    return;
-  }
+  if (!r.expect_map(e.value, e.at, "'tls' must be a map with 'certificates'")) return;
   Mark ca_key_at;
   auto seen = r.walk_map(
       e.value, e.at, "server.tls",
       {{"certificates", [&](const Entry& f) { load_certificates(r, f, tls); }},
-       {"min_version",
-        [&](const Entry& f) {
-          std::string v;
-          if (!r.read_string(f, v)) return;
-          if (v == "1.2") {
-            tls.min_version = TlsVersion::Tls12;
-          } else if (v == "1.3") {
-            tls.min_version = TlsVersion::Tls13;
-          } else {
-            r.error(f.at, "'min_version' must be \"1.2\" or \"1.3\" (older versions are refused)");
-          }
-        }},
+       r.enum_field("min_version", kTlsVersions, tls.min_version,
+                    "'min_version' must be \"1.2\" or \"1.3\" (older versions are refused)"),
        {"client_ca_file",
         [&](const Entry& f) {
           ca_key_at = f.key_at;
-          if (read_listed_file(r, f, tls.client_ca_file, tls.client_ca_pem)) {
+          if (r.read_named_file(f, kMaxKeyFileBytes, tls.client_ca_file, tls.client_ca_pem)) {
             tls.client_ca_mark = f.at;
           }
         }},
        {"client_cert",
         [&](const Entry& f) {
-          std::string v;
-          if (!r.read_string(f, v)) return;
           tls.client_cert_mark = f.at;
-          if (v == "off") {
-            tls.client_cert = ClientCertMode::Off;
-          } else if (v == "optional") {
-            tls.client_cert = ClientCertMode::Optional;
-          } else if (v == "required") {
-            tls.client_cert = ClientCertMode::Required;
-          } else {
-            r.error(f.at, "'client_cert' must be off, optional or required");
-          }
+          r.read_enum(f, kClientCertModes, tls.client_cert,
+                      "'client_cert' must be off, optional or required");
         }},
        r.uint_field("session_timeout_s", tls.session_timeout_s, 0, 86400)});
   r.require(seen, "certificates", e.at, "server.tls");
@@ -186,22 +161,16 @@ void load_client_cert(YamlReader& r, const Entry& e, Config& config) {
           }
           std::vector<CertIdentitySource> sources;
           for (std::size_t i = 0; i < names.size(); ++i) {
-            CertIdentitySource s;
-            if (names[i] == "san_uri") {
-              s = CertIdentitySource::SanUri;
-            } else if (names[i] == "san_dns") {
-              s = CertIdentitySource::SanDns;
-            } else if (names[i] == "subject_cn") {
-              s = CertIdentitySource::SubjectCn;
-            } else {
+            const auto s = value_of(kIdentitySources, names[i]);
+            if (!s) {
               r.error(at[i], "'" + names[i] + "' is not one of san_uri, san_dns, subject_cn");
               continue;
             }
-            if (std::find(sources.begin(), sources.end(), s) != sources.end()) {
+            if (std::find(sources.begin(), sources.end(), *s) != sources.end()) {
               r.error(at[i], "'" + names[i] + "' is listed twice");
               continue;
             }
-            sources.push_back(s);
+            sources.push_back(*s);
           }
           cc.client_id_from = std::move(sources);
         }},

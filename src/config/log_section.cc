@@ -3,6 +3,9 @@
 #include "config/sections.h"
 
 namespace portcullis::config {
+namespace {
+constexpr EnumName<LogFormat> kFormats[] = {{LogFormat::Text, "text"}, {LogFormat::Json, "json"}};
+}  // namespace
 
 void load_log(YamlReader& r, const Entry& e, Config& config) {
   auto& log = config.log;
@@ -20,18 +23,7 @@ void load_log(YamlReader& r, const Entry& e, Config& config) {
           }
           log.level = level;
         }},
-       {"format",
-        [&](const Entry& f) {
-          std::string format;
-          if (!r.read_string(f, format)) return;
-          if (format == "text") {
-            log.format = LogFormat::Text;
-          } else if (format == "json") {
-            log.format = LogFormat::Json;
-          } else {
-            r.error(f.at, "log format '" + format + "' must be text or json");
-          }
-        }},
+       r.enum_field("format", kFormats, log.format, "log format '{}' must be text or json"),
        {"access",
         [&](const Entry& f) {
           std::string access;

@@ -10,6 +10,10 @@
 namespace portcullis::config {
 namespace {
 
+constexpr EnumName<ClientAuthMethod> kAuthMethods[] = {
+    {ClientAuthMethod::ClientSecretBasic, "client_secret_basic"},
+    {ClientAuthMethod::ClientSecretPost, "client_secret_post"}};
+
 // A claim name or dotted path: "scope", "realm_access.roles"; "https://x/roles" is not one.
 bool claim_path(std::string_view s) {
   if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) {
@@ -31,10 +35,9 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
     r.error(e.key_at,
             "oauth2 provider name '" + name + "' may only use letters, digits, '_', '-' and '.'");
   }
-  if (!e.value.IsMap()) {
-    r.error(e.at, where +
-                      " must be a map, e.g. { introspection_endpoint: http://..., "
-                      "client_id: ..., client_secret: ${SECRET} }");
+  if (!r.expect_map(e.value, e.at,
+                    where + " must be a map, e.g. { introspection_endpoint: http://..., "
+                            "client_id: ..., client_secret: ${SECRET} }")) {
     return;
   }
   auto url = [&](std::string_view key, HttpUrl& out) {
@@ -66,19 +69,8 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
          if (!r.read_nonempty_string(f, text)) return;
          r.read_secret(f, text, {"client_secret", "secret", "client_secret"}, p.client_secret);
        }},
-      {"auth_method",
-       [&](const Entry& f) {
-         std::string m;
-         if (!r.read_nonempty_string(f, m)) return;
-         if (m == "client_secret_basic") {
-           p.auth_method = ClientAuthMethod::ClientSecretBasic;
-         } else if (m == "client_secret_post") {
-           p.auth_method = ClientAuthMethod::ClientSecretPost;
-         } else {
-           r.error(f.at,
-                   "auth_method '" + m + "' must be client_secret_basic or client_secret_post");
-         }
-       }},
+      r.enum_field("auth_method", kAuthMethods, p.auth_method,
+                   "auth_method '{}' must be client_secret_basic or client_secret_post"),
       {"issuer",
        [&](const Entry& f) {
          std::string s;

@@ -53,41 +53,26 @@ void read_url(YamlReader& r, const Entry& f, RateLimitStoreConfig& s) {
   s.url = url;
 }
 
-void read_password(YamlReader& r, const Entry& f, Secret& out) {
-  std::string text;
-  if (!r.read_string(f, text)) return;
-  if (text.empty()) {
-    r.error(f.at, "rate_limit_store.password must not be empty: use ${ENV_NAME} or file:/path");
-    return;
-  }
-  r.read_secret(f, text, {"rate_limit_store.password", "password", "rate_limit_store.password"},
-                out);
-}
-
-void read_on_error(YamlReader& r, const Entry& f, StoreErrorMode& out) {
-  std::string mode;
-  if (!r.read_string(f, mode)) return;
-  if (mode == "local") {
-    out = StoreErrorMode::Local;
-  } else if (mode == "allow") {
-    out = StoreErrorMode::Allow;
-  } else if (mode == "deny") {
-    out = StoreErrorMode::Deny;
-  } else {
-    r.error(f.at, "rate_limit_store.on_error '" + mode + "' must be local, allow or deny");
-  }
-}
+constexpr EnumName<StoreErrorMode> kErrorModes[] = {{StoreErrorMode::Local, "local"},
+                                                    {StoreErrorMode::Allow, "allow"},
+                                                    {StoreErrorMode::Deny, "deny"}};
 
 }  // namespace
 
 void load_rate_limit_store(YamlReader& r, const Entry& e, Config& config) {
   auto& s = config.rate_limit_store.emplace();
   s.mark = e.key_at;
-  auto seen = r.walk_map(e.value, e.at, "rate_limit_store",
-                         {{"url", [&](const Entry& f) { read_url(r, f, s); }},
-                          {"password", [&](const Entry& f) { read_password(r, f, s.password); }},
-                          r.uint_field("timeout_ms", s.timeout_ms, 1, 10000),
-                          {"on_error", [&](const Entry& f) { read_on_error(r, f, s.on_error); }}});
+  auto seen = r.walk_map(
+      e.value, e.at, "rate_limit_store",
+      {{"url", [&](const Entry& f) { read_url(r, f, s); }},
+       {"password",
+        [&](const Entry& f) {
+          r.read_secret(f, {"rate_limit_store.password", "password", "rate_limit_store.password"},
+                        s.password);
+        }},
+       r.uint_field("timeout_ms", s.timeout_ms, 1, 10000),
+       r.enum_field("on_error", kErrorModes, s.on_error,
+                    "rate_limit_store.on_error '{}' must be local, allow or deny")});
   if (e.value.IsMap() || e.value.IsNull()) r.require(seen, "url", e.at, "rate_limit_store");
 }
 

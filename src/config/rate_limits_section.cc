@@ -13,23 +13,12 @@ namespace {
 
 constexpr std::uint32_t kMaxWindow = 366u * 86400u;
 
-// One of `names`, or an error naming them.
-template <typename T>
-bool read_choice(YamlReader& r, const Entry& e,
-                 std::initializer_list<std::pair<const char*, T>> names, T& out) {
-  std::string text;
-  if (!r.read_nonempty_string(e, text)) return false;
-  std::string list;
-  for (const auto& [name, value] : names) {
-    if (text == name) {
-      out = value;
-      return true;
-    }
-    list += list.empty() ? name : std::string(", ") + name;
-  }
-  r.error(e.at, "'" + e.key + "' must be one of " + list + ", not '" + text + "'");
-  return false;
-}
+constexpr EnumName<RateLimitKey> kKeyNames[] = {{RateLimitKey::ClientId, "client_id"},
+                                                {RateLimitKey::UserId, "user_id"},
+                                                {RateLimitKey::Ip, "ip"},
+                                                {RateLimitKey::Route, "route"}};
+constexpr EnumName<RateLimitCount> kCountNames[] = {{RateLimitCount::Requests, "requests"},
+                                                    {RateLimitCount::FailedAuth, "failed_auth"}};
 
 void load_limit(YamlReader& r, const std::string& name, const Entry& e, Config& config) {
   const std::string where = "rate limit '" + name + "'";
@@ -41,7 +30,6 @@ void load_limit(YamlReader& r, const std::string& name, const Entry& e, Config& 
     r.error(e.key_at,
             "rate limit name '" + name + "' may only use letters, digits, '_', '-' and '.'");
   }
-  using K = RateLimitKey;
   using C = RateLimitCount;
   auto seen = r.walk_map(
       e.value, e.at, where,
@@ -57,20 +45,8 @@ void load_limit(YamlReader& r, const std::string& name, const Entry& e, Config& 
                         text + "'");
           }
         }},
-       {"key",
-        [&](const Entry& f) {
-          read_choice<K>(r, f,
-                         {{"client_id", K::ClientId},
-                          {"user_id", K::UserId},
-                          {"ip", K::Ip},
-                          {"route", K::Route}},
-                         limit.key);
-        }},
-       {"count",
-        [&](const Entry& f) {
-          read_choice<C>(r, f, {{"requests", C::Requests}, {"failed_auth", C::FailedAuth}},
-                         limit.count);
-        }},
+       r.enum_field("key", kKeyNames, limit.key),
+       r.enum_field("count", kCountNames, limit.count),
        {"headers", [&](const Entry& f) { r.read_bool(f, limit.headers); }}});
   if (e.value.IsMap()) {
     r.require(seen, "requests", e.at, where);
@@ -166,27 +142,13 @@ std::string window_str(std::uint32_t s) {
 }
 
 std::string_view key_name(RateLimitKey key) {
-  switch (key) {
-    case RateLimitKey::ClientId:
-      return "client_id";
-    case RateLimitKey::UserId:
-      return "user_id";
-    case RateLimitKey::Ip:
-      return "ip";
-    case RateLimitKey::Route:
-      return "route";
-  }
-  return {};
+  return name_of(kKeyNames, key, {});
 }
 
 std::set<std::string> load_rate_limits(YamlReader& r, const Entry& e, Config& config) {
-  std::set<std::string> declared;
-  r.walk_named(e, "'rate_limits' must be a map of name -> { requests, per, key }",
-               [&](const std::string& name, const Entry& f) {
-                 declared.insert(name);
-                 load_limit(r, name, f, config);
-               });
-  return declared;
+  return r.walk_named(
+      e, "'rate_limits' must be a map of name -> { requests, per, key }",
+      [&](const std::string& name, const Entry& f) { load_limit(r, name, f, config); });
 }
 
 void load_rate_limit_local(YamlReader& r, const Entry* e, Config& config) {

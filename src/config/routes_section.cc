@@ -192,20 +192,10 @@ void check_weaker_shadowing(YamlReader& r, const std::vector<RouteConfig>& route
 
 // `enforcement: enforce | shadow`; anything else is refused with a did-you-mean.
 void read_enforcement(YamlReader& r, const Entry& f, RouteConfig& route) {
-  std::string value;
-  if (!r.read_string(f, value)) return;
+  static constexpr EnumName<Enforcement> kModes[] = {{Enforcement::Enforce, "enforce"},
+                                                     {Enforcement::Shadow, "shadow"}};
   route.enforcement_at = f.at;
-  if (value == "enforce") {
-    route.enforcement = Enforcement::Enforce;
-  } else if (value == "shadow") {
-    route.enforcement = Enforcement::Shadow;
-  } else {
-    static constexpr std::string_view kValues[] = {"enforce", "shadow"};
-    const auto near = closest_key(value, kValues);
-    r.error(f.at,
-            "'enforcement' must be enforce or shadow, not '" + value + "'" +
-                (near.empty() ? std::string() : " (did you mean '" + std::string(near) + "'?)"));
-  }
+  r.read_enum(f, kModes, route.enforcement, "'enforcement' must be enforce or shadow, not '{}'");
 }
 
 // A shadow route lets unauthenticated requests through: every one is a warning, so `check`
@@ -374,10 +364,7 @@ void load_route(YamlReader& r, const YAML::Node& node, std::size_t index,
       where = "route '" + name.Scalar() + "'";
     }
   }
-  if (!node.IsMap()) {
-    r.error(at, where + " must be a map with name, match, upstream and auth");
-    return;
-  }
+  if (!r.expect_map(node, at, where + " must be a map with name, match, upstream and auth")) return;
 
   Mark require_at, strip_at, query_param_at, jwt_param_at;
   bool auth_given = false, match_ok = false;

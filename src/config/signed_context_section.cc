@@ -13,6 +13,8 @@ namespace portcullis::config {
 namespace {
 
 constexpr std::string_view kWhere = "identity.signed_context";
+constexpr EnumName<ContextAlg> kAlgorithms[] = {{ContextAlg::EdDSA, "EdDSA"},
+                                                {ContextAlg::ES256, "ES256"}};
 
 // Lower case with '_' as '-': how the sanitizer compares header names.
 std::string header_key(std::string_view h) {
@@ -82,40 +84,27 @@ void check_header(YamlReader& r, Mark at, const IdentityConfig& identity,
 void load_signed_context(YamlReader& r, const Entry& e, IdentityConfig& identity) {
   SignedContextConfig sc;
   sc.mark = e.at;
-  if (!e.value.IsMap()) {
-    r.error(e.at, "'signed_context' must be a map with issuer and keys");
-    return;
-  }
+  if (!r.expect_map(e.value, e.at, "'signed_context' must be a map with issuer and keys")) return;
   Mark header_at = e.at;
-  auto seen = r.walk_map(
-      e.value, e.at, std::string(kWhere),
-      {{"header",
-        [&](const Entry& f) {
-          if (r.read_header_name(f, sc.header)) header_at = f.at;
-        }},
-       {"issuer", [&](const Entry& f) { r.read_nonempty_string(f, sc.issuer); }},
-       {"algorithm",
-        [&](const Entry& f) {
-          std::string a;
-          if (!r.read_string(f, a)) return;
-          if (a == "EdDSA") {
-            sc.algorithm = ContextAlg::EdDSA;
-          } else if (a == "ES256") {
-            sc.algorithm = ContextAlg::ES256;
-          } else {
-            r.error(f.at, "algorithm '" + a + "' cannot sign the identity context: EdDSA or ES256");
-          }
-        }},
-       {"keys", [&](const Entry& f) { load_keys(r, f, sc); }},
-       r.uint_field("ttl_s", sc.ttl_s, 2, 86400),
-       {"per_request", [&](const Entry& f) { r.read_bool(f, sc.per_request); }},
-       {"anonymous", [&](const Entry& f) { r.read_bool(f, sc.anonymous); }},
-       r.uint_field("cache_entries", sc.cache_entries, 16, 10000000),
-       {"jwks_route", [&](const Entry& f) {
-          std::string p;
-          if (!r.read_nonempty_string(f, p) || !valid_config_path(r, f, p)) return;
-          sc.jwks_route = url::normalise_path(p);
-        }}});
+  auto seen =
+      r.walk_map(e.value, e.at, std::string(kWhere),
+                 {{"header",
+                   [&](const Entry& f) {
+                     if (r.read_header_name(f, sc.header)) header_at = f.at;
+                   }},
+                  {"issuer", [&](const Entry& f) { r.read_nonempty_string(f, sc.issuer); }},
+                  r.enum_field("algorithm", kAlgorithms, sc.algorithm,
+                               "algorithm '{}' cannot sign the identity context: EdDSA or ES256"),
+                  {"keys", [&](const Entry& f) { load_keys(r, f, sc); }},
+                  r.uint_field("ttl_s", sc.ttl_s, 2, 86400),
+                  {"per_request", [&](const Entry& f) { r.read_bool(f, sc.per_request); }},
+                  {"anonymous", [&](const Entry& f) { r.read_bool(f, sc.anonymous); }},
+                  r.uint_field("cache_entries", sc.cache_entries, 16, 10000000),
+                  {"jwks_route", [&](const Entry& f) {
+                     std::string p;
+                     if (!r.read_nonempty_string(f, p) || !valid_config_path(r, f, p)) return;
+                     sc.jwks_route = url::normalise_path(p);
+                   }}});
   r.require(seen, "issuer", e.at, std::string(kWhere));
   r.require(seen, "keys", e.at, std::string(kWhere));
   check_header(r, header_at, identity, sc.header);

@@ -20,19 +20,6 @@ bool is_server_name(std::string_view s) {
   });
 }
 
-// Reads the file a key names into `content`; false after reporting when it cannot be read.
-bool read_named_file(YamlReader& r, const Entry& f, std::size_t cap, std::string& path,
-                     std::string& content) {
-  std::string written, why;
-  if (!r.read_nonempty_string(f, written)) return false;
-  path = r.resolve_path(written);
-  if (!read_file(path, content, why, cap)) {
-    r.error(f.at, f.key + " " + path + ": cannot read: " + why);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void add_tls_client_fields(YamlReader& r, TlsClientKeys which, TlsClientConfig& tls,
@@ -44,7 +31,7 @@ void add_tls_client_fields(YamlReader& r, TlsClientKeys which, TlsClientConfig& 
                       }});
   };
   field("ca_file", [&r, &tls](const Entry& f) {
-    if (read_named_file(r, f, kMaxCaFileBytes, tls.ca_file, tls.ca_pem)) tls.ca_mark = f.at;
+    if (r.read_named_file(f, kMaxCaFileBytes, tls.ca_file, tls.ca_pem)) tls.ca_mark = f.at;
   });
   field("tls_verify", [&r, &tls](const Entry& f) { r.read_bool(f, tls.verify); });
   if (which != TlsClientKeys::Upstream) return;
@@ -59,11 +46,11 @@ void add_tls_client_fields(YamlReader& r, TlsClientKeys which, TlsClientConfig& 
     tls.server_name = to_lower(name);
   });
   field("client_cert_file", [&r, &tls](const Entry& f) {
-    if (read_named_file(r, f, kMaxKeyFileBytes, tls.cert_file, tls.cert_pem)) tls.cert_mark = f.at;
+    if (r.read_named_file(f, kMaxKeyFileBytes, tls.cert_file, tls.cert_pem)) tls.cert_mark = f.at;
   });
   field("client_key_file", [&r, &tls](const Entry& f) {
     std::string content;
-    if (read_named_file(r, f, kMaxKeyFileBytes, tls.key_file, content)) {
+    if (r.read_named_file(f, kMaxKeyFileBytes, tls.key_file, content)) {
       tls.key_pem = Secret(std::move(content));
       tls.key_mark = f.at;
     }

@@ -68,13 +68,9 @@ void load_upstream(YamlReader& r, const std::string& name, const Entry& e, Confi
 }  // namespace
 
 std::set<std::string> load_upstreams(YamlReader& r, const Entry& e, Config& config) {
-  std::set<std::string> declared;
-  r.walk_named(e, "'upstreams' must be a map of name -> { url: ... }",
-               [&](const std::string& name, const Entry& f) {
-                 declared.insert(name);
-                 load_upstream(r, name, f, config);
-               });
-  return declared;
+  return r.walk_named(
+      e, "'upstreams' must be a map of name -> { url: ... }",
+      [&](const std::string& name, const Entry& f) { load_upstream(r, name, f, config); });
 }
 
 }  // namespace portcullis::config

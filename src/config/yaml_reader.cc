@@ -6,6 +6,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "common/join.h"
+#include "config/read_file.h"
 #include "config/syntax.h"
 
 namespace portcullis::config {
@@ -63,14 +65,11 @@ std::set<std::string> YamlReader::walk_map(const YAML::Node& node, Mark at,
   return seen;
 }
 
-void YamlReader::walk_named(
+std::set<std::string> YamlReader::walk_named(
     const Entry& e, const std::string& shape,
     const std::function<void(const std::string& name, const Entry&)>& each) {
-  if (e.value.IsNull()) return;
-  if (!e.value.IsMap()) {
-    error(e.at, shape);
-    return;
-  }
+  if (e.value.IsNull()) return {};
+  if (!expect_map(e.value, e.at, shape)) return {};
   // Every key is a name, so the field list is built from the map itself.
   std::vector<std::string> names;
   for (auto it = e.value.begin(); it != e.value.end(); ++it) {
@@ -80,7 +79,13 @@ void YamlReader::walk_named(
   for (const auto& name : names) {
     fields.push_back({name, [&each, &name](const Entry& f) { each(name, f); }});
   }
-  walk_map(e.value, e.at, e.key, fields);
+  return walk_map(e.value, e.at, e.key, fields);
+}
+
+bool YamlReader::expect_map(const YAML::Node& node, Mark at, const std::string& shape) {
+  if (node.IsMap()) return true;
+  error(at, shape);
+  return false;
 }
 
 bool YamlReader::require(const std::set<std::string>& seen, std::string_view key, Mark at,
@@ -208,6 +213,44 @@ bool YamlReader::read_header_name(const Entry& e, std::string& out) {
   }
   out = std::move(s);
   return true;
+}
+
+bool YamlReader::read_named_file(const Entry& e, std::size_t cap, std::string& path,
+                                 std::string& content) {
+  std::string written, why;
+  if (!read_nonempty_string(e, written)) return false;
+  path = resolve_path(written);
+  if (!read_file(path, content, why, cap)) {
+    error(e.at, e.key + " " + path + ": cannot read: " + why);
+    return false;
+  }
+  return true;
+}
+
+void YamlReader::refuse_name(const Entry& e, const std::string& text,
+                             std::span<const std::string_view> names, std::string_view message) {
+  std::string out;
+  if (message.empty()) {
+    out = "'" + e.key + "' must be one of " + join(names, ", ") + ", not '" + text + "'";
+  } else if (auto at = message.find("{}"); at != std::string_view::npos) {
+    out = std::string(message.substr(0, at)) + text + std::string(message.substr(at + 2));
+  } else {
+    out = message;
+  }
+  if (auto near = closest_key(text, names); !near.empty()) {
+    out += " (did you mean '" + std::string(near) + "'?)";
+  }
+  error(e.at, std::move(out));
+}
+
+bool YamlReader::read_secret(const Entry& e, const SecretField& names, Secret& out) {
+  std::string text;
+  if (!read_string(e, text)) return false;
+  if (text.empty()) {
+    error(e.at, std::string(names.name) + " must not be empty: use ${ENV_NAME} or file:/path");
+    return false;
+  }
+  return read_secret(e, text, names, out);
 }
 
 bool YamlReader::read_secret(const Entry& e, const std::string& text, const SecretField& names,

@@ -10,10 +10,12 @@
 #include <functional>
 #include <limits>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/enum_names.h"
 #include "config/diagnostics.h"
 #include "config/mark.h"
 #include "config/secret.h"
@@ -63,9 +65,13 @@ class YamlReader {
   std::set<std::string> walk_map(const YAML::Node& node, Mark at, const std::string& where,
                                  const std::vector<Field>& fields);
   // A map whose keys are names chosen by the user (upstreams, providers): each entry goes
-  // to `each` with its name. `shape` is the message when the value is not a map.
-  void walk_named(const Entry& e, const std::string& shape,
-                  const std::function<void(const std::string& name, const Entry&)>& each);
+  // to `each` with its name. `shape` is the message when the value is not a map. Returns the
+  // names handed to `each`.
+  std::set<std::string> walk_named(
+      const Entry& e, const std::string& shape,
+      const std::function<void(const std::string& name, const Entry&)>& each);
+  // Whether `node` is a map; when not, `shape` (what it must be) is reported at `at`.
+  bool expect_map(const YAML::Node& node, Mark at, const std::string& shape);
   // Reports a missing required key; true when present.
   bool require(const std::set<std::string>& seen, std::string_view key, Mark at,
                const std::string& where);
@@ -98,9 +104,41 @@ class YamlReader {
   // Same, with the position of each item (for checks made later, elsewhere).
   bool read_string_list(const Entry& e, std::vector<std::string>& out, std::vector<Mark>& at);
   bool read_header_name(const Entry& e, std::string& out);
+  // One of the names of `table` (common/enum_names.h). Anything else is refused with
+  // `message`, in which "{}" stands for the value read (empty: "'KEY' must be one of A, B,
+  // not 'VALUE'"), and a did-you-mean when a name is close.
+  template <class E, std::size_t N>
+  bool read_enum(const Entry& e, const EnumName<E> (&table)[N], E& out,
+                 std::string_view message = {}) {
+    std::string text;
+    if (!read_string(e, text)) return false;
+    if (auto value = value_of(table, text)) {
+      out = *value;
+      return true;
+    }
+    std::string_view names[N];
+    for (std::size_t i = 0; i < N; ++i) names[i] = table[i].name;
+    refuse_name(e, text, names, message);
+    return false;
+  }
+  // A field that reads one of the names of `table` into `target` (read_enum).
+  template <class E, std::size_t N>
+  Field enum_field(std::string_view key, const EnumName<E> (&table)[N], E& target,
+                   std::string_view message = {}) {
+    return {key, [this, &table, &target, message](const Entry& f) {
+              read_enum(f, table, target, message);
+            }};
+  }
   // A secret reference, ${ENV_NAME} or file:PATH, resolved; a literal secret is refused.
   // The caller checks emptiness first (each section words that its own way).
   bool read_secret(const Entry& e, const std::string& text, const SecretField& names, Secret& out);
+  // The same for a value that is only a secret reference: an empty one is refused with
+  // "<name> must not be empty: use ${ENV_NAME} or file:/path".
+  bool read_secret(const Entry& e, const SecretField& names, Secret& out);
+
+  // The file a value names (resolved like resolve_path) into `path`, its bytes (at most
+  // `cap`) into `content`. The message names the path only, never the content.
+  bool read_named_file(const Entry& e, std::size_t cap, std::string& path, std::string& content);
 
   // An absolute, normalised path; relative ones resolve against the config's directory.
   std::string resolve_path(const std::string& path) const;
@@ -108,6 +146,8 @@ class YamlReader {
 
  private:
   bool read_uint64(const Entry& e, std::uint64_t& out, std::uint64_t min, std::uint64_t max);
+  void refuse_name(const Entry& e, const std::string& text, std::span<const std::string_view> names,
+                   std::string_view message);
 
   Diagnostics& out_;
   std::string base_dir_;

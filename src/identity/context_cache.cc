@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "common/sharded.h"
+
 namespace portcullis::identity {
 
 ContextCache::ContextCache(std::size_t capacity, std::size_t shards) {
@@ -43,12 +45,7 @@ void ContextCache::put(std::string_view key, std::string_view token, std::int64_
 }
 
 std::size_t ContextCache::size() const {
-  std::size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
-    n += s->index.size();
-  }
-  return n;
+  return sum_over_shards(shards_, [](const Shard& s) { return s.index.size(); });
 }
 
 }  // namespace portcullis::identity

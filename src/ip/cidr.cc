@@ -5,18 +5,15 @@
 #include <charconv>
 #include <cstring>
 
+#include "common/concat.h"
+
 namespace portcullis::ip {
 
 namespace {
 
-// "'TEXT'" then `rest`, built by appending (GCC 12 reports a false -Wrestrict for the same
-// expression written with operator+ on temporaries).
+// "'TEXT'" then `rest`.
 std::string quoted(std::string_view text, std::string_view rest) {
-  std::string out = "'";
-  out += text;
-  out += '\'';
-  out += rest;
-  return out;
+  return concat({"'", text, "'", rest});
 }
 
 }  // namespace

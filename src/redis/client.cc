@@ -19,6 +19,7 @@
 #include <thread>
 #include <utility>
 
+#include "common/enum_names.h"
 #include "observe/metrics.h"
 #include "redis/command.h"
 
@@ -28,18 +29,12 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
-const char* to_string(CallError e) {
-  switch (e) {
-    case CallError::None:
-      return "ok";
-    case CallError::Unavailable:
-      return "unavailable";
-    case CallError::Timeout:
-      return "timeout";
-    case CallError::Closed:
-      return "closed";
-  }
-  return "unknown";
+std::string_view to_string(CallError e) {
+  static constexpr EnumName<CallError> kNames[] = {{CallError::None, "ok"},
+                                                   {CallError::Unavailable, "unavailable"},
+                                                   {CallError::Timeout, "timeout"},
+                                                   {CallError::Closed, "closed"}};
+  return name_of(kNames, e, "unknown");
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/secret.h"
@@ -41,7 +42,7 @@ enum class CallError : std::uint8_t {
   Timeout,      // no answer within the call's timeout
   Closed,       // the connection dropped before the answer
 };
-const char* to_string(CallError e);
+std::string_view to_string(CallError e);
 
 struct CallResult {
   CallError error = CallError::None;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/enum_names.h"
 #include "ip/cidr.h"
 
 namespace portcullis::server {
@@ -144,19 +145,12 @@ ProxyHeader parse_v2(std::string_view bytes) {
 }  // namespace
 
 std::string_view reason(ProxyHeaderStatus s) {
-  switch (s) {
-    case S::Done:
-      return "ok";
-    case S::Incomplete:
-      return "incomplete";
-    case S::NotProxy:
-      return "not_proxy_protocol";
-    case S::Malformed:
-      return "malformed";
-    case S::TooLong:
-      return "too_long";
-  }
-  return "malformed";
+  static constexpr EnumName<ProxyHeaderStatus> kReasons[] = {{S::Done, "ok"},
+                                                             {S::Incomplete, "incomplete"},
+                                                             {S::NotProxy, "not_proxy_protocol"},
+                                                             {S::Malformed, "malformed"},
+                                                             {S::TooLong, "too_long"}};
+  return name_of(kReasons, s, "malformed");
 }
 
 ProxyHeader parse_proxy_header(std::string_view bytes) {

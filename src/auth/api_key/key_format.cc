@@ -5,6 +5,8 @@
 
 #include <array>
 
+#include "common/enum_names.h"
+
 namespace portcullis::auth::api_key {
 namespace {
 
@@ -69,19 +71,13 @@ ParseError parse_key(std::string_view key, ParsedKey& out) {
 }
 
 std::string_view describe(ParseError e) {
-  switch (e) {
-    case ParseError::None:
-      return "ok";
-    case ParseError::WrongPrefix:
-      return "does not start with ptk_";
-    case ParseError::WrongLength:
-      return "wrong length";
-    case ParseError::BadCharacter:
-      return "unexpected character";
-    case ParseError::BadChecksum:
-      return "checksum mismatch";
-  }
-  return "malformed";
+  static constexpr EnumName<ParseError> kDescriptions[] = {
+      {ParseError::None, "ok"},
+      {ParseError::WrongPrefix, "does not start with ptk_"},
+      {ParseError::WrongLength, "wrong length"},
+      {ParseError::BadCharacter, "unexpected character"},
+      {ParseError::BadChecksum, "checksum mismatch"}};
+  return name_of(kDescriptions, e, "malformed");
 }
 
 bool random_base62(std::size_t n, std::string& out) {

@@ -3,25 +3,22 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/enum_names.h"
+
 namespace portcullis::auth::api_key {
 
+namespace {
+constexpr EnumName<KeyStatus> kStatusNames[] = {{KeyStatus::Active, "active"},
+                                                {KeyStatus::Disabled, "disabled"},
+                                                {KeyStatus::Revoked, "revoked"}};
+}  // namespace
+
 std::string_view to_string(KeyStatus s) {
-  switch (s) {
-    case KeyStatus::Active:
-      return "active";
-    case KeyStatus::Disabled:
-      return "disabled";
-    case KeyStatus::Revoked:
-      return "revoked";
-  }
-  return "revoked";
+  return name_of(kStatusNames, s, "revoked");
 }
 
 std::optional<KeyStatus> parse_status(std::string_view s) {
-  if (s == "active") return KeyStatus::Active;
-  if (s == "disabled") return KeyStatus::Disabled;
-  if (s == "revoked") return KeyStatus::Revoked;
-  return std::nullopt;
+  return value_of(kStatusNames, s);
 }
 
 KeyInfo KeyInfo::from(const KeyRow& r) {

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "common/concat.h"
+
 namespace portcullis::auth::api_key::pg {
 namespace {
 
@@ -105,11 +107,7 @@ void append_copy_row(std::string& out, const std::vector<std::optional<std::stri
 }
 
 std::string qualified(std::string_view schema, std::string_view name) {
-  std::string out = "\"";
-  out += schema;
-  out += "\".";
-  out += name;
-  return out;
+  return concat({"\"", schema, "\".", name});
 }
 
 bool binary_int64(std::string_view bytes, std::int64_t& out) {

@@ -44,29 +44,11 @@ class PostgresKeyStore : public KeyStore {
 
   // "postgresql://gw:***@db/keys (schema portcullis)"
   std::string describe() const override;
-  bool bind_pepper(const Digest& fingerprint, std::string& error) override;
-  bool pepper_fingerprint(std::optional<Digest>& out, std::string& error) override;
-
   std::size_t estimated_keys() override;  // the planner's row count (pg_class.reltuples)
-  PollResult load_all(const RowVisitor& visit) override;
-  PollResult changes_since(std::int64_t seq, const RowVisitor& visit) override;
-  bool record_usage(const std::vector<std::string>& ids, std::int64_t when,
-                    std::string& error) override;
   void watch(std::function<void()> on_change) override;
   void unwatch() override;
-
-  // postgres_admin.cc
-  bool list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
-            std::string& error) override;
-  bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
-  WriteResult create(const NewKey& key, std::string& error) override;
-  WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
-  WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) override;
-  WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
-                     const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
-                     std::string& error) override;
-  WriteResult import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,
-                          std::string& error) override;
+  // The administration operations are in postgres_admin.cc.
+#include "auth/api_key/key_store_operations.inc"
 
   // The schema's version (0: not created yet); connects now.
   bool schema_version(int& out, std::string& error);

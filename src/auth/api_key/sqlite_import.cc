@@ -9,8 +9,8 @@
 
 namespace portcullis::auth::api_key {
 
-using sqlite_detail::bind_key_columns;
 using sqlite_detail::each_key_row;
+using sqlite_detail::key_columns;
 using sqlite_detail::Stmt;
 
 bool SqliteKeyStore::pepper_fingerprint(std::optional<Digest>& out, std::string& error) {
@@ -20,20 +20,15 @@ bool SqliteKeyStore::pepper_fingerprint(std::optional<Digest>& out, std::string&
     error = describe() + ": not open";
     return false;
   }
-  Stmt sel(db_, "SELECT value FROM portcullis_meta WHERE name = 'pepper_fingerprint'");
-  if (!sel) {
-    error = fail("cannot read the pepper fingerprint");
-    return false;
-  }
-  const int rc = sel.step();
-  if (rc == SQLITE_DONE) return true;
-  const std::string_view value = sel.blob(0);
-  if (rc != SQLITE_ROW || value.size() != Digest().size()) {
+  std::optional<std::string> value;
+  if (!read_pepper_row(value, error)) return false;
+  if (!value) return true;
+  if (value->size() != Digest().size()) {
     error = fail("cannot read the pepper fingerprint");
     return false;
   }
   Digest d;
-  std::copy(value.begin(), value.end(), d.begin());
+  std::copy(value->begin(), value->end(), d.begin());
   out = d;
   return true;
 }
@@ -50,29 +45,10 @@ bool SqliteKeyStore::read_record(std::string_view id, std::optional<KeyRecord>& 
 
 bool SqliteKeyStore::write_record(const KeyRecord& r, std::int64_t seq, std::string& error) {
   const KeyInfo& k = r.info;
-  Stmt s(db_, "INSERT OR REPLACE" PC_KEY_VALUES);
-  if (!s) {
-    error = fail("cannot write key");
-    return false;
-  }
-  bind_key_columns(s, {.id = k.id,
-                       .secret_hmac = r.secret_hmac,
-                       .client_id = k.client_id,
-                       .status = k.status,
-                       .created_at = k.created_at,
-                       .expires_at = k.expires_at,
-                       .scopes = k.scopes,
-                       .routes = k.routes,
-                       .cidrs = k.cidrs,
-                       .label = k.label,
-                       .last_used_at = k.last_used_at,
-                       .seq = seq,
-                       .rate_limit = k.rate_limit});
-  if (s.step() != SQLITE_DONE) {
-    error = fail("cannot write key");
-    return false;
-  }
-  return true;
+  int rc = SQLITE_OK;
+  return write_row("INSERT OR REPLACE" PC_KEY_VALUES,
+                   key_columns(k, r.secret_hmac, k.status, k.last_used_at, seq), "cannot write key",
+                   rc, error);
 }
 
 WriteResult SqliteKeyStore::import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,

@@ -54,6 +54,18 @@ class Stmt {
     }
   }
   int step() { return sqlite3_step(stmt_); }
+  // Binds ?1..?N to `args` in order and steps once; true when the statement ran to its end
+  // (it is then reset for the next run). False when it could not be prepared or the step
+  // failed (sqlite3_errmsg says why).
+  template <class... Args>
+  bool run(const Args&... args) {
+    if (stmt_ == nullptr) return false;
+    int i = 0;
+    (bind(++i, args), ...);
+    if (step() != SQLITE_DONE) return false;
+    reset();
+    return true;
+  }
   void reset() {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
@@ -108,6 +120,26 @@ struct KeyColumns {
   std::int64_t seq = 0;
   std::string_view rate_limit;
 };
+
+// The row of a NewKey or a KeyInfo (they name the fields they share alike); what only one
+// of them holds is given.
+template <class Key>
+KeyColumns key_columns(const Key& k, std::string_view secret_hmac, KeyStatus status,
+                       std::optional<std::int64_t> last_used_at, std::int64_t seq) {
+  return {.id = k.id,
+          .secret_hmac = secret_hmac,
+          .client_id = k.client_id,
+          .status = status,
+          .created_at = k.created_at,
+          .expires_at = k.expires_at,
+          .scopes = k.scopes,
+          .routes = k.routes,
+          .cidrs = k.cidrs,
+          .label = k.label,
+          .last_used_at = last_used_at,
+          .seq = seq,
+          .rate_limit = k.rate_limit};
+}
 
 // Binds ?1..?13 of a PC_KEY_VALUES statement.
 inline void bind_key_columns(Stmt& s, const KeyColumns& k) {

@@ -16,6 +16,7 @@ namespace {
 
 using sqlite_detail::bind_key_columns;
 using sqlite_detail::each_key_row;
+using sqlite_detail::key_columns;
 using sqlite_detail::Stmt;
 using sqlite_detail::Txn;
 
@@ -235,36 +236,32 @@ bool SqliteKeyStore::bind_pepper(const Digest& fingerprint, std::string& error) 
     error = fail("cannot start a transaction");
     return false;
   }
-  Stmt sel(db_, "SELECT value FROM portcullis_meta WHERE name = 'pepper_fingerprint'");
-  if (!sel) {
-    error = fail("cannot read the pepper fingerprint");
-    return false;
-  }
-  int rc = sel.step();
-  if (rc == SQLITE_ROW) {
-    if (!digest_equal(fingerprint, sel.blob(0))) {
-      error = describe() +
-              ": the pepper differs from the one this key store was created with (changing the "
-              "pepper is not supported: every key would stop working)";
-      return false;
-    }
-    return true;
-  }
-  if (rc != SQLITE_DONE) {
-    error = fail("cannot read the pepper fingerprint");
+  std::optional<std::string> stored;
+  if (!read_pepper_row(stored, error)) return false;
+  if (stored) {
+    if (digest_equal(fingerprint, *stored)) return true;
+    error = describe() +
+            ": the pepper differs from the one this key store was created with (changing the "
+            "pepper is not supported: every key would stop working)";
     return false;
   }
   Stmt ins(db_, "INSERT INTO portcullis_meta (name, value) VALUES ('pepper_fingerprint', ?1)");
-  if (!ins) {
-    error = fail("cannot store the pepper fingerprint");
-    return false;
-  }
-  ins.bind_blob(1, fingerprint.data(), fingerprint.size());
-  if (ins.step() != SQLITE_DONE || !txn.commit()) {
+  if (ins) ins.bind_blob(1, fingerprint.data(), fingerprint.size());
+  if (!ins || ins.step() != SQLITE_DONE || !txn.commit()) {
     error = fail("cannot store the pepper fingerprint");
     return false;
   }
   return true;
+}
+
+bool SqliteKeyStore::read_pepper_row(std::optional<std::string>& value, std::string& error) {
+  value.reset();
+  Stmt sel(db_, "SELECT value FROM portcullis_meta WHERE name = 'pepper_fingerprint'");
+  const int rc = sel ? sel.step() : SQLITE_ERROR;
+  if (rc == SQLITE_ROW) value.emplace(sel.blob(0));
+  if (rc == SQLITE_ROW || rc == SQLITE_DONE) return true;
+  error = fail("cannot read the pepper fingerprint");
+  return false;
 }
 
 bool SqliteKeyStore::scan(const char* sql, std::int64_t arg, const RowVisitor& visit,
@@ -339,18 +336,11 @@ bool SqliteKeyStore::record_usage(const std::vector<std::string>& ids, std::int6
   Stmt s(db_,
          "UPDATE api_keys SET last_used_at = ?1 WHERE id = ?2 AND "
          "(last_used_at IS NULL OR last_used_at < ?1)");
-  if (!s) {
-    error = fail("cannot record key usage");
-    return false;
-  }
   for (const auto& id : ids) {
-    s.bind(1, when);
-    s.bind(2, id);
-    if (s.step() != SQLITE_DONE) {
+    if (!s.run(when, std::string_view(id))) {
       error = fail("cannot record key usage");
       return false;
     }
-    s.reset();
   }
   if (!txn.commit()) {
     error = fail("cannot commit key usage");
@@ -390,38 +380,33 @@ bool SqliteKeyStore::get(std::string_view id, std::optional<KeyInfo>& out, std::
 
 bool SqliteKeyStore::insert(const NewKey& key, std::int64_t seq, WriteResult& result,
                             std::string& error) {
-  Stmt s(db_, "INSERT" PC_KEY_VALUES);
-  if (!s) {
-    error = fail("cannot insert key");
-    result = WriteResult::Error;
-    return false;
-  }
   const auto* hmac = reinterpret_cast<const char*>(key.secret_hmac.data());
-  bind_key_columns(s, {.id = key.id,
-                       .secret_hmac = std::string_view(hmac, key.secret_hmac.size()),
-                       .client_id = key.client_id,
-                       .status = KeyStatus::Active,
-                       .created_at = key.created_at,
-                       .expires_at = key.expires_at,
-                       .scopes = key.scopes,
-                       .routes = key.routes,
-                       .cidrs = key.cidrs,
-                       .label = key.label,
-                       .last_used_at = std::nullopt,
-                       .seq = seq,
-                       .rate_limit = key.rate_limit});
-  int rc = s.step();
+  const std::string_view secret_hmac(hmac, key.secret_hmac.size());
+  int rc = SQLITE_OK;
+  if (write_row("INSERT" PC_KEY_VALUES,
+                key_columns(key, secret_hmac, KeyStatus::Active, std::nullopt, seq),
+                "cannot insert key", rc, error)) {
+    return true;
+  }
+  result = WriteResult::Error;
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
     error = describe() + ": key id " + key.id + " exists already";
     result = WriteResult::Conflict;
-    return false;
   }
-  if (rc != SQLITE_DONE) {
-    error = fail("cannot insert key");
-    result = WriteResult::Error;
-    return false;
+  return false;
+}
+
+bool SqliteKeyStore::write_row(const char* sql, const sqlite_detail::KeyColumns& row,
+                               std::string_view what, int& rc, std::string& error) {
+  Stmt s(db_, sql);
+  rc = SQLITE_ERROR;
+  if (s) {
+    bind_key_columns(s, row);
+    rc = s.step();
   }
-  return true;
+  if (rc == SQLITE_DONE) return true;
+  error = fail(what);
+  return false;
 }
 
 WriteResult SqliteKeyStore::in_write_transaction(std::string_view commit_error, std::string& error,
@@ -443,6 +428,15 @@ WriteResult SqliteKeyStore::in_write_transaction(std::string_view commit_error, 
     return WriteResult::Error;
   }
   return WriteResult::Ok;
+}
+
+WriteResult SqliteKeyStore::change_key(const char* sql, std::string_view value, std::string_view id,
+                                       std::string& error) {
+  std::int64_t seq = 0;
+  if (!next_seq(seq, error)) return WriteResult::Error;
+  if (Stmt(db_, sql).run(value, seq, id)) return WriteResult::Ok;
+  error = fail("cannot update key");
+  return WriteResult::Error;
 }
 
 WriteResult SqliteKeyStore::create(const NewKey& key, std::string& error) {
@@ -478,21 +472,8 @@ WriteResult SqliteKeyStore::set_status(std::string_view id, KeyStatus status, st
       return WriteResult::Refused;
     }
     if (current == status) return WriteResult::Ok;
-    std::int64_t seq = 0;
-    if (!next_seq(seq, error)) return WriteResult::Error;
-    Stmt upd(db_, "UPDATE api_keys SET status = ?1, seq = ?2 WHERE id = ?3");
-    if (!upd) {
-      error = fail("cannot update key");
-      return WriteResult::Error;
-    }
-    upd.bind(1, to_string(status));
-    upd.bind(2, seq);
-    upd.bind(3, id);
-    if (upd.step() != SQLITE_DONE) {
-      error = fail("cannot update key");
-      return WriteResult::Error;
-    }
-    return WriteResult::Ok;
+    return change_key("UPDATE api_keys SET status = ?1, seq = ?2 WHERE id = ?3", to_string(status),
+                      id, error);
   });
 }
 
@@ -507,21 +488,8 @@ WriteResult SqliteKeyStore::update(std::string_view id, const KeyUpdate& change,
     if (auto r = check_update(info, id, change, changes, error); r != WriteResult::Ok || !changes) {
       return r;
     }
-    std::int64_t seq = 0;
-    if (!next_seq(seq, error)) return WriteResult::Error;
-    Stmt upd(db_, "UPDATE api_keys SET rate_limit = ?1, seq = ?2 WHERE id = ?3");
-    if (!upd) {
-      error = fail("cannot update key");
-      return WriteResult::Error;
-    }
-    upd.bind(1, std::string_view(*change.rate_limit));
-    upd.bind(2, seq);
-    upd.bind(3, id);
-    if (upd.step() != SQLITE_DONE) {
-      error = fail("cannot update key");
-      return WriteResult::Error;
-    }
-    return WriteResult::Ok;
+    return change_key("UPDATE api_keys SET rate_limit = ?1, seq = ?2 WHERE id = ?3",
+                      *change.rate_limit, id, error);
   });
 }
 
@@ -548,19 +516,11 @@ WriteResult SqliteKeyStore::rotate(std::string_view client, std::int64_t now,
     if (!next_seq(seq, error)) return WriteResult::Error;
     // The new key and the expiries share one seq: a reader sees all of them or none.
     Stmt upd(db_, "UPDATE api_keys SET expires_at = ?1, seq = ?2 WHERE id = ?3");
-    if (!upd) {
-      error = fail("cannot update keys");
-      return WriteResult::Error;
-    }
     for (const auto& [id, until] : plan.expire) {
-      upd.bind(1, until);
-      upd.bind(2, seq);
-      upd.bind(3, id);
-      if (upd.step() != SQLITE_DONE) {
+      if (!upd.run(until, seq, std::string_view(id))) {
         error = fail("cannot update keys");
         return WriteResult::Error;
       }
-      upd.reset();
     }
     WriteResult result = WriteResult::Ok;
     insert(make_new(plan.template_key), seq, result, error);

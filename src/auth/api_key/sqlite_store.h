@@ -14,6 +14,10 @@
 
 struct sqlite3;
 
+namespace portcullis::auth::api_key::sqlite_detail {
+struct KeyColumns;
+}
+
 namespace portcullis::auth::api_key {
 
 class SqliteKeyStore : public KeyStore {
@@ -37,26 +41,8 @@ class SqliteKeyStore : public KeyStore {
   ~SqliteKeyStore() override;
 
   std::string describe() const override { return "sqlite:" + path_; }
-  bool bind_pepper(const Digest& fingerprint, std::string& error) override;
-  bool pepper_fingerprint(std::optional<Digest>& out, std::string& error) override;
-
-  PollResult load_all(const RowVisitor& visit) override;
-  PollResult changes_since(std::int64_t seq, const RowVisitor& visit) override;
-  bool record_usage(const std::vector<std::string>& ids, std::int64_t when,
-                    std::string& error) override;
-
-  bool list(std::optional<std::string_view> client, std::vector<KeyInfo>& out,
-            std::string& error) override;
-  bool get(std::string_view id, std::optional<KeyInfo>& out, std::string& error) override;
-  WriteResult create(const NewKey& key, std::string& error) override;
-  WriteResult set_status(std::string_view id, KeyStatus status, std::string& error) override;
-  WriteResult update(std::string_view id, const KeyUpdate& change, std::string& error) override;
-  WriteResult rotate(std::string_view client, std::int64_t now, std::int64_t grace_seconds,
-                     const std::function<NewKey(const KeyInfo&)>& make_new, RotationPlan& plan,
-                     std::string& error) override;
-  // sqlite_import.cc
-  WriteResult import_keys(const std::vector<KeyRecord>& records, ImportCounts& counts,
-                          std::string& error) override;
+  // import_keys is in sqlite_import.cc.
+#include "auth/api_key/key_store_operations.inc"
 
  private:
   SqliteKeyStore(std::string path, Options options);
@@ -82,10 +68,20 @@ class SqliteKeyStore : public KeyStore {
                         error);
   }
   bool insert(const NewKey& key, std::int64_t seq, WriteResult& result, std::string& error);
+  // Runs `sql` (an INSERT of PC_KEY_VALUES, sqlite_statement.h) with `row`; false with
+  // error = fail(what) and the step's result in `rc` when it did not complete.
+  bool write_row(const char* sql, const sqlite_detail::KeyColumns& row, std::string_view what,
+                 int& rc, std::string& error);
+  // Runs `sql` (?1 the new value, ?2 the next seq, ?3 the key id) in the caller's write
+  // transaction: set_status and update.
+  WriteResult change_key(const char* sql, std::string_view value, std::string_view id,
+                         std::string& error);
   // import_keys' steps (sqlite_import.cc).
   bool read_record(std::string_view id, std::optional<KeyRecord>& out, std::string& error);
   bool write_record(const KeyRecord& r, std::int64_t seq, std::string& error);
   std::string fail(std::string_view what) const;
+  // The stored pepper fingerprint's bytes, none when no pepper was bound yet; under mu_.
+  bool read_pepper_row(std::optional<std::string>& value, std::string& error);
   // The write operations' frame: under the lock, the store open, `body` in a write
   // transaction, committed when it answers Ok (else rolled back).
   WriteResult in_write_transaction(std::string_view commit_error, std::string& error,

@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "common/sharded.h"
+
 namespace portcullis::auth::oauth2 {
 
 TokenKey token_key(std::string_view token) {
@@ -89,8 +91,7 @@ IntrospectionCache::Lookup IntrospectionCache::lookup(const TokenKey& key, Waite
   return hit->positive() ? Lookup::HitPositive : Lookup::HitNegative;
 }
 
-void IntrospectionCache::complete(const TokenKey& key, DecisionPtr decision,
-                                  Clock::duration ttl) {
+void IntrospectionCache::complete(const TokenKey& key, DecisionPtr decision, Clock::duration ttl) {
   Shard& s = shard_of(key);
   std::vector<Waiter> waiters;
   {
@@ -119,21 +120,11 @@ void IntrospectionCache::complete(const TokenKey& key, DecisionPtr decision,
 }
 
 std::size_t IntrospectionCache::size() const {
-  std::size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
-    n += s->lru.size();
-  }
-  return n;
+  return sum_over_shards(shards_, [](const Shard& s) { return s.lru.size(); });
 }
 
 std::size_t IntrospectionCache::in_flight() const {
-  std::size_t n = 0;
-  for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
-    n += s->waiting.size();
-  }
-  return n;
+  return sum_over_shards(shards_, [](const Shard& s) { return s.waiting.size(); });
 }
 
 }  // namespace portcullis::auth::oauth2

@@ -386,8 +386,9 @@ TEST(LoaderTest, WildcardHostsAreStarDotDomain) {
 
 TEST(LoaderTest, UnquotedWildcardHostExplainsQuoting) {
   // Unquoted, '*' starts a YAML alias.
-  expect_one_error(route("auth: none", "{ path: /a, host: *.example.com }"), 4, 41,
-                   R"(the referenced anchor is not defined (quote wildcard hosts: host: "*.example.com"))");
+  expect_one_error(
+      route("auth: none", "{ path: /a, host: *.example.com }"), 4, 41,
+      R"(the referenced anchor is not defined (quote wildcard hosts: host: "*.example.com"))");
 }
 
 TEST(LoaderTest, AWildcardHostMustComeAfterTheMoreSpecificHostsItCovers) {
@@ -647,6 +648,25 @@ TEST(LoaderTest, LogLevelAndAccess) {
 }
 
 // Issue 11: log.format (text or json) for the gateway's messages; the positions of
+// Every enum-valued setting is read from its table of names (YamlReader::read_enum): the
+// section's own message, then a did-you-mean when a name is close.
+TEST(LoaderTest, EnumValuesNameTheClosestChoice) {
+  auto message = [](const std::string& yaml) {
+    LoadResult r = load(yaml);
+    return r.errors.size() == 1 ? r.errors[0].str() : all(r.errors);
+  };
+  EXPECT_EQ(message("log: { format: jsn }\n"),
+            "test.yaml:1:16: log format 'jsn' must be text or json (did you mean 'json'?)");
+  EXPECT_EQ(message("log: { format: logfmt }\n"),
+            "test.yaml:1:16: log format 'logfmt' must be text or json");
+  EXPECT_EQ(message("log: { format: [json] }\n"), "test.yaml:1:16: 'format' must be a string");
+  EXPECT_EQ(message(std::string(kUpstream) +
+                    "rate_limits:\n  a: { requests: 1, per: 1s, key: adress, count: request }\n"),
+            "test.yaml:4:35: 'key' must be one of client_id, user_id, ip, route, not 'adress'\n"
+            "test.yaml:4:50: 'count' must be one of requests, failed_auth, not 'request' (did you "
+            "mean 'requests'?)\n");
+}
+
 // log.access and api_keys.store are kept for what `check` finds about them later.
 TEST(LoaderTest, LogFormatAndThePositionsOfFilesToOpen) {
   LoadResult r = load("log: { level: warn }\n");

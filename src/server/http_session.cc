@@ -465,18 +465,10 @@ asio::awaitable<bool> HttpSession::Impl::reject(const runtime::Runtime& rt, cons
   http::response<http::string_body> res{static_cast<http::status>(r.status), rq.version};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
-  res.set(rt.config->identity.headers.request_id, rq.request_id);
   if (!r.challenge.empty()) res.set(http::field::www_authenticate, r.challenge);
   set_rate_limit_fields(res, r);
   res.body() = json::serialize(o);
-  res.prepare_payload();
-  res.keep_alive(keep);
-  arm(body_timeout);
-  auto [ec, n] = co_await http::async_write(client, res, nothrow);
-  disarm();
-  rq.bytes_out += n;
-  log_request(rt);
-  co_return keep && !ec;
+  co_return co_await answer(rt, res, keep);
 }
 
 asio::awaitable<bool> HttpSession::Impl::serve_jwks(const runtime::Runtime& rt) {
@@ -486,8 +478,15 @@ asio::awaitable<bool> HttpSession::Impl::serve_jwks(const runtime::Runtime& rt) 
   res.set(http::field::content_type, "application/json");
   // Verifiers fetch again on an unknown kid; a minute bounds how stale a copy can be.
   res.set(http::field::cache_control, "max-age=60");
-  res.set(rt.config->identity.headers.request_id, rq.request_id);
   res.body() = rt.signed_context->jwks();
+  co_return co_await answer(rt, res, keep);
+}
+
+// The gateway's own answer (a refusal, the JWKS): the request id, the framing, one write
+// within the body timeout, then the access-log line. Whether the connection stays open.
+asio::awaitable<bool> HttpSession::Impl::answer(const runtime::Runtime& rt,
+                                                http::response<http::string_body>& res, bool keep) {
+  res.set(rt.config->identity.headers.request_id, rq.request_id);
   res.prepare_payload();
   res.keep_alive(keep);
   arm(body_timeout);

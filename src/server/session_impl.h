@@ -232,6 +232,8 @@ struct HttpSession::Impl {
   asio::awaitable<bool> reject(const runtime::Runtime& rt, const Refusal& r);
   // identity.signed_context.jwks_route: the public keys, answered by the gateway itself.
   asio::awaitable<bool> serve_jwks(const runtime::Runtime& rt);
+  asio::awaitable<bool> answer(const runtime::Runtime& rt, http::response<http::string_body>& res,
+                               bool keep);
   void count(Counter counter, std::string_view reason);
   void log_request(const runtime::Runtime& rt);
 };

@@ -46,6 +46,14 @@ struct Shard {
   std::mutex mu;
   std::unordered_map<std::string, RouteStats, Hash, std::equal_to<>> routes;
   std::unordered_map<std::string, double, Hash, std::equal_to<>> counters;
+  // The last few series add_series found: a request path adds the same ones again and again,
+  // and comparing a key is cheaper than hashing it. Emptied with `counters`.
+  struct Recent {
+    std::string_view key;  // the map's own key (its nodes do not move)
+    double* value = nullptr;
+  };
+  std::array<Recent, 4> recent{};
+  std::size_t next_recent = 0;
   // key: name + '\0' + rendered labels (without braces)
   std::unordered_map<std::string, HistogramData, Hash, std::equal_to<>> histograms;
 };
@@ -251,12 +259,16 @@ std::string Metrics::series_key(std::string_view name, Labels labels) {
 void Metrics::add_series(std::string_view key, double value) {
   Shard& s = impl_->local();
   std::lock_guard lock(s.mu);
-  auto it = s.counters.find(key);
-  if (it == s.counters.end()) {
-    s.counters.emplace(std::string(key), value);
-  } else {
-    it->second += value;
+  for (const auto& r : s.recent) {
+    if (r.value != nullptr && r.key == key) {
+      *r.value += value;
+      return;
+    }
   }
+  auto it = s.counters.find(key);
+  if (it == s.counters.end()) it = s.counters.emplace(std::string(key), 0.0).first;
+  it->second += value;
+  s.recent[s.next_recent++ % s.recent.size()] = {it->first, &it->second};
 }
 
 void Metrics::observe(std::string_view name, Labels labels, double seconds) {
@@ -312,6 +324,7 @@ void Metrics::reset() {
   for (auto& s : impl_->shards) {
     std::lock_guard l2(s->mu);
     s->counters.clear();
+    s->recent = {};
     s->histograms.clear();
     s->routes.clear();
   }

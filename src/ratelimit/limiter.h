@@ -1,6 +1,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,18 @@ public:
   virtual void peek(std::vector<Check> checks, std::function<void(std::vector<Outcome>)> done) = 0;
   // Take one from `check` without asking (a request ended in 401 on a failed_auth limit).
   virtual void record(Check check) = 0;
+  // admit() and peek() answered on the spot, for a store that never waits (the in-process
+  // one): the same answers, one per check written to `out` (its capacity reused), and true.
+  // A store that may wait answers neither way on the spot: false, nothing taken, `out`
+  // untouched; the caller asks admit()/peek() instead.
+  virtual bool admit_inline(std::span<const Check> checks, std::vector<Outcome>& out) {
+    (void)checks, (void)out;
+    return false;
+  }
+  virtual bool peek_inline(std::span<const Check> checks, std::vector<Outcome>& out) {
+    (void)checks, (void)out;
+    return false;
+  }
 };
 
 }  // namespace portcullis::ratelimit

@@ -3,7 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <optional>
+#include <cstring>
 
 #include "observe/metrics.h"
 #include "ratelimit/state_file.h"
@@ -22,6 +22,32 @@ std::uint32_t reset_in(std::int64_t now, std::uint32_t per_s) {
 }
 
 }  // namespace
+
+// The keys are short ("<limit>\x1f<kind>:<value>"): eight bytes at a time, each multiplied
+// in, then splitmix64's finaliser so that the low bits (shard, bucket) depend on every byte.
+std::size_t LocalLimiter::KeyHash::operator()(std::string_view k) const {
+  std::uint64_t h = 0x9e3779b97f4a7c15ULL ^ k.size();
+  const char* p = k.data();
+  std::size_t n = k.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  if (n > 0) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = (h ^ w) * 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+  }
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return static_cast<std::size_t>(h);
+}
 
 LocalLimiter::LocalLimiter(Options options)
     : options_(std::move(options)), shards_(std::make_unique<Shard[]>(kShards)) {}
@@ -57,110 +83,165 @@ std::int64_t LocalLimiter::now() const {
       .count();
 }
 
-// The limit's name is part of the key: two limits on the same client count apart, and one
-// limit listed on several routes is one budget across them.
-std::string LocalLimiter::table_key(const Check& c) {
-  std::string k;
-  k.reserve(c.limit.size() + 1 + c.key.size());
-  k += c.limit;
-  k += '\x1f';
-  k += c.key;
-  return k;
+// One request's checks as the table sees them, in buffers kept per thread: a request
+// allocates nothing here once they are warm. The limit's name is part of the key: two limits
+// on the same client count apart, and one limit listed on several routes is one budget
+// across them.
+struct LocalLimiter::Scratch {
+  struct Entry {
+    std::string key;  // "<limit>\x1f<key>"
+    std::size_t hash = 0;
+    Shard* shard = nullptr;
+    Window* found = nullptr;  // null when the check has no window yet (judge)
+    Hashed hashed() const { return {key, hash}; }
+  };
+  // Grown, never shrunk: the first checks.size() entries are the request's, and the first
+  // `locks` of `order` its shards, each once, in address order (the locking order).
+  std::vector<Entry> entries;
+  std::vector<Shard*> order;
+  std::size_t locks = 0;
+};
+
+namespace {
+
+void set_table_key(std::string& k, const Check& c) {
+  k.resize(c.limit.size() + 1 + c.key.size());  // in place once the buffer is warm
+  char* p = k.data();
+  std::memcpy(p, c.limit.data(), c.limit.size());
+  p[c.limit.size()] = '\x1f';
+  std::memcpy(p + c.limit.size() + 1, c.key.data(), c.key.size());
 }
 
-LocalLimiter::Shard& LocalLimiter::shard_of(const std::string& key) {
-  return shards_[std::hash<std::string>{}(key) % kShards];
+}  // namespace
+
+LocalLimiter::Scratch& LocalLimiter::prepare(std::span<const Check> checks) {
+  thread_local Scratch s;
+  const std::size_t n = checks.size();
+  if (s.entries.size() < n) s.entries.resize(n);
+  if (s.order.size() < n) s.order.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    Scratch::Entry& e = s.entries[i];
+    set_table_key(e.key, checks[i]);
+    e.hash = KeyHash{}(e.key);
+    e.shard = &shard_of(e.hash);
+    s.order[i] = e.shard;
+  }
+  s.locks = n;
+  if (n > 1) {
+    const auto first = s.order.begin();
+    std::sort(first, first + static_cast<std::ptrdiff_t>(n));
+    s.locks = static_cast<std::size_t>(std::unique(first, first + static_cast<std::ptrdiff_t>(n)) -
+                                       first);
+  }
+  return s;
 }
 
 void LocalLimiter::admit(std::vector<Check> checks,
                          std::function<void(std::vector<Outcome>)> done) {
-  done(admit_now(checks));
+  std::vector<Outcome> out;
+  admit_into(checks, out);
+  done(std::move(out));
 }
 
 void LocalLimiter::peek(std::vector<Check> checks, std::function<void(std::vector<Outcome>)> done) {
-  done(peek_now(checks));
+  std::vector<Outcome> out;
+  peek_into(checks, out);
+  done(std::move(out));
+}
+
+bool LocalLimiter::admit_inline(std::span<const Check> checks, std::vector<Outcome>& out) {
+  admit_into(checks, out);
+  return true;
+}
+
+bool LocalLimiter::peek_inline(std::span<const Check> checks, std::vector<Outcome>& out) {
+  peek_into(checks, out);
+  return true;
 }
 
 std::vector<Outcome> LocalLimiter::admit_now(const std::vector<Check>& checks) {
-  const std::int64_t t = now();
-  std::vector<std::string> keys;
-  std::vector<Shard*> shards;
-  keys.reserve(checks.size());
-  shards.reserve(checks.size());
-  for (const auto& c : checks) {
-    keys.push_back(table_key(c));
-    shards.push_back(&shard_of(keys.back()));
-  }
-  if (auto out = admit_locked(checks, keys, shards, t, false)) return std::move(*out);
-  // Full even after the shards it needs were swept: every shard, then once more.
-  sweep_all_throttled(t);
-  return std::move(*admit_locked(checks, keys, shards, t, true));
+  std::vector<Outcome> out;
+  admit_into(checks, out);
+  return out;
 }
 
-// Nullopt when the table is full and `last` is false (the caller sweeps every shard first).
-std::optional<std::vector<Outcome>> LocalLimiter::admit_locked(const std::vector<Check>& checks,
-                                                               const std::vector<std::string>& keys,
-                                                               const std::vector<Shard*>& shards,
-                                                               std::int64_t t, bool last) {
-  // Each shard locked once, in address order: no two requests wait on each other in a cycle.
-  std::vector<Shard*> order = shards;
-  std::sort(order.begin(), order.end());
-  order.erase(std::unique(order.begin(), order.end()), order.end());
-  std::vector<std::unique_lock<std::mutex>> locks;
-  locks.reserve(order.size());
-  for (Shard* s : order) locks.emplace_back(s->mu);
+std::vector<Outcome> LocalLimiter::peek_now(const std::vector<Check>& checks) {
+  std::vector<Outcome> out;
+  peek_into(checks, out);
+  return out;
+}
 
-  std::vector<Outcome> out(checks.size());
-  std::vector<Window*> found(checks.size(), nullptr);
-  const std::uint64_t new_keys = judge(checks, keys, shards, t, out, found);
+void LocalLimiter::admit_into(std::span<const Check> checks, std::vector<Outcome>& out) {
+  const std::int64_t t = now();
+  Scratch& s = prepare(checks);
+  out.resize(checks.size());
+  if (admit_locked(checks, s, t, false, out)) return;
+  // Full even after the shards it needs were swept: every shard, then once more.
+  sweep_all_throttled(t);
+  admit_locked(checks, s, t, true, out);
+}
+
+// False when the table is full and `last` is false (the caller sweeps every shard first).
+bool LocalLimiter::admit_locked(std::span<const Check> checks, Scratch& s, std::int64_t t,
+                                bool last, std::vector<Outcome>& out) {
+  // Each shard locked once, in address order: no two requests wait on each other in a cycle.
+  const std::span<Shard* const> held(s.order.data(), s.locks);
+  for (Shard* sh : held) sh->mu.lock();
+  struct Unlock {
+    std::span<Shard* const> held;
+    ~Unlock() {
+      for (auto it = held.rbegin(); it != held.rend(); ++it) (*it)->mu.unlock();
+    }
+  } unlock{held};
+
+  const std::uint64_t new_keys = judge(checks, s, t, out);
   const bool all = std::all_of(out.begin(), out.end(), [](const Outcome& o) { return o.admitted; });
-  if (!all) return out;
+  if (!all) return true;
   if (new_keys > 0 && tracked_.load(std::memory_order_relaxed) + new_keys > options_.max_keys) {
     // Full: the ended windows of the shards held are dropped, and the checks judged again
     // (a window found may have been one of them).
-    for (Shard* s : order) sweep_locked(*s, t);
-    if (tracked_.load(std::memory_order_relaxed) + judge(checks, keys, shards, t, out, found) >
-        options_.max_keys) {
-      if (!last) return std::nullopt;
+    for (Shard* sh : held) sweep_locked(*sh, t);
+    if (tracked_.load(std::memory_order_relaxed) + judge(checks, s, t, out) > options_.max_keys) {
+      if (!last) return false;
       keys_refused_.fetch_add(1, std::memory_order_relaxed);
       observe::Metrics::global().add(observe::series::kRateLimitKeysRefused, {});
       for (std::size_t i = 0; i < checks.size(); ++i) {
-        if (found[i] == nullptr) out[i].admitted = false;
+        if (s.entries[i].found == nullptr) out[i].admitted = false;
       }
-      return out;
+      return true;
     }
   }
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const Check& c = checks[i];
     const std::int64_t start = window_start(t, c.per_s);
-    Window* w = found[i];
+    Window* w = s.entries[i].found;
     if (w == nullptr) {
-      w = &shards[i]->windows[keys[i]];
+      w = &s.entries[i].shard->windows.try_emplace(s.entries[i].key).first->second;
       tracked_.fetch_add(1, std::memory_order_relaxed);
     }
     if (w->start != start || w->per_s != c.per_s) *w = Window{start, c.per_s, 0};
     ++w->count;
     --out[i].remaining;
   }
-  return out;
+  return true;
 }
 
-// Each check against its window (the shards held): fills `out` and `found`, returns how many
-// checks have no window yet.
-std::uint64_t LocalLimiter::judge(const std::vector<Check>& checks,
-                                  const std::vector<std::string>& keys,
-                                  const std::vector<Shard*>& shards, std::int64_t t,
-                                  std::vector<Outcome>& out, std::vector<Window*>& found) {
+// Each check against its window (the shards held): fills `out` and the entries' `found`, returns
+// how many checks have no window yet.
+std::uint64_t LocalLimiter::judge(std::span<const Check> checks, Scratch& s, std::int64_t t,
+                                  std::vector<Outcome>& out) {
   std::uint64_t new_keys = 0;
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const Check& c = checks[i];
     std::uint64_t used = 0;
-    auto it = shards[i]->windows.find(keys[i]);
-    found[i] = it == shards[i]->windows.end() ? nullptr : &it->second;
-    if (found[i] == nullptr) {
+    Scratch::Entry& e = s.entries[i];
+    auto it = e.shard->windows.find(e.hashed());
+    Window* w = it == e.shard->windows.end() ? nullptr : &it->second;
+    e.found = w;
+    if (w == nullptr) {
       ++new_keys;
-    } else if (found[i]->start == window_start(t, c.per_s) && found[i]->per_s == c.per_s) {
-      used = found[i]->count;
+    } else if (w->start == window_start(t, c.per_s) && w->per_s == c.per_s) {
+      used = w->count;
     }
     out[i].admitted = used < c.requests;
     out[i].remaining = c.requests > used ? c.requests - used : 0;
@@ -177,18 +258,18 @@ void LocalLimiter::sweep_all_throttled(std::int64_t t) {
   sweep();
 }
 
-std::vector<Outcome> LocalLimiter::peek_now(const std::vector<Check>& checks) {
+void LocalLimiter::peek_into(std::span<const Check> checks, std::vector<Outcome>& out) {
   const std::int64_t t = now();
-  std::vector<Outcome> out(checks.size());
+  Scratch& s = prepare(checks);
+  out.resize(checks.size());
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const Check& c = checks[i];
-    const std::string key = table_key(c);
-    Shard& s = shard_of(key);
     std::uint64_t used = 0;
     {
-      std::lock_guard lock(s.mu);
-      auto it = s.windows.find(key);
-      if (it != s.windows.end() && it->second.start == window_start(t, c.per_s) &&
+      const Scratch::Entry& e = s.entries[i];
+      std::lock_guard lock(e.shard->mu);
+      auto it = e.shard->windows.find(e.hashed());
+      if (it != e.shard->windows.end() && it->second.start == window_start(t, c.per_s) &&
           it->second.per_s == c.per_s) {
         used = it->second.count;
       }
@@ -197,16 +278,17 @@ std::vector<Outcome> LocalLimiter::peek_now(const std::vector<Check>& checks) {
     out[i].remaining = c.requests > used ? c.requests - used : 0;
     out[i].reset_s = reset_in(t, c.per_s);
   }
-  return out;
 }
 
 void LocalLimiter::record(Check c) {
   const std::int64_t t = now();
   const std::int64_t start = window_start(t, c.per_s);
-  const std::string key = table_key(c);
-  Shard& s = shard_of(key);
+  std::string key;
+  set_table_key(key, c);
+  const Hashed hashed{key, KeyHash{}(key)};
+  Shard& s = shard_of(hashed.hash);
   std::lock_guard lock(s.mu);
-  auto it = s.windows.find(key);
+  auto it = s.windows.find(hashed);
   if (it == s.windows.end()) {
     if (tracked_.load(std::memory_order_relaxed) >= options_.max_keys) sweep_locked(s, t);
     if (tracked_.load(std::memory_order_relaxed) >= options_.max_keys) {
@@ -214,7 +296,7 @@ void LocalLimiter::record(Check c) {
       observe::Metrics::global().add(observe::series::kRateLimitKeysRefused, {});
       return;
     }
-    it = s.windows.emplace(key, Window{start, c.per_s, 0}).first;
+    it = s.windows.emplace(std::move(key), Window{start, c.per_s, 0}).first;
     tracked_.fetch_add(1, std::memory_order_relaxed);
   }
   Window& w = it->second;
@@ -272,7 +354,7 @@ bool LocalLimiter::load(std::string& error) {
       continue;  // ended, or not a window this limiter would make
     }
     if (tracked_.load(std::memory_order_relaxed) >= options_.max_keys) break;
-    Shard& s = shard_of(row.key);
+    Shard& s = shard_of(KeyHash{}(row.key));
     std::lock_guard lock(s.mu);
     if (s.windows.emplace(std::move(row.key), Window{row.start, row.per_s, row.count}).second) {
       tracked_.fetch_add(1, std::memory_order_relaxed);

@@ -20,8 +20,9 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -51,12 +52,15 @@ class LocalLimiter final : public Limiter {
   LocalLimiter(const LocalLimiter&) = delete;
   LocalLimiter& operator=(const LocalLimiter&) = delete;
 
-  // Limiter: answered inline.
+  // Limiter: answered inline (admit_inline/peek_inline always answer: the request path asks
+  // them directly, with no callback and no allocation once its buffers are warm).
   void admit(std::vector<Check> checks, std::function<void(std::vector<Outcome>)> done) override;
   void peek(std::vector<Check> checks, std::function<void(std::vector<Outcome>)> done) override;
   void record(Check check) override;
+  bool admit_inline(std::span<const Check> checks, std::vector<Outcome>& out) override;
+  bool peek_inline(std::span<const Check> checks, std::vector<Outcome>& out) override;
 
-  // The same, synchronous (also for a store that falls back to this one).
+  // The same, returning the answers (tests; a store that falls back to this one).
   std::vector<Outcome> admit_now(const std::vector<Check>& checks);
   std::vector<Outcome> peek_now(const std::vector<Check>& checks);
 
@@ -76,24 +80,41 @@ class LocalLimiter final : public Limiter {
     std::uint32_t per_s = 0;
     std::uint64_t count = 0;
   };
+  // The table's key ("<limit>\x1f<key>") with its hash, computed once per check: the hash
+  // picks the shard and finds the window (no second hash, no string made to look it up).
+  struct Hashed {
+    std::string_view key;
+    std::size_t hash = 0;
+  };
+  struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view k) const;  // local_limiter.cc
+    std::size_t operator()(const Hashed& k) const { return k.hash; }
+  };
+  struct KeyEq {
+    using is_transparent = void;
+    bool operator()(std::string_view a, std::string_view b) const { return a == b; }
+    bool operator()(const Hashed& a, std::string_view b) const { return a.key == b; }
+    bool operator()(std::string_view a, const Hashed& b) const { return a == b.key; }
+  };
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Window> windows;
+    std::unordered_map<std::string, Window, KeyHash, KeyEq> windows;
   };
   static constexpr std::size_t kShards = 32;
+  struct Scratch;  // one request's keys, shards and windows found (local_limiter.cc)
 
   explicit LocalLimiter(Options options);
   std::int64_t now() const;
-  static std::string table_key(const Check& c);
-  Shard& shard_of(const std::string& key);
+  Shard& shard_of(std::size_t hash) { return shards_[hash % kShards]; }
+  Scratch& prepare(std::span<const Check> checks);
   std::size_t sweep_locked(Shard& s, std::int64_t now);
-  std::optional<std::vector<Outcome>> admit_locked(const std::vector<Check>& checks,
-                                                   const std::vector<std::string>& keys,
-                                                   const std::vector<Shard*>& shards,
-                                                   std::int64_t t, bool last);
-  static std::uint64_t judge(const std::vector<Check>& checks, const std::vector<std::string>& keys,
-                             const std::vector<Shard*>& shards, std::int64_t t,
-                             std::vector<Outcome>& out, std::vector<Window*>& found);
+  void admit_into(std::span<const Check> checks, std::vector<Outcome>& out);
+  void peek_into(std::span<const Check> checks, std::vector<Outcome>& out);
+  bool admit_locked(std::span<const Check> checks, Scratch& s, std::int64_t t, bool last,
+                    std::vector<Outcome>& out);
+  static std::uint64_t judge(std::span<const Check> checks, Scratch& s, std::int64_t t,
+                             std::vector<Outcome>& out);
   void sweep_all_throttled(std::int64_t t);
   bool load(std::string& error);
   void run();

@@ -7,6 +7,7 @@
 // (draft-ietf-httpapi-ratelimit-headers).
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,6 +24,13 @@ struct CompiledLimit {
   // portcullis_rate_limit_requests_total{limit,result}, keyed once (never per client).
   std::string admitted_series;
   std::string limited_series;
+  // Its RateLimit-Policy item for its own budget ("name";q=100;w=60) and the start of its
+  // RateLimit item ("name";r=), made once: the fields are written on every answer.
+  std::string policy_item;
+  std::string state_prefix;
+  // The field lines up to its first number when it is the only limit shown (most routes):
+  // "RateLimit-Policy: <policy_item>\r\nRateLimit: <state_prefix>".
+  std::string single_head;
 };
 
 // One limit judged for one request: what the answer's headers, the metrics and the access
@@ -34,6 +42,9 @@ struct Applied {
   Outcome outcome;
 };
 
+// A request's entries: a few limits at most, held inline (no allocation per request).
+using AppliedList = boost::container::small_vector<Applied, 4>;
+
 class RouteLimits {
  public:
   RouteLimits() = default;
@@ -44,16 +55,18 @@ class RouteLimits {
   bool has_before_auth() const { return !before_.empty(); }
   bool has_identity() const { return !identity_.empty(); }
 
-  // Each adds its checks to `checks` and a matching entry to `applied` (outcome unset).
+  // Each sets `checks` to its checks (reusing the vector's elements and their strings' buffers:
+  // nothing allocated once they are warm) and adds a matching entry to `applied` per check
+  // (outcome unset).
   void shield_checks(std::string_view client_ip, std::vector<Check>& checks,
-                     std::vector<Applied>& applied) const;
+                     AppliedList& applied) const;
   void before_auth_checks(std::string_view client_ip, std::vector<Check>& checks,
-                          std::vector<Applied>& applied) const;
+                          AppliedList& applied) const;
   // A per-client plan (Identity::rate_plan) takes the place of the client_id limits: the
   // first keeps its name and takes the plan's budget and window, the others are left out.
   // A user_id limit does not apply to a caller without a user (a machine client).
   void identity_checks(const identity::Identity& who, std::vector<Check>& checks,
-                       std::vector<Applied>& applied) const;
+                       AppliedList& applied) const;
 
  private:
   std::string route_key_;  // "route:<name>"
@@ -61,15 +74,15 @@ class RouteLimits {
 };
 
 // Copies the outcomes into the last outcomes.size() entries of `applied`.
-void set_outcomes(std::vector<Applied>& applied, const std::vector<Outcome>& outcomes);
+void set_outcomes(AppliedList& applied, const std::vector<Outcome>& outcomes);
 // The first refused entry, or null.
-const Applied* first_refused(const std::vector<Applied>& applied);
+const Applied* first_refused(const AppliedList& applied);
 // Whether any entry's limit shows headers (then the gateway's fields replace the upstream's).
-bool shows_headers(const std::vector<Applied>& applied);
+bool shows_headers(const AppliedList& applied);
 // The RateLimit-Policy and RateLimit field values for the entries whose limit shows headers,
 // one list item per limit in the order judged; false (and nothing set) when none does.
-bool header_values(const std::vector<Applied>& applied, std::string& policy, std::string& state);
+bool header_values(const AppliedList& applied, std::string& policy, std::string& state);
 // The same as ready lines: "RateLimit-Policy: ...\r\nRateLimit: ...\r\n".
-void append_header_lines(const std::vector<Applied>& applied, std::string& lines);
+void append_header_lines(const AppliedList& applied, std::string& lines);
 
 }  // namespace portcullis::ratelimit

@@ -340,9 +340,9 @@ asio::awaitable<bool> HttpSession::Impl::handle(
   // Nothing the client sent may speak for the gateway's identity headers.
   rt.sanitizer.sanitize(req);
   if (rt.limiter && !route.limits.empty()) {
-    if (auto refusal = co_await admit_limited(rt, route, req)) {
-      co_return co_await reject(rt, *refusal);
-    }
+    std::optional<Refusal> refusal;
+    if (!admit_limited_now(rt, route, refusal)) refusal = co_await admit_limited(rt, route, req);
+    if (refusal) co_return co_await reject(rt, *refusal);
   } else if (!route.chain.empty()) {
     auto refusal = co_await authenticate(route, req);
     if (refusal && !shadow_pass(route, *refusal)) co_return co_await reject(rt, *refusal);

@@ -11,24 +11,34 @@
 
 namespace portcullis::server {
 
+// The whole of admit_limited when nothing waits: no authentication, and a limiter that
+// answers on the spot (the in-process store). No coroutine frame, no callback.
+bool HttpSession::Impl::admit_limited_now(const runtime::Runtime& rt,
+                                          const runtime::RouteRuntime& route,
+                                          std::optional<Refusal>& refusal) {
+  if (!route.chain.empty()) return false;
+  if (!limit_before_auth_now(rt, route, refusal)) return false;
+  if (refusal && shadow_pass(route, *refusal)) refusal.reset();
+  return true;  // without authentication no identity is accepted: no identity limits
+}
+
 // The shield and the ip/route limits, authentication and the policy (a 401 recorded by the
 // shield), then the client_id/user_id limits. On a shadow route a refusal goes on to the next
 // step (shadow_pass); the identity limits apply only to an identity that is forwarded.
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route, Request& req) {
-  if (auto refusal = co_await limit_before_auth(rt, route)) {
-    if (!shadow_pass(route, *refusal)) co_return refusal;
-  }
+  std::optional<Refusal> before;
+  if (!limit_before_auth_now(rt, route, before)) before = co_await limit_before_auth(rt, route);
+  if (before && !shadow_pass(route, *before)) co_return before;
   if (!route.chain.empty()) {
     if (auto refusal = co_await authenticate(route, req)) {
       if (refusal->status == 401) record_failed_auth(rt, route);
       // A 403 names its caller: its answer shows the caller's limits too (nothing taken).
       if (refusal->status == 403 && route.limits.has_identity()) {
-        std::vector<ratelimit::Check> checks;
-        route.limits.identity_checks(rq.who, checks, rq.limits);
-        if (!checks.empty()) {
-          auto outcomes = co_await ask_limiter(*rt.limiter, std::move(checks), true);
-          ratelimit::set_outcomes(rq.limits, outcomes);
+        route.limits.identity_checks(rq.who, limit_checks, rq.limits);
+        if (!limit_checks.empty()) {
+          if (!ask_limiter_now(*rt.limiter, true)) co_await ask_limiter(*rt.limiter, true);
+          ratelimit::set_outcomes(rq.limits, limit_outcomes);
         }
       }
       if (!shadow_pass(route, *refusal)) co_return refusal;
@@ -40,10 +50,15 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
   co_return std::nullopt;
 }
 
-asio::awaitable<std::vector<ratelimit::Outcome>> HttpSession::Impl::ask_limiter(
-    ratelimit::Limiter& limiter, std::vector<ratelimit::Check> checks, bool peek) {
+bool HttpSession::Impl::ask_limiter_now(ratelimit::Limiter& limiter, bool peek) {
+  return peek ? limiter.peek_inline(limit_checks, limit_outcomes)
+              : limiter.admit_inline(limit_checks, limit_outcomes);
+}
+
+asio::awaitable<void> HttpSession::Impl::ask_limiter(ratelimit::Limiter& limiter, bool peek) {
   disarm();
   limit_wait.reset();
+  std::vector<ratelimit::Check> checks(limit_checks);  // the limiter keeps them while it waits
   if (peek) {
     limiter.peek(std::move(checks), limit_wait.callback());
   } else {
@@ -53,7 +68,12 @@ asio::awaitable<std::vector<ratelimit::Outcome>> HttpSession::Impl::ask_limiter(
     const asio::any_io_executor ex = client.get_executor();
     co_await limit_wait.async_wait(ex, asio::use_awaitable);
   }
-  co_return std::move(limit_wait.result());
+  limit_outcomes = std::move(limit_wait.result());
+}
+
+std::optional<Refusal> HttpSession::Impl::take_outcomes() {
+  ratelimit::set_outcomes(rq.limits, limit_outcomes);
+  return judge_limits(limit_checks.size());
 }
 
 // Counts the last `n` judged limits and turns a refusal among them into the 429.
@@ -82,25 +102,47 @@ std::optional<Refusal> HttpSession::Impl::judge_limits(std::size_t n) {
   return r;
 }
 
+// The shield and the ip/route limits as far as the limiter answers on the spot: true when
+// all are judged (`refusal` set when one refused); false when the rest must wait
+// (limit_before_auth goes on from there: a shield already judged is not asked again).
+bool HttpSession::Impl::limit_before_auth_now(const runtime::Runtime& rt,
+                                              const runtime::RouteRuntime& route,
+                                              std::optional<Refusal>& refusal) {
+  const ratelimit::RouteLimits& limits = route.limits;
+  ratelimit::Limiter& limiter = *rt.limiter;
+  const auto unanswered = [this] {  // the step's entries come off: it is asked again
+    rq.limits.resize(rq.limits.size() - std::min(limit_checks.size(), rq.limits.size()));
+    return false;
+  };
+  if (limits.has_shield() && !rq.shield_judged) {
+    // Peeked only: a failure is taken after the 401 (record_failed_auth).
+    limits.shield_checks(rq.client_ip, limit_checks, rq.limits);
+    if (!ask_limiter_now(limiter, true)) return unanswered();
+    rq.shield_judged = true;
+    if ((refusal = take_outcomes())) return true;
+  }
+  if (limits.has_before_auth()) {
+    limits.before_auth_checks(rq.client_ip, limit_checks, rq.limits);
+    if (!ask_limiter_now(limiter, false)) return unanswered();
+    refusal = take_outcomes();
+  }
+  return true;
+}
+
+// The same, waiting for a limiter that cannot answer on the spot (a shared store).
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::limit_before_auth(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route) {
   const ratelimit::RouteLimits& limits = route.limits;
-  if (limits.has_shield()) {
-    // Peeked only: a failure is taken after the 401 (record_failed_auth).
-    std::vector<ratelimit::Check> checks;
-    limits.shield_checks(rq.client_ip, checks, rq.limits);
-    const std::size_t n = checks.size();
-    auto outcomes = co_await ask_limiter(*rt.limiter, std::move(checks), true);
-    ratelimit::set_outcomes(rq.limits, outcomes);
-    if (auto refusal = judge_limits(n)) co_return refusal;
+  if (limits.has_shield() && !rq.shield_judged) {
+    limits.shield_checks(rq.client_ip, limit_checks, rq.limits);
+    co_await ask_limiter(*rt.limiter, true);
+    rq.shield_judged = true;
+    if (auto refusal = take_outcomes()) co_return refusal;
   }
   if (limits.has_before_auth()) {
-    std::vector<ratelimit::Check> checks;
-    limits.before_auth_checks(rq.client_ip, checks, rq.limits);
-    const std::size_t n = checks.size();
-    auto outcomes = co_await ask_limiter(*rt.limiter, std::move(checks), false);
-    ratelimit::set_outcomes(rq.limits, outcomes);
-    if (auto refusal = judge_limits(n)) co_return refusal;
+    limits.before_auth_checks(rq.client_ip, limit_checks, rq.limits);
+    co_await ask_limiter(*rt.limiter, false);
+    co_return take_outcomes();
   }
   co_return std::nullopt;
 }
@@ -109,7 +151,7 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::limit_before_auth(
 void HttpSession::Impl::record_failed_auth(const runtime::Runtime& rt,
                                            const runtime::RouteRuntime& route) {
   std::vector<ratelimit::Check> checks;
-  std::vector<ratelimit::Applied> ignored;
+  ratelimit::AppliedList ignored;
   route.limits.shield_checks(rq.client_ip, checks, ignored);
   for (auto& c : checks) {
     // What the answer's RateLimit field says about it: one fewer left.
@@ -122,13 +164,10 @@ void HttpSession::Impl::record_failed_auth(const runtime::Runtime& rt,
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::limit_identity(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route) {
-  std::vector<ratelimit::Check> checks;
-  route.limits.identity_checks(rq.who, checks, rq.limits);
-  if (checks.empty()) co_return std::nullopt;
-  const std::size_t n = checks.size();
-  auto outcomes = co_await ask_limiter(*rt.limiter, std::move(checks), false);
-  ratelimit::set_outcomes(rq.limits, outcomes);
-  co_return judge_limits(n);
+  route.limits.identity_checks(rq.who, limit_checks, rq.limits);
+  if (limit_checks.empty()) co_return std::nullopt;
+  if (!ask_limiter_now(*rt.limiter, false)) co_await ask_limiter(*rt.limiter, false);
+  co_return take_outcomes();
 }
 
 // The RateLimit fields for an answer the gateway writes itself (reject()).

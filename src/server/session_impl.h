@@ -78,8 +78,9 @@ struct RequestState {
   std::uint64_t bytes_in = 0, bytes_out = 0;
   // The route's rate limits judged so far, for the answer's RateLimit fields; the name of the
   // one that refused the request (access log).
-  std::vector<ratelimit::Applied> limits;
+  ratelimit::AppliedList limits;
   std::string_view rate_limit;
+  bool shield_judged = false;  // the failed-auth shield was peeked (limit_before_auth_now)
 };
 
 // How a body pump ended.
@@ -124,9 +125,12 @@ struct HttpSession::Impl {
   // the sweeper's next pass parks it (calls the read off, so that its buffers go back).
   bool parkable = false;
   bool park = false;
-  OutgoingMessage out;        // the message being written (request up, then response down)
-  AuthWait auth_wait;         // the auth chain's answer for the current request
-  LimitWait limit_wait;       // the rate limiter's answer
+  OutgoingMessage out;   // the message being written (request up, then response down)
+  AuthWait auth_wait;    // the auth chain's answer for the current request
+  LimitWait limit_wait;  // the rate limiter's answer when it waits (a shared store)
+  // One limit step's checks and answers (reused buffers: a local limit allocates nothing).
+  std::vector<ratelimit::Check> limit_checks;
+  std::vector<ratelimit::Outcome> limit_outcomes;
   auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
   // The client certificate the TLS handshake proved, read once per connection (a pointer:
   // plain connections pay 8 bytes for it).
@@ -182,17 +186,27 @@ struct HttpSession::Impl {
   asio::awaitable<bool> send_continue(Request& req);
   // Rate limits (rate_limit_steps.cc): each returns the 429 when a limit refuses.
   // admit_limited: on a limited route, the limits and authentication in their order.
+  // admit_limited_now: the same without suspending, for a route without authentication whose
+  // limiter answers on the spot (the in-process store); false: ask admit_limited (it goes on
+  // from where this stopped).
+  bool admit_limited_now(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
+                         std::optional<Refusal>& refusal);
   asio::awaitable<std::optional<Refusal>> admit_limited(const runtime::Runtime& rt,
                                                         const runtime::RouteRuntime& route,
                                                         Request& req);
+  bool limit_before_auth_now(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
+                             std::optional<Refusal>& refusal);
   asio::awaitable<std::optional<Refusal>> limit_before_auth(const runtime::Runtime& rt,
                                                             const runtime::RouteRuntime& route);
   void record_failed_auth(const runtime::Runtime& rt, const runtime::RouteRuntime& route);
   asio::awaitable<std::optional<Refusal>> limit_identity(const runtime::Runtime& rt,
                                                          const runtime::RouteRuntime& route);
-  asio::awaitable<std::vector<ratelimit::Outcome>> ask_limiter(ratelimit::Limiter& limiter,
-                                                               std::vector<ratelimit::Check> checks,
-                                                               bool peek);
+  // limit_checks asked, the answers into limit_outcomes: on the spot when the limiter can,
+  // else (ask_limiter) waiting for its callback.
+  bool ask_limiter_now(ratelimit::Limiter& limiter, bool peek);
+  asio::awaitable<void> ask_limiter(ratelimit::Limiter& limiter, bool peek);
+  // The answers in limit_outcomes onto the last entries of rq.limits, judged (judge_limits).
+  std::optional<Refusal> take_outcomes();
   std::optional<Refusal> judge_limits(std::size_t n);
   void set_rate_limit_fields(http::response<http::string_body>& res, const Refusal& r);
   bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,

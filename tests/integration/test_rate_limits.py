@@ -16,7 +16,8 @@ import tempfile
 import time
 import unittest
 
-from harness import Echo, Gateway, base_config, parse_prometheus, route, wait_until
+from harness import (Echo, Gateway, base_config, build_request, parse_prometheus, route,
+                     wait_until)
 from test_api_keys import KeysCli, PEPPER  # noqa: F401  (PEPPER: the module sets the env)
 
 
@@ -32,6 +33,8 @@ def limited_config(echo: Echo) -> dict:
         route("reload", path_prefix="/reload", rate_limits=["reload-q"]),
         route("scoped", path_prefix="/scoped", auth=["api_key"], require_scopes=["nope"],
               rate_limits=["scoped"]),
+        route("same-open", path_prefix="/same-open", rate_limits=["same"]),
+        route("same-auth", path_prefix="/same-auth", auth=["api_key"], rate_limits=["same"]),
         route("open", path_prefix="/open"),
     ], server={"trusted_proxies": ["127.0.0.1"]})
     cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
@@ -47,6 +50,7 @@ def limited_config(echo: Echo) -> dict:
         "hidden": {"requests": 50, "per": "1h", "key": "ip", "headers": False},
         "reload-q": {"requests": 2, "per": "1h", "key": "ip"},
         "scoped": {"requests": 7, "per": "1h", "key": "client_id"},
+        "same": {"requests": 3, "per": "1h", "key": "ip"},
     }
     return cfg
 
@@ -189,6 +193,42 @@ class LocalRateLimitTest(RateLimitBase):
         self.assertEqual(r.header("Cache-Control"), "no-store")
         # A route without limits carries no fields.
         self.assertIsNone(self.send("/open", ip).header("RateLimit-Policy"))
+
+    def test_the_inline_path_and_the_authenticated_path_answer_alike(self):
+        # /same-open has no authentication: its limit is judged inline, without suspending the
+        # request (admit_limited_now); /same-auth goes through authentication (admit_limited).
+        # One limit, one budget: both count into it and answer it alike, on one keep-alive
+        # connection whose buffers are reused from request to request.
+        ip, longer, shorter = "198.51.100.90", "2001:db8:ffff:ffff:ffff:ffff:ffff:90", "10.0.0.9"
+
+        def get(conn, path, addr, key=None):
+            h = [("X-Forwarded-For", addr)] + ([("X-API-Key", key)] if key else [])
+            conn.send(build_request("GET", path, h))
+            return conn.read_response("GET", 10)
+
+        with self.gateway.connect() as c:
+            for i, path in enumerate(("/same-open/a", "/same-auth/a", "/same-open/b")):
+                r = get(c, path, ip, self.keys["alice"] if "auth" in path else None)
+                self.assertEqual(r.status, 200, f"{path}: {r}")
+                self.assertEqual(r.header("RateLimit-Policy"), '"same";q=3;w=3600')
+                self.assertRegex(r.header("RateLimit"), rf'^"same";r={2 - i};t=\d+$')
+            refused = [get(c, "/same-auth/a", ip, self.keys["alice"]), get(c, "/same-open/a", ip)]
+            for r in refused:
+                self.assert_limited(r, "same")
+                self.assertEqual(r.header("RateLimit-Policy"), '"same";q=3;w=3600')
+                self.assertRegex(r.header("RateLimit"), r'^"same";r=0;t=\d+$')
+                self.assertEqual(r.header("Cache-Control"), "no-store")
+            self.assertEqual(sorted(h.lower() for h, _ in refused[0].headers if h != "Date"),
+                             sorted(h.lower() for h, _ in refused[1].headers if h != "Date"))
+            # Other clients on the same connection (longer, then shorter keys than the last):
+            # their own budgets, from the first request.
+            for addr in (longer, shorter):
+                r = get(c, "/same-open/a", addr)
+                self.assertEqual(r.status, 200, f"{addr}: {r}")
+                self.assertRegex(r.header("RateLimit"), r'^"same";r=2;t=\d+$')
+            self.assertRegex(get(c, "/same-auth/a", longer, self.keys["bob"]).header("RateLimit"),
+                             r'^"same";r=1;t=\d+$')
+            self.assert_limited(get(c, "/same-open/a", ip), "same")
 
     def test_a_403_shows_the_callers_limits_without_spending_them(self):
         for _ in range(2):

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "observe/access_log.h"
 #include "observe/gateway_log.h"
@@ -222,6 +225,41 @@ TEST(Metrics, EveryFamilyHasHelpThenType) {
       << text;
   EXPECT_NE(observe::Metrics::help_of(observe::series::kConnectionsRefused),
             observe::Metrics::kUndocumented);
+  m.reset();
+}
+
+// add_series remembers the last few series it found (a key compared instead of hashed): with
+// more series than it remembers, interleaved, from two threads and across reset(), every
+// count must land on its own series.
+TEST(Metrics, AddSeriesCountsEverySeriesApartWhateverItRemembers) {
+  auto& m = observe::Metrics::global();
+  m.reset();
+  std::vector<std::string> keys;
+  for (int i = 0; i < 7; ++i) {
+    keys.push_back(observe::Metrics::series_key("t_series_total", {{"n", std::to_string(i)}}));
+  }
+  keys.push_back(observe::Metrics::series_key("t_series_total", {{"n", "10"}}));  // same length
+  auto count = [&] {
+    for (int round = 0; round < 3; ++round) {
+      for (std::size_t i = 0; i < keys.size(); ++i) {
+        for (std::size_t k = 0; k <= i; ++k) m.add_series(keys[i]);
+      }
+    }
+  };
+  count();
+  std::thread other(count);
+  other.join();
+  std::string text = m.render();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_NE(text.find(keys[i] + " " + std::to_string(6 * (i + 1)) + "\n"), std::string::npos)
+        << text;
+  }
+  m.reset();  // forgets the counters and what add_series remembered of them
+  m.add_series(keys[0]);
+  m.add_series(std::string(keys[0]));  // the same series through another string
+  text = m.render();
+  EXPECT_NE(text.find(keys[0] + " 2\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find(keys[1]), std::string::npos) << text;
   m.reset();
 }
 

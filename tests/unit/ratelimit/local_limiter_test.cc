@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 namespace portcullis::ratelimit {
@@ -164,6 +165,68 @@ TEST_F(LocalLimiterTest, ExactUnderConcurrency) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(admitted.load(), 1000);
+}
+
+// The request path asks admit_inline/peek_inline (no callback, buffers reused); admit/peek
+// (the Limiter callback contract) must give the very same answers. Two limiters fed the same
+// sequence, one through each door, with requests of varying shapes: one check, several
+// checks with shared shards, longer and shorter keys, an exhausted limit, the key cap.
+TEST_F(LocalLimiterTest, InlineAnswersAreTheCallbackAnswers) {
+  auto inl = make(6);
+  auto cb = make(6);
+  const std::vector<std::vector<Check>> shapes{
+      {check("ip:a", 3, 60)},
+      {check("ip:a", 3, 60), check("route:r", 5, 3600, "whole"), check("ip:a", 2, 60, "n")},
+      {check("ip:2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 2, 60)},
+      {check("ip:b", 1, 60)},
+      {check("ip:c", 4, 60), check("ip:d", 4, 60)},  // at the cap of 6 keys: refused
+  };
+  std::vector<Outcome> out;  // reused across calls, as the session does
+  for (int round = 0; round < 4; ++round) {
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const auto& checks = shapes[i];
+      ASSERT_TRUE(inl->admit_inline(checks, out));
+      std::optional<std::vector<Outcome>> got;
+      cb->admit(checks, [&](std::vector<Outcome> o) { got = std::move(o); });
+      ASSERT_TRUE(got.has_value()) << "answered inline";
+      ASSERT_EQ(out.size(), checks.size());
+      ASSERT_EQ(got->size(), checks.size());
+      for (std::size_t k = 0; k < checks.size(); ++k) {
+        EXPECT_EQ(out[k].admitted, (*got)[k].admitted) << round << "/" << i << "/" << k;
+        EXPECT_EQ(out[k].remaining, (*got)[k].remaining) << round << "/" << i << "/" << k;
+        EXPECT_EQ(out[k].reset_s, (*got)[k].reset_s) << round << "/" << i << "/" << k;
+      }
+      ASSERT_TRUE(inl->peek_inline(checks, out));
+      got.reset();
+      cb->peek(checks, [&](std::vector<Outcome> o) { got = std::move(o); });
+      ASSERT_TRUE(got.has_value());
+      for (std::size_t k = 0; k < checks.size(); ++k) {
+        EXPECT_EQ(out[k].admitted, (*got)[k].admitted) << "peek " << round << "/" << i;
+        EXPECT_EQ(out[k].remaining, (*got)[k].remaining) << "peek " << round << "/" << i;
+      }
+    }
+  }
+  EXPECT_EQ(inl->tracked_keys(), cb->tracked_keys());
+  EXPECT_EQ(inl->keys_refused(), cb->keys_refused());
+  EXPECT_GT(inl->keys_refused(), 0u);
+  // ip:a's 3 per minute were spent in the second round (the second shape was admitted once).
+  EXPECT_FALSE(inl->peek_now({check("ip:a", 3, 60)})[0].admitted);
+  EXPECT_EQ(inl->peek_now({check("route:r", 5, 3600, "whole")})[0].remaining, 4u);
+}
+
+// A key whose bytes differ only past the first eight, or only in its last byte, is its own
+// counter (the table hashes keys eight bytes at a time).
+TEST_F(LocalLimiterTest, KeysDifferingInAnyByteCountApart) {
+  auto l = make();
+  std::vector<Outcome> out;
+  for (const char* k : {"ip:10.0.0.1", "ip:10.0.0.2", "ip:10.0.1.1", "ip:10.0.0.10", "ip:10.0.0",
+                        "ip:10.0.0.1 ", "ip:1"}) {
+    ASSERT_TRUE(l->admit_inline(std::vector<Check>{check(k, 1, 60)}, out));
+    EXPECT_TRUE(out[0].admitted) << k;
+  }
+  ASSERT_TRUE(l->admit_inline(std::vector<Check>{check("ip:10.0.0.1", 1, 60)}, out));
+  EXPECT_FALSE(out[0].admitted);
+  EXPECT_EQ(l->tracked_keys(), 7u);
 }
 
 }  // namespace

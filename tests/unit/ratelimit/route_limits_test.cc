@@ -40,7 +40,7 @@ TEST_F(RouteLimitsTest, EachLimitIsJudgedAtItsStageByItsKey) {
   route.rate_limits = {"partner-default", "per-ip", "login-shield", "per-user", "whole"};
   RouteLimits limits(config, route);
   std::vector<Check> checks;
-  std::vector<Applied> applied;
+  AppliedList applied;
   limits.shield_checks("10.0.0.1", checks, applied);
   ASSERT_EQ(checks.size(), 1u);
   EXPECT_EQ(checks[0].limit, "login-shield");
@@ -75,7 +75,7 @@ TEST_F(RouteLimitsTest, APlanReplacesTheClientIdLimits) {
   who.subject = "alice";
   who.rate_plan = identity::RatePlan{1000, 60};
   std::vector<Check> checks;
-  std::vector<Applied> applied;
+  AppliedList applied;
   limits.identity_checks(who, checks, applied);
   ASSERT_EQ(checks.size(), 2u);
   EXPECT_EQ(checks[0].limit, "partner-default");  // named after the limit it replaces
@@ -96,7 +96,7 @@ TEST_F(RouteLimitsTest, HeaderFieldsListEveryShownLimit) {
   route.rate_limits = {"partner-default", "per-ip", "whole"};
   RouteLimits limits(config, route);
   std::vector<Check> checks;
-  std::vector<Applied> applied;
+  AppliedList applied;
   limits.before_auth_checks("::1", checks, applied);
   set_outcomes(applied, {{true, 19, 1}, {true, 998, 17}});
   identity::Identity who;
@@ -113,10 +113,73 @@ TEST_F(RouteLimitsTest, HeaderFieldsListEveryShownLimit) {
   ASSERT_NE(first_refused(applied), nullptr);
   EXPECT_EQ(first_refused(applied)->limit->config->name, "partner-default");
   // Nothing shown: no fields at all.
-  std::vector<Applied> hidden(applied.begin(), applied.begin() + 1);
+  AppliedList hidden(applied.begin(), applied.begin() + 1);
   std::string none;
   append_header_lines(hidden, none);
   EXPECT_EQ(none, "");
+}
+
+// A route with one shown limit (most routes) gets its lines from a head made once; they must
+// read exactly as the general form's, numbers of every length included; a plan's budget on
+// that one limit is written as given.
+TEST_F(RouteLimitsTest, OneLimitsFieldsReadAsTheGeneralForm) {
+  route.rate_limits = {"per-ip"};
+  RouteLimits limits(config, route);
+  std::vector<Check> checks;
+  for (const std::uint64_t remaining :
+       {0ULL, 7ULL, 10ULL, 99ULL, 100ULL, 19ULL, 999999999999ULL, 18446744073709551615ULL}) {
+    AppliedList applied;
+    limits.before_auth_checks("10.0.0.1", checks, applied);
+    set_outcomes(applied, {{true, remaining, 1}});
+    std::string lines, policy, state;
+    append_header_lines(applied, lines);
+    ASSERT_TRUE(header_values(applied, policy, state));
+    EXPECT_EQ(lines, "RateLimit-Policy: " + policy + "\r\nRateLimit: " + state + "\r\n");
+    EXPECT_EQ(state, "\"per-ip\";r=" + std::to_string(remaining) + ";t=1");
+    EXPECT_EQ(policy, "\"per-ip\";q=20;w=1");
+  }
+  route.rate_limits = {"partner-default"};
+  RouteLimits planned(config, route);
+  identity::Identity who;
+  who.client_id = "c";
+  who.rate_plan = identity::RatePlan{2500, 86400};
+  AppliedList applied;
+  planned.identity_checks(who, checks, applied);
+  set_outcomes(applied, {{true, 2499, 86399}});
+  std::string lines;
+  append_header_lines(applied, lines);
+  EXPECT_EQ(lines,
+            "RateLimit-Policy: \"partner-default\";q=2500;w=86400\r\n"
+            "RateLimit: \"partner-default\";r=2499;t=86399\r\n");
+}
+
+// The checks vector is reused from request to request: each stage sets it to its own checks,
+// whatever it held before (more checks, longer or shorter keys).
+TEST_F(RouteLimitsTest, ChecksAreSetInPlaceWhateverTheVectorHeld) {
+  route.rate_limits = {"per-ip", "whole", "partner-default", "per-user"};
+  RouteLimits limits(config, route);
+  std::vector<Check> checks{
+      {"stale", "ip:2001:db8::1:2:3:4:5", 1, 1}, {"a", "b", 2, 2}, {"c", "d", 3, 3}};
+  AppliedList applied;
+  limits.before_auth_checks("2001:db8::ffff", checks, applied);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].limit, "per-ip");
+  EXPECT_EQ(checks[0].key, "ip:2001:db8::ffff");
+  EXPECT_EQ(checks[0].requests, 20u);
+  EXPECT_EQ(checks[1].limit, "whole");
+  EXPECT_EQ(checks[1].key, "route:partner");
+  limits.before_auth_checks("10.1.2.3", checks, applied);
+  EXPECT_EQ(checks[0].key, "ip:10.1.2.3");
+  identity::Identity who;
+  who.client_id = "c";
+  limits.identity_checks(who, checks, applied);  // a machine client: no user_id limit
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].limit, "partner-default");
+  EXPECT_EQ(checks[0].key, "client_id:c");
+  who.client_id.clear();
+  limits.identity_checks(who, checks, applied);
+  EXPECT_TRUE(checks.empty());
+  EXPECT_EQ(applied.size(), 5u);  // an entry per check made
 }
 
 }  // namespace

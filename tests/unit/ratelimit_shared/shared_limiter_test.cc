@@ -64,6 +64,24 @@ TEST(GrantFor, NeverMoreThanLeftAndShrinksTowardsTheEnd) {
   EXPECT_EQ(grant_for(5, 1, 3, 0, 0), 3u);  // divisor 0 read as 1
 }
 
+// The shared store may wait: it never answers on the spot, takes nothing, leaves `out` alone;
+// the session then asks admit()/peek() and waits for the callback.
+TEST(SharedLimiter, NeverAnswersInline) {
+  auto store = std::make_shared<FakeStore>();
+  TestClock clock;
+  auto a = gateway(store, clock);
+  std::vector<Outcome> out{Outcome{true, 77, 7}};
+  const std::vector<Check> checks{per_minute(1)};
+  EXPECT_FALSE(a.limiter->admit_inline(checks, out));
+  EXPECT_FALSE(a.limiter->peek_inline(checks, out));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].remaining, 77u);
+  // Nothing was taken: the one request of the minute is still there.
+  auto o = admit(*a.limiter, {per_minute(1)});
+  ASSERT_TRUE(o.has_value());
+  EXPECT_TRUE(admitted(*o));
+}
+
 TEST(SharedLimiter, TwoGatewaysNeverAdmitMoreThanTheLimitAndUseAllOfIt) {
   auto store = std::make_shared<FakeStore>();
   TestClock clock;

@@ -130,20 +130,19 @@ RouteLimits::RouteLimits(const config::Config& config, const config::RouteConfig
 
 void RouteLimits::shield_checks(std::string_view client_ip, std::vector<Check>& checks,
                                 AppliedList& applied) const {
-  Filler fill(checks, applied);
-  for (const auto& l : shield_) {
-    if (l.config->key == RateLimitKey::Ip) {
-      fill.add(l, "ip:", client_ip, l.config->requests, l.config->per_s);
-    } else {
-      fill.add(l, route_key_, {}, l.config->requests, l.config->per_s);
-    }
-  }
+  address_checks(shield_, client_ip, checks, applied);
 }
 
 void RouteLimits::before_auth_checks(std::string_view client_ip, std::vector<Check>& checks,
                                      AppliedList& applied) const {
+  address_checks(before_, client_ip, checks, applied);
+}
+
+void RouteLimits::address_checks(const std::vector<CompiledLimit>& limits,
+                                 std::string_view client_ip, std::vector<Check>& checks,
+                                 AppliedList& applied) const {
   Filler fill(checks, applied);
-  for (const auto& l : before_) {
+  for (const auto& l : limits) {
     if (l.config->key == RateLimitKey::Ip) {
       fill.add(l, "ip:", client_ip, l.config->requests, l.config->per_s);
     } else {

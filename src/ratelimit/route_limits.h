@@ -70,6 +70,10 @@ class RouteLimits {
 
  private:
   std::string route_key_;  // "route:<name>"
+  // The checks of limits keyed by the client's address or by the route (before auth).
+  void address_checks(const std::vector<CompiledLimit>& limits, std::string_view client_ip,
+                      std::vector<Check>& checks, AppliedList& applied) const;
+
   std::vector<CompiledLimit> shield_, before_, identity_;
 };
 

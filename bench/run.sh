@@ -45,9 +45,11 @@
 #   TARGETS="upstream gateway nginx haproxy"   targets to run, in order (see TARGET_* below)
 #   IDLE_CONNS=5000 idle connections for the memory measurement (0 skips it)
 #   JWT_TOKEN_COUNT=4000  distinct tokens portcullis-jwt-nocache cycles through
-#   ratelimit portcullis-ratelimit: the gateway's auth: none route with a local rate limit
-#             (key: ip) high enough never to refuse, against `gateway` (the same route
-#             without limits): the cost of counting every request
+#   ratelimit portcullis-ratelimit: the gateway's auth: none route /limited/ with a local rate
+#             limit (key: ip) high enough never to refuse, against portcullis-nolimit (the
+#             same route, /nolimit/ with its prefix stripped the same way, without limits):
+#             the cost of counting every request; e.g.
+#               TARGETS="portcullis-nolimit portcullis-ratelimit" bash bench/run.sh
 #   ctx       portcullis-apikey-ctx: the portcullis-apikey route (one repeated API key) on a
 #             second gateway (port 9012, 1 worker) that adds identity.signed_context (EdDSA,
 #             cached per identity and upstream); portcullis-apikey-ctx-rq: a third (9013) that
@@ -96,6 +98,7 @@ declare -A TARGET_LABEL=(
   [portcullis-jwt]="Portcullis jwt cached"
   [portcullis-jwt-nocache]="Portcullis jwt nocache"
   [portcullis-ratelimit]="Portcullis local limit"
+  [portcullis-nolimit]="Portcullis same, no limit"
   [portcullis-apikey-ctx]="Portcullis api_key ctx"
   [portcullis-apikey-ctx-rq]="api_key ctx per-request"
 )
@@ -114,6 +117,7 @@ declare -A TARGET_PORT=(
   [portcullis-jwt]=$GATEWAY_PORT
   [portcullis-jwt-nocache]=$GATEWAY_PORT
   [portcullis-ratelimit]=$GATEWAY_PORT
+  [portcullis-nolimit]=$GATEWAY_PORT
   [portcullis-apikey-ctx]=9012
   [portcullis-apikey-ctx-rq]=9013
 )
@@ -125,6 +129,7 @@ declare -A TARGET_PATH=(
   [portcullis-jwt]=/jwt/
   [portcullis-jwt-nocache]=/jwt-nocache/
   [portcullis-ratelimit]=/limited/
+  [portcullis-nolimit]=/nolimit/
   [portcullis-apikey-ctx]=/apikey/
   [portcullis-apikey-ctx-rq]=/apikey/
 )
@@ -253,6 +258,7 @@ $(oauth2_gateway_config)
 $(jwt_gateway_routes)
 $(apikey_gateway_route)
   - { name: limited, match: { path_prefix: /limited }, upstream: up, auth: none, strip_prefix: /limited, rate_limits: [bench-never] }
+  - { name: nolimit, match: { path_prefix: /nolimit }, upstream: up, auth: none, strip_prefix: /nolimit }
   - { name: all, match: { path_prefix: / }, upstream: up, auth: none }
 rate_limits:
   bench-never: { requests: 1000000000000, per: 1m, key: ip }
@@ -504,6 +510,7 @@ ratio_line() {
     'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
 }
 ratio_line portcullis-oauth2 gateway
+ratio_line portcullis-ratelimit portcullis-nolimit
 ratio_line portcullis-ratelimit gateway
 # The jwt figures (issue 4): cached against HAProxy's jwt_verify and against auth: none; a fresh
 # token per request (no cache) against HAProxy's jwt_verify.

@@ -6,6 +6,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <charconv>
 
 #include "common/nothrow.h"
 #include "proxy/tls_stream.h"
@@ -22,10 +23,15 @@ namespace {
 
 // host:port, and the TLS context for https: a connection (or session) verified under some
 // settings is never handed out under others.
-std::string key_of(const config::UpstreamConfig& u, const tls::ClientContext* tls) {
-  std::string key = u.host + ':' + std::to_string(u.port);
-  if (tls != nullptr) key += "#tls" + std::to_string(tls->id());
-  return key;
+void key_of(const config::UpstreamConfig& u, const tls::ClientContext* tls, std::string& key) {
+  key.assign(u.host);
+  key += ':';
+  char digits[24];
+  key.append(digits, std::to_chars(digits, digits + sizeof digits, u.port).ptr);
+  if (tls != nullptr) {
+    key += "#tls";
+    key.append(digits, std::to_chars(digits, digits + sizeof digits, tls->id()).ptr);
+  }
 }
 
 // True when an idle connection has something to read: the peer closed (or reset) it, or sent
@@ -39,13 +45,6 @@ bool readable(Socket& s) {
 }
 
 constexpr auto kTlsFailureLogEvery = std::chrono::seconds(5);
-
-// A connection given back less than this long ago is handed out without the peek: under load
-// (the only time one system call per request shows) connections come back within
-// microseconds, and an upstream's close that raced with that is what the retry of an
-// idempotent request on a reused connection is for (upstream_exchange.cc). Longer idle
-// connections, where an upstream's idle timeout or restart is likely, are still peeked at.
-constexpr auto kPeekAfterIdle = std::chrono::milliseconds(1);
 
 }  // namespace
 
@@ -61,18 +60,17 @@ void UpstreamConnection::watch_idle() {
   watching = true;
 }
 
-asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
-    const config::UpstreamConfig& upstream, const tls::ClientContext* tls, bool& reused,
-    ConnectError& error, UpstreamConnection*& connecting, const bool& timed_out) {
-  error = ConnectError::None;
-  reused = false;
-  std::string key = key_of(upstream, tls);
-  Destination& d = destinations_[key];
+std::unique_ptr<UpstreamConnection> UpstreamPool::reuse(const config::UpstreamConfig& upstream,
+                                                        const tls::ClientContext* tls) {
+  key_of(upstream, tls, key_);
+  auto found = destinations_.find(key_);
+  if (found == destinations_.end()) return nullptr;
+  auto& idle = found->second.idle;
   const auto now = std::chrono::steady_clock::now();
   const auto max_idle = std::chrono::seconds(upstream.idle_timeout_s);
-  while (!d.idle.empty()) {
-    auto c = std::move(d.idle.back());
-    d.idle.pop_back();
+  while (!idle.empty()) {
+    auto c = std::move(idle.back());
+    idle.pop_back();
     if (now - c->idle_since > max_idle) continue;
     if (c->watching) {
       if (c->watch->readable) continue;
@@ -84,10 +82,18 @@ asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::acquire(
     } else if (now - c->idle_since >= kPeekAfterIdle && readable(c->stream)) {
       continue;
     }
-    reused = true;
-    co_return c;
+    return c;
   }
+  return nullptr;
+}
 
+asio::awaitable<std::unique_ptr<UpstreamConnection>> UpstreamPool::open(
+    const config::UpstreamConfig& upstream, const tls::ClientContext* tls, ConnectError& error,
+    UpstreamConnection*& connecting, const bool& timed_out) {
+  error = ConnectError::None;
+  key_of(upstream, tls, key_);
+  std::string key = key_;
+  Destination& d = destinations_[key];
   auto c = std::make_unique<UpstreamConnection>(ioc_);
   c->key = std::move(key);
   connecting = c.get();

@@ -62,18 +62,28 @@ enum class ConnectError { None, Refused, Timeout, Resolve, Tls };
 
 class UpstreamPool {
  public:
+  // A connection given back less than this long ago is handed out without the peek: under load
+  // (the only time one system call per request shows) connections come back within
+  // microseconds, and an upstream's close that raced with that is what the retry of an
+  // idempotent request on a reused connection is for (upstream_exchange.cc). Longer idle
+  // connections, where an upstream's idle timeout or restart is likely, are still peeked at.
+  static constexpr auto kPeekAfterIdle = std::chrono::milliseconds(1);
+
   explicit UpstreamPool(boost::asio::io_context& ioc) : ioc_(ioc) {}
 
-  // A pooled connection when one is idle (`reused` = true), else a new one. An idle
-  // connection that is readable (the upstream closed it, or left bytes on it that no request
-  // asked for) is dropped, never handed out: those bytes would be read as the next answer.
-  // Its pending watch_idle() wait tells; a connection released without one is peeked at.
-  // `connecting` points at a new connection while its connect (and TLS handshake) is
-  // pending, so the caller's deadline can cancel it. `tls`: the upstream's TLS context for an
-  // https upstream, else null.
-  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> acquire(
-      const config::UpstreamConfig& upstream, const tls::ClientContext* tls, bool& reused,
-      ConnectError& error, UpstreamConnection*& connecting, const bool& timed_out);
+  // An idle pooled connection to this upstream, else null. A connection that is readable
+  // (the upstream closed it, or left bytes on it that no request asked for) is dropped, never
+  // handed out: those bytes would be read as the next answer. Its pending watch_idle() wait
+  // tells; a connection released without one is peeked at, unless it came back less than
+  // kPeekAfterIdle ago. Synchronous: reusing a connection costs no coroutine frame.
+  std::unique_ptr<UpstreamConnection> reuse(const config::UpstreamConfig& upstream,
+                                            const tls::ClientContext* tls);
+  // A new connection (and TLS handshake, for an https upstream: `tls` is its context), or
+  // null with `error` set. `connecting` points at it while its connect (and handshake) is
+  // pending, so the caller's deadline can cancel it.
+  boost::asio::awaitable<std::unique_ptr<UpstreamConnection>> open(
+      const config::UpstreamConfig& upstream, const tls::ClientContext* tls, ConnectError& error,
+      UpstreamConnection*& connecting, const bool& timed_out);
 
   // Back to the pool; dropped when the pool for that upstream is full.
   void release(const config::UpstreamConfig& upstream, std::unique_ptr<UpstreamConnection> c);
@@ -92,6 +102,7 @@ class UpstreamPool {
 
   boost::asio::io_context& ioc_;
   std::unordered_map<std::string, Destination> destinations_;
+  std::string key_;  // reuse()'s and open()'s key, built in place
 };
 
 }  // namespace portcullis::proxy

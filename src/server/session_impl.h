@@ -218,8 +218,9 @@ struct HttpSession::Impl {
   asio::awaitable<std::optional<GatewayError>> exchange(
       const config::UpstreamConfig& up, const tls::ClientContext* tls, Request& req, char* body,
       std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp);
+  // A new upstream connection (exchange() reuses a pooled one first, with no suspension).
   asio::awaitable<std::optional<GatewayError>> connect(
-      const config::UpstreamConfig& up, const tls::ClientContext* tls, bool& reused,
+      const config::UpstreamConfig& up, const tls::ClientContext* tls,
       std::unique_ptr<proxy::UpstreamConnection>& conn);
   asio::awaitable<std::optional<GatewayError>> send_request(Request& req,
                                                             proxy::UpstreamConnection& conn,

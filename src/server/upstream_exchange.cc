@@ -74,9 +74,14 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
     std::unique_ptr<proxy::UpstreamConnection>& conn, std::optional<ResponseParser>& rp) {
   const bool replayable = parser->is_done() && idempotent(req.method());
   for (int attempt = 0;; ++attempt) {
-    bool reused = false;
-    auto failure = co_await connect(up, tls, reused, conn);
-    if (failure) co_return failure;
+    conn = worker.pool().reuse(up, tls);
+    const bool reused = conn != nullptr;
+    std::optional<GatewayError> failure;
+    if (reused) {
+      upstream_in_use = conn.get();
+    } else if ((failure = co_await connect(up, tls, conn))) {
+      co_return failure;
+    }
     failure = co_await send_request(req, *conn, body, attempt == 0);
     if (!failure) failure = co_await read_response_head(up, *conn, rp);
     if (!failure) co_return std::nullopt;
@@ -89,11 +94,11 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
 
 // The connect timeout covers the TLS handshake of an https upstream too.
 asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::connect(
-    const config::UpstreamConfig& up, const tls::ClientContext* tls, bool& reused,
+    const config::UpstreamConfig& up, const tls::ClientContext* tls,
     std::unique_ptr<proxy::UpstreamConnection>& conn) {
   proxy::ConnectError cerr;
   arm(seconds(up.connect_timeout_s));
-  conn = co_await worker.pool().acquire(up, tls, reused, cerr, upstream_in_use, timed_out);
+  conn = co_await worker.pool().open(up, tls, cerr, upstream_in_use, timed_out);
   upstream_in_use = conn.get();
   if (conn) co_return std::nullopt;
   switch (cerr) {

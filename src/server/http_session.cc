@@ -4,6 +4,7 @@
 #include "server/http_session.h"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -35,6 +36,21 @@ using namespace session;  // NOLINT: the session's own private vocabulary
 
 namespace {
 constexpr std::size_t kFirstRead = 4096;  // the read that starts a request
+
+// Plain operator new/delete for a parked connection's wait. Asio's default (std::allocator
+// included) recycles the thread's last freed blocks, whatever their size: a wait parked for
+// minutes would hold an earlier write's 352 bytes where it needs ~100.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}  // NOLINT: rebinding converts
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t) noexcept { ::operator delete(p); }
+  friend bool operator==(const ExactAllocator&, const ExactAllocator&) { return true; }
+  friend bool operator!=(const ExactAllocator&, const ExactAllocator&) { return false; }
+};
 }  // namespace
 
 HttpSession::HttpSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -44,50 +60,112 @@ void HttpSession::start(proxy::Socket socket, Worker& worker) {
       new HttpSession(std::make_unique<Impl>(std::move(socket), worker)));
   worker.sessions().insert(session.get());
   worker.state().active_sessions.fetch_add(1);
-  asio::co_spawn(worker.ioc(), session->impl_->run(session), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("session ended by an unexpected error: {}", ex.what());
-    }
-  });
+  spawn(std::move(session), false);
+}
+
+void HttpSession::spawn(std::shared_ptr<HttpSession> self, bool resumed) {
+  Impl& d = *self->impl_;
+  auto run = d.run(self, resumed);
+  asio::co_spawn(d.worker.ioc(), std::move(run),
+                 [self = std::move(self)](std::exception_ptr e, bool parked) mutable {
+                   if (!e) {
+                     if (parked) park(std::move(self));
+                     return;
+                   }
+                   try {
+                     std::rethrow_exception(e);
+                   } catch (const std::exception& ex) {
+                     spdlog::error("session ended by an unexpected error: {}", ex.what());
+                   }
+                 });
+}
+
+void HttpSession::park(std::shared_ptr<HttpSession> self) {
+  Impl& d = *self->impl_;
+  auto p = std::make_unique<Parked>(std::move(d.client), d.worker);
+  p->peer_ip = std::move(d.peer_ip);
+  if (d.memo.owner != 0) {
+    p->memo = std::make_unique<auth::CredentialMemo>();
+    p->memo->swap(d.memo);
+  }
+  p->client_cert = std::move(d.client_cert);
+  p->deadline = d.deadline;
+  self->impl_.reset();
+  ClientStream& client = p->client;
+  self->parked_ = std::move(p);
+  client.socket().async_wait(
+      tcp::socket::wait_read,
+      asio::bind_allocator(
+          ExactAllocator<void>(),
+          [self = std::move(self)](beast::error_code ec) mutable { unpark(std::move(self), ec); }));
+}
+
+void HttpSession::unpark(std::shared_ptr<HttpSession> self, beast::error_code ec) {
+  if (ec) {
+    // Closed while parked (drain, idle timeout): no answer, no close_notify.
+    Parked& p = *self->parked_;
+    p.client.socket().shutdown(tcp::socket::shutdown_send, ec);
+    p.client.socket().close(ec);
+    p.worker.sessions().erase(self.get());
+    p.worker.state().active_sessions.fetch_sub(1);
+    return;
+  }
+  self->impl_ = std::make_unique<Impl>(std::move(*self->parked_));
+  self->parked_.reset();
+  spawn(std::move(self), true);
 }
 
 void HttpSession::close_idle() {
-  if (!impl_->idle) return;
   beast::error_code ec;
+  if (parked_) {
+    parked_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
+    parked_->client.socket().close(ec);
+    return;
+  }
+  if (!impl_->idle) return;
   impl_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
   impl_->client.socket().close(ec);
 }
 
 void HttpSession::cut() {
+  beast::error_code ec;
+  if (parked_) {
+    parked_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
+    parked_->client.socket().close(ec);
+    return;
+  }
   Impl& d = *impl_;
   d.cut_at_drain = true;
-  beast::error_code ec;
   d.client.socket().shutdown(tcp::socket::shutdown_both, ec);
   d.client.socket().close(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.close(ec);
 }
 
 void HttpSession::check_deadline(Clock::time_point now) {
+  beast::error_code ec;
+  if (parked_) {
+    if (now < parked_->deadline) return;
+    parked_->deadline = Clock::time_point::max();
+    parked_->timed_out = true;
+    parked_->client.socket().cancel(ec);
+    return;
+  }
   Impl& d = *impl_;
   if (d.parkable && !d.park) {
     d.park = true;  // waiting for a next request: give the read buffer back (await_first_byte)
-    beast::error_code ec;
     d.client.socket().cancel(ec);
   }
   if (now < d.deadline) return;
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
-  beast::error_code ec;
   d.client.socket().cancel(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
 }
 
-asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
+asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
+                                             bool resumed_after_park) {
   bool open = true;
-  {
+  if (!resumed_after_park) {
     // The runtime the connection starts with decides whether it begins with a PROXY header
     // and whether it speaks TLS. Held, not referenced (a reload may swap the worker's
     // runtime), and only for these steps: a long-lived connection must not keep an old
@@ -103,6 +181,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     body_timeout = std::chrono::seconds(rt->config->server.body_timeout_s);
     std::optional<GatewayError> refusal;
     if (!co_await read_head(rt->config->server, refusal)) {
+      if (end_to_park) co_return true;  // HttpSession::park: the connection waits, parked
       if (!refusal) break;
       // The request could not even be read: answer, log, and close.
       rq.request_id = identity::generate_request_id();
@@ -120,6 +199,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
   co_await close();
   worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
+  co_return false;
 }
 
 // server.proxy_protocol: the connection starts with a PROXY protocol header naming the
@@ -164,16 +244,22 @@ asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerCo
   if (buffer.size() > 0) co_return true;  // pipelined
   if (worker.draining()) co_return false;
   idle = true;
-  arm(std::chrono::seconds(sc.idle_timeout_s));
+  // Parked and taken up again (HttpSession::park), the connection has bytes to read, and the
+  // idle deadline armed before parking still holds (a client sending TLS records without
+  // data does not extend it).
+  const bool resumed_now = resumed;
+  resumed = false;
+  if (!resumed_now) arm(std::chrono::seconds(sc.idle_timeout_s));
   beast::error_code ec;
   std::size_t n = 0;
-  if (!client.tls() && buffer.capacity() <= kFirstRead) {
+  if (!resumed_now && !client.tls() && buffer.capacity() <= kFirstRead) {
     // A busy client's next request comes within microseconds: Asio's read tries the socket
     // once, then waits for readiness with no system call of its own (the socket stays in the
     // worker's epoll set), holding the read buffer meanwhile. A connection the sweeper finds
-    // waiting (within kSweepInterval) is parked: the read is called off and the wait below
-    // holds no buffer (it costs an epoll_ctl, which only a connection idle that long pays).
-    // A buffer grown past the usual size (a large head) is given back at once instead.
+    // waiting (within kSweepInterval) is parked: the read is called off and the connection
+    // waits below, holding nothing but its socket (it costs an epoll_ctl, which only a
+    // connection idle that long pays). A buffer grown past the usual size (a large head) is
+    // given back at once instead.
     parkable = true;
     park = false;
     std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
@@ -189,17 +275,11 @@ asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerCo
   // A busy client's next request may be there already.
   n = client.read_now(buffer.prepare(kFirstRead), ec);
   if (ec == asio::error::would_block) {
-    // An idle connection holds no buffer of its own: the read buffer is taken again when
-    // bytes arrive, the others when the next message is written.
-    buffer.shrink_to_fit();
-    out.release();
-    std::string().swap(upstream_lines);
-    std::string().swap(client_lines);
-    std::tie(ec) = co_await client.socket().async_wait(tcp::socket::wait_read, nothrow);
-    if (!ec) n = client.read_now(buffer.prepare(kFirstRead), ec);
-    if (ec == asio::error::would_block) {  // not yet (over TLS: a record without data)
-      std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
-    }
+    // Nothing yet (over TLS: nothing, or a record without data): the coroutine ends and
+    // the connection waits parked (HttpSession::park), holding no buffer, frame or request
+    // state.
+    end_to_park = true;
+    co_return false;
   }
   idle = false;
   if (ec || n == 0) co_return false;

@@ -99,6 +99,18 @@ struct BodyBuffer {
 
 }  // namespace session
 
+// What a parked connection keeps while it waits for its next request (HttpSession::park).
+struct HttpSession::Parked {
+  Parked(ClientStream c, Worker& w) : client(std::move(c)), worker(w) {}
+  ClientStream client;
+  Worker& worker;
+  std::string peer_ip;
+  std::unique_ptr<auth::CredentialMemo> memo;  // null when the memo was empty
+  std::unique_ptr<const auth::ClientCertificate> client_cert;
+  Clock::time_point deadline;  // the idle deadline
+  bool timed_out = false;
+};
+
 struct HttpSession::Impl {
   using RequestState = session::RequestState;
   using PumpResult = session::PumpResult;
@@ -111,6 +123,17 @@ struct HttpSession::Impl {
     if (!ec) peer_ip = ep.address().to_string();
     client.socket().set_option(tcp::no_delay(true), ec);
     client.socket().non_blocking(true, ec);  // for read_now (await_first_byte)
+  }
+  // A parked connection taken up again: its next request's bytes are there (or it ends).
+  Impl(Parked&& p)
+      : client(std::move(p.client)),
+        worker(p.worker),
+        peer_ip(std::move(p.peer_ip)),
+        client_cert(std::move(p.client_cert)),
+        deadline(p.deadline),
+        timed_out(p.timed_out),
+        resumed(true) {
+    if (p.memo) memo.swap(*p.memo);
   }
 
   // The connection.
@@ -143,6 +166,11 @@ struct HttpSession::Impl {
   bool cut_at_drain = false;  // closed by the drain deadline (HttpSession::cut)
   proxy::UpstreamConnection* upstream_in_use = nullptr;
   std::chrono::seconds body_timeout{30};
+  // await_first_byte found nothing to read: run() ends and the connection waits parked in
+  // its HttpSession (HttpSession::park), holding only its socket.
+  bool end_to_park = false;
+  // Taken up again after parking: the idle deadline armed before parking still holds.
+  bool resumed = false;
   template <class Duration>
   void arm(Duration d) {
     timed_out = false;
@@ -154,7 +182,9 @@ struct HttpSession::Impl {
   std::optional<RequestParser> parser;
   RequestState rq;
 
-  asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+  // The connection's coroutine; true when it ended to park (the connection stays open).
+  // `resumed`: taken up again after parking (no PROXY header, no handshake).
+  asio::awaitable<bool> run(std::shared_ptr<HttpSession> self, bool resumed_after_park);
   // server.proxy_protocol: false when the connection must close (no valid header).
   asio::awaitable<bool> read_proxy_header(const config::ServerConfig& sc);
   void refuse_proxy_header(std::string_view reason);

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -34,6 +35,7 @@ constexpr std::size_t kRegion = std::size_t{512} << 20;
 // Written once before OpenSSL's first allocation, read-only afterwards.
 char* region = nullptr;
 char* region_end = nullptr;
+std::uintptr_t region_start = 0;
 
 // The slots: a bump pointer through the region, then the freed ones (a list threaded
 // through them).
@@ -41,12 +43,12 @@ std::mutex slots_mutex;
 char* next_unused = nullptr;
 void* free_slots = nullptr;
 
+// One subtraction and one comparison: OpenSSL frees ~50 times per request (null included).
 bool in_region(const void* p) {
-  const char* c = static_cast<const char*>(p);
-  return c >= region && c < region_end;
+  return reinterpret_cast<std::uintptr_t>(p) - region_start < kRegion;
 }
 
-void* take_slot() {
+[[gnu::noinline]] void* take_slot() {
   const std::lock_guard<std::mutex> lock(slots_mutex);
   void* p = free_slots;
   if (p != nullptr) {
@@ -60,7 +62,8 @@ void* take_slot() {
   return p;
 }
 
-void give_slot(void* p) {
+// Out of line: slot_free's common path (not a slot) then needs no stack frame.
+[[gnu::noinline]] void give_slot(void* p) {
   const std::lock_guard<std::mutex> lock(slots_mutex);
   std::memcpy(p, &free_slots, sizeof free_slots);
   free_slots = p;
@@ -74,11 +77,11 @@ void* slot_malloc(std::size_t n, const char*, int) {
 }
 
 void slot_free(void* p, const char*, int) {
-  if (in_region(p)) {
+  if (in_region(p)) [[unlikely]] {
     give_slot(p);
-  } else {
-    std::free(p);
+    return;
   }
+  std::free(p);
 }
 
 void* slot_realloc(void* p, std::size_t n, const char* file, int line) {
@@ -105,10 +108,12 @@ bool install() {
   if (r == MAP_FAILED) return false;
   region = static_cast<char*>(r);
   region_end = region + kRegion;
+  region_start = reinterpret_cast<std::uintptr_t>(r);
   next_unused = region;
   if (CRYPTO_set_mem_functions(slot_malloc, slot_realloc, slot_free) != 1) {
     // OpenSSL allocated already: it keeps its allocator.
     region = region_end = next_unused = nullptr;
+    region_start = 0;
     ::munmap(r, kRegion);
     return false;
   }

@@ -18,8 +18,9 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   memo.credential = token;
   EXPECT_TRUE(memo.matches(owner, token));
   EXPECT_FALSE(memo.matches(owner + 1, token));
-  for (std::size_t at : {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{300},
-                         std::size_t{607}, std::size_t{608}, std::size_t{612}}) {
+  for (std::size_t at :
+       {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{16}, std::size_t{24},
+        std::size_t{300}, std::size_t{599}, std::size_t{607}, std::size_t{608}, std::size_t{612}}) {
     std::string other = token;
     other[at] = 'b';
     EXPECT_FALSE(memo.matches(owner, other)) << "difference at " << at;

@@ -4,28 +4,37 @@
 
 #include <atomic>
 #include <cstring>
+#include <utility>
 
 namespace portcullis::auth {
 
 namespace {
 
-// Equality without an early exit or a data-dependent branch, eight bytes at a time: a bearer
-// token is ~600 bytes, and CRYPTO_memcmp's byte loop costs a third of a microsecond on it.
-// The time taken depends on the length only.
+// Equality without an early exit or a data-dependent branch, 32 bytes at a time in four
+// independent lanes (a bearer token is ~600 bytes: CRYPTO_memcmp's byte loop costs a third of
+// a microsecond on it, one 8-byte lane ~400 instructions). The time taken depends on the
+// length only.
 bool same_bytes(const char* a, const char* b, std::size_t n) {
-  std::uint64_t diff = 0;
+  std::uint64_t d0 = 0, d1 = 0, d2 = 0, d3 = 0;
   std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
+  const auto lane = [&](std::size_t at) {
     std::uint64_t x, y;
-    std::memcpy(&x, a + i, 8);
-    std::memcpy(&y, b + i, 8);
-    diff |= x ^ y;
+    std::memcpy(&x, a + at, 8);
+    std::memcpy(&y, b + at, 8);
+    return x ^ y;
+  };
+  for (; i + 32 <= n; i += 32) {
+    d0 |= lane(i);
+    d1 |= lane(i + 8);
+    d2 |= lane(i + 16);
+    d3 |= lane(i + 24);
   }
+  for (; i + 8 <= n; i += 8) d0 |= lane(i);
   for (; i < n; ++i) {
-    diff |= static_cast<std::uint64_t>(static_cast<unsigned char>(a[i]) ^
-                                       static_cast<unsigned char>(b[i]));
+    d1 |= static_cast<std::uint64_t>(static_cast<unsigned char>(a[i]) ^
+                                     static_cast<unsigned char>(b[i]));
   }
-  return diff == 0;
+  return (d0 | d1 | d2 | d3) == 0;
 }
 
 }  // namespace
@@ -34,6 +43,16 @@ void CredentialMemo::clear() {
   owner = 0;
   OPENSSL_cleanse(credential.data(), credential.size());
   credential.clear();
+}
+
+void CredentialMemo::swap(CredentialMemo& other) noexcept {
+  std::swap(owner, other.owner);
+  credential.swap(other.credential);
+  std::swap(identity, other.identity);
+  std::swap(valid_from, other.valid_from);
+  std::swap(valid_until, other.valid_until);
+  key.swap(other.key);
+  std::swap(check, other.check);
 }
 
 bool CredentialMemo::matches(std::uint64_t who, std::string_view presented) const {

@@ -33,10 +33,6 @@ namespace portcullis::server {
 namespace json = boost::json;
 using namespace session;  // NOLINT: the session's own private vocabulary
 
-namespace {
-constexpr std::size_t kFirstRead = 4096;  // the read that starts a request
-}  // namespace
-
 HttpSession::HttpSession(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 void HttpSession::start(proxy::Socket socket, Worker& worker) {
@@ -44,17 +40,11 @@ void HttpSession::start(proxy::Socket socket, Worker& worker) {
       new HttpSession(std::make_unique<Impl>(std::move(socket), worker)));
   worker.sessions().insert(session.get());
   worker.state().active_sessions.fetch_add(1);
-  asio::co_spawn(worker.ioc(), session->impl_->run(session), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::error("session ended by an unexpected error: {}", ex.what());
-    }
-  });
+  spawn(std::move(session), false);
 }
 
 void HttpSession::close_idle() {
+  if (close_parked()) return;
   if (!impl_->idle) return;
   beast::error_code ec;
   impl_->client.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -62,32 +52,34 @@ void HttpSession::close_idle() {
 }
 
 void HttpSession::cut() {
+  if (close_parked()) return;
+  beast::error_code ec;
   Impl& d = *impl_;
   d.cut_at_drain = true;
-  beast::error_code ec;
   d.client.socket().shutdown(tcp::socket::shutdown_both, ec);
   d.client.socket().close(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.close(ec);
 }
 
 void HttpSession::check_deadline(Clock::time_point now) {
-  Impl& d = *impl_;
-  if (d.parkable && !d.park) {
-    d.park = true;  // waiting for a next request: give the read buffer back (await_first_byte)
-    beast::error_code ec;
-    d.client.socket().cancel(ec);
+  if (parked_) {
+    check_parked_deadline(now);
+    return;
   }
+  Impl& d = *impl_;
+  d.park_if_waiting();
   if (now < d.deadline) return;
+  beast::error_code ec;
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
-  beast::error_code ec;
   d.client.socket().cancel(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
 }
 
-asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) {
+asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
+                                             bool resumed_after_park) {
   bool open = true;
-  {
+  if (!resumed_after_park) {
     // The runtime the connection starts with decides whether it begins with a PROXY header
     // and whether it speaks TLS. Held, not referenced (a reload may swap the worker's
     // runtime), and only for these steps: a long-lived connection must not keep an old
@@ -103,6 +95,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
     body_timeout = std::chrono::seconds(rt->config->server.body_timeout_s);
     std::optional<GatewayError> refusal;
     if (!co_await read_head(rt->config->server, refusal)) {
+      if (end_to_park) co_return true;  // HttpSession::park: the connection waits, parked
       if (!refusal) break;
       // The request could not even be read: answer, log, and close.
       rq.request_id = identity::generate_request_id();
@@ -120,6 +113,7 @@ asio::awaitable<void> HttpSession::Impl::run(std::shared_ptr<HttpSession> self) 
   co_await close();
   worker.sessions().erase(self.get());
   worker.state().active_sessions.fetch_sub(1);
+  co_return false;
 }
 
 // server.proxy_protocol: the connection starts with a PROXY protocol header naming the
@@ -158,53 +152,6 @@ asio::awaitable<bool> HttpSession::Impl::read_proxy_header(const config::ServerC
 void HttpSession::Impl::refuse_proxy_header(std::string_view reason) {
   observe::Metrics::global().add(observe::series::kProxyProtocolErrors, {{"reason", reason}});
   spdlog::warn("connection from {} closed: no valid PROXY protocol header ({})", peer_ip, reason);
-}
-
-asio::awaitable<bool> HttpSession::Impl::await_first_byte(const config::ServerConfig& sc) {
-  if (buffer.size() > 0) co_return true;  // pipelined
-  if (worker.draining()) co_return false;
-  idle = true;
-  arm(std::chrono::seconds(sc.idle_timeout_s));
-  beast::error_code ec;
-  std::size_t n = 0;
-  if (!client.tls() && buffer.capacity() <= kFirstRead) {
-    // A busy client's next request comes within microseconds: Asio's read tries the socket
-    // once, then waits for readiness with no system call of its own (the socket stays in the
-    // worker's epoll set), holding the read buffer meanwhile. A connection the sweeper finds
-    // waiting (within kSweepInterval) is parked: the read is called off and the wait below
-    // holds no buffer (it costs an epoll_ctl, which only a connection idle that long pays).
-    // A buffer grown past the usual size (a large head) is given back at once instead.
-    parkable = true;
-    park = false;
-    std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
-    parkable = false;
-    const bool parked = park && ec == asio::error::operation_aborted && !timed_out;
-    if (!parked) {
-      idle = false;
-      if (ec || n == 0) co_return false;
-      buffer.commit(n);
-      co_return true;
-    }
-  }
-  // A busy client's next request may be there already.
-  n = client.read_now(buffer.prepare(kFirstRead), ec);
-  if (ec == asio::error::would_block) {
-    // An idle connection holds no buffer of its own: the read buffer is taken again when
-    // bytes arrive, the others when the next message is written.
-    buffer.shrink_to_fit();
-    out.release();
-    std::string().swap(upstream_lines);
-    std::string().swap(client_lines);
-    std::tie(ec) = co_await client.socket().async_wait(tcp::socket::wait_read, nothrow);
-    if (!ec) n = client.read_now(buffer.prepare(kFirstRead), ec);
-    if (ec == asio::error::would_block) {  // not yet (over TLS: a record without data)
-      std::tie(ec, n) = co_await client.async_read_some(buffer.prepare(kFirstRead), nothrow);
-    }
-  }
-  idle = false;
-  if (ec || n == 0) co_return false;
-  buffer.commit(n);
-  co_return true;
 }
 
 asio::awaitable<bool> HttpSession::Impl::read_head(const config::ServerConfig& sc,

@@ -3,6 +3,7 @@
 // streaming bodies in both directions; then the next request on the same connection.
 #pragma once
 
+#include <boost/system/error_code.hpp>
 #include <chrono>
 #include <memory>
 
@@ -27,10 +28,24 @@ class HttpSession {
   void cut();
 
   struct Impl;
+  struct Parked;
 
  private:
   explicit HttpSession(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  // Runs the connection's coroutine on `impl_`; `resumed`: taken up again after parking.
+  static void spawn(std::shared_ptr<HttpSession> self, bool resumed);
+  // A connection waiting for its next request parks: its coroutine ends, `impl_` (the
+  // request's state, ~2 KiB, and the coroutine frames) is freed, and only `parked_` (the
+  // connection: socket, TLS, peer, credential memo) waits for the socket to be readable.
+  static void park(std::shared_ptr<HttpSession> self);
+  static void unpark(std::shared_ptr<HttpSession> self, boost::system::error_code ec);
+  // Closes a parked connection; false when it is not parked.
+  bool close_parked();
+  // The sweeper's pass over a parked connection: past its idle deadline, its wait ends.
+  void check_parked_deadline(std::chrono::steady_clock::time_point now);
+
+  std::unique_ptr<Impl> impl_;      // null while parked
+  std::unique_ptr<Parked> parked_;  // null while running
 };
 
 }  // namespace portcullis::server

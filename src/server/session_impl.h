@@ -100,6 +100,18 @@ struct BodyBuffer {
 
 }  // namespace session
 
+// What a parked connection keeps while it waits for its next request (HttpSession::park).
+struct HttpSession::Parked {
+  Parked(ClientStream c, Worker& w) : client(std::move(c)), worker(w) {}
+  ClientStream client;
+  Worker& worker;
+  std::string peer_ip;
+  std::unique_ptr<auth::CredentialMemo> memo;  // null when the memo was empty
+  std::unique_ptr<const auth::ClientCertificate> client_cert;
+  Clock::time_point deadline;  // the idle deadline
+  bool timed_out = false;
+};
+
 struct HttpSession::Impl {
   using RequestState = session::RequestState;
   using PumpResult = session::PumpResult;
@@ -113,6 +125,17 @@ struct HttpSession::Impl {
     client.socket().set_option(tcp::no_delay(true), ec);
     client.socket().non_blocking(true, ec);  // for read_now (await_first_byte)
   }
+  // A parked connection taken up again: its next request's bytes are there (or it ends).
+  Impl(Parked&& p)
+      : client(std::move(p.client)),
+        worker(p.worker),
+        peer_ip(std::move(p.peer_ip)),
+        client_cert(std::move(p.client_cert)),
+        deadline(p.deadline),
+        timed_out(p.timed_out),
+        resumed(true) {
+    if (p.memo) memo.swap(*p.memo);
+  }
 
   // The connection.
   ClientStream client;        // TLS once handshake() has run on a TLS listener
@@ -125,6 +148,9 @@ struct HttpSession::Impl {
   // the sweeper's next pass parks it (calls the read off, so that its buffers go back).
   bool parkable = false;
   bool park = false;
+  // The sweeper's pass: a connection waiting with its read pending is parked (the read is
+  // called off; await_first_byte then parks it).
+  void park_if_waiting();
   OutgoingMessage out;   // the message being written (request up, then response down)
   AuthWait auth_wait;    // the auth chain's answer for the current request
   LimitWait limit_wait;  // the rate limiter's answer when it waits (a shared store)
@@ -147,6 +173,11 @@ struct HttpSession::Impl {
   bool cut_at_drain = false;  // closed by the drain deadline (HttpSession::cut)
   proxy::UpstreamConnection* upstream_in_use = nullptr;
   std::chrono::seconds body_timeout{30};
+  // await_first_byte found nothing to read: run() ends and the connection waits parked in
+  // its HttpSession (HttpSession::park), holding only its socket.
+  bool end_to_park = false;
+  // Taken up again after parking: the idle deadline armed before parking still holds.
+  bool resumed = false;
   template <class Duration>
   void arm(Duration d) {
     timed_out = false;
@@ -158,7 +189,9 @@ struct HttpSession::Impl {
   std::optional<RequestParser> parser;
   RequestState rq;
 
-  asio::awaitable<void> run(std::shared_ptr<HttpSession> self);
+  // The connection's coroutine; true when it ended to park (the connection stays open).
+  // `resumed`: taken up again after parking (no PROXY header, no handshake).
+  asio::awaitable<bool> run(std::shared_ptr<HttpSession> self, bool resumed_after_park);
   // server.proxy_protocol: false when the connection must close (no valid header).
   asio::awaitable<bool> read_proxy_header(const config::ServerConfig& sc);
   void refuse_proxy_header(std::string_view reason);

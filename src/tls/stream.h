@@ -74,6 +74,9 @@ class Stream {
   using executor_type = typename Socket::executor_type;
 
   explicit Stream(Socket socket) : socket_(std::move(socket)) {}
+  // Moved only with no operation outstanding (a connection parked while idle and taken up
+  // again: server/http_session.cc).
+  Stream(Stream&&) = default;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
 

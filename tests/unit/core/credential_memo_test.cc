@@ -18,8 +18,9 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   memo.credential = token;
   EXPECT_TRUE(memo.matches(owner, token));
   EXPECT_FALSE(memo.matches(owner + 1, token));
-  for (std::size_t at : {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{300},
-                         std::size_t{607}, std::size_t{608}, std::size_t{612}}) {
+  for (std::size_t at :
+       {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{16}, std::size_t{24},
+        std::size_t{300}, std::size_t{599}, std::size_t{607}, std::size_t{608}, std::size_t{612}}) {
     std::string other = token;
     other[at] = 'b';
     EXPECT_FALSE(memo.matches(owner, other)) << "difference at " << at;
@@ -28,6 +29,30 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   EXPECT_FALSE(memo.matches(owner, token + "a"));
   memo.clear();
   EXPECT_FALSE(memo.matches(owner, token));
+}
+
+TEST(CredentialMemo, SwapMovesTheWholeMemo) {
+  // A parked connection keeps its memo aside and takes it back (server/http_session.cc).
+  CredentialMemo memo, aside;
+  const std::uint64_t owner = next_memo_owner();
+  memo.owner = owner;
+  memo.credential = std::string(600, 't');
+  memo.identity.subject = "alice";
+  memo.valid_from = 10;
+  memo.valid_until = 20;
+  memo.key = "key-1";
+  memo.check[0] = 7;
+  aside.swap(memo);
+  EXPECT_FALSE(memo.matches(owner, std::string(600, 't'))) << "nothing left behind";
+  EXPECT_EQ(memo.owner, 0u);
+  memo.swap(aside);
+  EXPECT_TRUE(memo.matches(owner, std::string(600, 't')));
+  EXPECT_EQ(memo.identity.subject, "alice");
+  EXPECT_EQ(memo.valid_from, 10);
+  EXPECT_EQ(memo.valid_until, 20);
+  EXPECT_EQ(memo.key, "key-1");
+  EXPECT_EQ(memo.check[0], 7);
+  EXPECT_EQ(aside.owner, 0u);
 }
 
 }  // namespace

@@ -531,6 +531,16 @@ ratio_line gateway-tls haproxy-tls
 ratio_line gateway-tls-close haproxy-tls-close
 ratio_line gateway-tls-jwt gateway-tls
 ratio_line gateway-tls-jwt gateway-tls-bearer
+declare -A seen_runs=()
+if [ "$REPEAT" -gt 1 ]; then
+  echo
+  echo "req/s of each run, in order:"
+  for t in $TARGETS; do
+    [ -z "${seen_runs[$t]:-}" ] || continue
+    seen_runs[$t]=1
+    printf '  %-22s %s\n' "$t" "${RPS[$t]}"
+  done
+fi
 for w in "${warnings[@]}"; do
   echo "warning: $w"
 done

@@ -81,16 +81,19 @@ asio::awaitable<std::tuple<boost::beast::error_code, std::size_t>> OutgoingMessa
     }
     if (last) suffix_ += "0\r\n\r\n";
   }
-  if constexpr (std::is_same_v<Stream, proxy::TlsSocket>) {
-    // The ssl stream encrypts each buffer as records of its own: a small piece is copied
-    // behind the head, so that a small message is one record (and one send), not three.
-    // Large pieces are not copied (nor kept: the head buffer stays small between messages).
-    if (n <= kCoalesceBytes) {
-      if (n > 0) prefix_.append(data, n);
-      prefix_ += suffix_;
-      n = 0;
-      suffix_.clear();
-    }
+  // A small piece is copied behind the head, so that a small message leaves as one buffer:
+  // one send(2) instead of sendmsg(2) with an iovec (the kernel's cheaper path), and over
+  // TLS one record instead of three (the upstream ssl stream encrypts each buffer as records
+  // of its own). Large pieces are not copied (nor kept: the head buffer stays small between
+  // messages).
+  const bool tls_upstream = std::is_same_v<Stream, proxy::TlsSocket>;
+  if (n <= kCoalesceBytes && (tls_upstream || prefix_.size() + n <= kCoalesceBytes)) {
+    if (n > 0) prefix_.append(data, n);
+    prefix_ += suffix_;
+    auto result =
+        co_await asio::async_write(s, asio::buffer(prefix_), asio::as_tuple(asio::use_awaitable));
+    prefix_.clear();
+    co_return result;
   }
   const std::array<asio::const_buffer, 3> buffers{asio::buffer(prefix_), asio::buffer(data, n),
                                                   asio::buffer(suffix_)};

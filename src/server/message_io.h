@@ -89,7 +89,7 @@ class OutgoingMessage {
                                                                                   bool last);
 
  private:
-  static constexpr std::size_t kCoalesceBytes = 4096;  // over TLS, see write()
+  static constexpr std::size_t kCoalesceBytes = 4096;  // see write()
   std::string prefix_;
   std::string suffix_;
   bool chunked_ = false;

@@ -155,6 +155,23 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   if (found.ambiguous()) return done(fail(Status::AmbiguousCredential, d::kAmbiguous));
   const std::string_view token = found.value();
   if (token.empty()) return done(fail(Status::MalformedCredential, d::kEmpty));
+  // ---- The token this connection presented last time, verified then? (Before the shape
+  // checks: the memo holds a token that passed them all, compared byte for byte.)
+  if (CredentialMemo* memo = request.memo;
+      memo != nullptr && memo->owner != 0 && token.size() <= max_token_bytes_) {
+    for (const auto& p : providers_) {
+      if (p->memo_owner() != memo->owner) continue;
+      if (memo->matches(p->memo_owner(), token)) {
+        const std::int64_t now = p->now();
+        if (now >= memo->valid_from && now < memo->valid_until) {
+          observe::Metrics::global().add_series(p->cache_hits_series());
+          return done(bound(*p, AuthResult::ok(memo->identity), request.client_cert));
+        }
+      }
+      memo->clear();
+      break;
+    }
+  }
   if (!looks_like_jws(token)) {
     // An opaque bearer token (in Authorization, or the query parameter like one) belongs to
     // the route's other bearer mechanism (oauth2 introspection) when it has one; without one
@@ -166,23 +183,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
   }
   if (token.size() > max_token_bytes_) return done(fail(Status::MalformedCredential, d::kTooLarge));
 
-  // ---- The token this connection presented last time, verified then?
   auto& metrics = observe::Metrics::global();
-  if (CredentialMemo* memo = request.memo; memo != nullptr && memo->owner != 0) {
-    for (const auto& p : providers_) {
-      if (p->memo_owner() != memo->owner) continue;
-      if (memo->matches(p->memo_owner(), token)) {
-        const std::int64_t now = p->now();
-        if (now >= memo->valid_from && now < memo->valid_until) {
-          metrics.add_series(p->cache_hits_series());
-          return done(bound(*p, AuthResult::ok(memo->identity), request.client_cert));
-        }
-      }
-      memo->clear();
-      break;
-    }
-  }
-
   // ---- A token verified before?
   TokenDigest digest;
   sha256(token, digest.data());

@@ -134,8 +134,7 @@ std::string token_id(const TokenDigest& digest) {
 }
 
 JwtAuthenticator::JwtAuthenticator(std::vector<std::shared_ptr<Provider>> providers,
-                                   std::optional<std::string> query_param,
-                                   bool sole_bearer)
+                                   std::optional<std::string> query_param, bool sole_bearer)
     : providers_(std::move(providers)), sole_bearer_(sole_bearer) {
   CredentialPlaces places{"Bearer", false, {}, {}, std::move(query_param)};
   for (const auto& p : providers_) {

@@ -127,6 +127,35 @@ class ProxyTest(GatewayTestCase):
         self.assertEqual(r.header("Content-Length"), str(n))
         self.assertEqual(r.body, pattern_bytes(0, n))
 
+    def test_bodies_around_the_one_buffer_size_arrive_intact(self):
+        """A message whose head and first body piece fit in 4 KiB leaves as one buffer (the
+        piece copied behind the head); one that does not, as head and piece apart. Sizes on
+        both sides of that line arrive byte for byte, chunked or with Content-Length, both
+        ways, on one kept-alive connection."""
+        sizes = (0, 1, 3700, 4000, 4095, 4096, 4097, 8191, 65537)
+        with self.gateway.connect() as conn:
+            for n in sizes:
+                for length in (False, True):
+                    headers = [("X-Echo-Bytes", str(n))]
+                    if length:
+                        headers.append(("X-Echo-Bytes-Length", "1"))
+                    conn.send(build_request("GET", "/echo/bytes", headers))
+                    r = conn.read_response("GET", 10)
+                    self.assertEqual(r.status, 200, f"{n} {length}: {r}")
+                    self.assertEqual(r.body, pattern_bytes(0, n), f"{n} bytes, length={length}")
+                body = os.urandom(n)
+                conn.send(build_request("POST", "/echo/up", [], body))
+                r = conn.read_response("POST", 10)
+                self.assertEqual(r.status, 200, f"upload {n}: {r}")
+                seen = r.echo()
+                self.assertEqual(seen.body_bytes, n)
+                self.assertEqual(seen.body_sha256, hashlib.sha256(body).hexdigest())
+                r = self.gateway.send_raw(
+                    build_request("POST", "/echo/up", [("Transfer-Encoding", "chunked")])
+                    + chunked([body[: n // 2], body[n // 2:]] if n > 1 else [body]))
+                self.assertEqual(r.status, 200, f"chunked upload {n}: {r}")
+                self.assertEqual(r.echo().body_sha256, hashlib.sha256(body).hexdigest())
+
     def test_head_has_headers_but_no_body(self):
         """HEAD gets the upstream's headers (Content-Length of the body a GET would get) and
         no body; the next request on the same connection is read correctly, which proves no

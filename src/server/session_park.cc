@@ -1,12 +1,11 @@
 // A connection between requests. A plain one waits for its next request with Asio's read
 // pending (await_first_byte) until the worker's sweeper finds it waiting and parks it
 // (park_if_waiting); a TLS one, or one with a grown buffer, parks at once. Parked
-// (HttpSession::park), its
-// coroutine ends and its Impl (the request's state, ~2.3 KiB, and ~2.4 KiB of coroutine
-// frames) is freed; HttpSession::Parked (socket, TLS, peer, credential memo, certificate,
-// idle deadline) waits for the socket to be readable, then a new Impl and coroutine take
-// the connection up where it was. Closing (drain, idle timeout, drain deadline) reaches a
-// parked connection through HttpSession::close_idle/cut/check_deadline.
+// (HttpSession::park), its coroutine ends and its Impl (the request's state, ~2.3 KiB, and
+// ~2.4 KiB of coroutine frames) is freed; HttpSession::Parked (socket, TLS, peer, credential
+// memo, certificate, idle deadline) waits for the socket to be readable, then a new Impl and
+// coroutine take the connection up where it was. Closing (drain, idle timeout, drain
+// deadline) reaches a parked connection through HttpSession::close_idle/cut/check_deadline.
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <exception>

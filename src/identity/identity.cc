@@ -24,6 +24,11 @@ bool Identity::header_safe() const {
     return std::none_of(items.begin(), items.end(),
                         [](const std::string& s) { return has_control(s); });
   };
+  // No identity (an auth: none route): nothing to look at.
+  if (subject.empty() && client_id.empty() && auth_method.empty() && cert_thumbprint.empty() &&
+      scopes.empty() && roles.empty() && extra_headers.empty()) {
+    return true;
+  }
   if (has_control(subject) || has_control(client_id) || has_control(auth_method) ||
       has_control(cert_thumbprint)) {
     return false;

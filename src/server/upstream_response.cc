@@ -5,6 +5,7 @@
 #include <boost/beast/http/rfc7230.hpp>
 #include <cstring>
 
+#include "common/header_line.h"
 #include "proxy/headers.h"
 
 namespace portcullis::server {
@@ -37,10 +38,8 @@ void UpstreamResponse::on_field_impl(http::field name, string_view name_string, 
        boost::beast::iequals(name_string, "RateLimit-Policy"))) {
     return;
   }
-  lines_.append(name_string.data(), name_string.size());
-  lines_.append(": ", 2);
-  lines_.append(value.data(), value.size());
-  lines_.append("\r\n", 2);
+  append_header_line(lines_, std::string_view(name_string.data(), name_string.size()),
+                     std::string_view(value.data(), value.size()));
 }
 
 // A field that Connection names is hop-by-hop too. Rare: the kept lines are filtered again.

@@ -552,8 +552,12 @@ class Gateway:
 
     def write_config(self, config: Optional[dict] = None, text: Optional[str] = None) -> str:
         """Writes the config file (a dict gets this gateway's ports); returns the text."""
+        # The dict the file was written from (None for a text): start() can then move the
+        # gateway to other ports if another test took these meanwhile.
+        self._written_from = None
         if text is None:
-            text = to_yaml(self.with_ports(config if config is not None else self.config))
+            self._written_from = config if config is not None else self.config
+            text = to_yaml(self.with_ports(self._written_from))
         tmp = self.config_path + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -562,7 +566,26 @@ class Gateway:
 
     def start(self, timeout: float = 15.0, wait_ready: bool = True) -> None:
         """Starts the gateway and waits until it accepts connections and /readyz says ready
-        (with wait_ready=False: until /readyz answers at all)."""
+        (with wait_ready=False: until /readyz answers at all).
+
+        free_port() hands out a port that was free a moment ago; a test running in parallel
+        can take it before the gateway binds it. When the gateway exits because its address
+        is in use, and its config file was written from a dict, it is given other ports and
+        started again (at most three times)."""
+        for attempt in range(3):
+            try:
+                self._start_once(timeout, wait_ready)
+                return
+            except RuntimeError as e:
+                if (attempt == 2 or self._written_from is None
+                        or "Address already in use" not in str(e)):
+                    raise
+                self.port = free_port()
+                self.admin_port = free_port()
+                self.write_config(self._written_from)
+
+    def _start_once(self, timeout: float, wait_ready: bool) -> None:
+        self._close_files()  # a previous attempt's
         self._stdout = open(self.stdout_path, "wb")
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen([gateway_bin(), "run", "-c", self.config_path],

@@ -22,7 +22,8 @@ def sanitized_build() -> bool:
     return "libasan" in out
 
 
-class TlsIoTest(TlsGatewayCase):
+class ApiCertCase(TlsGatewayCase):
+    """A listener with one certificate for api.example.test, and TLS connections to it."""
 
     @classmethod
     def make_pki(cls):
@@ -33,10 +34,14 @@ class TlsIoTest(TlsGatewayCase):
     def client_context(self):
         return ssl.create_default_context(cafile=self.root.root)
 
-    def tls_connection(self, ctx):
+    def tls_connection(self, ctx=None):
         c = RawConnection(self.gateway.port)
+        ctx = ctx or self.client_context()
         c.sock = ctx.wrap_socket(c.sock, server_hostname="api.example.test")
         return c
+
+
+class TlsIoTest(ApiCertCase):
 
     def test_idle_tls_connections_hold_little_memory(self):
         ctx = self.client_context()
@@ -158,23 +163,11 @@ if __name__ == "__main__":
     unittest.main()
 
 
-class ParkedIdleTimeoutTest(TlsGatewayCase):
+class ParkedIdleTimeoutTest(ApiCertCase):
     """A parked idle connection still ends at idle_timeout_s, and one used again before it
     keeps serving."""
 
     extra_server = {"idle_timeout_s": 1}
-
-    @classmethod
-    def make_pki(cls):
-        cls.root = cls.pki.ca("root-ca")
-        cls.api = cls.root.server("api", dns=["api.example.test"])
-        return [{"cert_file": cls.api.cert, "key_file": cls.api.key}]
-
-    def tls_connection(self):
-        c = RawConnection(self.gateway.port)
-        ctx = ssl.create_default_context(cafile=self.root.root)
-        c.sock = ctx.wrap_socket(c.sock, server_hostname="api.example.test")
-        return c
 
     def test_idle_connection_is_closed_at_the_idle_timeout(self):
         with self.tls_connection() as c:

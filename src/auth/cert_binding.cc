@@ -25,15 +25,16 @@ Status check_cert_binding(std::string_view bound, const ClientCertificate* cert)
 
 void enforce_cert_binding(AuthResult& result, const ClientCertificate* cert) {
   if (result.status != Status::Ok) return;
-  const Status s = check_cert_binding(result.identity.cert_binding, cert);
+  identity::Identity& id = result.own_identity();  // changed either way
+  const Status s = check_cert_binding(id.cert_binding, cert);
   if (s != Status::Ok) {
     // The token proved genuine: the refusal names it in the access log (never upstream).
-    identity::Identity who = std::move(result.identity);
+    identity::Identity who = std::move(id);
     result = AuthResult::fail(s, {}, std::move(result.challenge));
     result.identity = std::move(who);
     return;
   }
-  result.identity.cert_thumbprint = cert->sha256;
+  id.cert_thumbprint = cert->sha256;
 }
 
 }  // namespace portcullis::auth

@@ -24,30 +24,30 @@ void AuthChain::run(const AuthRequest& request, AuthCallback done) const {
     done(AuthResult::ok({}));
     return;
   }
-  run_from(0, request, std::move(done));
+  request.chain.done = std::move(done);
+  run_from(0, request);
 }
 
-void AuthChain::run_from(std::size_t index, const AuthRequest& request,
-                         AuthCallback done) const {
+void AuthChain::run_from(std::size_t index, const AuthRequest& request) const {
   if (index == mechanisms_.size()) {
-    done(AuthResult::fail(Status::MissingCredential));
+    request.chain.done(AuthResult::fail(Status::MissingCredential));
     return;
   }
-  const auto& mechanism = mechanisms_[index];
-  // The chain outlives the request (it belongs to the config snapshot the session holds).
-  mechanism->authenticate(
-      request, [this, index, &request, done = std::move(done),
-                scheme = mechanism->challenge_scheme()](AuthResult&& result) mutable {
-        if (result.status == Status::NoCredential) {
-          run_from(index + 1, request, std::move(done));
-          return;
-        }
-        if (result.status == Status::Ok && result.identity.auth_method.empty()) {
-          result.status = Status::InvalidCredential;  // a mechanism must name itself
-        }
-        if (result.challenge.empty()) result.challenge = std::string(scheme);
-        done(std::move(result));
-      });
+  request.chain.index = index;
+  // The chain outlives the request (it belongs to the config snapshot the session holds), and
+  // the request outlives the answer.
+  mechanisms_[index]->authenticate(request, [this, &request](AuthResult&& result) {
+    const std::size_t at = request.chain.index;
+    if (result.status == Status::NoCredential) {
+      run_from(at + 1, request);
+      return;
+    }
+    if (result.status == Status::Ok && result.who().auth_method.empty()) {
+      result.status = Status::InvalidCredential;  // a mechanism must name itself
+    }
+    if (result.challenge.empty()) result.challenge = mechanisms_[at]->challenge_scheme();
+    request.chain.done(std::move(result));
+  });
 }
 
 void AuthChain::scrub(boost::beast::http::fields& headers, std::string& target) const {

@@ -30,7 +30,7 @@ class AuthChain {
   void scrub(boost::beast::http::fields& headers, std::string& target) const;
 
  private:
-  void run_from(std::size_t index, const AuthRequest& request, AuthCallback done) const;
+  void run_from(std::size_t index, const AuthRequest& request) const;
 
   std::vector<std::shared_ptr<Authenticator>> mechanisms_;
   CredentialShapes shapes_;

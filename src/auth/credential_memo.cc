@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <cstring>
-#include <utility>
 
 namespace portcullis::auth {
 
@@ -43,16 +42,6 @@ void CredentialMemo::clear() {
   owner = 0;
   OPENSSL_cleanse(credential.data(), credential.size());
   credential.clear();
-}
-
-void CredentialMemo::swap(CredentialMemo& other) noexcept {
-  std::swap(owner, other.owner);
-  credential.swap(other.credential);
-  std::swap(identity, other.identity);
-  std::swap(valid_from, other.valid_from);
-  std::swap(valid_until, other.valid_until);
-  key.swap(other.key);
-  std::swap(check, other.check);
 }
 
 bool CredentialMemo::matches(std::uint64_t who, std::string_view presented) const {

@@ -35,9 +35,6 @@ struct CredentialMemo {
 
   // Forgets the credential (its bytes are overwritten, not just released).
   void clear();
-  // Exchanges the whole memo with `other` (no byte copied: a connection parked while idle
-  // keeps its memo aside, server/http_session.cc).
-  void swap(CredentialMemo& other) noexcept;
   // True when `owner` wrote this memo for exactly `credential` (constant time in the bytes).
   bool matches(std::uint64_t owner, std::string_view credential) const;
 };

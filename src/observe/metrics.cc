@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdio>
+#include <deque>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -22,40 +24,81 @@ struct Hash {
   std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// What render() adds up (plain numbers).
 struct HistogramData {
   std::array<std::uint64_t, kBuckets.size()> counts{};
   std::uint64_t count = 0;
   double sum = 0;
 };
 
-struct RouteStats {
-  std::vector<std::pair<unsigned, std::uint64_t>> by_status;  // few distinct statuses
-  HistogramData duration;
-};
-
-void add_observation(HistogramData& h, double seconds) {
-  for (std::size_t i = 0; i < kBuckets.size(); ++i) {
-    if (seconds <= kBuckets[i]) ++h.counts[i];
-  }
-  ++h.count;
-  h.sum += seconds;
+// A shard's numbers are written by its own thread only and read by render() on another:
+// relaxed atomics, so a write is a plain load and store (no lock, no read-modify-write).
+template <class T>
+void bump(std::atomic<T>& cell, T by) {
+  cell.store(cell.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
 
-// One per thread. The mutex is only contended while /metrics reads the shard.
+struct HistogramCells {
+  std::array<std::atomic<std::uint64_t>, kBuckets.size()> counts{};
+  std::atomic<std::uint64_t> count{0};
+  std::atomic<double> sum{0};
+
+  void observe(double seconds) {
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      if (seconds <= kBuckets[i]) bump<std::uint64_t>(counts[i], 1);
+    }
+    bump<std::uint64_t>(count, 1);
+    bump(sum, seconds);
+  }
+  void add_to(HistogramData& h) const {
+    for (std::size_t i = 0; i < kBuckets.size(); ++i) {
+      h.counts[i] += counts[i].load(std::memory_order_relaxed);
+    }
+    h.count += count.load(std::memory_order_relaxed);
+    h.sum += sum.load(std::memory_order_relaxed);
+  }
+};
+
+struct StatusCount {
+  explicit StatusCount(unsigned c) : code(c) {}
+  const unsigned code;
+  std::atomic<std::uint64_t> n{0};
+};
+
+struct RouteStats {
+  std::deque<StatusCount> by_status;  // few distinct statuses; a deque never moves them
+  HistogramCells duration;
+};
+
+// One per thread, written by that thread alone. Its maps grow only under `mu` (which render()
+// holds while it reads them); a number already there is updated without the lock. The maps'
+// nodes never move, so the cached pointers below stay valid.
 struct Shard {
   std::mutex mu;
   std::unordered_map<std::string, RouteStats, Hash, std::equal_to<>> routes;
-  std::unordered_map<std::string, double, Hash, std::equal_to<>> counters;
+  std::unordered_map<std::string, std::atomic<double>, Hash, std::equal_to<>> counters;
   // The last few series add_series found: a request path adds the same ones again and again,
-  // and comparing a key is cheaper than hashing it. Emptied with `counters`.
+  // and comparing a key is cheaper than hashing it.
   struct Recent {
-    std::string_view key;  // the map's own key (its nodes do not move)
-    double* value = nullptr;
+    std::string_view key;  // the map's own key
+    std::atomic<double>* value = nullptr;
   };
   std::array<Recent, 4> recent{};
   std::size_t next_recent = 0;
+  // The route record_request counted last (its key is the map's own).
+  std::string_view last_route;
+  RouteStats* last_route_stats = nullptr;
   // key: name + '\0' + rendered labels (without braces)
-  std::unordered_map<std::string, HistogramData, Hash, std::equal_to<>> histograms;
+  std::unordered_map<std::string, HistogramCells, Hash, std::equal_to<>> histograms;
+
+  // The map's entry for `key`, added (under the lock) when it is new.
+  template <class Map>
+  typename Map::iterator entry(Map& map, std::string_view key) {
+    auto it = map.find(key);
+    if (it != map.end()) return it;
+    std::lock_guard lock(mu);
+    return map.try_emplace(std::string(key)).first;
+  }
 };
 
 void append_escaped(std::string& out, std::string_view v) {
@@ -258,16 +301,14 @@ std::string Metrics::series_key(std::string_view name, Labels labels) {
 
 void Metrics::add_series(std::string_view key, double value) {
   Shard& s = impl_->local();
-  std::lock_guard lock(s.mu);
   for (const auto& r : s.recent) {
     if (r.value != nullptr && r.key == key) {
-      *r.value += value;
+      bump(*r.value, value);
       return;
     }
   }
-  auto it = s.counters.find(key);
-  if (it == s.counters.end()) it = s.counters.emplace(std::string(key), 0.0).first;
-  it->second += value;
+  auto it = s.entry(s.counters, key);
+  bump(it->second, value);
   s.recent[s.next_recent++ % s.recent.size()] = {it->first, &it->second};
 }
 
@@ -277,28 +318,30 @@ void Metrics::observe(std::string_view name, Labels labels, double seconds) {
   key.push_back('\0');
   append_labels(key, labels);
   Shard& s = impl_->local();
-  std::lock_guard lock(s.mu);
-  auto it = s.histograms.find(std::string_view(key));
-  if (it == s.histograms.end()) it = s.histograms.emplace(key, HistogramData{}).first;
-  add_observation(it->second, seconds);
+  s.entry(s.histograms, key)->second.observe(seconds);
 }
 
 void Metrics::record_request(std::string_view route, unsigned status, double seconds) {
   Shard& s = impl_->local();
-  std::lock_guard lock(s.mu);
-  auto it = s.routes.find(route);
-  if (it == s.routes.end()) it = s.routes.emplace(std::string(route), RouteStats{}).first;
-  RouteStats& r = it->second;
-  bool found = false;
-  for (auto& [code, n] : r.by_status) {
-    if (code == status) {
-      ++n;
-      found = true;
+  if (s.last_route_stats == nullptr || s.last_route != route) {
+    auto it = s.entry(s.routes, route);
+    s.last_route = it->first;
+    s.last_route_stats = &it->second;
+  }
+  RouteStats& r = *s.last_route_stats;
+  StatusCount* found = nullptr;
+  for (auto& c : r.by_status) {
+    if (c.code == status) {
+      found = &c;
       break;
     }
   }
-  if (!found) r.by_status.emplace_back(status, 1);
-  add_observation(r.duration, seconds);
+  if (found == nullptr) {
+    std::lock_guard lock(s.mu);
+    found = &r.by_status.emplace_back(status);
+  }
+  bump<std::uint64_t>(found->n, 1);
+  r.duration.observe(seconds);
 }
 
 void Metrics::set_gauge(std::string_view name, Labels labels, double value) {
@@ -325,6 +368,7 @@ void Metrics::reset() {
     std::lock_guard l2(s->mu);
     s->counters.clear();
     s->recent = {};
+    s->last_route_stats = nullptr;
     s->histograms.clear();
     s->routes.clear();
   }
@@ -364,29 +408,21 @@ std::string Metrics::render() const {
     std::lock_guard lock(impl_->mu);
     for (auto& s : impl_->shards) {
       std::lock_guard l2(s->mu);
-      for (const auto& [k, v] : s->counters) counters[k] += v;
+      for (const auto& [k, v] : s->counters) counters[k] += v.load(std::memory_order_relaxed);
       for (const auto& [route, r] : s->routes) {
-        for (const auto& [code, n] : r.by_status) {
+        for (const auto& c : r.by_status) {
           std::string key(series::kRequests);
           key += "{";
-          append_labels(key, {{"route", route}, {"status", std::to_string(code)}});
+          append_labels(key, {{"route", route}, {"status", std::to_string(c.code)}});
           key += "}";
-          counters[key] += static_cast<double>(n);
+          counters[key] += static_cast<double>(c.n.load(std::memory_order_relaxed));
         }
         std::string hkey(series::kDuration);
         hkey.push_back('\0');
         append_labels(hkey, {{"route", route}});
-        auto& m = histograms[hkey];
-        for (std::size_t i = 0; i < kBuckets.size(); ++i) m.counts[i] += r.duration.counts[i];
-        m.count += r.duration.count;
-        m.sum += r.duration.sum;
+        r.duration.add_to(histograms[hkey]);
       }
-      for (const auto& [k, h] : s->histograms) {
-        auto& m = histograms[k];
-        for (std::size_t i = 0; i < kBuckets.size(); ++i) m.counts[i] += h.counts[i];
-        m.count += h.count;
-        m.sum += h.sum;
-      }
+      for (const auto& [k, h] : s->histograms) h.add_to(histograms[k]);
     }
     gauges = impl_->gauges;
     std::erase_if(impl_->live_gauges, [&](const Impl::LiveGauge& g) {

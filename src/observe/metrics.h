@@ -50,7 +50,8 @@ class Metrics {
   static std::string_view help_of(std::string_view family);
   static constexpr std::string_view kUndocumented = "Undocumented metric.";
 
-  // Forgets everything (tests).
+  // Forgets everything (tests: no other thread may count meanwhile, since counting takes no
+  // lock).
   void reset();
 
   struct Impl;

@@ -9,9 +9,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
+#include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -29,16 +29,17 @@ class AnswerWait {
   }
 
   // Before asking: nothing can be pending (a question is answered exactly once, and the
-  // previous request waited for its answer), so no lock is needed.
+  // previous request waited for its answer), so nothing else touches the state.
   void reset() {
     result_.reset();
-    waiting_ = false;
+    resume_ = nullptr;
+    state_.store(kAsking, std::memory_order_relaxed);
   }
-  // After asking: true when the answer came synchronously (then result()).
+  // After asking: true when the answer came synchronously (then result()). Otherwise the
+  // wait is announced, and async_wait() must follow.
   bool ready_now() {
-    std::lock_guard lock(mu_);
-    if (!result_) waiting_ = true;
-    return result_.has_value();
+    int expected = kAsking;
+    return !state_.compare_exchange_strong(expected, kWaiting, std::memory_order_acq_rel);
   }
   // The answer, once ready_now() or async_wait() said it is there. Stays valid until reset().
   Result& result() { return *result_; }
@@ -48,33 +49,36 @@ class AnswerWait {
     return boost::asio::async_initiate<Token, void()>(
         [this, ex](auto handler) {
           auto h = std::make_shared<std::decay_t<decltype(handler)>>(std::move(handler));
-          Handler resume = [h, ex] { boost::asio::post(ex, [h]() mutable { (*h)(); }); };
-          std::unique_lock lock(mu_);
-          if (result_) {
-            lock.unlock();
+          resume_ = [h, ex] { boost::asio::post(ex, [h]() mutable { (*h)(); }); };
+          // Armed: from here on the answerer resumes us. Already answered: we do.
+          int expected = kWaiting;
+          if (!state_.compare_exchange_strong(expected, kArmed, std::memory_order_acq_rel)) {
+            Handler resume = std::move(resume_);
             resume();
-          } else {
-            resume_ = std::move(resume);
           }
         },
         token);
   }
 
  private:
+  // kAsking -> kAnswered: a synchronous answer (ready_now() then finds it).
+  // kAsking -> kWaiting -> kAnswered: answered before async_wait() stored its handler
+  //   (async_wait() then resumes the coroutine itself).
+  // kAsking -> kWaiting -> kArmed -> kAnswered: the answerer resumes the coroutine.
+  // One atomic exchange per answer, and no lock: the result and the handler are each written
+  // by one side before the exchange that hands them to the other.
+  static constexpr int kAsking = 0, kWaiting = 1, kArmed = 2, kAnswered = 3;
+
   void deliver(Result&& r) {
-    Handler resume;
-    {
-      std::lock_guard lock(mu_);
-      result_.emplace(std::move(r));
-      if (waiting_) resume = std::move(resume_);
-      resume_ = nullptr;
+    result_.emplace(std::move(r));
+    if (state_.exchange(kAnswered, std::memory_order_acq_rel) == kArmed) {
+      Handler resume = std::move(resume_);
+      resume();
     }
-    if (resume) resume();
   }
 
-  std::mutex mu_;
+  std::atomic<int> state_{kAsking};
   std::optional<Result> result_;
-  bool waiting_ = false;
   Handler resume_;
 };
 

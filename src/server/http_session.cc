@@ -306,7 +306,9 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
   auth::AuthRequest areq{req,          rq.method,     req.target(),  rq.target.path,
-                         rq.client_ip, rq.request_id, *route.config, &memo};
+                         rq.client_ip, rq.request_id, *route.config, nullptr};
+  if (!memo) memo = std::make_unique<auth::CredentialMemo>();
+  areq.memo = memo.get();
   areq.client_cert = client_cert.get();
   disarm();
   auth_wait.reset();
@@ -317,10 +319,14 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
   }
   auth::AuthResult& result = auth_wait.result();
   // On a refusal too: the access log names a credential that was identified (never forwarded).
-  rq.who = std::move(result.identity);
+  if (result.memo_identity != nullptr) {
+    rq.memo_who = result.memo_identity;
+  } else {
+    rq.own_who = std::move(result.identity);
+  }
   if (result.status == auth::Status::Ok) {
     rq.credential_accepted = true;
-    auto decision = route.policy.check(rq.who);
+    auto decision = route.policy.check(rq.who());
     if (decision.status == auth::Status::Ok) co_return std::nullopt;
     result.status = decision.status;
     result.scope = std::move(decision.scope);
@@ -384,7 +390,7 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
   // Authorization whatever forward_authorization says.
   static const identity::Identity kNoIdentity;
   const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
-  const identity::Identity& who = proven ? rq.who : kNoIdentity;
+  const identity::Identity& who = proven ? rq.who() : kNoIdentity;
   const identity::ForwardOptions options{
       .forward_authorization = route.config->forward_authorization && proven,
       .signer = rt.signed_context.get(),
@@ -494,10 +500,11 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   e.upstream_ms = rq.upstream_ms;
   e.client_ip = rq.client_ip;
   e.peer_ip = peer_ip;
-  e.client_id = rq.who.client_id;
-  e.user_id = rq.who.subject;
-  e.auth_method = rq.who.auth_method;
-  e.credential_id = rq.who.credential_id;
+  const identity::Identity& who = rq.who();
+  e.client_id = who.client_id;
+  e.user_id = who.subject;
+  e.auth_method = who.auth_method;
+  e.credential_id = who.credential_id;
   e.reason = rq.reason;
   e.rate_limit = rq.rate_limit;
   e.would_status = rq.would_status;

@@ -35,7 +35,7 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
       if (refusal->status == 401) record_failed_auth(rt, route);
       // A 403 names its caller: its answer shows the caller's limits too (nothing taken).
       if (refusal->status == 403 && route.limits.has_identity()) {
-        route.limits.identity_checks(rq.who, limit_checks, rq.limits);
+        route.limits.identity_checks(rq.who(), limit_checks, rq.limits);
         if (!limit_checks.empty()) {
           if (!ask_limiter_now(*rt.limiter, true)) co_await ask_limiter(*rt.limiter, true);
           ratelimit::set_outcomes(rq.limits, limit_outcomes);
@@ -164,7 +164,7 @@ void HttpSession::Impl::record_failed_auth(const runtime::Runtime& rt,
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::limit_identity(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route) {
-  route.limits.identity_checks(rq.who, limit_checks, rq.limits);
+  route.limits.identity_checks(rq.who(), limit_checks, rq.limits);
   if (limit_checks.empty()) co_return std::nullopt;
   if (!ask_limiter_now(*rt.limiter, false)) co_await ask_limiter(*rt.limiter, false);
   co_return take_outcomes();

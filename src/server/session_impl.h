@@ -60,7 +60,11 @@ struct RequestState {
   std::string_view route_name;
   std::string_view upstream_name;
   std::string_view reason;  // from the refusal tables
-  identity::Identity who;
+  // Whom the credential names: its own copy, or the connection's memo's (a memo hit; the memo
+  // changes only when the connection authenticates again).
+  identity::Identity own_who;
+  const identity::Identity* memo_who = nullptr;
+  const identity::Identity& who() const { return memo_who != nullptr ? *memo_who : own_who; }
   // The route's mechanism accepted the credential: only then is `who` forwarded (else it is
   // only logged, as a refused credential's is; server/enforcement.h).
   bool credential_accepted = false;
@@ -134,7 +138,7 @@ struct HttpSession::Impl {
         deadline(p.deadline),
         timed_out(p.timed_out),
         resumed(true) {
-    if (p.memo) memo.swap(*p.memo);
+    memo = std::move(p.memo);
   }
 
   // The connection.
@@ -157,7 +161,9 @@ struct HttpSession::Impl {
   // One limit step's checks and answers (reused buffers: a local limit allocates nothing).
   std::vector<ratelimit::Check> limit_checks;
   std::vector<ratelimit::Outcome> limit_outcomes;
-  auth::CredentialMemo memo;  // the last credential a mechanism accepted on this connection
+  // The last credential a mechanism accepted on this connection: made when a route first
+  // authenticates on it, and handed to the parked connection as it is (no byte copied).
+  std::unique_ptr<auth::CredentialMemo> memo;
   // The client certificate the TLS handshake proved, read once per connection (a pointer:
   // plain connections pay 8 bytes for it).
   std::unique_ptr<const auth::ClientCertificate> client_cert;

@@ -58,10 +58,7 @@ void HttpSession::park(std::shared_ptr<HttpSession> self) {
   Impl& d = *self->impl_;
   auto p = std::make_unique<Parked>(std::move(d.client), d.worker);
   p->peer_ip = std::move(d.peer_ip);
-  if (d.memo.owner != 0) {
-    p->memo = std::make_unique<auth::CredentialMemo>();
-    p->memo->swap(d.memo);
-  }
+  if (d.memo && d.memo->owner != 0) p->memo = std::move(d.memo);
   p->client_cert = std::move(d.client_cert);
   p->deadline = d.deadline;
   self->impl_.reset();

@@ -32,10 +32,11 @@ AuthResult fail(const Verdict& v) {
 }
 
 // RFC 8705: a provider that requires certificate-bound tokens accepts a token (however it was
-// found: verified now, cached, or memoized) only with the certificate it is bound to.
-AuthResult bound(const Provider& p, AuthResult result, const ClientCertificate* cert) {
+// found: verified now, cached, or memoized) only with the certificate it is bound to. The
+// result is checked where it is (it travels on to `done` without a move).
+AuthResult&& bound(const Provider& p, AuthResult&& result, const ClientCertificate* cert) {
   if (p.config().require_cert_binding) enforce_cert_binding(result, cert);
-  return result;
+  return std::move(result);
 }
 
 // Remembers a token this connection presented, exactly as long as its cache entry holds:
@@ -164,7 +165,7 @@ void JwtAuthenticator::authenticate(const AuthRequest& request, AuthCallback don
         const std::int64_t now = p->now();
         if (now >= memo->valid_from && now < memo->valid_until) {
           observe::Metrics::global().add_series(p->cache_hits_series());
-          return done(bound(*p, AuthResult::ok(memo->identity), request.client_cert));
+          return done(bound(*p, AuthResult::ok_memo(*memo), request.client_cert));
         }
       }
       memo->clear();

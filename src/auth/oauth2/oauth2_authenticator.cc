@@ -254,7 +254,7 @@ void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback don
   if (memo != nullptr && memo->matches(memo_owner_, token)) {
     if (cache_.now().time_since_epoch().count() < memo->valid_until) {
       metrics.add(series::kCacheHits, {{"provider", config_.name}, {"kind", "positive"}});
-      done(AuthResult::ok(memo->identity));
+      done(AuthResult::ok_memo(*memo));
       return;
     }
     memo->clear();

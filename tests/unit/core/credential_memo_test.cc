@@ -31,29 +31,5 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   EXPECT_FALSE(memo.matches(owner, token));
 }
 
-TEST(CredentialMemo, SwapMovesTheWholeMemo) {
-  // A parked connection keeps its memo aside and takes it back (server/http_session.cc).
-  CredentialMemo memo, aside;
-  const std::uint64_t owner = next_memo_owner();
-  memo.owner = owner;
-  memo.credential = std::string(600, 't');
-  memo.identity.subject = "alice";
-  memo.valid_from = 10;
-  memo.valid_until = 20;
-  memo.key = "key-1";
-  memo.check[0] = 7;
-  aside.swap(memo);
-  EXPECT_FALSE(memo.matches(owner, std::string(600, 't'))) << "nothing left behind";
-  EXPECT_EQ(memo.owner, 0u);
-  memo.swap(aside);
-  EXPECT_TRUE(memo.matches(owner, std::string(600, 't')));
-  EXPECT_EQ(memo.identity.subject, "alice");
-  EXPECT_EQ(memo.valid_from, 10);
-  EXPECT_EQ(memo.valid_until, 20);
-  EXPECT_EQ(memo.key, "key-1");
-  EXPECT_EQ(memo.check[0], 7);
-  EXPECT_EQ(aside.owner, 0u);
-}
-
 }  // namespace
 }  // namespace portcullis::auth

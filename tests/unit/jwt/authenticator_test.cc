@@ -361,10 +361,10 @@ TEST_F(JwtAuthTest, MemoHoldsAVerifiedTokenWithinTheCacheBounds) {
   EXPECT_EQ(memo.valid_until, kNow + 300);     // verified_at + cache_max_s (before exp)
   // Taken from the memo: a changed identity there shows it (white-box).
   memo.identity.subject = "from-memo";
-  EXPECT_EQ(go().identity.subject, "from-memo");
+  EXPECT_EQ(go().who().subject, "from-memo");
   // Past cache_max_s the token is verified again (and remembered up to its exp).
   now = kNow + 300;
-  EXPECT_EQ(go().identity.subject, "42");
+  EXPECT_EQ(go().who().subject, "42");
   EXPECT_EQ(memo.valid_until, kNow + 600);
   // Expired (past exp + skew): the memo is dropped and the token refused.
   now = kNow + 660;
@@ -376,7 +376,7 @@ TEST_F(JwtAuthTest, MemoHoldsAVerifiedTokenWithinTheCacheBounds) {
   std::string other = rs(payload("https://main.test", R"("jti":"x")"));
   h.set(http::field::authorization, "Bearer " + other);
   memo.identity.subject = "from-memo";
-  EXPECT_EQ(go().identity.subject, "42");
+  EXPECT_EQ(go().who().subject, "42");
 }
 
 TEST_F(JwtAuthTest, MemoIsFilledFromASharedCacheHit) {

@@ -214,7 +214,7 @@ TEST_F(OAuth2MemoTest, AnswersTheSameTokenUntilTheCacheEntryEnds) {
   EXPECT_NE(memo.owner, 0u);
   EXPECT_EQ(memo.credential, "t");
   memo.identity.subject = "from-memo";  // white-box: the next answer comes from the memo
-  EXPECT_EQ(go(*a, "t")->identity.subject, "from-memo");
+  EXPECT_EQ(go(*a, "t")->who().subject, "from-memo");
   EXPECT_EQ(go(*a, "u").has_value(), false);  // another token: its own introspection
   clock.advance(60s);
   EXPECT_FALSE(go(*a, "t"));  // the entry ended: asked again, not answered from the memo

@@ -98,7 +98,9 @@ std::string_view trim_ows(std::string_view s) {
 
 std::optional<std::string_view> scheme_credential(std::string_view value, std::string_view scheme) {
   value = trim_ows(value);
-  const auto sp = value.find_first_of(" \t");
+  std::size_t sp = 0;  // the scheme's end: the first SP or HTAB
+  while (sp < value.size() && value[sp] != ' ' && value[sp] != '\t') ++sp;
+  if (sp == value.size()) sp = std::string_view::npos;
   if (!boost::beast::iequals(value.substr(0, sp), scheme)) return std::nullopt;
   // The scheme alone is a credential of that scheme without a value: malformed, not another's.
   return sp == std::string_view::npos ? std::string_view() : trim_ows(value.substr(sp));

@@ -13,16 +13,20 @@ bool Identity::has_role(std::string_view role) const {
 }
 
 bool has_control(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
+  unsigned char bad = 0;  // no early exit: identity values are short, the loop is branch-free
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    bad |= static_cast<unsigned char>((u < 0x20) | (u == 0x7f));
+  }
+  return bad != 0;
 }
 
 bool Identity::header_safe() const {
   auto clean = [](const std::vector<std::string>& items) {
-    return std::none_of(items.begin(), items.end(),
-                        [](const std::string& s) { return has_control(s); });
+    for (const auto& s : items) {
+      if (has_control(s)) return false;
+    }
+    return true;
   };
   // No identity (an auth: none route): nothing to look at.
   if (subject.empty() && client_id.empty() && auth_method.empty() && cert_thumbprint.empty() &&

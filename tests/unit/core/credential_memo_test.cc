@@ -31,5 +31,25 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   EXPECT_FALSE(memo.matches(owner, token));
 }
 
+// Every length from 0 to 100 (the 32-byte steps, the 8-byte words and the single bytes in each
+// combination) and a one-bit difference at every position, in the high bit too.
+TEST(CredentialMemo, EveryPositionOfEveryLengthCounts) {
+  CredentialMemo memo;
+  memo.owner = next_memo_owner();
+  for (std::size_t n = 0; n <= 100; ++n) {
+    std::string token;
+    for (std::size_t i = 0; i < n; ++i) token.push_back(static_cast<char>('A' + i % 26));
+    memo.credential = token;
+    ASSERT_TRUE(memo.matches(memo.owner, token)) << n;
+    for (std::size_t at = 0; at < n; ++at) {
+      for (unsigned char bit : {0x01, 0x80}) {
+        std::string other = token;
+        other[at] = static_cast<char>(static_cast<unsigned char>(other[at]) ^ bit);
+        ASSERT_FALSE(memo.matches(memo.owner, other)) << "length " << n << ", byte " << at;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace portcullis::auth

@@ -57,26 +57,37 @@ HeadCheck check_line(const char* p, std::size_t n) {
   return HeadCheck::Ok;
 }
 
-}  // namespace
-
-// Line by line: memchr finds each LF (vectorised in libc), the line's bytes are checked a
-// block at a time.
-HeadCheck check_head(std::string_view head) {
+// Line by line: memchr finds each LF (vectorised in libc); with kBytes, each line's bytes are
+// checked a block at a time too.
+template <bool kBytes>
+HeadCheck check_lines(std::string_view head) {
   const char* data = head.data();
   const std::size_t n = head.size();
   std::size_t pos = 0;
   while (pos < n) {
     const void* lf = std::memchr(data + pos, '\n', n - pos);
-    if (lf == nullptr) return check_line(data + pos, n - pos);
+    if (lf == nullptr) return kBytes ? check_line(data + pos, n - pos) : HeadCheck::Ok;
     const std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - data);
     const bool crlf = end > pos && data[end - 1] == '\r';
-    const std::size_t content_end = crlf ? end - 1 : end;
-    if (auto r = check_line(data + pos, content_end - pos); r != HeadCheck::Ok) return r;
+    [[maybe_unused]] const std::size_t content_end = crlf ? end - 1 : end;
+    if constexpr (kBytes) {
+      if (auto r = check_line(data + pos, content_end - pos); r != HeadCheck::Ok) return r;
+    }
     if (!crlf) return HeadCheck::BareLF;
     if (end + 1 < n && (data[end + 1] == ' ' || data[end + 1] == '\t')) return HeadCheck::ObsFold;
     pos = end + 1;
   }
   return HeadCheck::Ok;
+}
+
+}  // namespace
+
+HeadCheck check_head(std::string_view head) {
+  return check_lines<true>(head);
+}
+
+HeadCheck check_head_lines(std::string_view head) {
+  return check_lines<false>(head);
 }
 
 }  // namespace portcullis::server

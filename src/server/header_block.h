@@ -22,7 +22,13 @@ enum class HeadCheck {
 // `skip` receives how many bytes of them precede it.
 std::size_t find_head_end(std::string_view data, std::size_t& skip);
 
-// `head` is the whole head including its final CRLF CRLF.
+// `head` is the whole head including its final CRLF CRLF. Every check above.
 HeadCheck check_head(std::string_view head);
+
+// What Beast accepts and the gateway must not: a line not ended by CRLF, and obs-fold. A
+// control character or a bare CR inside a line Beast refuses itself (a unit test holds it to
+// that), so a head is checked byte by byte only once Beast has refused it, to name why
+// (check_head); a head that parses is read once, by Beast.
+HeadCheck check_head_lines(std::string_view head);
 
 }  // namespace portcullis::server

@@ -188,7 +188,7 @@ std::optional<GatewayError> HttpSession::Impl::parse_head(const config::ServerCo
                                                           std::size_t head_len) {
   if (head_len > sc.max_header_bytes) return GatewayError::HeaderTooLarge;
   const std::string_view head(static_cast<const char*>(buffer.data().data()), head_len);
-  if (auto check = check_head(head); check != HeadCheck::Ok) return to_error(check);
+  if (auto check = check_head_lines(head); check != HeadCheck::Ok) return to_error(check);
   parser.emplace();
   parser->eager(false);
   parser->header_limit(static_cast<std::uint32_t>(head_len + 1));
@@ -201,7 +201,12 @@ std::optional<GatewayError> HttpSession::Impl::parse_head(const config::ServerCo
   const std::size_t used = parser->put(asio::buffer(head.data(), head_len), ec);
   buffer.consume(used);
   if (ec == http::error::body_limit) return GatewayError::BodyTooLarge;
-  if (ec || !parser->is_header_done()) return GatewayError::MalformedHead;
+  if (ec || !parser->is_header_done()) {
+    // Refused by Beast: named by the byte it tripped over when that is a control character
+    // or a bare CR.
+    if (auto check = check_head(head); check != HeadCheck::Ok) return to_error(check);
+    return GatewayError::MalformedHead;
+  }
   rq.bytes_in = head_len;
   const auto& req = parser->get();
   return check_framing(req, req.version());

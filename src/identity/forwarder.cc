@@ -26,7 +26,9 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
                       const config::IdentityHeaders& names, std::string_view request_id,
                       const ForwardOptions& options) {
   if (!id.header_safe()) return false;
-  if (!options.forward_authorization) headers.erase(http::field::authorization);
+  if (!options.forward_authorization && !options.fields_dropped) {
+    headers.erase(http::field::authorization);
+  }
   // The sanitizer has removed every inbound copy of these headers (the identity headers and
   // the claims_to_headers names), so they are written without looking for old values.
   auto add = [&](const std::string& name, std::string_view value) {
@@ -40,7 +42,7 @@ bool forward_identity(http::fields& headers, std::string& lines, const Identity&
   if (!names.cert_thumbprint.empty()) add(names.cert_thumbprint, id.cert_thumbprint);
   for (const auto& [name, value] : id.extra_headers) add(name, value);
   // A client's well-formed value may be present: replaced by the one the gateway logs.
-  headers.erase(names.request_id);
+  if (!options.fields_dropped) headers.erase(names.request_id);
   append_header_line(lines, names.request_id, request_id);
   if (options.signer != nullptr && options.signer->signs(id)) {
     return options.signer->append(lines, id, options.audience, request_id);

@@ -23,6 +23,9 @@ struct ForwardOptions {
   // upstream named `audience`.
   const ContextSigner* signer = nullptr;
   std::string_view audience;
+  // The caller already dropped Authorization (unless forwarded) and any inbound request id
+  // while it walked the fields (proxy::rewrite_request_head): not looked for again.
+  bool fields_dropped = false;
 };
 
 // Precondition: the Sanitizer has run on `headers`, so no inbound identity header is left.

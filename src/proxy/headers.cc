@@ -108,8 +108,10 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
     } else if (is_named(*it, "X-Forwarded-Host")) {
       drop = !head.peer_trusted;
       kept_host = kept_host || !drop;
+    } else if (f == http::field::authorization) {
+      drop = head.drop_authorization;
     } else {
-      drop = false;
+      drop = !head.drop_name.empty() && boost::beast::iequals(it->name_string(), head.drop_name);
     }
     it = drop ? headers.erase(it) : std::next(it);
   }

@@ -33,6 +33,10 @@ struct UpstreamHead {
   bool chunked = false;            // the body is sent chunked
   // The length the parser framed the body by (none when chunked or without a body).
   boost::optional<std::uint64_t> content_length;
+  // Dropped in the same walk (identity::forward_identity is then told so): Authorization, and
+  // the header named `drop_name` (the request id, which the gateway writes itself).
+  bool drop_authorization = false;
+  std::string_view drop_name;
 };
 
 // Prepares a request's fields for the upstream: hop-by-hop headers removed, Host removed;

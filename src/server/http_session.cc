@@ -373,12 +373,24 @@ asio::awaitable<bool> HttpSession::Impl::send_continue(Request& req) {
 bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
                                                  const runtime::RouteRuntime& route, Request& req) {
   upstream_lines.clear();
+  // A shadow route forwards a refused credential's request with no identity, and without its
+  // Authorization whatever forward_authorization says.
+  static const identity::Identity kNoIdentity;
+  const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
+  const identity::Identity& who = proven ? rq.who() : kNoIdentity;
+  const identity::ForwardOptions options{
+      .forward_authorization = route.config->forward_authorization && proven,
+      .signer = rt.signed_context.get(),
+      .audience = route.upstream->name,
+      .fields_dropped = true};
   const proxy::UpstreamHead head{.peer_ip = peer_ip,
                                  .peer_trusted = rq.peer_trusted,
                                  .proto = client.tls() ? "https" : "http",
                                  .upstream_host = route.upstream->host_header,
                                  .chunked = parser->chunked(),
-                                 .content_length = parser->content_length()};
+                                 .content_length = parser->content_length(),
+                                 .drop_authorization = !options.forward_authorization,
+                                 .drop_name = rt.config->identity.headers.request_id};
   proxy::rewrite_request_head(req, head, rq.host, upstream_lines);
   std::string upstream_target = route.upstream->base_path;
   std::string_view p = rq.target.path;
@@ -391,15 +403,6 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
     upstream_target += rq.target.query;
   }
   route.chain.scrub(req, upstream_target);
-  // A shadow route forwards a refused credential's request with no identity, and without its
-  // Authorization whatever forward_authorization says.
-  static const identity::Identity kNoIdentity;
-  const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
-  const identity::Identity& who = proven ? rq.who() : kNoIdentity;
-  const identity::ForwardOptions options{
-      .forward_authorization = route.config->forward_authorization && proven,
-      .signer = rt.signed_context.get(),
-      .audience = route.upstream->name};
   if (!identity::forward_identity(req, upstream_lines, who, rt.config->identity.headers,
                                   rq.request_id, options)) {
     return false;

@@ -101,6 +101,31 @@ const std::initializer_list<std::pair<const char*, const char*>> kForwarded = {
     {"X-Forwarded-Host", "public.example"},
     {"Forwarded", "for=198.51.100.7;proto=https"}};
 
+// The walk also drops Authorization and the inbound request id when asked (the forwarder
+// then writes the gateway's own request id and does not look for either again).
+TEST(ForwardingHeadersTest, AuthorizationAndTheRequestIdAreDroppedWhenAsked) {
+  auto fields = [] {
+    http::fields f;
+    f.insert("Authorization", "Bearer secret");
+    f.insert("x-request-id", "client-chosen");
+    f.insert("X-Other", "kept");
+    return f;
+  };
+  std::string host, lines;
+  http::fields dropped = fields();
+  rewrite_request_head(dropped,
+                       {"10.0.0.1", false, "http", "upstream:80", false, {}, true, "X-Request-Id"},
+                       host, lines);
+  EXPECT_EQ(dropped.count(http::field::authorization), 0u);
+  EXPECT_EQ(dropped.count("X-Request-Id"), 0u);
+  EXPECT_EQ(dropped["X-Other"], "kept");
+
+  http::fields kept = fields();
+  rewrite_request_head(kept, {"10.0.0.1", false, "http", "upstream:80", false, {}}, host, lines);
+  EXPECT_EQ(kept[http::field::authorization], "Bearer secret");
+  EXPECT_EQ(kept["X-Request-Id"], "client-chosen");
+}
+
 TEST(ForwardingHeadersTest, FromATrustedPeerTheyArePassedOnAndExtended) {
   const auto r = rewrite(true, kForwarded);
   EXPECT_NE(r.lines.find("X-Forwarded-For: 198.51.100.7, 192.0.2.1, 10.0.0.1\r\n"),

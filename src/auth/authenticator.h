@@ -49,7 +49,7 @@ struct AuthResult {
   static AuthResult ok_memo(const CredentialMemo& memo) {
     AuthResult r;
     r.status = Status::Ok;
-    r.memo_identity = &memo.identity;
+    r.memo_identity = &memo.identity();
     return r;
   }
   // Whom the result names.

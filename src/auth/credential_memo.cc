@@ -38,8 +38,14 @@ bool same_bytes(const char* a, const char* b, std::size_t n) {
 
 }  // namespace
 
+void CredentialMemo::set_identity(const identity::Identity& who) {
+  identity_ = who;
+  rendered = {};
+}
+
 void CredentialMemo::clear() {
   owner = 0;
+  rendered = {};
   OPENSSL_cleanse(credential.data(), credential.size());
   credential.clear();
 }

@@ -21,7 +21,6 @@ struct CredentialMemo {
   // Who wrote it (a key registry, a JWT or OAuth2 provider: next_memo_owner()); 0: empty.
   std::uint64_t owner = 0;
   std::string credential;  // the exact credential bytes accepted
-  identity::Identity identity;
   // In the owner's clock (JWT: unix seconds; OAuth2: steady-clock ticks of its cache).
   std::int64_t valid_from = 0;            // not used before (JWT: nbf - skew)
   std::int64_t valid_until = 0;           // not used from then on
@@ -33,10 +32,22 @@ struct CredentialMemo {
   CredentialMemo& operator=(const CredentialMemo&) = delete;
   ~CredentialMemo() { clear(); }
 
+  // Whom the credential names (JWT, OAuth2; an API key's memo keeps only its handle).
+  const identity::Identity& identity() const { return identity_; }
+  // Replaces whom the memo names, and forgets the previous identity's rendering.
+  void set_identity(const identity::Identity& who);
+  // The identity's upstream header lines as identity::forward_identity wrote them last, for
+  // the next requests naming the same identity (see identity::RenderedIdentity). Emptied
+  // whenever the identity changes or the memo is cleared.
+  identity::RenderedIdentity rendered;
+
   // Forgets the credential (its bytes are overwritten, not just released).
   void clear();
   // True when `owner` wrote this memo for exactly `credential` (constant time in the bytes).
   bool matches(std::uint64_t owner, std::string_view credential) const;
+
+ private:
+  identity::Identity identity_;
 };
 
 // A process-wide unique, never reused, non-zero value for CredentialMemo::owner: an address

@@ -26,6 +26,12 @@ struct ForwardOptions {
   // The caller already dropped Authorization (unless forwarded) and any inbound request id
   // while it walked the fields (proxy::rewrite_request_head): not looked for again.
   bool fields_dropped = false;
+  // The identity is one that serves many requests (a connection's credential memo): its
+  // lines are taken from `rendered` when they were rendered for `runtime_id`, and kept
+  // there when they are rendered now. The caller empties `rendered` when the identity
+  // changes (auth::CredentialMemo::set_identity).
+  RenderedIdentity* rendered = nullptr;
+  std::uint64_t runtime_id = 0;
 };
 
 // Precondition: the Sanitizer has run on `headers`, so no inbound identity header is left.

@@ -47,6 +47,16 @@ struct Identity {
 };
 
 // True when `s` holds a control character (below 0x20, or DEL).
+// An identity's upstream header lines (who, scopes, roles, method, thumbprint, claims), as
+// forward_identity rendered them for the runtime numbered `runtime_id` (whose config names
+// the headers; a reload may rename them). Kept beside an identity that serves many requests
+// (a connection's credential memo) so that each request appends the lines instead of
+// checking and joining the values again; only lines that passed header_safe() are kept.
+struct RenderedIdentity {
+  std::uint64_t runtime_id = 0;  // 0: nothing rendered
+  std::string lines;
+};
+
 bool has_control(std::string_view s);
 
 // Splits a space-separated scope string ("a b  c") into scopes.

@@ -1,6 +1,7 @@
 #include "runtime/runtime.h"
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 
 #include "auth/api_key/api_key_authenticator.h"
@@ -328,6 +329,8 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
   // gets here without passing through `check`.
   if (!auth::jwt::provider_configs_usable(*config, error)) return nullptr;
   auto rt = std::make_shared<Runtime>();
+  static std::atomic<std::uint64_t> next_id{1};
+  rt->id = next_id.fetch_add(1, std::memory_order_relaxed);
   rt->config = config;
   rt->router = proxy::Router(config->routes);
   // Headers filled from JWT claims are identity headers too: stripped inbound.

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,6 +53,10 @@ struct RouteRuntime {
 };
 
 struct Runtime {
+  // Unique in the process, never reused (build_runtime numbers each runtime it builds): what
+  // was derived from one runtime's config can be told from another's (e.g. an identity's
+  // rendered header lines, identity::RenderedIdentity).
+  std::uint64_t id = 0;
   std::shared_ptr<const config::Config> config;
   proxy::Router router;
   std::vector<RouteRuntime> routes;

@@ -90,7 +90,7 @@ asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
   }
   while (open) {
     // Held, not referenced: a reload swaps the worker's runtime while this request waits.
-    const std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
+    std::shared_ptr<const runtime::Runtime> rt = worker.runtime();
     rq = RequestState{};
     body_timeout = std::chrono::seconds(rt->config->server.body_timeout_s);
     std::optional<GatewayError> refusal;
@@ -104,6 +104,10 @@ asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
       co_await reject(*rt, r);
       break;
     }
+    // The head was read under the settings in force when the wait began; the request is
+    // served by the config in force now (a reload while the connection waited is seen by
+    // its next request).
+    if (rt != worker.runtime()) rt = worker.runtime();
     worker.state().active_requests.fetch_add(1);
     const bool keep_alive = co_await handle(rt);
     worker.state().active_requests.fetch_sub(1);
@@ -378,11 +382,16 @@ bool HttpSession::Impl::prepare_upstream_request(const runtime::Runtime& rt,
   static const identity::Identity kNoIdentity;
   const bool proven = forwards_identity(!route.chain.empty(), rq.credential_accepted);
   const identity::Identity& who = proven ? rq.who() : kNoIdentity;
+  // The connection's memo names the same identity request after request: its header lines
+  // are rendered once per identity and runtime.
+  const bool memo_named = proven && memo && rq.memo_who == &memo->identity();
   const identity::ForwardOptions options{
       .forward_authorization = route.config->forward_authorization && proven,
       .signer = rt.signed_context.get(),
       .audience = route.upstream->name,
-      .fields_dropped = true};
+      .fields_dropped = true,
+      .rendered = memo_named ? &memo->rendered : nullptr,
+      .runtime_id = rt.id};
   const proxy::UpstreamHead head{.peer_ip = peer_ip,
                                  .peer_trusted = rq.peer_trusted,
                                  .proto = client.tls() ? "https" : "http",

@@ -550,6 +550,60 @@ class JwtValidationTest(JwtAssertions, GatewayTestCase):
         self.assertIn('portcullis_jwks_age_seconds{provider="main"}', text)
 
 
+class JwtConnectionMemoTest(GatewayTestCase):
+    """One keep-alive connection presenting tokens in turn: each request is forwarded with the
+    identity of its own token, whether verified now or found in the connection's memo (whose
+    identity headers are rendered once), and a reload that renames the identity headers is
+    seen by the connection's next request."""
+
+    @classmethod
+    def make_config(cls, echo: Echo) -> dict:
+        cls.keys = JwtKeys(cls.workdir)
+        cls.addClassCleanup(cls.keys.stop)
+        providers = {"main": {"issuer": MAIN_ISS, "audiences": [AUD], "algorithms": ["RS256"],
+                              "jwks_uri": cls.keys.jwks_uri}}
+        return gateway_config(echo, providers, [route("all", path_prefix="/", auth=["jwt:main"])])
+
+    def test_each_request_carries_its_own_tokens_identity(self):
+        alice = self.keys.mint("RS256", claims(sub="alice", scope="orders:read"))
+        bob = self.keys.mint("RS256", claims(sub="bob", scope="orders:write admin"))
+
+        def through(conn, token, n):
+            conn.send(build_request("GET", f"/n{n}", bearer(token)))
+            r = conn.read_response()
+            self.assertEqual(r.status, 200, str(r))
+            return r.echo()
+
+        with self.gateway.connect() as conn:
+            for n, (token, sub, scopes) in enumerate([
+                    (alice, "alice", "orders:read"), (alice, "alice", "orders:read"),
+                    (bob, "bob", "orders:write admin"), (bob, "bob", "orders:write admin"),
+                    (alice, "alice", "orders:read")]):
+                seen = through(conn, token, n)
+                self.assertEqual((seen.header("X-User-Id"), seen.header("X-User-Scopes")),
+                                 (sub, scopes), f"request {n}")
+                self.assertEqual(seen.header_all("X-Auth-Method"), ["jwt"])
+
+            config = self.make_config_renamed()
+            self.gateway.write_config(config)
+            self.gateway.reload()
+            wait_until(lambda: self.get("/", bearer(alice)).echo().header("X-Subject") == "alice",
+                       10, message="the renamed header after SIGHUP")
+            # The connection's memo still holds alice's token: the new runtime's names.
+            seen = through(conn, alice, 9)
+            self.assertEqual(seen.header("X-Subject"), "alice")
+            self.assertIsNone(seen.header("X-User-Id"))
+            self.assertEqual(seen.header("X-User-Scopes"), "orders:read")
+
+    def make_config_renamed(self) -> dict:
+        providers = {"main": {"issuer": MAIN_ISS, "audiences": [AUD], "algorithms": ["RS256"],
+                              "jwks_uri": self.keys.jwks_uri}}
+        config = gateway_config(self.echo, providers,
+                                [route("all", path_prefix="/", auth=["jwt:main"])])
+        config.setdefault("identity", {})["headers"] = {"user_id": "X-Subject"}
+        return config
+
+
 class JwtRemoteKeysTest(JwtAssertions, unittest.TestCase):
     """Remote key sets over time: rotation without restart, shared refetches, the refetch
     cooldown, an issuer that goes down, max-stale, and a cold start without the issuer."""

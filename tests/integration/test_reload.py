@@ -6,8 +6,8 @@ import re
 import time
 import unittest
 
-from harness import (BackgroundTraffic, GatewayTestCase, base_config, free_port, line_of,
-                     parse_prometheus, route, to_yaml, wait_until)
+from harness import (BackgroundTraffic, GatewayTestCase, base_config, build_request, free_port,
+                     line_of, parse_prometheus, route, to_yaml, wait_until)
 
 
 class ReloadTest(GatewayTestCase):
@@ -56,6 +56,26 @@ class ReloadTest(GatewayTestCase):
         self.gateway.reload()
         wait_until(lambda: self.status_of("/temp/x") == 404, 10, message="route to disappear")
         self.assertEqual(self.status_of("/echo/x"), 200)
+
+    def test_a_waiting_connection_serves_its_next_request_with_the_new_config(self):
+        """A keep-alive connection waiting for its next request while the file is reloaded
+        answers that request by the new config (a route added or removed meanwhile), however
+        soon after the reload it comes."""
+        self.apply_valid("gone")
+        present = True
+        for attempt in range(10):
+            with self.gateway.connect() as conn:
+                conn.send(build_request("GET", "/gone/a"))
+                self.assertEqual(conn.read_response().status, 200 if present else 404)
+                present = not present
+                routes = [route("gone", path_prefix="/gone")] if present else []
+                self.gateway.write_config(self.config_with_routes(self.echo, routes))
+                self.gateway.reload()
+                want = 200 if present else 404
+                wait_until(lambda: self.status_of("/gone/b") == want, 10,
+                           message="the reload seen by a new connection")
+                conn.send(build_request("GET", "/gone/c"))
+                self.assertEqual(conn.read_response().status, want, f"attempt {attempt}")
 
     def check_invalid_reload(self, marker, bad_text, expected_line):
         """Applies a known-good config, then the bad text under traffic; asserts the error is

@@ -46,7 +46,7 @@ void remember(CredentialMemo* memo, const Provider& p, std::string_view token,
   if (memo == nullptr) return;
   memo->owner = p.memo_owner();
   memo->credential.assign(token);
-  memo->identity = entry.identity;
+  memo->set_identity(entry.identity);
   memo->valid_from = entry.times.nbf
                          ? *entry.times.nbf - static_cast<std::int64_t>(p.config().clock_skew_s)
                          : std::numeric_limits<std::int64_t>::min();

@@ -267,7 +267,7 @@ void OAuth2Provider::authenticate_token(std::string_view token, AuthCallback don
     if (memo != nullptr && hit->positive()) {
       memo->owner = memo_owner_;
       memo->credential.assign(token);
-      memo->identity = hit->result.identity;
+      memo->set_identity(hit->result.identity);
       memo->valid_from = std::numeric_limits<std::int64_t>::min();
       memo->valid_until = expires.time_since_epoch().count();
     }

@@ -73,27 +73,29 @@ TEST(CertBinding, EnforceTurnsAnUnboundOkIntoARefusalAndMarksABoundOne) {
 // no thumbprint and no refusal of one request changes it.
 TEST(CertBinding, EnforceOnAMemoHitChangesACopyNotTheMemo) {
   CredentialMemo memo;
-  memo.identity.auth_method = "jwt";
-  memo.identity.subject = "alice";
-  memo.identity.cert_binding = "thumb";
+  identity::Identity alice;
+  alice.auth_method = "jwt";
+  alice.subject = "alice";
+  alice.cert_binding = "thumb";
+  memo.set_identity(alice);
   AuthResult hit = AuthResult::ok_memo(memo);
-  EXPECT_EQ(&hit.who(), &memo.identity) << "not copied";
+  EXPECT_EQ(&hit.who(), &memo.identity()) << "not copied";
 
   const ClientCertificate c = cert("thumb");
   enforce_cert_binding(hit, &c);
   ASSERT_EQ(hit.status, Status::Ok);
-  EXPECT_NE(&hit.who(), &memo.identity);
+  EXPECT_NE(&hit.who(), &memo.identity());
   EXPECT_EQ(hit.who().subject, "alice");
   EXPECT_EQ(hit.who().cert_thumbprint, "thumb");
-  EXPECT_TRUE(memo.identity.cert_thumbprint.empty());
+  EXPECT_TRUE(memo.identity().cert_thumbprint.empty());
 
   AuthResult stolen = AuthResult::ok_memo(memo);
   const ClientCertificate c2 = cert("other");
   enforce_cert_binding(stolen, &c2);
   EXPECT_EQ(stolen.status, Status::CertBindingMismatch);
   EXPECT_EQ(stolen.who().subject, "alice");  // named in the access log
-  EXPECT_EQ(memo.identity.subject, "alice");
-  EXPECT_EQ(memo.identity.auth_method, "jwt");
+  EXPECT_EQ(memo.identity().subject, "alice");
+  EXPECT_EQ(memo.identity().auth_method, "jwt");
 }
 
 TEST(ClientCertificateStatus, MissingCarriesNoErrorCodeButADistinctReason) {

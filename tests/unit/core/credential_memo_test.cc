@@ -31,6 +31,27 @@ TEST(CredentialMemo, MatchesOnlyTheSameOwnerAndBytes) {
   EXPECT_FALSE(memo.matches(owner, token));
 }
 
+// The identity's rendered header lines belong to the identity: a new identity, or a cleared
+// memo, keeps none of the previous one's (a reused connection never forwards another
+// caller's X-User-Id).
+TEST(CredentialMemo, ANewIdentityForgetsTheRenderedLines) {
+  CredentialMemo memo;
+  identity::Identity alice;
+  alice.subject = "alice";
+  memo.set_identity(alice);
+  memo.rendered = {.runtime_id = 3, .lines = "X-User-Id: alice\r\n"};
+  identity::Identity bob;
+  bob.subject = "bob";
+  memo.set_identity(bob);
+  EXPECT_EQ(memo.identity().subject, "bob");
+  EXPECT_EQ(memo.rendered.runtime_id, 0u);
+  EXPECT_EQ(memo.rendered.lines, "");
+  memo.rendered = {.runtime_id = 3, .lines = "X-User-Id: bob\r\n"};
+  memo.clear();
+  EXPECT_EQ(memo.rendered.runtime_id, 0u);
+  EXPECT_EQ(memo.rendered.lines, "");
+}
+
 // Every length from 0 to 100 (the 32-byte steps, the 8-byte words and the single bytes in each
 // combination) and a one-bit difference at every position, in the high bit too.
 TEST(CredentialMemo, EveryPositionOfEveryLengthCounts) {

@@ -110,6 +110,58 @@ TEST(Forwarder, RefusesValuesThatWouldSplitAHeader) {
   EXPECT_FALSE(extra.header_safe());
 }
 
+// An identity that serves many requests (a connection's memo) is rendered once per runtime:
+// the next request appends the kept lines; another runtime (a reload may rename the headers)
+// renders again; an unsafe identity is never kept.
+TEST(Forwarder, KeepsARenderingPerRuntime) {
+  Identity id;
+  id.subject = "42";
+  id.scopes = {"a", "b"};
+  id.auth_method = "jwt";
+  RenderedIdentity kept;
+  ForwardOptions options;
+  options.rendered = &kept;
+  options.runtime_id = 7;
+  http::fields f;
+  std::string lines = "Host: x\r\n";
+  ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r1", options));
+  EXPECT_EQ(lines, "Host: x\r\nX-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+                   "X-Request-Id: r1\r\n");
+  EXPECT_EQ(kept.runtime_id, 7u);
+  EXPECT_EQ(kept.lines, "X-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n");
+
+  // White-box: the kept lines are what the next request gets (the memo empties them when
+  // its identity changes); the request id is the request's own.
+  id.subject = "changed";
+  lines.clear();
+  ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r2", options));
+  EXPECT_EQ(lines, "X-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+                   "X-Request-Id: r2\r\n");
+
+  // Another runtime, other names: rendered again.
+  config::IdentityHeaders renamed;
+  renamed.user_id = "X-Subject";
+  options.runtime_id = 8;
+  lines.clear();
+  ASSERT_TRUE(forward_identity(f, lines, id, renamed, "r3", options));
+  EXPECT_EQ(lines, "X-Subject: changed\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+                   "X-Request-Id: r3\r\n");
+  EXPECT_EQ(kept.runtime_id, 8u);
+
+  // Never kept: an identity that cannot be forwarded, or no runtime id.
+  RenderedIdentity none;
+  options.rendered = &none;
+  id.subject = "a\r\nX-Admin: 1";
+  lines.clear();
+  EXPECT_FALSE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r4", options));
+  EXPECT_EQ(none.runtime_id, 0u);
+  EXPECT_EQ(none.lines, "");
+  id.subject = "42";
+  options.runtime_id = 0;
+  ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r5", options));
+  EXPECT_EQ(none.runtime_id, 0u);
+}
+
 TEST(RequestId, AcceptsOnlySafeValues) {
   EXPECT_TRUE(is_acceptable_request_id("abc-123_X.y"));
   EXPECT_TRUE(is_acceptable_request_id(std::string(128, 'a')));

@@ -213,7 +213,9 @@ TEST_F(OAuth2MemoTest, AnswersTheSameTokenUntilTheCacheEntryEnds) {
   ASSERT_EQ(hit->status, Status::Ok);
   EXPECT_NE(memo.owner, 0u);
   EXPECT_EQ(memo.credential, "t");
-  memo.identity.subject = "from-memo";  // white-box: the next answer comes from the memo
+  identity::Identity renamed = memo.identity();  // white-box: the next answer comes from the memo
+  renamed.subject = "from-memo";
+  memo.set_identity(renamed);
   EXPECT_EQ(go(*a, "t")->who().subject, "from-memo");
   EXPECT_EQ(go(*a, "u").has_value(), false);  // another token: its own introspection
   clock.advance(60s);

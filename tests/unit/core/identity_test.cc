@@ -20,9 +20,9 @@ TEST(Sanitizer, RemovesIdentityHeadersInEverySpelling) {
   cfg.strip_inbound = {"X-Scopes", "X-Subject"};
   Sanitizer s(cfg, {"X-Tenant"});
   http::fields f;
-  for (const char* n : {"X-User-Id", "x-user-id", "X-USER-ID", "x_user_id", "X_User_Id",
-                        "X-Client-Id", "x-user-scopes", "X-User-Roles", "x_auth_method",
-                        "X-Scopes", "x_subject", "x-tenant"}) {
+  for (const char* n :
+       {"X-User-Id", "x-user-id", "X-USER-ID", "x_user_id", "X_User_Id", "X-Client-Id",
+        "x-user-scopes", "X-User-Roles", "x_auth_method", "X-Scopes", "x_subject", "x-tenant"}) {
     f.insert(n, "forged");
   }
   f.insert("Accept", "*/*");
@@ -125,8 +125,9 @@ TEST(Forwarder, KeepsARenderingPerRuntime) {
   http::fields f;
   std::string lines = "Host: x\r\n";
   ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r1", options));
-  EXPECT_EQ(lines, "Host: x\r\nX-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
-                   "X-Request-Id: r1\r\n");
+  EXPECT_EQ(lines,
+            "Host: x\r\nX-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+            "X-Request-Id: r1\r\n");
   EXPECT_EQ(kept.runtime_id, 7u);
   EXPECT_EQ(kept.lines, "X-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n");
 
@@ -135,8 +136,9 @@ TEST(Forwarder, KeepsARenderingPerRuntime) {
   id.subject = "changed";
   lines.clear();
   ASSERT_TRUE(forward_identity(f, lines, id, config::IdentityHeaders{}, "r2", options));
-  EXPECT_EQ(lines, "X-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
-                   "X-Request-Id: r2\r\n");
+  EXPECT_EQ(lines,
+            "X-User-Id: 42\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+            "X-Request-Id: r2\r\n");
 
   // Another runtime, other names: rendered again.
   config::IdentityHeaders renamed;
@@ -144,8 +146,9 @@ TEST(Forwarder, KeepsARenderingPerRuntime) {
   options.runtime_id = 8;
   lines.clear();
   ASSERT_TRUE(forward_identity(f, lines, id, renamed, "r3", options));
-  EXPECT_EQ(lines, "X-Subject: changed\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
-                   "X-Request-Id: r3\r\n");
+  EXPECT_EQ(lines,
+            "X-Subject: changed\r\nX-User-Scopes: a b\r\nX-Auth-Method: jwt\r\n"
+            "X-Request-Id: r3\r\n");
   EXPECT_EQ(kept.runtime_id, 8u);
 
   // Never kept: an identity that cannot be forwarded, or no runtime id.

@@ -300,7 +300,8 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     if (!admit_limited_now(rt, route, refusal)) refusal = co_await admit_limited(rt, route, req);
     if (refusal) co_return co_await reject(rt, *refusal);
   } else if (!route.chain.empty()) {
-    auto refusal = co_await authenticate(route, req);
+    if (!ask_auth(route, req)) co_await await_auth();
+    auto refusal = auth_verdict(route);
     if (refusal && !shadow_pass(route, *refusal)) co_return co_await reject(rt, *refusal);
   }
   if (!co_await send_continue(req)) co_return false;
@@ -314,18 +315,28 @@ asio::awaitable<bool> HttpSession::Impl::handle(
 
 asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
     const runtime::RouteRuntime& route, Request& req) {
-  auth::AuthRequest areq{req,          rq.method,     req.target(),  rq.target.path,
-                         rq.client_ip, rq.request_id, *route.config, nullptr};
+  if (!ask_auth(route, req)) co_await await_auth();
+  co_return auth_verdict(route);
+}
+
+bool HttpSession::Impl::ask_auth(const runtime::RouteRuntime& route, Request& req) {
   if (!memo) memo = std::make_unique<auth::CredentialMemo>();
-  areq.memo = memo.get();
-  areq.client_cert = client_cert.get();
+  auth_request.emplace(auth::AuthRequest{req, rq.method, req.target(), rq.target.path, rq.client_ip,
+                                         rq.request_id, *route.config, memo.get(),
+                                         client_cert.get()});
   disarm();
   auth_wait.reset();
-  route.chain.run(areq, auth_wait.callback());
-  if (!auth_wait.ready_now()) {
-    const asio::any_io_executor ex = client.get_executor();
-    co_await auth_wait.async_wait(ex, asio::use_awaitable);
-  }
+  route.chain.run(*auth_request, auth_wait.callback());
+  return auth_wait.ready_now();
+}
+
+asio::awaitable<void> HttpSession::Impl::await_auth() {
+  const asio::any_io_executor ex = client.get_executor();
+  co_await auth_wait.async_wait(ex, asio::use_awaitable);
+}
+
+std::optional<Refusal> HttpSession::Impl::auth_verdict(const runtime::RouteRuntime& route) {
+  auth_request.reset();  // answered: no mechanism reads it any more
   auth::AuthResult& result = auth_wait.result();
   // On a refusal too: the access log names a credential that was identified (never forwarded).
   if (result.memo_identity != nullptr) {
@@ -336,13 +347,13 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
   if (result.status == auth::Status::Ok) {
     rq.credential_accepted = true;
     auto decision = route.policy.check(rq.who());
-    if (decision.status == auth::Status::Ok) co_return std::nullopt;
+    if (decision.status == auth::Status::Ok) return std::nullopt;
     result.status = decision.status;
     result.scope = std::move(decision.scope);
     result.description.clear();
   }
-  co_return Refusal::from_auth(result.status, std::move(result.description), result.challenge,
-                               result.scope, route.www_authenticate_missing);
+  return Refusal::from_auth(result.status, std::move(result.description), result.challenge,
+                            result.scope, route.www_authenticate_missing);
 }
 
 // The one place a verdict on the caller (authentication, policy; a rate limit's 429 too,

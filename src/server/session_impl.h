@@ -155,8 +155,11 @@ struct HttpSession::Impl {
   // The sweeper's pass: a connection waiting with its read pending is parked (the read is
   // called off; await_first_byte then parks it).
   void park_if_waiting();
-  OutgoingMessage out;   // the message being written (request up, then response down)
-  AuthWait auth_wait;    // the auth chain's answer for the current request
+  OutgoingMessage out;  // the message being written (request up, then response down)
+  AuthWait auth_wait;   // the auth chain's answer for the current request
+  // What the mechanisms read about the current request, until they answer (a mechanism
+  // answering later, after a key fetch say, still reads it).
+  std::optional<auth::AuthRequest> auth_request;
   LimitWait limit_wait;  // the rate limiter's answer when it waits (a shared store)
   // One limit step's checks and answers (reused buffers: a local limit allocates nothing).
   std::vector<ratelimit::Check> limit_checks;
@@ -216,8 +219,15 @@ struct HttpSession::Impl {
   asio::awaitable<bool> handle(const std::shared_ptr<const runtime::Runtime>& rt);
   void begin_request(const runtime::Runtime& rt, Request& req);
   void resolve_client(const config::ServerConfig& sc, const Request& req);
+  // Authentication and the route's policy: the refusal to answer, if any. ask_auth runs the
+  // chain and says whether its answer came on the spot (most do: an API key, a memoized or
+  // cached token); otherwise await_auth waits for it. auth_verdict reads it. handle() calls
+  // the three itself so that a synchronous answer costs no coroutine frame.
   asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
                                                        Request& req);
+  bool ask_auth(const runtime::RouteRuntime& route, Request& req);
+  asio::awaitable<void> await_auth();
+  std::optional<Refusal> auth_verdict(const runtime::RouteRuntime& route);
   // Where a verdict on the caller becomes an answer: false when the caller must answer `r`
   // through reject(); true when the route is in shadow mode and the request goes on,
   // recorded (access log, metric) with what it would have answered.

@@ -36,7 +36,12 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
   request_id_canonical_ = canonical_header_name(h.request_id);
   for (const auto& n : identity.strip_inbound) names_.insert(canonical_header_name(n));
   for (const auto& n : extra) names_.insert(canonical_header_name(n));
-  for (const auto& n : names_) max_len_ = std::max(max_len_, n.size());
+  for (const auto& n : names_) {
+    max_len_ = std::max(max_len_, n.size());
+    if (boost::beast::http::string_to_field(n) != boost::beast::http::field::unknown) {
+      strips_known_ = true;
+    }
+  }
 }
 
 bool Sanitizer::strips(std::string_view name) const {
@@ -54,7 +59,8 @@ bool Sanitizer::strips(std::string_view name) const {
 std::size_t Sanitizer::sanitize(boost::beast::http::fields& headers) const {
   std::size_t removed = 0;
   for (auto it = headers.begin(); it != headers.end();) {
-    if (strips(it->name_string())) {
+    const bool looked_at = strips_known_ || it->name() == boost::beast::http::field::unknown;
+    if (looked_at && strips(it->name_string())) {
       it = headers.erase(it);
       ++removed;
     } else {

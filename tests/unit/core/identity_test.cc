@@ -35,6 +35,28 @@ TEST(Sanitizer, RemovesIdentityHeadersInEverySpelling) {
   EXPECT_EQ(names(f), (std::vector<std::string>{"Accept", "X-Request-Id", "x-request-id"}));
 }
 
+// Fields Beast knows by name (Host, Authorization, ...) are kept without being looked up,
+// unless one of them is configured as an identity header or in strip_inbound.
+TEST(Sanitizer, StripsAFieldBeastKnowsOnlyWhenConfigured) {
+  http::fields f;
+  f.insert("Host", "a");
+  f.insert("From", "forged");
+  f.insert("FROM", "forged");
+  f.insert("Authorization", "Bearer x");
+  EXPECT_EQ(Sanitizer(config::IdentityConfig{}, {}).sanitize(f), 0u);
+  EXPECT_EQ(names(f).size(), 4u);
+  config::IdentityConfig cfg;
+  cfg.strip_inbound = {"from"};
+  EXPECT_EQ(Sanitizer(cfg, {}).sanitize(f), 2u);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"Host", "Authorization"}));
+  config::IdentityConfig renamed;
+  renamed.headers.user_id = "Forwarded";  // an identity header with a name Beast knows
+  f.insert("forwarded", "forged");
+  f.insert("X-User-Id", "forged");  // no longer an identity header
+  EXPECT_EQ(Sanitizer(renamed, {}).sanitize(f), 1u);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"Host", "Authorization", "X-User-Id"}));
+}
+
 TEST(Sanitizer, LeavesLookalikesAlone) {
   Sanitizer s(config::IdentityConfig{}, {});
   http::fields f;

@@ -82,6 +82,8 @@ class HardeningTest(GatewayTestCase):
 
         def keep_serving(conn, index, up):
             # Answers each request; after the first it leaves stray bytes on the connection.
+            # No Nagle: the stray bytes leave when written, not with the next request's ACK.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             n = 0
             while True:
                 head = up.read_request(conn, index)
@@ -91,6 +93,9 @@ class HardeningTest(GatewayTestCase):
                 conn.sendall(ok(b"fresh"))
                 if b"/stale/first" in head:
                     time.sleep(0.05)
+                    conn.sendall(ok(b"stale"))
+                if b"/stale/soon" in head:
+                    time.sleep(0.005)
                     conn.sendall(ok(b"stale"))
 
         def interim_flood(conn, index, up):
@@ -204,6 +209,17 @@ class HardeningTest(GatewayTestCase):
         r2 = self.gateway.request("GET", "/stale/second")
         self.assertEqual(r2.status, 200, str(r2))
         self.assertEqual(r2.body, b"fresh")
+
+    def test_bytes_left_soon_after_an_answer_are_never_an_answer(self):
+        """The stray bytes come 5 ms after the answer and the next request 30 ms after it
+        (the upstream without Nagle, so that they do leave when written): the reused
+        connection is looked at first (UpstreamPool::kPeekAfterIdle) and dropped."""
+        for attempt in range(5):
+            r1 = self.gateway.request("GET", "/stale/soon")
+            self.assertEqual(r1.status, 200, str(r1))
+            time.sleep(0.03)
+            r2 = self.gateway.request("GET", "/stale/second")
+            self.assertEqual((r2.status, r2.body), (200, b"fresh"), f"attempt {attempt}: {r2}")
 
     # 8: HTTP/1.0 with Transfer-Encoding
     def test_http10_with_transfer_encoding_is_refused(self):

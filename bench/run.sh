@@ -496,18 +496,29 @@ for t in $TARGETS; do
     "$(thousands "${MED_RPS[$t]}")" \
     "$(median "${P50[$t]}")" "${MED_P99[$t]}"
 done
+# The rounds are interleaved (every target once, then again), so round i of two targets ran
+# minutes apart at most: the median of the per-round ratios follows the machine's load less
+# than the ratio of the two medians does. Both are printed.
+paired() {
+  paste -d' ' <(tr ' ' '\n' <<<"$1" | awk 'NF') <(tr ' ' '\n' <<<"$2" | awk 'NF') |
+    awk '$2 > 0 { print $1 / $2 }' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR < 2) exit;
+      m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2;
+      printf "; paired rounds: median %.2fx (%.2f-%.2f)", m, v[1], v[NR] }'
+}
 if [ -n "${MED_RPS[$RATIO_NUM]:-}" ] && [ -n "${MED_RPS[$RATIO_DEN]:-}" ]; then
   awk -v a="${MED_RPS[$RATIO_NUM]}" -v b="${MED_RPS[$RATIO_DEN]}" -v c="${MED_P99[$RATIO_NUM]}" -v d="${MED_P99[$RATIO_DEN]}" \
     -v na="${TARGET_LABEL[$RATIO_NUM]}" -v nb="${TARGET_LABEL[$RATIO_DEN]}" \
-    'BEGIN { printf "\n%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
+    -v pr="$(paired "${RPS[$RATIO_NUM]}" "${RPS[$RATIO_DEN]}")" \
+    'BEGIN { printf "\n%s / %s: req/s %.2fx, p99 %.2fx%s\n", na, nb, a / b, (d > 0 ? c / d : 0), pr }'
 fi
 # The oauth2 figures: a cached token against the gateway's own auth: none throughput, and
 # introspection on every request against what the IdP can introspect by itself.
 ratio_line() {
   [ -n "${MED_RPS[$1]:-}" ] && [ -n "${MED_RPS[$2]:-}" ] || return 0
   awk -v a="${MED_RPS[$1]}" -v b="${MED_RPS[$2]}" -v c="${MED_P99[$1]}" -v d="${MED_P99[$2]}" \
-    -v na="${TARGET_LABEL[$1]}" -v nb="${TARGET_LABEL[$2]}" \
-    'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx\n", na, nb, a / b, (d > 0 ? c / d : 0) }'
+    -v na="${TARGET_LABEL[$1]}" -v nb="${TARGET_LABEL[$2]}" -v pr="$(paired "${RPS[$1]}" "${RPS[$2]}")" \
+    'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx%s\n", na, nb, a / b, (d > 0 ? c / d : 0), pr }'
 }
 ratio_line portcullis-oauth2 gateway
 ratio_line portcullis-ratelimit portcullis-nolimit

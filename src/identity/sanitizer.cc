@@ -36,12 +36,17 @@ Sanitizer::Sanitizer(const config::IdentityConfig& identity,
   request_id_canonical_ = canonical_header_name(h.request_id);
   for (const auto& n : identity.strip_inbound) names_.insert(canonical_header_name(n));
   for (const auto& n : extra) names_.insert(canonical_header_name(n));
+  // A name Beast knows among them, or as the request id's canonical form (a request id
+  // configured as Message_ID has the other spelling Message-ID, which Beast knows): every
+  // field is looked at.
+  const auto known = [](const std::string& n) {
+    return boost::beast::http::string_to_field(n) != boost::beast::http::field::unknown;
+  };
   for (const auto& n : names_) {
     max_len_ = std::max(max_len_, n.size());
-    if (boost::beast::http::string_to_field(n) != boost::beast::http::field::unknown) {
-      strips_known_ = true;
-    }
+    if (known(n)) strips_known_ = true;
   }
+  if (known(request_id_canonical_)) strips_known_ = true;
 }
 
 bool Sanitizer::strips(std::string_view name) const {

@@ -38,9 +38,10 @@ class Sanitizer {
   std::unordered_set<std::string, Hash, std::equal_to<>> names_;  // canonical
   std::size_t max_len_ = 0;
   // Whether a name Beast knows (Host, Authorization, ...: a field whose name() is not
-  // `unknown`) can be stripped: only when one of names_ is such a name. Known names hold no
-  // '_', so their canonical form is their lower case and the request id's other spellings
-  // (which need one) are never known: without such a name, known fields are not looked up.
+  // `unknown`) can be stripped: only when one of names_, or the request id's canonical form,
+  // is such a name. Known names hold no '_' and Beast matches them ignoring case only, so a
+  // known field's canonical form is its lower case: without such a name, known fields are
+  // not looked up.
   bool strips_known_ = false;
   std::string request_id_;            // as configured
   std::string request_id_canonical_;  // canonical

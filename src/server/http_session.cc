@@ -104,9 +104,10 @@ asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
       co_await reject(*rt, r);
       break;
     }
-    // The head was read under the settings in force when the wait began; the request is
-    // served by the config in force now (a reload while the connection waited is seen by
-    // its next request).
+    // The head was read under the server settings in force when the wait began (header and
+    // body size limits, timeouts: they stay for this request); routing, authentication and
+    // what is forwarded follow the config in force now (a reload while the connection
+    // waited is seen by its next request).
     if (rt != worker.runtime()) rt = worker.runtime();
     worker.state().active_requests.fetch_add(1);
     const bool keep_alive = co_await handle(rt);

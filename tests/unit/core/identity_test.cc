@@ -55,6 +55,16 @@ TEST(Sanitizer, StripsAFieldBeastKnowsOnlyWhenConfigured) {
   f.insert("X-User-Id", "forged");  // no longer an identity header
   EXPECT_EQ(Sanitizer(renamed, {}).sanitize(f), 1u);
   EXPECT_EQ(names(f), (std::vector<std::string>{"Host", "Authorization", "X-User-Id"}));
+  // A request id configured with '_': its other spelling is a name Beast knows, and is
+  // stripped (an upstream reading '_' as '-' would see two ids); its own spelling is kept.
+  config::IdentityConfig message_id;
+  message_id.headers.request_id = "Message_ID";
+  http::fields g;
+  g.insert("Message-ID", "forged");
+  g.insert("message_id", "kept-for-the-session-to-judge");
+  g.insert("Host", "a");
+  EXPECT_EQ(Sanitizer(message_id, {}).sanitize(g), 1u);
+  EXPECT_EQ(names(g), (std::vector<std::string>{"message_id", "Host"}));
 }
 
 TEST(Sanitizer, LeavesLookalikesAlone) {

@@ -46,7 +46,6 @@ struct Identity {
   bool header_safe() const;
 };
 
-// True when `s` holds a control character (below 0x20, or DEL).
 // An identity's upstream header lines (who, scopes, roles, method, thumbprint, claims), as
 // forward_identity rendered them for the runtime numbered `runtime_id` (whose config names
 // the headers; a reload may rename them). Kept beside an identity that serves many requests
@@ -57,6 +56,7 @@ struct RenderedIdentity {
   std::string lines;
 };
 
+// True when `s` holds a control character (below 0x20, or DEL).
 bool has_control(std::string_view s);
 
 // Splits a space-separated scope string ("a b  c") into scopes.

@@ -8,6 +8,11 @@
 #   nginx     nginx reverse proxy on 9003 (bench/peers/nginx-proxy.conf)
 #   haproxy   HAProxy plain proxying on 9004 (bench/peers/haproxy-jwt.cfg.in; the same
 #             HAProxy checks an RS256 JWT on 9002, target haproxy-jwt)
+#   haproxy-fwd  the same HAProxy on 9005 sending the upstream the request Portcullis sends
+#             (identity headers stripped, Host rewritten, X-Forwarded-For/-Proto/-Host and a
+#             32-hex-digit X-Request-Id added): like for like with the gateway target, whose
+#             bigger upstream request costs the upstream itself more to read than the bare
+#             one HAProxy plain forwards
 #   idp       only with an oauth2 target: the test IdP (tests/idp, npm oidc-provider) on 9100;
 #             portcullis-oauth2 sends one opaque token (cached after the first request),
 #             portcullis-oauth2-nocache rotates through 500 tokens (oidc-provider's
@@ -88,6 +93,7 @@ declare -A TARGET_LABEL=(
   [gateway]="Portcullis"
   [nginx]="nginx proxy"
   [haproxy]="HAProxy plain"
+  [haproxy-fwd]="HAProxy same headers"
   [haproxy-jwt]="HAProxy + jwt_verify"
   [haproxy-jwt-fresh]="HAProxy jwt fresh tokens"
   [portcullis-oauth2]="Portcullis oauth2 cached"
@@ -107,6 +113,7 @@ declare -A TARGET_PORT=(
   [gateway]=$GATEWAY_PORT
   [nginx]=9003
   [haproxy]=9004
+  [haproxy-fwd]=9005
   [haproxy-jwt]=9002
   [haproxy-jwt-fresh]=9002
   [portcullis-oauth2]=$GATEWAY_PORT
@@ -401,6 +408,7 @@ start_tls_processes
 start haproxy 9004 haproxy -f "$tmp/haproxy.cfg"
 HAPROXY_PID="${pids[-1]}"
 port_in_use 9002 || die "HAProxy is not listening on 9002"
+port_in_use 9005 || die "HAProxy is not listening on 9005"
 [ "$USE_HAPROXY_TLS" = 0 ] || port_in_use "$HAPROXY_TLS_PORT" || die "HAProxy is not listening on $HAPROXY_TLS_PORT"
 if [ "$USE_IDP" = 1 ]; then
   export IDP_GATEWAY_SECRET=bench-gateway-secret IDP_ACCESS_TOKEN_TTL=86400
@@ -520,6 +528,8 @@ ratio_line() {
     -v na="${TARGET_LABEL[$1]}" -v nb="${TARGET_LABEL[$2]}" -v pr="$(paired "${RPS[$1]}" "${RPS[$2]}")" \
     'BEGIN { printf "%s / %s: req/s %.2fx, p99 %.2fx%s\n", na, nb, a / b, (d > 0 ? c / d : 0), pr }'
 }
+# Plain proxying against HAProxy sending the same upstream request (haproxy-fwd).
+ratio_line gateway haproxy-fwd
 ratio_line portcullis-oauth2 gateway
 ratio_line portcullis-ratelimit portcullis-nolimit
 ratio_line portcullis-ratelimit gateway

@@ -1,11 +1,16 @@
 #include "tls/server_context.h"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <string>
+#include <string_view>
+
 #include "tls/peer_certificate.h"
 #include "tls/pem.h"
+#include "tls/server_names.h"
 
 namespace portcullis::tls {
 namespace {
@@ -22,8 +27,8 @@ constexpr const char* kTls12Ciphers =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-// The same on every context: a session made under one certificate's context resumes under
-// another's only when the client offers it there, which the SNI name decides.
+// The same on every context; each connection's own is set from the server name it asks for
+// (bind_session_to_name).
 constexpr unsigned char kSessionIdContext[] = "portcullis";
 
 // OpenSSL's server cache holds at most this many sessions (its default).
@@ -48,6 +53,29 @@ int keep_going(int, X509_STORE_CTX*) {
   return 1;
 }
 
+// RFC 6066 §3: a session is resumed only for the server name it was made for. OpenSSL
+// resumes a session (by id, or by a TLS 1.3 ticket that names one in the cache) only when
+// its session id context equals the connection's, so the connection's is made from the name
+// its ClientHello asks for (SHA-256 of its canonical form: a context holds 32 bytes at most).
+// The client hello callback runs before the session is looked up; the server name callback,
+// which picks the certificate, runs after.
+int bind_session_to_name(SSL* ssl, int* alert, void*) {
+  const unsigned char* ext = nullptr;
+  std::size_t len = 0;
+  std::string name = "portcullis/";
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1) {
+    name += canonical_server_name(sni_host_name(ext, len));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(name.data(), name.size(), digest, &size, EVP_sha256(), nullptr) != 1 ||
+      size > SSL_MAX_SID_CTX_LENGTH || SSL_set_session_id_context(ssl, digest, size) != 1) {
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
+  }
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
 bool configure_common(SSL_CTX* ctx, const config::ListenerTlsConfig& config, std::string& error) {
   const int min = config.min_version == config::TlsVersion::Tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
   if (SSL_CTX_set_min_proto_version(ctx, min) != 1 ||
@@ -68,6 +96,7 @@ bool configure_common(SSL_CTX* ctx, const config::ListenerTlsConfig& config, std
     SSL_CTX_sess_set_cache_size(ctx, kSessionCacheEntries);
     SSL_CTX_set_timeout(ctx, static_cast<long>(config.session_timeout_s));
     SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_client_hello_cb(ctx, bind_session_to_name, nullptr);
   } else {
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);

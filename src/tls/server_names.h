@@ -24,4 +24,13 @@ class ServerNames {
   std::unordered_map<std::string, std::size_t> wildcard_;  // keyed by what follows "*."
 };
 
+// The first host_name in the bytes of a ClientHello's server_name extension (RFC 6066 §3: a
+// two-byte list length, then entries of a one-byte name type, a two-byte length and the
+// name); empty when there is none or the bytes are malformed (OpenSSL refuses a malformed
+// extension itself).
+std::string_view sni_host_name(const unsigned char* ext, std::size_t size);
+
+// A server name as the certificate choice compares it: lower-cased, without a trailing dot.
+std::string canonical_server_name(std::string_view host);
+
 }  // namespace portcullis::tls

@@ -1,8 +1,8 @@
 // Fuzzes what the gateway reads from a TLS client and from the tokens bound to it: the input
 // as a DER certificate (OpenSSL parses it; tls/peer_certificate.h reads its thumbprint,
 // subjectAltNames and CN, and the client_cert mechanism picks a client id from them), as an
-// SNI server name (tls/server_names.h), and as a JSON claims object whose cnf binds it
-// (auth/cert_binding.h).
+// SNI server name and as the bytes of a ClientHello's server_name extension
+// (tls/server_names.h), and as a JSON claims object whose cnf binds it (auth/cert_binding.h).
 #include <openssl/x509.h>
 
 #include <boost/json/parse.hpp>
@@ -59,6 +59,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   certificate(data, size);
   const std::size_t index = names().find(text);
   if (index > 2) __builtin_trap();
+  // The name read from the extension lies within it, and picks a certificate like any name.
+  const std::string_view sni = tls::sni_host_name(data, size);
+  if (!sni.empty() && (sni.data() < text.data() || sni.data() + sni.size() > text.data() + size)) {
+    __builtin_trap();
+  }
+  if (names().find(tls::canonical_server_name(sni)) > 2) __builtin_trap();
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(text, ec);
   if (!ec && v.is_object()) {

@@ -195,6 +195,25 @@ class TlsListenerTest(TlsGatewayCase):
         self.assertGreaterEqual(metric(self.gateway, "portcullis_tls_handshakes_total",
                                        resumed="true"), 2)
 
+    def test_a_session_resumes_only_for_the_name_it_was_made_for(self):
+        """RFC 6066 §3: a session made for one server name is not resumed for another, even
+        one the same certificate serves, nor without a name; the same name in other letter
+        case resumes it."""
+        for flag in ("-tls1_3", "-tls1_2"):
+            with self.subTest(version=flag):
+                sess = os.path.join(self.workdir, f"named-session{flag}.pem")
+                first = self.handshake("api.example.test", [flag, "-sess_out", sess],
+                                       http_get("api.example.test"))
+                self.assertFalse(first.reused, first.output[-3000:])
+                for other in ("partner.example.test", "localhost", None):
+                    again = self.handshake(other, [flag, "-sess_in", sess], http_get("x"))
+                    self.assertTrue(again.ok, again.output[-3000:])
+                    self.assertFalse(again.reused, f"{other}: " + again.output[-3000:])
+                same = self.handshake("API.Example.Test", [flag, "-sess_in", sess],
+                                      http_get("api.example.test"))
+                self.assertTrue(same.reused, same.output[-3000:])
+                self.assertIn("HTTP/1.1 200", same.output)
+
     def test_plain_http_on_the_tls_port_is_never_proxied(self):
         """A request in clear text gets no HTTP answer (the handshake fails and the
         connection closes) and never reaches a route."""

@@ -67,4 +67,32 @@ TEST(ServerNames, TheFirstCertificateToNameAHostKeepsIt) {
 }
 
 }  // namespace
+TEST(SniHostName, ReadsTheFirstHostNameOfTheExtension) {
+  // list length 14; host_name (0), length 11, "api.example"
+  const unsigned char one[] = {0,   14,  0,   0,   11,  'a', 'p', 'i',
+                               '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+  EXPECT_EQ(sni_host_name(one, sizeof one), "api.example");
+  // An entry of another type first (1, length 1, "x"), then the host name.
+  const unsigned char two[] = {0, 8, 1, 0, 1, 'x', 0, 0, 1, 'b'};
+  EXPECT_EQ(sni_host_name(two, sizeof two), "b");
+}
+
+TEST(SniHostName, MalformedBytesGiveNoName) {
+  EXPECT_EQ(sni_host_name(nullptr, 0), "");
+  const unsigned char shorter[] = {0, 5, 0, 0, 9, 'a', 'b'};  // list length says 5, name says 9
+  EXPECT_EQ(sni_host_name(shorter, sizeof shorter), "");
+  const unsigned char longer[] = {0, 9, 0, 0, 1, 'a'};  // list length beyond the bytes
+  EXPECT_EQ(sni_host_name(longer, sizeof longer), "");
+  const unsigned char none[] = {0, 3, 1, 0, 0};  // one entry, not a host name
+  EXPECT_EQ(sni_host_name(none, sizeof none), "");
+  const unsigned char truncated[] = {0, 2, 0, 0};
+  EXPECT_EQ(sni_host_name(truncated, sizeof truncated), "");
+}
+
+TEST(SniHostName, CanonicalNameIsLowerCaseWithoutTheTrailingDot) {
+  EXPECT_EQ(canonical_server_name("API.Example.Test."), "api.example.test");
+  EXPECT_EQ(canonical_server_name("api.example.test"), "api.example.test");
+  EXPECT_EQ(canonical_server_name(""), "");
+}
+
 }  // namespace portcullis::tls

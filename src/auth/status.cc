@@ -91,7 +91,7 @@ constexpr Row row(Status s) {
               "no client certificate was presented"};
     case Status::ClientCertificateUnverified:
       return {HttpClass::Unauthorized, 401, "invalid_certificate", "client_certificate_unverified",
-              "the client certificate is not issued by a trusted CA"};
+              "the client certificate does not verify against the trusted CAs"};
     case Status::ClientCertificateNoIdentity:
       return {HttpClass::Unauthorized, 401, "invalid_certificate", "client_certificate_no_identity",
               "the client certificate names no client identity"};

@@ -113,6 +113,7 @@ void load_listener_tls(YamlReader& r, const Entry& e, ServerConfig& server) {
   tls.mark = e.at;
   if (!r.expect_map(e.value, e.at, "'tls' must be a map with 'certificates'")) return;
   Mark ca_key_at;
+  bool client_cert_read = true;  // false: an error was given, the mode is not known
   auto seen = r.walk_map(
       e.value, e.at, "server.tls",
       {{"certificates", [&](const Entry& f) { load_certificates(r, f, tls); }},
@@ -128,8 +129,8 @@ void load_listener_tls(YamlReader& r, const Entry& e, ServerConfig& server) {
        {"client_cert",
         [&](const Entry& f) {
           tls.client_cert_mark = f.at;
-          r.read_enum(f, kClientCertModes, tls.client_cert,
-                      "'client_cert' must be off, optional or required");
+          client_cert_read = r.read_enum(f, kClientCertModes, tls.client_cert,
+                                         "'client_cert' must be off, optional or required");
         }},
        r.uint_field("session_timeout_s", tls.session_timeout_s, 0, 86400)});
   r.require(seen, "certificates", e.at, "server.tls");
@@ -138,7 +139,7 @@ void load_listener_tls(YamlReader& r, const Entry& e, ServerConfig& server) {
             "client_cert: required needs 'client_ca_file' (the CA that issues client "
             "certificates)");
   }
-  if (seen.count("client_ca_file") && !tls.asks_for_client_cert()) {
+  if (seen.count("client_ca_file") && client_cert_read && !tls.asks_for_client_cert()) {
     r.warning(ca_key_at, "client_ca_file is not used with client_cert: off");
   }
   server.tls = std::move(tls);

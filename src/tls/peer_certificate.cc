@@ -87,7 +87,12 @@ std::unique_ptr<const auth::ClientCertificate> peer_certificate(SSL* ssl) {
   auto out = std::make_unique<auth::ClientCertificate>(describe_certificate(cert));
   const long result = SSL_get_verify_result(ssl);
   out->verified = result == X509_V_OK;
-  if (!out->verified) out->verify_error = X509_verify_cert_error_string(result);
+  if (!out->verified) {
+    out->verify_error = X509_verify_cert_error_string(result);
+    out->failure = result == X509_V_ERR_CERT_HAS_EXPIRED     ? auth::VerifyFailure::Expired
+                   : result == X509_V_ERR_CERT_NOT_YET_VALID ? auth::VerifyFailure::NotYetValid
+                                                             : auth::VerifyFailure::Other;
+  }
   return out;
 }
 

@@ -37,6 +37,8 @@ class ClientCertTest(unittest.TestCase):
         cls.cn_only = cls.clients_ca.client("cn-only", cn="cn-only-client")
         cls.nameless = cls.clients_ca.client("nameless", cn=None)
         cls.stranger = cls.other_ca.client("stranger", cn="svc-cn", uris=["spiffe://test/svc"])
+        cls.expired = cls.clients_ca.client("expired", cn="old-cn", expired=True)
+        cls.early = cls.clients_ca.client("early", cn="early-cn", not_yet_valid=True)
 
         cls.keys = JwtKeys(cls.workdir)
         cls.addClassCleanup(cls.keys.stop)
@@ -114,6 +116,18 @@ class ClientCertTest(unittest.TestCase):
         self.assertEqual(self.gateway.wait_for_path_log("/mtls/none")["reason"],
                          "client_certificate_missing")
 
+    def test_expired_and_not_yet_valid_certificates_are_refused_as_such(self):
+        for cert, path, said in ((self.expired, "/mtls/expired", "has expired"),
+                                 (self.early, "/mtls/early", "is not valid yet")):
+            r = self.get(path, cert)
+            self.assertEqual(r.status, 401, r.body)
+            self.assertEqual(r.json()["error"], "invalid_certificate")
+            self.assertEqual(r.json()["error_description"], f"the client certificate {said}")
+            self.assertIn(f'error_description="the client certificate {said}"',
+                          r.headers.get("www-authenticate", ""))
+            self.assertEqual(self.gateway.wait_for_path_log(path)["reason"],
+                             "client_certificate_unverified")
+
     def test_optional_mode_still_serves_routes_without_client_cert(self):
         self.assertEqual(self.get("/open/anyone").status, 200)
         # And a certificate from an unknown CA does not stop them either.
@@ -123,6 +137,8 @@ class ClientCertTest(unittest.TestCase):
         r = self.get("/mtls/stranger", self.stranger)
         self.assertEqual(r.status, 401, r.body)
         self.assertEqual(r.json()["error"], "invalid_certificate")
+        self.assertEqual(r.json()["error_description"],
+                         "the client certificate does not verify against the trusted CAs")
         self.assertEqual(self.gateway.wait_for_path_log("/mtls/stranger")["reason"],
                          "client_certificate_unverified")
 

@@ -4,10 +4,31 @@
 
 namespace portcullis::auth::client_cert {
 
+namespace {
+
 namespace describe {
 inline constexpr std::string_view kUnusableName =
     "the client certificate's name cannot be forwarded (control characters)";
+inline constexpr std::string_view kExpired = "the client certificate has expired";
+inline constexpr std::string_view kNotYetValid = "the client certificate is not valid yet";
 }  // namespace describe
+
+// Expired and not-yet-valid are told apart (their holder can act on them); every other
+// failure has the status's own description.
+std::string unverified_description(VerifyFailure f) {
+  switch (f) {
+    case VerifyFailure::Expired:
+      return std::string(describe::kExpired);
+    case VerifyFailure::NotYetValid:
+      return std::string(describe::kNotYetValid);
+    case VerifyFailure::None:
+    case VerifyFailure::Other:
+      break;
+  }
+  return {};
+}
+
+}  // namespace
 
 std::string client_id_of(const ClientCertificate& cert,
                          const std::vector<config::CertIdentitySource>& sources) {
@@ -38,7 +59,8 @@ void ClientCertAuthenticator::authenticate(const AuthRequest& request, AuthCallb
     return;
   }
   if (!cert->verified) {
-    done(AuthResult::fail(Status::ClientCertificateUnverified));
+    done(AuthResult::fail(Status::ClientCertificateUnverified,
+                          unverified_description(cert->failure)));
     return;
   }
   identity::Identity id;

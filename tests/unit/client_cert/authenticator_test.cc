@@ -66,8 +66,25 @@ TEST(ClientCertAuthenticator, UnverifiedCertificateIsRefusedWhateverTheRoute) {
   ClientCertificate c = full();
   c.verified = false;
   c.verify_error = "unable to get local issuer certificate";
+  c.failure = VerifyFailure::Other;
   ClientCertAuthenticator shared(kDefault, false);
-  EXPECT_EQ(run(shared, &c).status, Status::ClientCertificateUnverified);
+  const AuthResult r = run(shared, &c);
+  EXPECT_EQ(r.status, Status::ClientCertificateUnverified);
+  EXPECT_EQ(r.description, "");  // the status's own: does not verify against the trusted CAs
+}
+
+TEST(ClientCertAuthenticator, AnExpiredOrNotYetValidCertificateIsSaidSo) {
+  ClientCertificate c = full();
+  c.verified = false;
+  ClientCertAuthenticator a(kDefault, true);
+  c.failure = VerifyFailure::Expired;
+  AuthResult r = run(a, &c);
+  EXPECT_EQ(r.status, Status::ClientCertificateUnverified);
+  EXPECT_EQ(r.description, "the client certificate has expired");
+  c.failure = VerifyFailure::NotYetValid;
+  r = run(a, &c);
+  EXPECT_EQ(r.status, Status::ClientCertificateUnverified);
+  EXPECT_EQ(r.description, "the client certificate is not valid yet");
 }
 
 TEST(ClientCertAuthenticator, NoUsableName) {

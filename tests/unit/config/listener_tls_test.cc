@@ -170,6 +170,16 @@ TEST_F(ListenerTlsTest, ClientCaFileWithClientCertOffIsAWarning) {
   ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
   EXPECT_EQ(r.warnings[0].line, 3);
   EXPECT_NE(r.warnings[0].message.find("client_ca_file is not used"), std::string::npos);
+  // A misspelt mode is its error alone: no warning that assumes it meant off.
+  LoadResult bad =
+      load(std::string("server:\n  tls:\n    client_ca_file: ca.pem\n"
+                       "    client_cert: sometimes\n"
+                       "    certificates: [{ cert_file: api.pem, key_file: api.key }]\n") +
+           kRest);
+  ASSERT_EQ(bad.errors.size(), 1u) << all(bad.errors);
+  EXPECT_NE(bad.errors[0].message.find("'client_cert' must be off, optional or required"),
+            std::string::npos);
+  EXPECT_TRUE(bad.warnings.empty()) << all(bad.warnings);
 }
 
 constexpr const char* kMtlsServer =

@@ -121,6 +121,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int) -> list:
+    """`n` different TCP ports on 127.0.0.1 that nothing listens on right now (all bound at
+    once while they are picked: free_port() twice can hand out the same port)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 _held_closed_ports: list = []
 
 
@@ -534,8 +549,7 @@ class Gateway:
     def __init__(self, config: dict, workdir: str):
         require_binary(gateway_bin())
         self.workdir = workdir
-        self.port = free_port()
-        self.admin_port = free_port()
+        self.port, self.admin_port = free_ports(2)
         self.config_path = os.path.join(workdir, "gateway.yaml")
         self.stdout_path = os.path.join(workdir, "gateway.stdout")
         self.stderr_path = os.path.join(workdir, "gateway.stderr")
@@ -580,8 +594,7 @@ class Gateway:
                 if (attempt == 2 or self._written_from is None
                         or "Address already in use" not in str(e)):
                     raise
-                self.port = free_port()
-                self.admin_port = free_port()
+                self.port, self.admin_port = free_ports(2)
                 self.write_config(self._written_from)
 
     def _start_once(self, timeout: float, wait_ready: bool) -> None:

@@ -150,7 +150,11 @@ std::string challenge(Status s, std::string_view scheme, std::string_view descri
   out += " realm=\"portcullis\", error=\"";
   out += row(s).error;
   out += "\", error_description=\"";
-  out += description;
+  // RFC 6750 §3: error_description holds %x20-21 / %x23-5B / %x5D-7E, nothing else; the
+  // descriptions are the gateway's own text, and this keeps any that were not so.
+  for (const char c : description) {
+    if (c >= 0x20 && c <= 0x7E && c != '"' && c != '\\') out += c;
+  }
   out += '"';
   if (!scope.empty()) {
     out += ", scope=\"";

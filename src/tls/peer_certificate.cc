@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -69,6 +70,48 @@ std::vector<std::string> dns_names(const X509* cert) {
   return out;
 }
 
+namespace {
+
+// The connection's recorded failure kind, as an auth::VerifyFailure value in ex_data.
+int failure_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+auth::VerifyFailure recorded_failure(SSL* ssl) {
+  const auto v = reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, failure_index()));
+  switch (static_cast<auth::VerifyFailure>(v)) {
+    case auth::VerifyFailure::Expired:
+      return auth::VerifyFailure::Expired;
+    case auth::VerifyFailure::NotYetValid:
+      return auth::VerifyFailure::NotYetValid;
+    case auth::VerifyFailure::None:
+    case auth::VerifyFailure::Other:
+      break;
+  }
+  return auth::VerifyFailure::Other;
+}
+
+}  // namespace
+
+int verify_and_continue(int ok, X509_STORE_CTX* store) {
+  if (ok == 1) return 1;
+  auto* ssl =
+      static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  if (ssl == nullptr) return 1;
+  const int error = X509_STORE_CTX_get_error(store);
+  const bool leaf = X509_STORE_CTX_get_error_depth(store) == 0;
+  auth::VerifyFailure kind = auth::VerifyFailure::Other;
+  if (leaf && error == X509_V_ERR_CERT_HAS_EXPIRED) kind = auth::VerifyFailure::Expired;
+  if (leaf && error == X509_V_ERR_CERT_NOT_YET_VALID) kind = auth::VerifyFailure::NotYetValid;
+  const auto seen = static_cast<auth::VerifyFailure>(
+      reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, failure_index())));
+  // One kind of failure and only that one is told; any mix is Other.
+  if (seen != auth::VerifyFailure::None && seen != kind) kind = auth::VerifyFailure::Other;
+  SSL_set_ex_data(ssl, failure_index(), reinterpret_cast<void*>(static_cast<std::uintptr_t>(kind)));
+  return 1;
+}
+
 auth::ClientCertificate describe_certificate(X509* cert) {
   auth::ClientCertificate out;
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -89,9 +132,7 @@ std::unique_ptr<const auth::ClientCertificate> peer_certificate(SSL* ssl) {
   out->verified = result == X509_V_OK;
   if (!out->verified) {
     out->verify_error = X509_verify_cert_error_string(result);
-    out->failure = result == X509_V_ERR_CERT_HAS_EXPIRED     ? auth::VerifyFailure::Expired
-                   : result == X509_V_ERR_CERT_NOT_YET_VALID ? auth::VerifyFailure::NotYetValid
-                                                             : auth::VerifyFailure::Other;
+    out->failure = recorded_failure(ssl);
   }
   return out;
 }

@@ -21,7 +21,14 @@ auth::ClientCertificate describe_certificate(X509* cert);
 std::vector<std::string> dns_names(const X509* cert);
 
 // The connection's client certificate after the handshake (a resumed session's too); null
-// when the client sent none. `verified` from the handshake's verification result.
+// when the client sent none. `verified` from the handshake's verification result; `failure`
+// from what verify_and_continue recorded (Other when nothing was, as on a resumed session).
 std::unique_ptr<const auth::ClientCertificate> peer_certificate(SSL* ssl);
+
+// The verify callback of client_cert: optional: every handshake finishes whatever the
+// certificate, the verdict is kept for the client_cert mechanism to judge per route. It
+// records on the connection whether every failure was the client certificate's own validity
+// period (OpenSSL's final result is only the last error met, of any certificate in the chain).
+int verify_and_continue(int ok, X509_STORE_CTX* store);
 
 }  // namespace portcullis::tls

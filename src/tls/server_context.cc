@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <exception>
 #include <string>
 #include <string_view>
 
@@ -31,6 +32,9 @@ constexpr const char* kTls12Ciphers =
 // (bind_session_to_name).
 constexpr unsigned char kSessionIdContext[] = "portcullis";
 
+// RFC 6066 §3 (and OpenSSL): a HostName is at most 255 bytes.
+constexpr std::size_t kMaxSniName = 255;
+
 // OpenSSL's server cache holds at most this many sessions (its default).
 constexpr long kSessionCacheEntries = 20480;
 
@@ -47,24 +51,27 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const un
   return SSL_TLSEXT_ERR_OK;
 }
 
-// client_cert: optional. The handshake completes whatever the certificate; the verdict is
-// kept (SSL_get_verify_result) for the client_cert mechanism to judge per route.
-int keep_going(int, X509_STORE_CTX*) {
-  return 1;
-}
-
 // RFC 6066 §3: a session is resumed only for the server name it was made for. OpenSSL
 // resumes a session (by id, or by a TLS 1.3 ticket that names one in the cache) only when
 // its session id context equals the connection's, so the connection's is made from the name
 // its ClientHello asks for (SHA-256 of its canonical form: a context holds 32 bytes at most).
 // The client hello callback runs before the session is looked up; the server name callback,
-// which picks the certificate, runs after.
+// which picks the certificate, runs after. No name, a name, and a name longer than DNS
+// allows (OpenSSL refuses that handshake after this callback: not worth hashing) are three
+// contexts apart.
 int bind_session_to_name(SSL* ssl, int* alert, void*) {
   const unsigned char* ext = nullptr;
   std::size_t len = 0;
-  std::string name = "portcullis/";
-  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1) {
-    name += canonical_server_name(sni_host_name(ext, len));
+  std::string name = "portcullis/none";
+  try {
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len) == 1) {
+      const std::string_view host = sni_host_name(ext, len);
+      name = host.size() > kMaxSniName ? "portcullis/long"
+                                       : "portcullis/name:" + canonical_server_name(host);
+    }
+  } catch (const std::exception&) {  // no exception may cross OpenSSL's frames
+    *alert = SSL_AD_INTERNAL_ERROR;
+    return SSL_CLIENT_HELLO_ERROR;
   }
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
@@ -111,7 +118,7 @@ bool configure_client_certs(SSL_CTX* ctx, const config::ListenerTlsConfig& confi
       SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
       return true;
     case config::ClientCertMode::Optional:
-      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_going);
+      SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_and_continue);
       break;
     case config::ClientCertMode::Required:
       SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);

@@ -39,6 +39,8 @@ class ClientCertTest(unittest.TestCase):
         cls.stranger = cls.other_ca.client("stranger", cn="svc-cn", uris=["spiffe://test/svc"])
         cls.expired = cls.clients_ca.client("expired", cn="old-cn", expired=True)
         cls.early = cls.clients_ca.client("early", cn="early-cn", not_yet_valid=True)
+        # Expired and from an untrusted CA: the expiry is not what to tell its holder.
+        cls.stranger_old = cls.other_ca.client("stranger-old", cn="old-cn", expired=True)
 
         cls.keys = JwtKeys(cls.workdir)
         cls.addClassCleanup(cls.keys.stop)
@@ -127,6 +129,10 @@ class ClientCertTest(unittest.TestCase):
                           r.headers.get("www-authenticate", ""))
             self.assertEqual(self.gateway.wait_for_path_log(path)["reason"],
                              "client_certificate_unverified")
+        r = self.get("/mtls/stranger-old", self.stranger_old)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertEqual(r.json()["error_description"],
+                         "the client certificate does not verify against the trusted CAs")
 
     def test_optional_mode_still_serves_routes_without_client_cert(self):
         self.assertEqual(self.get("/open/anyone").status, 200)

@@ -213,6 +213,14 @@ class TlsListenerTest(TlsGatewayCase):
                                       http_get("api.example.test"))
                 self.assertTrue(same.reused, same.output[-3000:])
                 self.assertIn("HTTP/1.1 200", same.output)
+                # A session made without a name is not one for the name "." either.
+                unnamed = os.path.join(self.workdir, f"unnamed-session{flag}.pem")
+                first = self.handshake(None, [flag, "-sess_out", unnamed], http_get("x"))
+                self.assertFalse(first.reused, first.output[-3000:])
+                dot = self.handshake(".", [flag, "-sess_in", unnamed], http_get("x"))
+                self.assertFalse(dot.reused, dot.output[-3000:])
+                again = self.handshake(None, [flag, "-sess_in", unnamed], http_get("x"))
+                self.assertTrue(again.reused, again.output[-3000:])
 
     def test_plain_http_on_the_tls_port_is_never_proxied(self):
         """A request in clear text gets no HTTP answer (the handshake fails and the

@@ -111,5 +111,13 @@ TEST(ClientCertificateStatus, MissingCarriesNoErrorCodeButADistinctReason) {
             "error_description=\"d\"");
 }
 
+TEST(ClientCertificateStatus, AChallengesDescriptionKeepsOnlyWhatAQuotedStringMayHold) {
+  // RFC 6750 §3: no '"', '\\', control or non-ASCII byte in error_description.
+  EXPECT_EQ(challenge(Status::ClientCertificateUnverified, "ClientCert",
+                      "a \"quoted\" \\ line\r\nX-Injected: 1\x7f\xc3\xa9 end", "", "x"),
+            "ClientCert realm=\"portcullis\", error=\"invalid_certificate\", "
+            "error_description=\"a quoted  lineX-Injected: 1 end\"");
+}
+
 }  // namespace
 }  // namespace portcullis::auth

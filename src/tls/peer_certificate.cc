@@ -78,18 +78,19 @@ int failure_index() {
   return index;
 }
 
+// What verify_and_continue stored on the connection (None: nothing).
+auth::VerifyFailure stored_failure(SSL* ssl) {
+  return static_cast<auth::VerifyFailure>(
+      reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, failure_index())));
+}
+
+// Only a lone validity-period failure is told apart; anything else, or nothing recorded (a
+// resumed session), is Other.
 auth::VerifyFailure recorded_failure(SSL* ssl) {
-  const auto v = reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, failure_index()));
-  switch (static_cast<auth::VerifyFailure>(v)) {
-    case auth::VerifyFailure::Expired:
-      return auth::VerifyFailure::Expired;
-    case auth::VerifyFailure::NotYetValid:
-      return auth::VerifyFailure::NotYetValid;
-    case auth::VerifyFailure::None:
-    case auth::VerifyFailure::Other:
-      break;
-  }
-  return auth::VerifyFailure::Other;
+  const auth::VerifyFailure kind = stored_failure(ssl);
+  return kind == auth::VerifyFailure::Expired || kind == auth::VerifyFailure::NotYetValid
+             ? kind
+             : auth::VerifyFailure::Other;
 }
 
 }  // namespace
@@ -104,8 +105,7 @@ int verify_and_continue(int ok, X509_STORE_CTX* store) {
   auth::VerifyFailure kind = auth::VerifyFailure::Other;
   if (leaf && error == X509_V_ERR_CERT_HAS_EXPIRED) kind = auth::VerifyFailure::Expired;
   if (leaf && error == X509_V_ERR_CERT_NOT_YET_VALID) kind = auth::VerifyFailure::NotYetValid;
-  const auto seen = static_cast<auth::VerifyFailure>(
-      reinterpret_cast<std::uintptr_t>(SSL_get_ex_data(ssl, failure_index())));
+  const auth::VerifyFailure seen = stored_failure(ssl);
   // One kind of failure and only that one is told; any mix is Other.
   if (seen != auth::VerifyFailure::None && seen != kind) kind = auth::VerifyFailure::Other;
   SSL_set_ex_data(ssl, failure_index(), reinterpret_cast<void*>(static_cast<std::uintptr_t>(kind)));

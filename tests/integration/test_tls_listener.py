@@ -81,6 +81,15 @@ class TlsListenerTest(TlsGatewayCase):
     def handshake(self, servername=None, args=(), send=b""):
         return s_client(self.gateway.port, self.root.root, servername, args, send)
 
+    def new_session(self, servername, flag, file):
+        """A full handshake for `servername` whose session is saved to workdir/`file`; the
+        file's path and the handshake."""
+        path = os.path.join(self.workdir, file)
+        first = self.handshake(servername, [flag, "-sess_out", path],
+                               http_get(servername or "x"))
+        self.assertFalse(first.reused, first.output[-3000:])
+        return path, first
+
     def test_sni_picks_the_certificate_and_falls_back_to_the_first(self):
         """SNI: an exact server_names entry, a '*.' name from the certificate itself, and the
         first certificate for an unknown name or no SNI at all."""
@@ -183,10 +192,7 @@ class TlsListenerTest(TlsGatewayCase):
         TLS 1.3 (tickets into the server's cache) and TLS 1.2 (session id)."""
         for flag in ("-tls1_3", "-tls1_2"):
             with self.subTest(version=flag):
-                sess = os.path.join(self.workdir, f"session{flag}.pem")
-                first = self.handshake("api.example.test", [flag, "-sess_out", sess],
-                                       http_get("api.example.test"))
-                self.assertFalse(first.reused, first.output[-3000:])
+                sess, first = self.new_session("api.example.test", flag, f"session{flag}.pem")
                 self.assertIn("HTTP/1.1 200", first.output)
                 second = self.handshake("api.example.test", [flag, "-sess_in", sess],
                                         http_get("api.example.test"))
@@ -201,10 +207,7 @@ class TlsListenerTest(TlsGatewayCase):
         case resumes it."""
         for flag in ("-tls1_3", "-tls1_2"):
             with self.subTest(version=flag):
-                sess = os.path.join(self.workdir, f"named-session{flag}.pem")
-                first = self.handshake("api.example.test", [flag, "-sess_out", sess],
-                                       http_get("api.example.test"))
-                self.assertFalse(first.reused, first.output[-3000:])
+                sess, _ = self.new_session("api.example.test", flag, f"named-session{flag}.pem")
                 for other in ("partner.example.test", "localhost", None):
                     again = self.handshake(other, [flag, "-sess_in", sess], http_get("x"))
                     self.assertTrue(again.ok, again.output[-3000:])
@@ -214,9 +217,7 @@ class TlsListenerTest(TlsGatewayCase):
                 self.assertTrue(same.reused, same.output[-3000:])
                 self.assertIn("HTTP/1.1 200", same.output)
                 # A session made without a name is not one for the name "." either.
-                unnamed = os.path.join(self.workdir, f"unnamed-session{flag}.pem")
-                first = self.handshake(None, [flag, "-sess_out", unnamed], http_get("x"))
-                self.assertFalse(first.reused, first.output[-3000:])
+                unnamed, _ = self.new_session(None, flag, f"unnamed-session{flag}.pem")
                 dot = self.handshake(".", [flag, "-sess_in", unnamed], http_get("x"))
                 self.assertFalse(dot.reused, dot.output[-3000:])
                 again = self.handshake(None, [flag, "-sess_in", unnamed], http_get("x"))

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <string_view>
 
 #include "cli/keys.h"
 #include "cli/usage.h"
@@ -53,9 +54,18 @@ int run(const std::string& path) {
   return rc == 0 ? cli::kOk : cli::kFailed;
 }
 
+int version() {
+  const auto& build = portcullis::observe::build_info();
+  std::cout << "portcullis " << build.version << " (commit " << build.commit << ", "
+            << build.build_type << " build)\n";
+  return cli::kOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `portcullis --version`, as most tools take it, says what `portcullis version` says.
+  if (argc == 2 && std::string_view(argv[1]) == "--version") return version();
   CLI::App app{"Portcullis: an API gateway that authenticates at the edge"};
   app.require_subcommand(1);
 
@@ -66,17 +76,12 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "Validate a config file; print every problem");
   check_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->required();
 
-  auto* version = app.add_subcommand("version", "Print the version");
+  auto* version_cmd = app.add_subcommand("version", "Print the version (also --version)");
   cli::KeysCommand keys(app);
 
   if (const int rc = cli::parse_command_line(app, argc, argv); rc >= 0) return rc;
 
-  if (version->parsed()) {
-    const auto& build = portcullis::observe::build_info();
-    std::cout << "portcullis " << build.version << " (commit " << build.commit << ", "
-              << build.build_type << " build)\n";
-    return cli::kOk;
-  }
+  if (version_cmd->parsed()) return version();
   if (keys.parsed()) return keys.run();
   if (check_cmd->parsed()) return check(config_path);
   if (run_cmd->parsed()) return run(config_path);

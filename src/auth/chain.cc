@@ -1,14 +1,33 @@
 #include "auth/chain.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "auth/credential_extractor.h"
 
 namespace portcullis::auth {
 
+namespace {
+
+char canonical(char c) {
+  if (c >= 'A' && c <= 'Z') return static_cast<char>(c - 'A' + 'a');
+  return c == '_' ? '-' : c;
+}
+
+bool same_header(std::string_view name, std::string_view canonical_name) {
+  return name.size() == canonical_name.size() &&
+         std::equal(name.begin(), name.end(), canonical_name.begin(),
+                    [](char a, char b) { return canonical(a) == b; });
+}
+
+}  // namespace
+
 AuthChain::AuthChain(std::vector<std::shared_ptr<Authenticator>> mechanisms,
-                     CredentialShapes shapes)
-    : mechanisms_(std::move(mechanisms)), shapes_(shapes) {}
+                     CredentialShapes shapes, std::string_view key_header)
+    : mechanisms_(std::move(mechanisms)), shapes_(shapes) {
+  key_header_.reserve(key_header.size());
+  for (char c : key_header) key_header_.push_back(canonical(c));
+}
 
 std::vector<std::string> AuthChain::challenges() const {
   std::vector<std::string> out;
@@ -52,6 +71,11 @@ void AuthChain::run_from(std::size_t index, const AuthRequest& request) const {
 
 void AuthChain::scrub(boost::beast::http::fields& headers, std::string& target) const {
   for (const auto& m : mechanisms_) m->scrub(headers, target);
+  if (!key_header_.empty()) {
+    for (auto it = headers.begin(); it != headers.end();) {
+      it = same_header(it->name_string(), key_header_) ? headers.erase(it) : std::next(it);
+    }
+  }
   // Cheap when there is nothing to find: no query, or neither the key prefix nor a percent
   // escape (which could spell it) in it.
   if (shapes_.key_prefix.empty()) return;

@@ -6,38 +6,21 @@
 namespace portcullis::config {
 namespace {
 
-void read_key_header(YamlReader& r, const Entry& f, const IdentityConfig& identity,
-                     ApiKeysConfig& k) {
+void read_key_header(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
   std::string h;
   if (!r.read_header_name(f, h)) return;
-  std::string lower = to_lower(h);
-  if (lower == "authorization") {
+  if (header_key(h) == "authorization") {
     r.error(f.at,
             "api_keys.header cannot be Authorization: 'Authorization: ApiKey "
             "<key>' is always accepted");
     return;
   }
-  // The sanitizer removes identity headers before authentication runs, so a key sent in one
-  // of them would never be seen.
-  const auto& ids = identity.headers;
-  for (const std::string* name :
-       {&ids.user_id, &ids.client_id, &ids.scopes, &ids.roles, &ids.auth_method, &ids.request_id}) {
-    if (to_lower(*name) == lower) {
-      r.error(f.at, "api_keys.header '" + h + "' is an identity header");
-      return;
-    }
-  }
-  if (identity.signed_context && to_lower(identity.signed_context->header) == lower) {
-    r.error(f.at, "api_keys.header '" + h + "' is identity.signed_context.header");
+  if (const auto why = reserved_header(h); !why.empty()) {
+    r.error(f.at, "api_keys.header '" + h + "' " + std::string(why));
     return;
   }
-  for (const auto& name : identity.strip_inbound) {
-    if (to_lower(name) == lower) {
-      r.error(f.at, "api_keys.header '" + h + "' is listed in identity.strip_inbound");
-      return;
-    }
-  }
   k.header = h;
+  k.header_at = f.at;
 }
 
 void read_pepper(YamlReader& r, const Entry& f, ApiKeysConfig& k) {
@@ -96,7 +79,7 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
   Secret password;
   auto seen = r.walk_map(
       e.value, e.at, "api_keys",
-      {{"header", [&](const Entry& f) { read_key_header(r, f, config.identity, k); }},
+      {{"header", [&](const Entry& f) { read_key_header(r, f, k); }},
        {"store", [&](const Entry& f) { read_store(r, f, k); }},
        {"password",
         [&](const Entry& f) {
@@ -117,6 +100,38 @@ void load_api_keys(YamlReader& r, const Entry& e, Config& config) {
     r.require(seen, "pepper", e.at, "api_keys");
   }
   if (e.value.IsMap()) check_postgres_fields(r, seen, e, password, k);
+}
+
+// The sanitizer removes identity headers, the signed context's header, the headers JWT
+// claims are written to and identity.strip_inbound before authentication runs, so a key sent
+// in one of them would never be seen. The header compared is the one in force, the default
+// included; the message points at api_keys.header where it is written, else at api_keys.
+void check_api_key_header(YamlReader& r, const Config& config) {
+  if (!config.api_keys) return;
+  const auto& k = *config.api_keys;
+  const std::string key = header_key(k.header);
+  const Mark at = k.header_at.line != 0 ? k.header_at : k.mark;
+  const std::string named = k.header_at.line != 0 ? "api_keys.header '" + k.header + "'"
+                                                  : "api_keys reads keys from '" + k.header +
+                                                        "' (the default api_keys.header), which";
+  auto clash = [&](const std::string& what) { r.error(at, named + " is " + what); };
+  const auto& ids = config.identity.headers;
+  for (const std::string* name : {&ids.user_id, &ids.client_id, &ids.scopes, &ids.roles,
+                                  &ids.auth_method, &ids.request_id, &ids.cert_thumbprint}) {
+    if (!name->empty() && header_key(*name) == key) return clash("an identity header");
+  }
+  const auto& sc = config.identity.signed_context;
+  if (sc && header_key(sc->header) == key) return clash("identity.signed_context.header");
+  for (const auto& name : config.identity.strip_inbound) {
+    if (header_key(name) == key) return clash("listed in identity.strip_inbound");
+  }
+  for (const auto& [provider, p] : config.jwt_providers) {
+    for (const auto& [claim, header] : p.claims_to_headers) {
+      if (header_key(header) == key) {
+        return clash("where jwt_providers." + provider + " writes claim '" + claim + "'");
+      }
+    }
+  }
 }
 
 }  // namespace portcullis::config

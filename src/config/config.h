@@ -219,7 +219,8 @@ struct ApiKeysConfig {
   unsigned poll_interval_ms = 1000;   // how often the gateway looks for changed keys
   bool gates_readiness = true;        // whether an unreadable store makes /readyz answer 503
   Mark mark;
-  Mark store_at;  // where `store` is written
+  Mark store_at;   // where `store` is written
+  Mark header_at;  // where `header` is written; no position for the default
 };
 
 struct Config {

@@ -12,7 +12,12 @@ void load_identity(YamlReader& r, const Entry& e, Config& config) {
   std::vector<std::pair<std::string, Mark>> set_at;
   auto header = [&](std::string_view key, std::string& target) {
     return Field{key, [&, key](const Entry& f) {
-                   if (r.read_header_name(f, target)) set_at.emplace_back(std::string(key), f.at);
+                   if (!r.read_header_name(f, target)) return;
+                   set_at.emplace_back(std::string(key), f.at);
+                   if (const auto why = reserved_header(target); !why.empty()) {
+                     r.error(f.at, "identity.headers." + std::string(key) + " '" + target + "' " +
+                                       std::string(why));
+                   }
                  }};
   };
   r.walk_map(
@@ -36,7 +41,7 @@ void load_identity(YamlReader& r, const Entry& e, Config& config) {
           };
           for (std::size_t i = 0; i < all.size(); ++i) {
             for (std::size_t j = i + 1; j < all.size(); ++j) {
-              if (to_lower(*all[i].second) != to_lower(*all[j].second)) continue;
+              if (header_key(*all[i].second) != header_key(*all[j].second)) continue;
               Mark at = mark_of_key(all[j].first);
               if (at.line == 0) at = mark_of_key(all[i].first);
               r.error(at, "identity header '" + *all[j].second + "' is used for both " +
@@ -47,7 +52,10 @@ void load_identity(YamlReader& r, const Entry& e, Config& config) {
        {"strip_inbound",
         [&](const Entry& f) {
           r.read_string_list(f, id.strip_inbound, [](const std::string& s) {
-            return is_token(s) ? std::string() : "'" + s + "' is not a valid HTTP header name";
+            if (!is_token(s)) return "'" + s + "' is not a valid HTTP header name";
+            const auto why = unstrippable_header(s);
+            return why.empty() ? std::string()
+                               : "'" + s + "' cannot be stripped: it " + std::string(why);
           });
         }},
        // Read after the walk: its header is compared with identity.headers, wherever they are.

@@ -8,6 +8,7 @@
 #include "config/read_file.h"
 #include "config/sections.h"
 #include "config/syntax.h"
+#include "url/http_url.h"
 
 namespace portcullis::config {
 namespace {
@@ -22,13 +23,6 @@ bool is_claim_name(std::string_view s) {
     auto u = static_cast<unsigned char>(c);
     return u > 0x20 && u < 0x7f && c != '"' && c != '\\';
   });
-}
-
-// Lower case with '_' as '-': how the sanitizer compares header names.
-std::string header_key(std::string_view h) {
-  std::string l = to_lower(h);
-  std::replace(l.begin(), l.end(), '_', '-');
-  return l;
 }
 
 class ProviderReader {
@@ -180,7 +174,7 @@ class ProviderReader {
     std::string text, why;
     if (!r_.read_nonempty_string(f, text)) return;
     if (!parse_fetch_url(text, out, why)) {
-      r_.error(f.at, "invalid " + f.key + " '" + text + "': " + why);
+      r_.error(f.at, "invalid " + f.key + " '" + url::redact(text) + "': " + why);
     }
   }
 
@@ -212,23 +206,8 @@ class ProviderReader {
       return false;
     }
     const std::string key = header_key(h);
-    static const std::set<std::string> kReserved = {"authorization",
-                                                    "host",
-                                                    "connection",
-                                                    "keep-alive",
-                                                    "te",
-                                                    "trailer",
-                                                    "transfer-encoding",
-                                                    "upgrade",
-                                                    "content-length",
-                                                    "proxy-authorization",
-                                                    "cookie",
-                                                    "x-forwarded-for",
-                                                    "x-forwarded-proto",
-                                                    "x-forwarded-host",
-                                                    "expect"};
-    if (kReserved.count(key)) {
-      r_.error(f.at, "'" + h + "' cannot be used here");
+    if (const auto why = reserved_header(h); !why.empty()) {
+      r_.error(f.at, "'" + h + "' cannot be used here: it " + std::string(why));
       return false;
     }
     const auto& ids = identity_.headers;

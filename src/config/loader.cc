@@ -205,6 +205,7 @@ class Loader {
     if (auto* e = section("rate_limit_store")) load_rate_limit_store(r, *e, config);
     check_listeners(r, config, server_listen_at, admin_listen_at);
     check_cert_binding(r, config);
+    check_api_key_header(r, config);
   }
 
   Diagnostics diagnostics_;

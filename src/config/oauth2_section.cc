@@ -6,6 +6,7 @@
 
 #include "config/sections.h"
 #include "config/syntax.h"
+#include "url/http_url.h"
 
 namespace portcullis::config {
 namespace {
@@ -45,7 +46,7 @@ void load_provider(YamlReader& r, const std::string& name, const Entry& e,
                    std::string text, why;
                    if (!r.read_nonempty_string(f, text)) return;
                    if (!parse_http_url(text, out, why)) {
-                     r.error(f.at, "invalid " + f.key + " '" + text + "': " + why);
+                     r.error(f.at, "invalid " + f.key + " '" + url::redact(text) + "': " + why);
                    }
                  }};
   };

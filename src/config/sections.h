@@ -32,6 +32,9 @@ std::optional<std::string> client_cert_method_unavailable(const Config& config);
 // After every section: require_cert_binding on a provider needs the listener to ask for
 // client certificates.
 void check_cert_binding(YamlReader& r, const Config& config);
+// The header API keys are read from (the default too) against the headers stripped before
+// authentication (config/api_keys_section.cc).
+void check_api_key_header(YamlReader& r, const Config& config);
 // Two listeners on one port fail at bind time; said at load instead, where the file is
 // checked. Runs last, after every section.
 void check_listeners(YamlReader& r, const Config& config, Mark server_listen_at,

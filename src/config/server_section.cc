@@ -74,8 +74,12 @@ void read_trusted_proxies(YamlReader& r, const Entry& e, std::vector<ip::Cidr>& 
   };
   std::vector<std::string> items;
   if (!r.read_string_list(e, items, check)) return;
+  // Every IPv4 peer is seen as ::ffff:a.b.c.d: a block of 96 bits or fewer holding that
+  // range (0.0.0.0/0, ::ffff:0:0/96, ::/0, ::/64 ...) trusts them all.
+  ip::IpBytes v4_any{};
+  v4_any[10] = v4_any[11] = 0xff;
   for (std::size_t i = 0; i < blocks.size(); ++i) {
-    if (blocks[i].bits == 0 || (blocks[i].v4 && blocks[i].bits == 96)) {
+    if (blocks[i].bits == 0 || (blocks[i].bits <= 96 && ip::contains(blocks[i], v4_any))) {
       r.warning(mark_of(e.value[i]), "trusted_proxies: '" + items[i] +
                                          "' trusts every peer: any client can choose the "
                                          "address the gateway sees");
@@ -109,25 +113,25 @@ void check_listeners(YamlReader& r, const Config& config, Mark server_at, Mark a
 
 void load_server(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {
   auto& s = config.server;
-  r.walk_map(e.value, e.at, "server",
-             {{"listen",
-               [&](const Entry& f) {
-                 listen_at = f.at;
-                 read_listen(r, f, s.listen);
-               }},
-              r.uint_field("workers", s.workers, 0, 256),
-              r.uint_field("max_header_bytes", s.max_header_bytes, 1),
-              r.uint_field("max_body_bytes", s.max_body_bytes),
-              r.uint_field("header_timeout_s", s.header_timeout_s, 1),
-              r.uint_field("idle_timeout_s", s.idle_timeout_s, 1),
-              r.uint_field("body_timeout_s", s.body_timeout_s, 1),
-              r.uint_field("drain_delay_s", s.drain_delay_s, 0, 3600),
-              r.uint_field("drain_timeout_s", s.drain_timeout_s),
-              r.uint_field("max_connections", s.max_connections, 1),
-              {"trusted_proxies",
-               [&](const Entry& f) { read_trusted_proxies(r, f, s.trusted_proxies); }},
-              {"proxy_protocol", [&](const Entry& f) { r.read_bool(f, s.proxy_protocol); }},
-              {"tls", [&](const Entry& f) { load_listener_tls(r, f, s); }}});
+  r.walk_map(
+      e.value, e.at, "server",
+      {{"listen",
+        [&](const Entry& f) {
+          listen_at = f.at;
+          read_listen(r, f, s.listen);
+        }},
+       r.uint_field("workers", s.workers, 0, 256),
+       r.uint_field("max_header_bytes", s.max_header_bytes, 1),
+       r.uint_field("max_body_bytes", s.max_body_bytes),
+       r.uint_field("header_timeout_s", s.header_timeout_s, 1),
+       r.uint_field("idle_timeout_s", s.idle_timeout_s, 1),
+       r.uint_field("body_timeout_s", s.body_timeout_s, 1),
+       r.uint_field("drain_delay_s", s.drain_delay_s, 0, 3600),
+       r.uint_field("drain_timeout_s", s.drain_timeout_s),
+       r.uint_field("max_connections", s.max_connections, 1),
+       {"trusted_proxies", [&](const Entry& f) { read_trusted_proxies(r, f, s.trusted_proxies); }},
+       {"proxy_protocol", [&](const Entry& f) { r.read_bool(f, s.proxy_protocol); }},
+       {"tls", [&](const Entry& f) { load_listener_tls(r, f, s); }}});
 }
 
 void load_admin(YamlReader& r, const Entry& e, Config& config, Mark& listen_at) {

@@ -16,13 +16,6 @@ constexpr std::string_view kWhere = "identity.signed_context";
 constexpr EnumName<ContextAlg> kAlgorithms[] = {{ContextAlg::EdDSA, "EdDSA"},
                                                 {ContextAlg::ES256, "ES256"}};
 
-// Lower case with '_' as '-': how the sanitizer compares header names.
-std::string header_key(std::string_view h) {
-  std::string l = to_lower(h);
-  std::replace(l.begin(), l.end(), '_', '-');
-  return l;
-}
-
 void load_key(YamlReader& r, const YAML::Node& node, std::size_t index, SignedContextConfig& sc) {
   const std::string where = std::string(kWhere) + ".keys[" + std::to_string(index) + "]";
   ContextKeyConfig key;
@@ -68,6 +61,10 @@ void load_keys(YamlReader& r, const Entry& e, SignedContextConfig& sc) {
 // The token's header must not be one the gateway already writes (or strips as identity).
 void check_header(YamlReader& r, Mark at, const IdentityConfig& identity,
                   const std::string& header) {
+  if (const auto why = reserved_header(header); !why.empty()) {
+    r.error(at, "identity.signed_context.header '" + header + "' " + std::string(why));
+    return;
+  }
   const auto& h = identity.headers;
   for (const auto* other : {&h.user_id, &h.client_id, &h.scopes, &h.roles, &h.auth_method,
                             &h.request_id, &h.cert_thumbprint}) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <initializer_list>
 #include <vector>
 
 namespace portcullis::config {
@@ -26,6 +27,18 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     }
   }
   return row[b.size()];
+}
+
+bool one_of(std::string_view key, std::initializer_list<std::string_view> names) {
+  return std::find(names.begin(), names.end(), key) != names.end();
+}
+
+constexpr std::string_view kFraming =
+    "is part of the HTTP framing or hop-by-hop, which the proxy handles itself";
+
+bool framing(std::string_view key) {
+  return one_of(key, {"host", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+                      "transfer-encoding", "upgrade", "content-length", "expect"});
 }
 
 }  // namespace
@@ -79,6 +92,31 @@ std::string_view closest_key(std::string_view key, std::span<const std::string_v
     }
   }
   return best;
+}
+
+std::string header_key(std::string_view h) {
+  std::string l = to_lower(h);
+  std::replace(l.begin(), l.end(), '_', '-');
+  return l;
+}
+
+std::string_view reserved_header(std::string_view h) {
+  const std::string key = header_key(h);
+  if (framing(key)) return kFraming;
+  if (one_of(key, {"authorization", "proxy-authorization", "cookie"})) {
+    return "carries the client's credentials, which the gateway handles itself";
+  }
+  if (one_of(key, {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"})) {
+    return "is a forwarding header, which the gateway sets itself";
+  }
+  return {};
+}
+
+std::string_view unstrippable_header(std::string_view h) {
+  const std::string key = header_key(h);
+  if (framing(key)) return kFraming;
+  if (key == "authorization") return "carries the credentials the gateway checks";
+  return {};
 }
 
 }  // namespace portcullis::config

@@ -25,6 +25,20 @@ bool is_plain_query_param(std::string_view s);
 
 bool has_space_or_control(std::string_view s);
 
+// Lower case with '_' as '-': how the sanitizer compares header names (servers behind CGI,
+// WSGI or Rack read both spellings as one).
+std::string header_key(std::string_view h);
+
+// Why the gateway cannot read a credential from, or write a value of its own to, header `h`
+// (as written), or empty when it can: the framing and hop-by-hop headers and Host (the
+// proxy's own), the credentials it handles itself (Authorization, Proxy-Authorization,
+// Cookie) and the forwarding headers it sets.
+std::string_view reserved_header(std::string_view h);
+
+// Why header `h` cannot be removed from every request (identity.strip_inbound), or empty:
+// the framing and hop-by-hop headers, Host and Authorization.
+std::string_view unstrippable_header(std::string_view h);
+
 // The known key closest to a mistyped one (edit distance below 3, case-insensitive), or
 // empty when none is close.
 std::string_view closest_key(std::string_view key, std::span<const std::string_view> known);

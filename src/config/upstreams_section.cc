@@ -12,7 +12,7 @@ void read_upstream_url(YamlReader& r, const Entry& e, UpstreamConfig& u) {
   std::string text;
   if (!r.read_nonempty_string(e, text)) return;
   auto fail = [&](const std::string& why) {
-    r.error(e.at, "invalid upstream url '" + text + "': " + why);
+    r.error(e.at, "invalid upstream url '" + url::redact(text) + "': " + why);
   };
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed) return fail(parsed.error().message());

@@ -21,7 +21,8 @@ std::string quoted(std::string_view text, std::string_view rest) {
 bool parse_ip(std::string_view text, IpBytes& out) {
   // A zone ("%eth0") names an interface, not part of the address.
   if (auto pct = text.find('%'); pct != std::string_view::npos) text = text.substr(0, pct);
-  if (text.empty() || text.size() > 45) return false;
+  // inet_pton reads up to a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  if (text.empty() || text.size() > 45 || text.find('\0') != std::string_view::npos) return false;
   char buf[46];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';

@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -163,6 +164,42 @@ struct RoundTrip {
   beast::error_code read;
 };
 
+// Beast's http::async_read, one read per wake-up and the parse in this frame: a trailer
+// section or chunk line without end is refused at 64 KiB (Beast's own read would grow the
+// buffer), and a field past Beast's 64 KiB limit is an error, not an exception thrown from
+// inside the read (where nothing would catch it).
+template <class Stream>
+asio::awaitable<beast::error_code> read_response(Stream& s, beast::flat_buffer& buffer,
+                                                 http::response_parser<http::string_body>& p) {
+  constexpr std::size_t kMaxPending = 64 * 1024;
+  p.eager(true);
+  for (;;) {
+    if (buffer.size() > 0) {
+      beast::error_code ec;
+      std::size_t used = 0;
+      try {
+        used = p.put(buffer.data(), ec);
+      } catch (const std::length_error&) {
+        co_return http::error::header_limit;
+      }
+      buffer.consume(used);
+      if (p.is_done()) co_return beast::error_code{};
+      if (ec && ec != http::error::need_more) co_return ec;
+      if (used > 0 && buffer.size() > 0) continue;
+    }
+    if (buffer.size() >= kMaxPending) co_return http::error::header_limit;
+    auto [ec, n] = co_await s.async_read_some(buffer.prepare(16 * 1024), nothrow);
+    if (ec == asio::error::eof) {
+      if (!p.got_some()) co_return http::error::end_of_stream;
+      beast::error_code pec;
+      p.put_eof(pec);
+      co_return pec;
+    }
+    if (ec) co_return ec;
+    buffer.commit(n);
+  }
+}
+
 // Sends the request and reads the answer, over TCP or TLS.
 template <class Stream>
 asio::awaitable<RoundTrip> round_trip(Stream& s, http::request<http::string_body>& r,
@@ -174,8 +211,7 @@ asio::awaitable<RoundTrip> round_trip(Stream& s, http::request<http::string_body
     t.write = wec;
     co_return t;
   }
-  auto [rec, rn] = co_await http::async_read(s, buffer, parser, nothrow);
-  t.read = rec;
+  t.read = co_await read_response(s, buffer, parser);
   co_return t;
 }
 

@@ -1,5 +1,6 @@
 #include "proxy/headers.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <iterator>
@@ -69,6 +70,24 @@ bool is_named(const http::fields::value_type& f, std::string_view name) {
   return f.name() == http::field::unknown && boost::beast::iequals(f.name_string(), name);
 }
 
+// X_Forwarded_For and the other spellings with '_' of the forwarding headers, which CGI, WSGI
+// and Rack servers read as the header itself: never the gateway's, always dropped.
+bool is_forwarding_spelling(const http::fields::value_type& f) {
+  if (f.name() != http::field::unknown) return false;
+  const std::string_view n = f.name_string();
+  if (n.find('_') == std::string_view::npos) return false;
+  for (std::string_view name : {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"}) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          if (a == '_') a = '-';
+          if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+          return a == b;
+        })) {
+      return true;
+    }
+  }
+  return false;
+}
+
 void append_list_item(std::string& list, std::string_view item) {
   if (!list.empty()) list += ", ";
   list += item;
@@ -108,6 +127,8 @@ void rewrite_request_head(http::fields& headers, const UpstreamHead& head,
     } else if (is_named(*it, "X-Forwarded-Host")) {
       drop = !head.peer_trusted;
       kept_host = kept_host || !drop;
+    } else if (is_forwarding_spelling(*it)) {
+      // dropped
     } else if (f == http::field::authorization) {
       drop = head.drop_authorization;
     } else {

@@ -358,7 +358,8 @@ std::shared_ptr<const Runtime> build_runtime(std::shared_ptr<const config::Confi
       r.upstream_tls = it->second.get();
     }
     auto mechanisms = route_mechanisms(*config, route, *rt);
-    r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes);
+    r.chain = auth::AuthChain(std::move(mechanisms), kCredentialShapes,
+                              config->api_keys ? config->api_keys->header : std::string_view{});
     r.policy = policy::RoutePolicy(route);
     r.www_authenticate_missing = auth::missing_challenge(r.chain.challenges());
     r.limits = ratelimit::RouteLimits(*config, route);

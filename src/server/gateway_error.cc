@@ -39,6 +39,7 @@ constexpr Row kRows[] = {
     {E::MalformedHead, bad_request("the request head is not valid HTTP/1.1", "malformed_head")},
     {E::BadVersion, bad_request("unsupported HTTP version", "malformed_head")},
     {E::BadHost, bad_request("exactly one Host header is required", "malformed_head")},
+    {E::MethodCase, bad_request("the method must be written in upper case", "method_case")},
     {E::LengthAndChunked, bad_request("both Content-Length and Transfer-Encoding", "smuggling")},
     {E::UnsupportedEncoding, bad_request("unsupported Transfer-Encoding", "smuggling")},
     {E::ConflictingLength, bad_request("conflicting Content-Length headers", "smuggling")},

@@ -24,6 +24,8 @@ enum class GatewayError : std::uint8_t {
   MalformedHead,   // Beast could not parse the head
   BadVersion,      // neither HTTP/1.1 nor HTTP/1.0
   BadHost,         // no Host on HTTP/1.1, or more than one
+  MethodCase,      // a method with a lower-case letter ("post"): routed as another method than
+                   // the upstream may take it for (Django, Flask, Rails upper-case it)
   // Framing that two parsers could read differently.
   LengthAndChunked,     // both Content-Length and Transfer-Encoding
   UnsupportedEncoding,  // a Transfer-Encoding other than a single "chunked"

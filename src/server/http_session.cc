@@ -3,6 +3,9 @@
 // Every refusal leaves through reject() (gateway_error.h), which answers and logs.
 #include "server/http_session.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -12,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <tuple>
@@ -68,12 +72,30 @@ void HttpSession::check_deadline(Clock::time_point now) {
   }
   Impl& d = *impl_;
   d.park_if_waiting();
-  if (now < d.deadline) return;
   beast::error_code ec;
+  if (d.awaiting_upstream_since != Clock::time_point::max() &&
+      now - d.awaiting_upstream_since >= Worker::kSweepInterval && d.client_hung_up()) {
+    d.awaiting_upstream_since = Clock::time_point::max();
+    d.client_gone = true;
+    d.client.socket().cancel(ec);
+    if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
+    return;
+  }
+  if (now < d.deadline) return;
   d.deadline = Clock::time_point::max();
   d.timed_out = true;
   d.client.socket().cancel(ec);
   if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
+}
+
+// A peek that does not wait: the peer's FIN (0) or a reset says the client is gone; bytes (a
+// pipelined request, a TLS record) or nothing yet say nothing. A client that half-closes its
+// side and still waits for the answer is taken for gone too, as nginx takes it.
+bool HttpSession::Impl::client_hung_up() {
+  char byte;
+  const ssize_t n = ::recv(client.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return true;
+  return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
 }
 
 asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
@@ -110,7 +132,9 @@ asio::awaitable<bool> HttpSession::Impl::run(std::shared_ptr<HttpSession> self,
     // waited is seen by its next request).
     if (rt != worker.runtime()) rt = worker.runtime();
     worker.state().active_requests.fetch_add(1);
+    in_request = true;
     const bool keep_alive = co_await handle(rt);
+    in_request = false;
     worker.state().active_requests.fetch_sub(1);
     parser.reset();
     if (!keep_alive || worker.draining()) break;
@@ -203,9 +227,10 @@ std::optional<GatewayError> HttpSession::Impl::parse_head(const config::ServerCo
     parser->body_limit(boost::none);
   }
   beast::error_code ec;
-  const std::size_t used = parser->put(asio::buffer(head.data(), head_len), ec);
+  const std::size_t used = put_checked(*parser, asio::buffer(head.data(), head_len), ec);
   buffer.consume(used);
   if (ec == http::error::body_limit) return GatewayError::BodyTooLarge;
+  if (ec == http::error::header_limit) return GatewayError::HeaderTooLarge;
   if (ec || !parser->is_header_done()) {
     // Refused by Beast: named by the byte it tripped over when that is a control character
     // or a bare CR.
@@ -214,6 +239,13 @@ std::optional<GatewayError> HttpSession::Impl::parse_head(const config::ServerCo
   }
   rq.bytes_in = head_len;
   const auto& req = parser->get();
+  // Methods are case-sensitive (RFC 9110 §9.1), and a route's `methods` match them so; but
+  // frameworks behind the gateway upper-case them, so "post" would pass a route limited to
+  // POST and be run as one by the upstream. nginx refuses such methods too.
+  const std::string_view method = req.method_string();
+  if (std::any_of(method.begin(), method.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
+    return GatewayError::MethodCase;
+  }
   return check_framing(req, req.version());
 }
 
@@ -312,12 +344,6 @@ asio::awaitable<bool> HttpSession::Impl::handle(
     co_return co_await reject(rt, r);
   }
   co_return co_await forward(rt, route, req);
-}
-
-asio::awaitable<std::optional<Refusal>> HttpSession::Impl::authenticate(
-    const runtime::RouteRuntime& route, Request& req) {
-  if (!ask_auth(route, req)) co_await await_auth();
-  co_return auth_verdict(route);
 }
 
 bool HttpSession::Impl::ask_auth(const runtime::RouteRuntime& route, Request& req) {

@@ -34,6 +34,8 @@ class HttpSession {
   explicit HttpSession(std::unique_ptr<Impl> impl);
   // Runs the connection's coroutine on `impl_`; `resumed`: taken up again after parking.
   static void spawn(std::shared_ptr<HttpSession> self, bool resumed);
+  // After an exception ended the connection's coroutine: what its normal end does.
+  void end_after_error();
   // A connection waiting for its next request parks: its coroutine ends, `impl_` (the
   // request's state, ~2 KiB, and the coroutine frames) is freed, and only `parked_` (the
   // connection: socket, TLS, peer, credential memo) waits for the socket to be readable.

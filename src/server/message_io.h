@@ -9,6 +9,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -29,6 +30,19 @@ template <bool isRequest>
 void serialize_head(const boost::beast::http::header<isRequest>& msg, std::string_view extra,
                     std::string& out);
 
+// Parser::put without exceptions: Beast's fields keep a name's and a value's size in 16 bits
+// and throw std::length_error past 64 KiB (a field of a head under a larger
+// server.max_header_bytes, a trailer): that is http::error::header_limit here.
+template <class Parser, class Buffers>
+std::size_t put_checked(Parser& p, const Buffers& buffers, boost::beast::error_code& ec) {
+  try {
+    return p.put(buffers, ec);
+  } catch (const std::length_error&) {
+    ec = boost::beast::http::error::header_limit;
+    return 0;
+  }
+}
+
 // Feeds body bytes that are already buffered to the parser, without I/O. Returns how many
 // body bytes landed in the body buffer (whose capacity was `capacity`); `ec` carries a parse
 // error. A small body that arrived with its head is thus relayed without another read.
@@ -46,7 +60,7 @@ std::size_t put_buffered(Parser& p, boost::beast::flat_buffer& buf, std::size_t 
   namespace http = boost::beast::http;
   p.eager(true);
   while (buf.size() > 0 && !p.is_done() && body_of(p).size > 0) {
-    const std::size_t n = p.put(buf.data(), ec);
+    const std::size_t n = put_checked(p, buf.data(), ec);
     buf.consume(n);
     if (ec == http::error::need_buffer || ec == http::error::need_more) {
       ec = {};

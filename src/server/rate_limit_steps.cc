@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "observe/metrics.h"
+#include "ratelimit/pending_attempts.h"
 #include "server/session_impl.h"
 
 namespace portcullis::server {
@@ -31,7 +32,16 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
   if (!limit_before_auth_now(rt, route, before)) before = co_await limit_before_auth(rt, route);
   if (before && !shadow_pass(route, *before)) co_return before;
   if (!route.chain.empty()) {
-    if (auto refusal = co_await authenticate(route, req)) {
+    std::optional<Refusal> verdict;
+    if (ask_auth(route, req)) {
+      verdict = auth_verdict(route);
+    } else {
+      // Waiting on the network: an attempt the shield counts until it answers.
+      const ratelimit::PendingAttempts::Hold attempt = hold_shield_attempt(route);
+      co_await await_auth();
+      verdict = auth_verdict(route);
+    }
+    if (auto& refusal = verdict) {
       if (refusal->status == 401) record_failed_auth(rt, route);
       // A 403 names its caller: its answer shows the caller's limits too (nothing taken).
       if (refusal->status == 403 && route.limits.has_identity()) {
@@ -74,6 +84,31 @@ asio::awaitable<void> HttpSession::Impl::ask_limiter(ratelimit::Limiter& limiter
 std::optional<Refusal> HttpSession::Impl::take_outcomes() {
   ratelimit::set_outcomes(rq.limits, limit_outcomes);
   return judge_limits(limit_checks.size());
+}
+
+// The shield's peeked outcomes, with the attempts still waiting for authentication counted as
+// failures (ratelimit/pending_attempts.h): admitted while failures + waiting < requests.
+std::optional<Refusal> HttpSession::Impl::take_shield_outcomes() {
+  ratelimit::set_outcomes(rq.limits, limit_outcomes);
+  const auto& pending = ratelimit::PendingAttempts::global();
+  const std::size_t first = rq.limits.size() - std::min(limit_checks.size(), rq.limits.size());
+  for (std::size_t i = 0; i < limit_checks.size() && first + i < rq.limits.size(); ++i) {
+    ratelimit::Outcome& o = rq.limits[first + i].outcome;
+    const std::uint64_t waiting = pending.waiting(limit_checks[i]);
+    if (waiting == 0) continue;
+    o.remaining = o.remaining > waiting ? o.remaining - waiting : 0;
+    if (o.remaining == 0) o.admitted = false;
+  }
+  return judge_limits(limit_checks.size());
+}
+
+ratelimit::PendingAttempts::Hold HttpSession::Impl::hold_shield_attempt(
+    const runtime::RouteRuntime& route) {
+  if (!route.limits.has_shield()) return {};
+  std::vector<ratelimit::Check> checks;
+  ratelimit::AppliedList ignored;
+  route.limits.shield_checks(rq.client_ip, checks, ignored);
+  return ratelimit::PendingAttempts::Hold(ratelimit::PendingAttempts::global(), checks);
 }
 
 // Counts the last `n` judged limits and turns a refusal among them into the 429.
@@ -119,7 +154,7 @@ bool HttpSession::Impl::limit_before_auth_now(const runtime::Runtime& rt,
     limits.shield_checks(rq.client_ip, limit_checks, rq.limits);
     if (!ask_limiter_now(limiter, true)) return unanswered();
     rq.shield_judged = true;
-    if ((refusal = take_outcomes())) return true;
+    if ((refusal = take_shield_outcomes())) return true;
   }
   if (limits.has_before_auth()) {
     limits.before_auth_checks(rq.client_ip, limit_checks, rq.limits);
@@ -137,7 +172,7 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::limit_before_auth(
     limits.shield_checks(rq.client_ip, limit_checks, rq.limits);
     co_await ask_limiter(*rt.limiter, true);
     rq.shield_judged = true;
-    if (auto refusal = take_outcomes()) co_return refusal;
+    if (auto refusal = take_shield_outcomes()) co_return refusal;
   }
   if (limits.has_before_auth()) {
     limits.before_auth_checks(rq.client_ip, limit_checks, rq.limits);

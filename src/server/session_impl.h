@@ -16,6 +16,7 @@
 #include "identity/identity.h"
 #include "proxy/path.h"
 #include "proxy/upstream_pool.h"
+#include "ratelimit/pending_attempts.h"
 #include "ratelimit/route_limits.h"
 #include "runtime/runtime.h"
 #include "server/auth_wait.h"
@@ -37,6 +38,9 @@ using Clock = std::chrono::steady_clock;
 namespace session {
 
 constexpr std::size_t kBody = Worker::kBodyBufferSize;
+// What a message body may hold unparsed: a chunk's size line with its extensions, or the
+// trailer section (and a field's value must stay under Beast's 64 KiB anyway).
+constexpr std::size_t kMaxPending = 64 * 1024;
 
 inline std::chrono::milliseconds seconds(double s) {
   return std::chrono::milliseconds(static_cast<long long>(s * 1000));
@@ -180,7 +184,14 @@ struct HttpSession::Impl {
   Clock::time_point deadline = Clock::time_point::max();
   bool timed_out = false;
   bool cut_at_drain = false;  // closed by the drain deadline (HttpSession::cut)
+  bool in_request = false;    // counted in active_requests (HttpSession::end_after_error)
   proxy::UpstreamConnection* upstream_in_use = nullptr;
+  // Waiting for the upstream's answer since then (max(): not waiting). The sweeper looks at a
+  // session that has waited a sweep or more: if its client hung up meanwhile (client_hung_up),
+  // the wait is called off and the request is logged 499 client_gone, unanswered.
+  Clock::time_point awaiting_upstream_since = Clock::time_point::max();
+  bool client_gone = false;
+  bool client_hung_up();
   std::chrono::seconds body_timeout{30};
   // await_first_byte found nothing to read: run() ends and the connection waits parked in
   // its HttpSession (HttpSession::park), holding only its socket.
@@ -221,10 +232,9 @@ struct HttpSession::Impl {
   void resolve_client(const config::ServerConfig& sc, const Request& req);
   // Authentication and the route's policy: the refusal to answer, if any. ask_auth runs the
   // chain and says whether its answer came on the spot (most do: an API key, a memoized or
-  // cached token); otherwise await_auth waits for it. auth_verdict reads it. handle() calls
-  // the three itself so that a synchronous answer costs no coroutine frame.
-  asio::awaitable<std::optional<Refusal>> authenticate(const runtime::RouteRuntime& route,
-                                                       Request& req);
+  // cached token); otherwise await_auth waits for it. auth_verdict reads it. handle() and
+  // admit_limited call the three themselves, so that a synchronous answer costs no coroutine
+  // frame and a wait can be counted by the shield.
   bool ask_auth(const runtime::RouteRuntime& route, Request& req);
   asio::awaitable<void> await_auth();
   std::optional<Refusal> auth_verdict(const runtime::RouteRuntime& route);
@@ -256,6 +266,10 @@ struct HttpSession::Impl {
   asio::awaitable<void> ask_limiter(ratelimit::Limiter& limiter, bool peek);
   // The answers in limit_outcomes onto the last entries of rq.limits, judged (judge_limits).
   std::optional<Refusal> take_outcomes();
+  // The shield's peek, counting the attempts that still wait for authentication as failures.
+  std::optional<Refusal> take_shield_outcomes();
+  // An attempt on the route's shield keys, held while authentication waits on the network.
+  ratelimit::PendingAttempts::Hold hold_shield_attempt(const runtime::RouteRuntime& route);
   std::optional<Refusal> judge_limits(std::size_t n);
   void set_rate_limit_fields(http::response<http::string_body>& res, const Refusal& r);
   bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,
@@ -292,6 +306,13 @@ struct HttpSession::Impl {
   asio::awaitable<PumpResult> pump(Parser& p, Source& src, beast::flat_buffer& srcbuf, Sink& dst,
                                    char* body, bool eof_ends_body, std::uint64_t& read_bytes,
                                    std::uint64_t& written_bytes);
+  // The pump's read: until the parser has put body bytes in the body buffer, or ended the
+  // message. The bytes that wait for the parser without reaching the body (a chunk's size
+  // line and extensions, the trailer fields) are bounded by kMaxPending: past it the answer
+  // is http::error::header_limit (Beast's own read would grow the buffer without end).
+  template <class Parser, class Source>
+  asio::awaitable<beast::error_code> read_body_bytes(Parser& p, Source& src,
+                                                     beast::flat_buffer& buf, bool eof_ends_body);
   // Answers a refusal, counts and logs it; returns whether the connection stays open.
   asio::awaitable<bool> reject(const runtime::Runtime& rt, const Refusal& r);
   // identity.signed_context.jwks_route: the public keys, answered by the gateway itself.

@@ -50,8 +50,22 @@ void HttpSession::spawn(std::shared_ptr<HttpSession> self, bool resumed) {
                      std::rethrow_exception(e);
                    } catch (const std::exception& ex) {
                      spdlog::error("session ended by an unexpected error: {}", ex.what());
+                   } catch (...) {
+                     spdlog::error("session ended by an unexpected error");
                    }
+                   self->end_after_error();
                  });
+}
+
+// What run() does when it ends, for a coroutine an exception ended instead: the connection
+// closes and the worker forgets the session (its sweeper would otherwise visit a freed one).
+void HttpSession::end_after_error() {
+  Impl& d = *impl_;
+  beast::error_code ec;
+  d.client.socket().close(ec);
+  if (d.in_request) d.worker.state().active_requests.fetch_sub(1);
+  d.worker.sessions().erase(this);
+  d.worker.state().active_sessions.fetch_sub(1);
 }
 
 void HttpSession::park(std::shared_ptr<HttpSession> self) {

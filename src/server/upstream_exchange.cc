@@ -3,6 +3,7 @@
 // A failure before any response byte reached the client is answered by reject(). An https
 // upstream's connection is a TLS stream over the socket; which of the two a message goes
 // through is decided once per message, the pump and the head reader being templates.
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -31,6 +32,14 @@ asio::awaitable<bool> HttpSession::Impl::forward(const runtime::Runtime& rt,
   }
   if (failure) {
     upstream_in_use = nullptr;
+    if (*failure == GatewayError::ClientGone) {
+      // Nobody to answer: the access log says what became of the request.
+      disarm();
+      rq.status = info(*failure).status;
+      rq.reason = info(*failure).reason;
+      log_request(rt);
+      co_return false;
+    }
     const Refusal r = Refusal::from(*failure);
     co_await reject(rt, r);
     co_return false;
@@ -83,7 +92,13 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
       co_return failure;
     }
     failure = co_await send_request(req, *conn, body, attempt == 0);
-    if (!failure) failure = co_await read_response_head(up, *conn, rp);
+    if (!failure) {
+      client_gone = false;
+      awaiting_upstream_since = worker.now();
+      failure = co_await read_response_head(up, *conn, rp);
+      awaiting_upstream_since = Clock::time_point::max();
+      if (client_gone) co_return GatewayError::ClientGone;
+    }
     if (!failure) co_return std::nullopt;
     const bool stale = *failure == GatewayError::UpstreamWriteFailed ||
                        (*failure == GatewayError::UpstreamReadFailed && conn->buffer.size() == 0);
@@ -135,6 +150,8 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::send_request(
       break;
   }
   if (r.ec == http::error::body_limit) co_return GatewayError::BodyTooLarge;
+  // Chunk extensions or trailer fields past kMaxPending: header fields too large (431).
+  if (r.ec == http::error::header_limit) co_return GatewayError::HeaderTooLarge;
   co_return timed_out ? GatewayError::BodyTimeout : GatewayError::BadBody;
 }
 
@@ -149,7 +166,7 @@ asio::awaitable<beast::error_code> HttpSession::Impl::read_head_bytes(Stream& s,
   for (;;) {
     if (buf.size() > 0) {
       beast::error_code ec;
-      buf.consume(p.put(buf.data(), ec));
+      buf.consume(put_checked(p, buf.data(), ec));
       if (p.is_header_done()) co_return beast::error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
     }
@@ -249,10 +266,8 @@ asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Source& src,
       beast::error_code ec;
       if (put_buffered(p, srcbuf, kBody, ec) == 0 && !ec && !p.is_done()) {
         arm(body_timeout);
-        auto [rec, n] = co_await http::async_read(src, srcbuf, p, nothrow);
-        ec = rec == http::error::need_buffer ? beast::error_code{} : rec;
+        ec = co_await read_body_bytes(p, src, srcbuf, eof_ends_body);
       }
-      if (ec == http::error::end_of_stream && eof_ends_body) ec = {};
       if (ec) co_return PumpResult{PumpEnd::ReadFailed, ec};
       piece = kBody - b.size;
       read_bytes += piece;
@@ -263,6 +278,28 @@ asio::awaitable<PumpResult> HttpSession::Impl::pump(Parser& p, Source& src,
     written_bytes += n;
     if (ec) co_return PumpResult{PumpEnd::WriteFailed, ec};
     if (last) co_return PumpResult{PumpEnd::Done, {}};
+  }
+}
+
+template <class Parser, class Source>
+asio::awaitable<beast::error_code> HttpSession::Impl::read_body_bytes(Parser& p, Source& src,
+                                                                      beast::flat_buffer& buf,
+                                                                      bool eof_ends_body) {
+  for (;;) {
+    if (buf.size() >= kMaxPending) co_return http::error::header_limit;
+    // As much as the buffer holds already, within 512 bytes .. 64 KiB (Beast's read size).
+    const std::size_t room = std::clamp<std::size_t>(buf.capacity() - buf.size(), 512, 65536);
+    auto [ec, n] = co_await src.async_read_some(buf.prepare(room), nothrow);
+    if (ec == asio::error::eof) {
+      if (!eof_ends_body) co_return http::error::partial_message;
+      beast::error_code pec;
+      p.put_eof(pec);
+      co_return pec;
+    }
+    if (ec) co_return ec;
+    buf.commit(n);
+    beast::error_code pec;
+    if (put_buffered(p, buf, kBody, pec) > 0 || pec || p.is_done()) co_return pec;
   }
 }
 

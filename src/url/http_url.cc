@@ -7,6 +7,37 @@
 
 namespace portcullis::url {
 
+std::string redact(std::string_view text) {
+  static constexpr std::string_view kMask = "***";
+  std::string out(text);
+  const std::size_t scheme_end = out.find("://");
+  const std::size_t from = scheme_end == std::string::npos ? 0 : scheme_end + 3;
+  if (const std::size_t at = out.rfind('@'); at != std::string::npos && at >= from) {
+    out.replace(from, at - from, kMask);
+  }
+  const std::size_t q = out.find('?', from);
+  if (q == std::string::npos) return out;
+  std::size_t end = out.find('#', q);
+  if (end == std::string::npos) end = out.size();
+  std::string query;
+  std::string_view rest(out.data() + q + 1, end - q - 1);
+  for (;;) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view param = rest.substr(0, amp);
+    const std::size_t eq = param.find('=');
+    query += param.substr(0, eq);
+    if (eq != std::string_view::npos) {
+      query += '=';
+      if (eq + 1 < param.size()) query += kMask;
+    }
+    if (amp == std::string_view::npos) break;
+    query += '&';
+    rest.remove_prefix(amp + 1);
+  }
+  out.replace(q + 1, end - q - 1, query);
+  return out;
+}
+
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error) {
   auto parsed = boost::urls::parse_uri(text);
   static constexpr const char* kForm =

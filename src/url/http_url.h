@@ -24,6 +24,11 @@ struct HttpUrl {
   friend bool operator==(const HttpUrl&, const HttpUrl&) = default;
 };
 
+// A URL fit for a message or a log line: its userinfo (user and password) and the value of
+// every query parameter replaced by ***. Works on text that is no valid URL too (an '@'
+// after the scheme's "://" masks everything up to the last '@').
+std::string redact(std::string_view text);
+
 // Parses an absolute http:// or https:// URL. False with `error` set otherwise.
 bool parse_http_url(std::string_view text, HttpUrl& out, std::string& error);
 

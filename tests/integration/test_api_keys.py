@@ -285,6 +285,19 @@ class ApiKeyGatewayTest(ApiKeyTestBase):
         self.assertEqual(r.status, 200, str(r))
         self.assertIsNone(r.echo().header("Authorization"))
 
+    def test_the_key_header_never_reaches_the_upstream_of_a_route_without_keys(self):
+        """Found by an acceptance check: a key sent to a route that takes none (auth: none
+        here; a JWT route alike) went to the upstream in clear. The gateway's key header goes
+        on every route, in any spelling; other headers stay."""
+        key = self.partner["key"]
+        r = self.gateway.request("GET", "/healthz", [("X-API-Key", key), ("x_api_key", key),
+                                                     ("X-API-Keys", "kept")])
+        self.assertEqual(r.status, 200, str(r))
+        seen = r.echo()
+        self.assertNotIn("x-api-key", seen.header_names_normalised())
+        self.assertNotIn(key, json.dumps(seen.headers))
+        self.assertEqual(seen.header("X-API-Keys"), "kept")
+
     def test_key_in_two_places_is_refused(self):
         key = self.partner["key"]
         r = self.gateway.request("GET", "/v1/reports",

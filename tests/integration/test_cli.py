@@ -42,6 +42,9 @@ class CliTest(unittest.TestCase):
         p = self.run_cli("version")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn(project_version(), p.stdout + p.stderr)
+        # As most tools take it (it answered "a command is required" before).
+        flag = self.run_cli("--version")
+        self.assertEqual((flag.returncode, flag.stdout), (0, p.stdout), flag.stderr)
 
     def test_check_good_file(self):
         """`check` on a valid file exits 0 and prints no diagnostics."""

@@ -176,6 +176,20 @@ class UntrustedPeerTest(ClientAddressTestBase):
         self.assertEqual(seen.header_all("X-Forwarded-Host"), ["gateway.test"])
         self.assertEqual(seen.header_all("Forwarded"), [])
 
+    def test_forwarding_headers_spelt_with_underscores_are_not_passed_on(self):
+        """Found by an acceptance check: CGI, WSGI and Rack read X_Forwarded_For as
+        X-Forwarded-For, so a client chose the address such an upstream saw."""
+        r, log = self.send("/echo/e", [("X_Forwarded_For", "10.1.2.3"),
+                                       ("x_forwarded_proto", "https"),
+                                       ("X-Forwarded_Host", "evil.example")])
+        self.assertEqual(r.status, 200, str(r))
+        seen = r.echo()
+        forwarding = [(k, v) for k, v in seen.headers
+                      if k.lower().replace("_", "-").startswith("x-forwarded-")]
+        self.assertEqual(sorted(forwarding), [("X-Forwarded-For", "127.0.0.1"),
+                                              ("X-Forwarded-Host", "gateway.test"),
+                                              ("X-Forwarded-Proto", "http")])
+
 
 class ProxyProtocolTest(ClientAddressTestBase):
     """Every connection starts with a PROXY header; 192.0.2.0/24 are trusted balancers in
@@ -274,6 +288,8 @@ class ProxyProtocolTest(ClientAddressTestBase):
         cases = (
             (b"PROXY TCP4 198.51.100.7 192.0.2.1 99999 443\r\n", "malformed"),  # port
             (b"PROXY TCP4 not-an-address 192.0.2.1 1 443\r\n", "malformed"),
+            # inet_pton stops at a NUL: this was read as 198.51.100.7.
+            (b"PROXY TCP4 198.51.100.7\x00 192.0.2.1 1 443\r\n", "malformed"),
             (b"PROXY TCP4 " + b"1" * 120, "too_long"),
             (V2_SIGNATURE + b"\x21\x11\xff\xff", "too_long"),  # a 64 KiB length field
             # A TLV of 9 bytes with 2 left in the header.

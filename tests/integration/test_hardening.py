@@ -7,8 +7,8 @@ import threading
 import time
 import unittest
 
-from harness import (GatewayTestCase, base_config, build_request, free_port, proc_status_kib,
-                     route, wait_until)
+from harness import (GatewayTestCase, base_config, build_request, free_port, parse_prometheus,
+                     proc_status_kib, route, wait_until)
 
 
 # The API-key route only needs to exist (its refusal shows which route matched).
@@ -252,6 +252,130 @@ class HardeningTest(GatewayTestCase):
         for path in ["/headclose/x", "/badchunk/x"]:
             r = self.gateway.request("GET", path)
             self.assertEqual(r.status, 502, f"{path}: {r}")
+
+
+class SecondAttackPassTest(GatewayTestCase):
+    """Found by a second attack pass (an acceptance check): a trailer field over 64 KiB threw
+    from Beast's fields, left the session registered and crashed a two-worker gateway; chunk
+    extensions and trailer sections without end, from a client or an upstream, grew the
+    gateway's memory without bound; a lower-case method passed a route limited to POST."""
+
+    @classmethod
+    def make_config(cls, echo):
+        def trailer_flood(conn, index, up):
+            up.read_request(conn, index)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n")
+            deadline = time.monotonic() + 5
+            sent = 0
+            while time.monotonic() < deadline and sent < (64 << 20):
+                conn.sendall(b"X-A: b\r\n" * 8192)
+                sent += 8 * 8192
+
+        cls.flood = ScriptedUpstream(trailer_flood)
+        cls.addClassCleanup(cls.flood.stop)
+        ups = {"flood": {"url": f"http://127.0.0.1:{cls.flood.port}", "timeout_s": 5,
+                         "connect_timeout_s": 2}}
+        routes = [route("flood", upstream="flood", path_prefix="/flood"),
+                  route("writes", path_prefix="/v1/orders", methods=["POST", "DELETE"],
+                        auth=["api_key"]),
+                  route("echo", path_prefix="/")]
+        cfg = base_config(echo.port, routes=routes, upstreams=ups,
+                          server={"workers": 2, "max_header_bytes": 200000,
+                                  "header_timeout_s": 5})
+        cfg["api_keys"] = {"header": "X-API-Key", "store": "sqlite:keys.db",
+                           "pepper": "${PORTCULLIS_KEY_PEPPER}"}
+        return cfg
+
+    @staticmethod
+    def closed_by_peer(c, timeout: float) -> bool:
+        """Reads whatever comes until the gateway closes the connection (True) or `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            c.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                if not c.sock.recv(65536):
+                    return True
+            except (ConnectionResetError, BrokenPipeError):
+                return True
+            except socket.timeout:
+                return False
+        return False
+
+    def send_quietly(self, data: bytes) -> None:
+        """Sends `data` as far as the gateway reads it: it stops reading, answers and closes
+        once it has refused (the rest of the send then fails, which is expected)."""
+        with self.gateway.connect() as c:
+            try:
+                c.send(data)
+            except OSError:
+                pass
+            self.assertTrue(self.closed_by_peer(c, 10), "the gateway closes the connection")
+
+    def in_flight(self) -> float:
+        return next(v for n, _, v in parse_prometheus(self.gateway.metrics())
+                    if n == "portcullis_requests_in_flight")
+
+    def rss_kib(self) -> int:
+        return proc_status_kib(self.gateway.pid, "VmRSS")
+
+    def assert_alive_and_idle(self):
+        r = self.gateway.request("GET", "/alive")
+        self.assertEqual(r.status, 200, str(r))
+        wait_until(lambda: self.in_flight() == 0, 5, message="no request left in flight")
+
+    def chunked_head(self, request_id: str) -> bytes:
+        return (b"POST /echo/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+                b"X-Request-Id: " + request_id.encode() + b"\r\n\r\n")
+
+    def test_a_trailer_field_over_64_kib_is_refused_and_the_gateway_lives(self):
+        for i in range(6):  # it died after 1 to 8 of these
+            rid = f"hard2-trailer-{i}"
+            self.send_quietly(self.chunked_head(rid) + b"3\r\nabc\r\n0\r\nX-A: " +
+                              b"b" * 200000 + b"\r\n\r\n")
+            log = self.gateway.wait_for_access_log(rid)
+            self.assertEqual((log["status"], log["reason"]), (431, "header_too_large"), log)
+        self.assert_alive_and_idle()
+
+    def test_a_head_field_over_64_kib_is_refused_under_a_larger_head_limit(self):
+        rid = "hard2-head-field"
+        r = self.gateway.send_raw(b"GET /echo/x HTTP/1.1\r\nHost: h\r\nX-Request-Id: " +
+                                  rid.encode() + b"\r\nX-Big: " + b"b" * 70000 + b"\r\n\r\n")
+        self.assertEqual(r.status, 431, str(r))
+        self.assert_alive_and_idle()
+
+    def test_endless_chunk_extensions_and_trailers_are_cut_at_64_kib(self):
+        before = self.rss_kib()
+        cases = {"hard2-ext": b"1;" + b"e" * (4 << 20),
+                 "hard2-trailers": b"1\r\na\r\n0\r\n" + b"X-A: b\r\n" * (512 << 10)}
+        for rid, body in cases.items():
+            self.send_quietly(self.chunked_head(rid) + body)
+            log = self.gateway.wait_for_access_log(rid)
+            self.assertEqual((log["status"], log["reason"]), (431, "header_too_large"), log)
+        # 4 MiB each: before, the gateway held every byte of them.
+        self.assertLess(self.rss_kib() - before, 32 * 1024)
+        self.assert_alive_and_idle()
+
+    def test_an_upstream_sending_endless_trailers_is_cut(self):
+        before = self.rss_kib()
+        rid = "hard2-upstream-trailers"
+        with self.gateway.connect() as c:
+            c.send(build_request("GET", "/flood/x", [("X-Request-Id", rid)]))
+            self.assertTrue(self.closed_by_peer(c, 15), "the answer is cut")
+        log = self.gateway.wait_for_access_log(rid)
+        self.assertEqual(log["reason"], "upstream_body_failed", log)
+        self.assertLess(self.rss_kib() - before, 32 * 1024)
+        self.assert_alive_and_idle()
+
+    def test_a_method_in_lower_case_is_refused(self):
+        for method in ("post", "PoSt", "delete", "get"):
+            r = self.gateway.send_raw(f"{method} /v1/orders/7 HTTP/1.1\r\nHost: h\r\n"
+                                      "Content-Length: 0\r\n\r\n".encode())
+            self.assertEqual(r.status, 400, f"{method}: {r}")
+            self.assertEqual(r.json()["error_description"],
+                             "the method must be written in upper case")
+        r = self.gateway.send_raw(b"POST /v1/orders/7 HTTP/1.1\r\nHost: h\r\n"
+                                  b"Content-Length: 0\r\n\r\n")
+        self.assertEqual(r.status, 401, str(r))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import re
 import string
 import subprocess
+import time
 import unittest
 import zlib
 
@@ -190,6 +191,20 @@ class ObservabilityTest(GatewayTestCase):
         seen = r.echo()
         self.assertNotIn(key, json.dumps(seen.query) + seen.target)
         self.assertEqual(seen.target, "/echo/fwd?page=3&other=ptk_not_a_key")
+
+    def test_a_client_that_hangs_up_while_the_upstream_works_is_logged_499(self):
+        """Issue 11: client aborts are logged. Found by an acceptance check: a client that
+        closed its connection while the gateway waited for a slow upstream was logged 200.
+        The sweeper sees the hang-up and calls the wait off: the line is written long before
+        the upstream would have answered."""
+        with self.gateway.connect() as c:
+            c.send(build_request("GET", "/echo/slow", [("X-Request-Id", "obs-client-gone"),
+                                                       ("X-Echo-Delay-Ms", "8000")]))
+            time.sleep(0.3)
+        closed = time.monotonic()
+        log = self.gateway.wait_for_access_log("obs-client-gone", timeout=10)
+        self.assertEqual((log["status"], log["reason"]), (499, "client_gone"), log)
+        self.assertLess(time.monotonic() - closed, 6.0, "called off, not waited out")
 
     # --- metrics ----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import tempfile
 import threading
@@ -308,6 +309,71 @@ class CatchUpTest(PostgresTestBase):
                     "application_name = 'portcullis-gateway' AND query LIKE 'LISTEN%'")
         g.wait_for_output(r"listening for key changes on .* again", timeout=5, since=mark)
         self.assertLess(self.seconds_until([g], k["key"], 401, timeout=3), 1.0)
+        g.stop()
+
+    def store_up(self, g: Gateway) -> float:
+        return next(v for n, _, v in parse_prometheus(g.metrics())
+                    if n == "portcullis_api_key_store_up")
+
+    def test_a_restore_that_brings_the_counter_back_is_followed(self):
+        """Found by an acceptance check: the database restored from a backup while the gateway
+        could not reach it, then a key revoked there. The change counter was back at the very
+        number the gateway had seen last, so reading the changes since found none: the revoked
+        key, and a key the backup did not have, stayed accepted until a restart. After a
+        failed read the gateway now reads the store whole."""
+        password = "gw-" + secrets.token_urlsafe(12)
+        self.pg.sql(f"CREATE ROLE restored LOGIN PASSWORD '{password}'")
+        self.pg.sql("GRANT USAGE ON SCHEMA portcullis TO restored; "
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA portcullis TO restored; "
+                    "GRANT UPDATE (last_used_at) ON portcullis.api_keys TO restored; "
+                    "GRANT INSERT ON portcullis.meta TO restored")
+        url = f"postgresql://restored:{password}@127.0.0.1:{self.pg.port}/keys"
+        g = self.gateway("restored", key_config(self.echo, url, poll_ms=300))
+
+        def create(client: str) -> dict:
+            return json.loads(self.cli.run("create", "--client", client, "--scopes",
+                                           "reports:read", "--json", "--store",
+                                           self.pg.url()).stdout)
+
+        kept = create("in-the-backup")
+        backup_seq = self.pg.sql("SELECT seq FROM portcullis.change_seq")
+        lost = create("after-the-backup")
+        self.seconds_until([g], lost["key"], 200)
+        # Cut off, as a restore or a failover does.
+        self.pg.sql("ALTER ROLE restored NOLOGIN")
+        self.pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename = 'restored'")
+        wait_until(lambda: self.store_up(g) == 0, 10, interval=0.1, message="a failed read")
+        # The restore: the backup's rows and counter; then a revocation after it.
+        self.pg.sql(f"DELETE FROM portcullis.api_keys WHERE id = '{lost['id']}'; "
+                    f"UPDATE portcullis.change_seq SET seq = {backup_seq}")
+        self.revoke_silently(kept["id"])
+        self.pg.sql("ALTER ROLE restored LOGIN")
+        self.seconds_until([g], kept["key"], 401, timeout=10)
+        self.assertEqual(self.status(g, lost["key"]), 401)
+        self.assertIn("whole again after failing to read it", g.output())
+        g.stop()
+
+    def test_a_backend_that_hangs_is_given_up(self):
+        """Found by an acceptance check: with the gateway's backend stopped (as a hung server,
+        or a pooler holding the socket open, would be), key changes stalled for as long as it
+        hung. A statement that hears nothing for 10 s gives its connection up."""
+        g = self.gateway("hung", key_config(self.echo, self.pg.url(), poll_ms=500))
+        k = self.cli.create(g.config_path, "hung", "--scopes", "reports:read")
+        self.seconds_until([g], k["key"], 200)
+        pids = [int(p) for p in self.pg.sql(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'portcullis-gateway' "
+            "AND query NOT LIKE 'LISTEN%'").split()]
+        self.assertTrue(pids)
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            self.cli.run("revoke", k["id"], config=g.config_path)
+            self.assertLess(self.seconds_until([g], k["key"], 401, timeout=25), 25)
+            self.assertIn("did not answer within 10000 ms", g.output())
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
         g.stop()
 
     def test_periodic_poll_by_sequence_number(self):

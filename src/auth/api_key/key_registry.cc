@@ -204,17 +204,24 @@ bool KeyRegistry::poll_once() {
   }
   const std::uint32_t stamp = ++stamp_;
   Applied a;
-  const bool full = force_reload_;
+  const auto now = std::chrono::steady_clock::now();
+  const bool after_failure = force_reload_;
+  const bool full = after_failure || (options_.full_reload_interval.count() > 0 &&
+                                      now - last_full_ >= options_.full_reload_interval);
   PollResult r = full ? store_->load_all(visitor(stamp, a))
                       : store_->changes_since(last_seq_, visitor(stamp, a));
   if (!r.ok) {
-    // Rows already applied are real changes; a full reload that failed half-way is redone
-    // from scratch next time, so that keys missing from the new store do not linger.
-    if (r.reset || full) force_reload_ = true;
+    // Rows already applied are real changes. Whatever failed, the next read is whole: a full
+    // reload that failed half-way is redone from scratch, so that keys missing from the new
+    // store do not linger; and a store that could not be read may have been restored from an
+    // older copy, or failed over to a replica that was behind, meanwhile, with changes since
+    // that brought its counter back to (or past) the one last seen.
+    force_reload_ = true;
     store_failed(r.error);
     return false;
   }
   force_reload_ = false;
+  if (full) last_full_ = now;
   std::size_t erased = 0;
   if (r.reset) erased = table_.erase_unstamped(stamp);
   last_seq_ = r.max_seq;
@@ -222,6 +229,13 @@ bool KeyRegistry::poll_once() {
   if (r.reset && !full) {
     spdlog::warn("api keys: {} was replaced; reloaded {} keys ({} removed)", store_->describe(),
                  table_.size(), erased);
+  } else if (after_failure) {
+    spdlog::info("api keys: read {} whole again after failing to read it: {} keys ({} removed)",
+                 store_->describe(), table_.size(), erased);
+  } else if (full) {
+    spdlog::debug("api keys: read {} whole again (every {} s): {} keys ({} removed)",
+                  store_->describe(), options_.full_reload_interval.count() / 1000, table_.size(),
+                  erased);
   } else if (a.changed > 0) {
     spdlog::info("api keys: applied {} changed keys ({} removed); {} keys", a.changed, erased,
                  table_.size());
@@ -285,8 +299,10 @@ void KeyRegistry::store_failed(const std::string& error) {
   m.add(kStoreErrors, {});
   m.set_gauge(kStoreUp, {}, 0);
   const auto now = std::chrono::steady_clock::now();
-  const bool changed = store_ok_.exchange(false) || error != last_error_;
-  last_error_ = error;
+  // Once when the store stops answering, then every kStaleLogEvery with the error of the day:
+  // not at every change of wording (a reconnection's error, then a whole read's, then the
+  // database's own messages as it restarts).
+  const bool changed = store_ok_.exchange(false);
   if (!changed && now - last_failure_log_ < kStaleLogEvery) return;
   last_failure_log_ = now;
   const auto age = static_cast<long long>(staleness_seconds());
@@ -316,7 +332,6 @@ void KeyRegistry::store_succeeded() {
     spdlog::info("api keys: key store {} is readable again ({} keys)", store_->describe(),
                  table_.size());
   }
-  last_error_.clear();
 }
 
 }  // namespace portcullis::auth::api_key

@@ -37,6 +37,9 @@ class KeyRegistry {
   struct Options {
     std::chrono::milliseconds poll_interval{1000};
     std::chrono::milliseconds usage_flush_interval{5000};
+    // How often the whole store is read again, whatever the change counter says: the bound
+    // on a change lost to a restore that raced it (key_store.h, PollResult::reset).
+    std::chrono::milliseconds full_reload_interval{600000};
     bool background = true;           // false: the caller drives poll_once() (tests)
     bool load_in_background = false;  // create() does not read the store; the poller loads it
   };
@@ -101,8 +104,8 @@ class KeyRegistry {
   std::int64_t last_seq_ = 0;
   std::uint32_t stamp_ = 0;
   bool force_reload_ = false;
+  std::chrono::steady_clock::time_point last_full_ = std::chrono::steady_clock::now();
   bool pepper_bound_ = false;
-  std::string last_error_;
   std::chrono::steady_clock::time_point last_failure_log_{};
   std::atomic<bool> store_ok_{true};
   std::atomic<bool> loaded_{false};

@@ -153,7 +153,7 @@ std::unique_ptr<PgConnection> PgConnection::connect(const PgConnectSpec& spec,
     error = "out of memory";
     return nullptr;
   }
-  std::unique_ptr<PgConnection> conn(new PgConnection(c));
+  std::unique_ptr<PgConnection> conn(new PgConnection(c, spec.answer_timeout));
   if (PQstatus(c) == CONNECTION_BAD) {
     error = one_line(PQerrorMessage(c));
     return nullptr;
@@ -170,7 +170,43 @@ PgConnection::~PgConnection() {
 }
 
 bool PgConnection::alive() const {
-  return PQstatus(conn_) == CONNECTION_OK;
+  return !silent_ && PQstatus(conn_) == CONNECTION_OK;
+}
+
+bool PgConnection::read_input() const {
+  if (silent_) return false;
+  const int wait_ms = answer_timeout_.count() > 0 ? static_cast<int>(answer_timeout_.count()) : -1;
+  pollfd fd{PQsocket(conn_), POLLIN, 0};
+  if (fd.fd < 0) return false;
+  int n = 0;
+  do {
+    n = ::poll(&fd, 1, wait_ms);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) {
+    // A late answer must never be read as the next statement's: the connection is done.
+    silent_ = true;
+    return false;
+  }
+  return n > 0 && PQconsumeInput(conn_) == 1;
+}
+
+pg_result* PgConnection::finish(bool sent) const {
+  if (!sent) return nullptr;
+  PGresult* last = nullptr;
+  for (;;) {
+    while (PQisBusy(conn_) != 0) {
+      if (!read_input()) {
+        if (last != nullptr) PQclear(last);
+        return nullptr;
+      }
+    }
+    PGresult* r = PQgetResult(conn_);
+    if (r == nullptr) return last;
+    if (last != nullptr) PQclear(last);
+    last = r;
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH) return r;
+  }
 }
 
 int PgConnection::socket() const {
@@ -179,12 +215,13 @@ int PgConnection::socket() const {
 
 PgResult PgConnection::query(const std::string& sql,
                              const std::vector<std::optional<std::string>>& params) const {
-  if (params.empty()) return PgResult(PQexec(conn_, sql.c_str()));
+  if (silent_) return PgResult();
+  if (params.empty()) return PgResult(finish(PQsendQuery(conn_, sql.c_str()) == 1));
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  return PgResult(PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr, 0));
+  return PgResult(finish(PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()),
+                                           nullptr, values.data(), nullptr, nullptr, 0) == 1));
 }
 
 bool PgConnection::command(const std::string& sql, std::string_view what,
@@ -197,7 +234,7 @@ bool PgConnection::command(const std::string& sql, std::string_view what,
 
 bool PgConnection::copy_in(const std::string& sql, std::string_view data,
                            std::string& error) const {
-  PgResult start(PQexec(conn_, sql.c_str()));
+  PgResult start(query(sql));
   if (start.get() == nullptr || PQresultStatus(start.get()) != PGRES_COPY_IN) {
     error = "cannot start COPY: " + last_error();
     return false;
@@ -221,7 +258,7 @@ bool PgConnection::copy_in(const std::string& sql, std::string_view data,
 bool PgConnection::copy_out(const std::string& sql,
                             const std::function<bool(std::string_view)>& piece,
                             std::string& error) const {
-  PgResult start(PQexec(conn_, sql.c_str()));
+  PgResult start(query(sql));
   if (start.get() == nullptr || PQresultStatus(start.get()) != PGRES_COPY_OUT) {
     error = "cannot start COPY: " + last_error();
     return false;
@@ -229,7 +266,13 @@ bool PgConnection::copy_out(const std::string& sql,
   bool ok = true;
   while (true) {
     char* data = nullptr;
-    const int n = PQgetCopyData(conn_, &data, 0);
+    const int n = PQgetCopyData(conn_, &data, 1);
+    if (n == 0) {  // nothing buffered yet
+      if (read_input()) continue;
+      ok = false;
+      error = "COPY failed: " + last_error();
+      return false;  // the connection is given up: nothing more is read from it
+    }
     if (n < 0) break;  // -1: done; -2: failed (the result says)
     if (ok && !piece(std::string_view(data, static_cast<std::size_t>(n)))) {
       ok = false;
@@ -238,17 +281,19 @@ bool PgConnection::copy_out(const std::string& sql,
     PQfreemem(data);
   }
   // The COPY's own result, and nothing after it (libpq needs the connection drained).
-  while (PGresult* r = PQgetResult(conn_)) {
-    PgResult end(r);
-    if (!end.command_ok() && ok) {
-      ok = false;
-      error = "COPY failed: " + last_error();
-    }
+  PgResult end(finish(true));
+  if (!end.command_ok() && ok) {
+    ok = false;
+    error = "COPY failed: " + last_error();
   }
   return ok;
 }
 
 std::string PgConnection::last_error() const {
+  if (silent_) {
+    return "the server did not answer within " + std::to_string(answer_timeout_.count()) +
+           " ms (the connection is given up)";
+  }
   return one_line(PQerrorMessage(conn_));
 }
 

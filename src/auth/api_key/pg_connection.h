@@ -28,6 +28,12 @@ struct PgConnectSpec {
   std::string application_name = "portcullis";
   // Gateway connections: TCP keepalives, so a server gone without a word is noticed.
   bool keepalives = false;
+  // How long a statement may wait for the server's next bytes (0: forever). Past it the
+  // connection is given up: alive() turns false and the statement fails. The gateway sets
+  // it, so that a backend that hangs (stopped, or behind a pooler that holds the socket
+  // open) cannot freeze the key registry's view; the CLI waits (a migration may queue on a
+  // lock).
+  std::chrono::milliseconds answer_timeout{0};
 };
 
 class PgResult {
@@ -62,7 +68,8 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // False once the connection is gone (the server closed it, a network error).
+  // False once the connection is gone (the server closed it, a network error, or it stayed
+  // silent past answer_timeout).
   bool alive() const;
   int socket() const;
   pg_conn* raw() const { return conn_; }
@@ -82,8 +89,16 @@ class PgConnection {
   std::string last_error() const;
 
  private:
-  explicit PgConnection(pg_conn* c) : conn_(c) {}
+  PgConnection(pg_conn* c, std::chrono::milliseconds answer_timeout)
+      : conn_(c), answer_timeout_(answer_timeout) {}
+  // What PQexec does, without waiting past answer_timeout_ for the server: the statement's
+  // last result (a COPY's start as soon as it comes), or null (last_error() says why).
+  pg_result* finish(bool sent) const;
+  // Reads in the server's next bytes, waiting at most answer_timeout_.
+  bool read_input() const;
   pg_conn* conn_;
+  const std::chrono::milliseconds answer_timeout_;
+  mutable bool silent_ = false;  // the server did not answer within answer_timeout_
 };
 
 }  // namespace portcullis::auth::api_key

@@ -288,7 +288,14 @@ PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
   std::lock_guard lock(mu_);
   PollResult r;
   r.reset = true;
-  if (db_ == nullptr && !open_db(false, r.error)) return r;
+  if (db_ == nullptr) {
+    if (!open_db(false, r.error)) return r;
+  } else {
+    // The file the connection has open may have been deleted or replaced since (a whole read
+    // follows a failed one): as changes_since, the path is what counts.
+    bool replaced = false;
+    if (!check_file(replaced, r.error)) return r;
+  }
   Txn txn(db_, false);
   if (!txn.ok()) {
     r.error = fail("cannot start a read transaction");

@@ -11,8 +11,17 @@ namespace {
 
 using config::KeyStoreKind;
 
-std::unique_ptr<PostgresKeyStore> postgres(const KeyStoreSpec& spec) {
+// The gateway's answer deadline: a statement that hears nothing from the server for this long
+// gives its connection up, and the registry reconnects (reading the store whole then). Its
+// reads need no lock, and its usage writes only row locks that the CLI holds for a moment.
+constexpr std::chrono::seconds kGatewayAnswerTimeout{10};
+
+std::unique_ptr<PostgresKeyStore> postgres(const KeyStoreSpec& spec, bool gateway = false) {
   PostgresKeyStore::Options o;
+  if (gateway) {
+    o.connect.answer_timeout = kGatewayAnswerTimeout;
+    o.connect.keepalives = true;
+  }
   o.connect.params = spec.location.params;
   o.connect.password = spec.password;
   o.connect.display = spec.location.display;
@@ -69,7 +78,7 @@ std::unique_ptr<KeyStore> open_key_store(const KeyStoreSpec& spec, StoreUse use,
     if (use == StoreUse::Gateway) opts.busy_timeout_ms = 2000;
     return SqliteKeyStore::open(spec.location.path, opts, error);
   }
-  if (use == StoreUse::Gateway) return postgres(spec);
+  if (use == StoreUse::Gateway) return postgres(spec, true);
   return open_postgres_for_cli(spec, use, error);
 }
 

@@ -11,6 +11,7 @@
 #include "net/http_client.h"
 #include "observe/metrics.h"
 #include "tls/client_context.h"
+#include "url/http_url.h"
 
 namespace portcullis::auth::jwt {
 
@@ -55,8 +56,9 @@ class ClientScheduler : public Scheduler {
   }
 };
 
-FetchResult to_fetch_result(const net::HttpResponse& r, std::string_view what) {
+FetchResult to_fetch_result(const net::HttpResponse& r, std::string_view url) {
   FetchResult f;
+  const std::string what = url::redact(url);
   if (!r.ok) {
     f.error = std::string(what) + ": " + r.error;
     return f;
@@ -146,7 +148,7 @@ class DiscoveryFetcher : public JwksFetcher {
                          {},
                          "the discovery document, fetched over https, names an "
                          "http:// jwks_uri: " +
-                             jwks.url},
+                             url::redact(jwks.url)},
                         done);
           }
           {

@@ -13,6 +13,7 @@
 #include "identity/identity.h"
 #include "identity/rate_plan.h"
 #include "observe/metrics.h"
+#include "url/http_url.h"
 
 namespace portcullis::auth::oauth2 {
 namespace {
@@ -202,7 +203,7 @@ void OAuth2Provider::maybe_discover() const {
 void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
   auto fail = [&](const std::string& why) {
     spdlog::warn("oauth2 provider '{}': discovery from {} failed: {}; retrying", config_.name,
-                 config_.discovery.url, why);
+                 url::redact(config_.discovery.url), why);
     std::lock_guard lock(mu_);
     discovering_ = false;
   };
@@ -239,8 +240,8 @@ void OAuth2Provider::discovered(const HttpOutcome& outcome) const {
                                     config_.auth_method,
                                     std::chrono::milliseconds(config_.timeout_ms)},
       transport_);
-  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name, url.url,
-               std::string(issuer->get_string()));
+  spdlog::info("oauth2 provider '{}': introspection endpoint {} (issuer {})", config_.name,
+               url::redact(url.url), std::string(issuer->get_string()));
   std::lock_guard lock(mu_);
   client_ = std::move(client);
   expected_issuer_ = std::string(issuer->get_string());

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "url/http_url.h"
+
 namespace portcullis::config {
 namespace {
 
@@ -313,6 +315,39 @@ TEST(LoaderTest, UpstreamUrlIsValidated) {
                    "missing required key 'url' in upstream 'u'");
 }
 
+// Found by an acceptance check: the refusal of a URL with credentials printed them, in
+// `check` and in the gateway log on a reload.
+TEST(LoaderTest, RefusedUrlsAreQuotedWithoutTheirSecrets) {
+  const std::string pw = "UPSTREAMPASS";
+  LoadResult r = load("upstreams:\n  u: { url: 'http://admin:" + pw + "@127.0.0.1:9' }\n");
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(
+      r.errors[0].message,
+      "invalid upstream url 'http://***@127.0.0.1:9': credentials in the url are not allowed");
+  r = load("upstreams:\n  u: { url: 'http://h/?token=" + pw + "' }\n");
+  ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+  EXPECT_EQ(all(r.errors).find(pw), std::string::npos) << all(r.errors);
+  r = load(std::string(kUpstream) +
+           "jwt_providers:\n  m: { issuer: https://i.test, audiences: [a], algorithms: [RS256],\n"
+           "       jwks_uri: 'https://u:" +
+           pw + "@i.test/jwks' }\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(all(r.errors).find(pw), std::string::npos) << all(r.errors);
+  EXPECT_NE(all(r.errors).find("invalid jwks_uri 'https://***@i.test/jwks'"), std::string::npos)
+      << all(r.errors);
+}
+
+TEST(UrlRedact, UserinfoAndQueryValuesAreMasked) {
+  EXPECT_EQ(url::redact("https://idp.example/jwks"), "https://idp.example/jwks");
+  EXPECT_EQ(url::redact("https://u:p@idp.example/jwks"), "https://***@idp.example/jwks");
+  EXPECT_EQ(url::redact("https://idp.example/jwks?token=s3cret&v=2&flag&e="),
+            "https://idp.example/jwks?token=***&v=***&flag&e=");
+  EXPECT_EQ(url::redact("https://idp.example/x?a=1#frag"), "https://idp.example/x?a=***#frag");
+  // Not a URL a parser takes: everything up to the last '@' still goes.
+  EXPECT_EQ(url::redact("http://user:pa/ss@word@h:1/p"), "http://***@h:1/p");
+  EXPECT_EQ(url::redact("user:pw@h"), "***@h");
+}
+
 TEST(LoaderTest, UpstreamIpv6Host) {
   LoadResult r = load("upstreams: { u: { url: 'http://[::1]:9001/x' } }\n");
   ASSERT_TRUE(r.ok()) << all(r.errors);
@@ -328,6 +363,53 @@ TEST(LoaderTest, IdentityHeadersMustBeValidAndDistinct) {
                    "'x-user-id' is used for both user_id and client_id");
   expect_one_error("identity: { strip_inbound: [X-Ok, 'Bad:Name'] }\n", 1, 35,
                    "not a valid HTTP header name");
+}
+
+// A header the gateway writes identity to, or strips, is never one the proxy itself needs:
+// found by an acceptance check (a signed context in Transfer-Encoding went upstream beside
+// the request's Content-Length).
+TEST(LoaderTest, IdentityHeadersCannotBeFramingCredentialOrForwardingHeaders) {
+  expect_one_error("identity: { headers: { user_id: Content-Length } }\n", 1, 33,
+                   "identity.headers.user_id 'Content-Length' is part of the HTTP framing");
+  expect_one_error("identity: { headers: { scopes: host } }\n", 1, 32,
+                   "is part of the HTTP framing");
+  expect_one_error("identity: { headers: { roles: transfer_encoding } }\n", 1, 31,
+                   "is part of the HTTP framing");
+  expect_one_error("identity: { headers: { client_id: Authorization } }\n", 1, 35,
+                   "carries the client's credentials");
+  expect_one_error("identity: { headers: { auth_method: X-Forwarded-For } }\n", 1, 37,
+                   "is a forwarding header");
+  expect_one_error("identity: { strip_inbound: [Cookie, Transfer-Encoding] }\n", 1, 37,
+                   "'Transfer-Encoding' cannot be stripped");
+  expect_one_error("identity: { strip_inbound: [authorization] }\n", 1, 29,
+                   "'authorization' cannot be stripped");
+  // Stripping a cookie, a forwarding header or another credential header stays possible.
+  LoadResult r =
+      load(std::string(kUpstream) +
+           "identity: { strip_inbound: [Cookie, X-Forwarded-For, Proxy-Authorization] }\n");
+  EXPECT_TRUE(r.ok()) << all(r.errors);
+}
+
+TEST(LoaderTest, ApiKeyHeaderIsCheckedAsItIsInForceDefaultIncluded) {
+  const std::string store = "  store: sqlite:/tmp/keys.db\n  pepper: ${PC_TEST_PEPPER}\n";
+  ::setenv("PC_TEST_PEPPER", "0123456789abcdef0123456789abcdef", 1);
+  expect_one_error(std::string(kUpstream) + "api_keys:\n  header: Cookie\n" + store, 4, 11,
+                   "api_keys.header 'Cookie' carries the client's credentials");
+  expect_one_error(std::string(kUpstream) + "api_keys:\n  header: Content_Length\n" + store, 4, 11,
+                   "api_keys.header 'Content_Length' is part of the HTTP framing");
+  // The default header, stripped as an identity header: no key would ever be seen.
+  expect_one_error(std::string(kUpstream) + "identity: { headers: { roles: x_api_key } }\n" +
+                       "api_keys:\n" + store,
+                   4, 1,
+                   "api_keys reads keys from 'X-API-Key' (the default api_keys.header), which is "
+                   "an identity header");
+  expect_one_error(
+      std::string(kUpstream) + "identity: { strip_inbound: [X-Api-Key] }\n" + "api_keys:\n" + store,
+      4, 1, "which is listed in identity.strip_inbound");
+  // Written out: the message points at it, '_' and '-' the same.
+  expect_one_error(std::string(kUpstream) + "identity: { strip_inbound: [X_Key] }\n" +
+                       "api_keys:\n  header: X-Key\n" + store,
+                   5, 11, "api_keys.header 'X-Key' is listed in identity.strip_inbound");
 }
 
 // A valid route with `extra` spliced into its map.

@@ -127,6 +127,46 @@ TEST_F(SignedContextConfigTest, EachMistakeAtItsPlace) {
                    4, 5, "did you mean 'per_request'");
 }
 
+// Found by an acceptance check: `check` said ok to each of these, and at run time the token
+// went upstream as a second Content-Length, a Transfer-Encoding beside the request's own
+// length, a second Host, or replaced the client's credentials.
+TEST_F(SignedContextConfigTest, HeaderCannotBeOneTheProxyOrAuthenticationUses) {
+  const std::string key = "    keys: [ { key_file: file:keys/ctx-2026-12.pem, kid: a } ]\n";
+  for (const char* name : {"Transfer-Encoding", "content-length", "Host", "Connection", "TE",
+                           "Upgrade", "Expect", "Trailer", "Keep-Alive"}) {
+    SCOPED_TRACE(name);
+    expect_one_error("  signed_context:\n    issuer: https://gw.test\n    header: " +
+                         std::string(name) + "\n" + key,
+                     4, 13, "is part of the HTTP framing or hop-by-hop");
+  }
+  for (const char* name : {"Authorization", "Cookie", "Proxy_Authorization"}) {
+    SCOPED_TRACE(name);
+    expect_one_error("  signed_context:\n    issuer: https://gw.test\n    header: " +
+                         std::string(name) + "\n" + key,
+                     4, 13, "carries the client's credentials");
+  }
+  expect_one_error(
+      "  signed_context:\n    issuer: https://gw.test\n    header: X-Forwarded-Host\n" + key, 4, 13,
+      "is a forwarding header");
+}
+
+TEST_F(SignedContextConfigTest, TheDefaultApiKeyHeaderClashesToo) {
+  std::ofstream(dir_ / "pepper") << "0123456789abcdef0123456789abcdef\n";
+  for (const char* name : {"X-API-Key", "x_api_key"}) {
+    SCOPED_TRACE(name);
+    LoadResult r = load_config_string(
+        std::string("identity:\n  signed_context:\n    issuer: https://gw.test\n    header: ") +
+            name + "\n    keys: [ { key_file: file:keys/ctx-2026-12.pem, kid: a } ]\n" +
+            "api_keys: { store: sqlite:keys.db, pepper: file:pepper }\n" + kRest,
+        "test.yaml", dir_.string());
+    ASSERT_FALSE(r.ok());
+    ASSERT_EQ(r.errors.size(), 1u) << all(r.errors);
+    EXPECT_EQ(r.errors[0].str(),
+              "test.yaml:6:1: api_keys reads keys from 'X-API-Key' (the default api_keys.header), "
+              "which is identity.signed_context.header");
+  }
+}
+
 TEST_F(SignedContextConfigTest, HeaderClashIsFoundWhicheverComesFirst) {
   LoadResult r = load(
       "  signed_context:\n    issuer: https://gw.test\n    header: X-Ctx\n"

@@ -91,5 +91,19 @@ TEST(TrustedProxiesTest, TrustingEveryAddressIsAWarning) {
   EXPECT_EQ(r.warnings[1].col, 44);
 }
 
+// Every IPv4 peer is ::ffff:a.b.c.d to the gateway: blocks holding all of those trust every
+// IPv4 client, however they are written.
+TEST(TrustedProxiesTest, TrustingEveryIpv4AddressIsAWarningInAnySpelling) {
+  LoadResult r = load(
+      "server:\n  trusted_proxies: [\"::ffff:0:0/96\", \"::/64\", \"::ffff:10.0.0.0/104\", "
+      "\"2001:db8::/32\"]\n");
+  ASSERT_TRUE(r.ok()) << all(r.errors);
+  ASSERT_EQ(r.warnings.size(), 2u) << all(r.warnings);
+  EXPECT_NE(r.warnings[0].message.find("'::ffff:0:0/96' trusts every peer"), std::string::npos)
+      << all(r.warnings);
+  EXPECT_NE(r.warnings[1].message.find("'::/64' trusts every peer"), std::string::npos)
+      << all(r.warnings);
+}
+
 }  // namespace
 }  // namespace portcullis::config

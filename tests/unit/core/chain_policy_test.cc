@@ -98,8 +98,8 @@ TEST(AuthChain, AsynchronousAnswersContinueTheChain) {
 
 TEST(AuthChain, AnOkWithoutAMethodNameIsRefused) {
   Fixture fx;
-  auto sloppy = std::make_shared<ScriptedAuthenticator>("a", "Bearer",
-                                                        AuthResult::ok(identity::Identity{}));
+  auto sloppy =
+      std::make_shared<ScriptedAuthenticator>("a", "Bearer", AuthResult::ok(identity::Identity{}));
   AuthChain chain({sloppy});
   std::optional<AuthResult> got;
   chain.run(fx.request, [&](AuthResult&& r) { got = std::move(r); });
@@ -134,6 +134,29 @@ TEST(AuthChain, ScrubRemovesQueryParametersHoldingAKey) {
   EXPECT_EQ(target, "/v1/x?a=%41&b=ptk_&c");
 }
 
+// The API key header goes on every route of a gateway with a key registry, in any spelling
+// (found by an acceptance check: a key sent beside a JWT, or to an `auth: none` route,
+// reached the upstream in clear).
+TEST(AuthChain, ScrubRemovesTheApiKeyHeaderOnRoutesThatTakeNoKey) {
+  AuthChain open_route({}, kFakeShapes, "X-API-Key");  // auth: none
+  boost::beast::http::fields headers;
+  headers.insert("x-api-key", "ptk_1234ok");
+  headers.insert("X_Api_Key", "ptk_5678ok");
+  headers.insert("X-API-Keys", "kept");
+  headers.insert("Accept", "kept");
+  std::string target = "/v1/x";
+  open_route.scrub(headers, target);
+  EXPECT_EQ(headers.count("X-API-Key"), 0u);
+  EXPECT_EQ(headers.count("X_Api_Key"), 0u);
+  EXPECT_EQ(headers["X-API-Keys"], "kept");
+  EXPECT_EQ(headers["Accept"], "kept");
+
+  AuthChain no_registry({}, kFakeShapes);  // no api_keys section: nothing is the key header
+  headers.insert("X-API-Key", "theirs");
+  no_registry.scrub(headers, target);
+  EXPECT_EQ(headers["X-API-Key"], "theirs");
+}
+
 TEST(RoutePolicy, ScopesRolesAndClients) {
   config::RouteConfig r;
   r.require_scopes = {"orders:read"};
@@ -157,8 +180,7 @@ TEST(RoutePolicy, ScopesRolesAndClients) {
 
   config::RouteConfig clients;
   clients.allow_clients = {"partner-1"};
-  EXPECT_EQ(policy::RoutePolicy(clients).check(who("partner-2")).status,
-            Status::ClientNotAllowed);
+  EXPECT_EQ(policy::RoutePolicy(clients).check(who("partner-2")).status, Status::ClientNotAllowed);
   EXPECT_EQ(policy::RoutePolicy(clients).check(who("partner-1")).status, Status::Ok);
 }
 

@@ -77,6 +77,11 @@ TEST(Cidr, BadInputIsRefused) {
   EXPECT_FALSE(parse_ip("", b));
   EXPECT_FALSE(parse_ip("localhost", b));
   EXPECT_FALSE(parse_ip("1.2.3.4.5", b));
+  // inet_pton stops at a NUL: the text after it must not be ignored (a PROXY header or a
+  // config value "10.0.0.1\0junk" is not 10.0.0.1).
+  EXPECT_FALSE(parse_ip(std::string_view("10.0.0.1\0junk", 13), b));
+  EXPECT_FALSE(parse_ip(std::string_view("::1\0", 4), b));
+  EXPECT_FALSE(parse_cidr(std::string_view("10.0.0.1\0/8", 11), c, why));
 }
 
 TEST(Cidr, AddressesPrintInTheirUsualForm) {

@@ -150,6 +150,24 @@ TEST(ForwardingHeadersTest, FromAnyOtherPeerTheyAreReplaced) {
   EXPECT_EQ(r.fields.count(http::field::forwarded), 0u);
 }
 
+// CGI, WSGI and Rack read X_Forwarded_For as X-Forwarded-For: found by an acceptance check,
+// a client chose the address such an upstream saw. Never the gateway's, from any peer.
+TEST(ForwardingHeadersTest, SpellingsWithUnderscoresAreAlwaysDropped) {
+  for (bool trusted : {false, true}) {
+    SCOPED_TRACE(trusted);
+    const auto r = rewrite(trusted, {{"X_Forwarded_For", "203.0.113.5"},
+                                     {"x_forwarded_proto", "https"},
+                                     {"X-Forwarded_Host", "evil.example"},
+                                     {"X_Forwarded_Port", "443"}});
+    EXPECT_EQ(r.fields.count("X_Forwarded_For"), 0u);
+    EXPECT_EQ(r.fields.count("x_forwarded_proto"), 0u);
+    EXPECT_EQ(r.fields.count("X-Forwarded_Host"), 0u);
+    EXPECT_EQ(r.fields["X_Forwarded_Port"], "443") << "not one of the gateway's headers";
+    EXPECT_NE(r.lines.find("X-Forwarded-For: 10.0.0.1\r\n"), std::string::npos) << r.lines;
+    EXPECT_NE(r.lines.find("X-Forwarded-Proto: http\r\n"), std::string::npos) << r.lines;
+  }
+}
+
 TEST(ForwardingHeadersTest, ATrustedPeerThatSentNoneGetsTheGatewaysOwn) {
   const auto r = rewrite(true, {{"Host", "api.example"}});
   EXPECT_NE(r.lines.find("X-Forwarded-For: 10.0.0.1\r\n"), std::string::npos) << r.lines;

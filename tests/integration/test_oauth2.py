@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -68,7 +69,11 @@ class OAuth2Test(GatewayTestCase):
             route("disc", path_prefix="/disc", auth=["oauth2:disc"]),
             route("post", path_prefix="/post", auth=["oauth2:post"]),
             route("open", path_prefix="/open"),
+            route("shielded", path_prefix="/shielded", auth=["oauth2:idp_off"],
+                  rate_limits=["guesses"]),
         ])
+        cfg["rate_limits"] = {"guesses": {"requests": 10, "per": "1h", "key": "ip",
+                                          "count": "failed_auth"}}
         cfg["oauth2_providers"] = {
             "idp": provider(cls.idp, secret, cache_s=60, issuer=cls.idp.issuer,
                             audiences=[OPAQUE_RESOURCE]),
@@ -275,6 +280,23 @@ class OAuth2Test(GatewayTestCase):
         coalesced = sum(v for n, l, v in samples
                         if n == "portcullis_introspection_coalesced_total" and l.get("provider") == "idp")
         self.assertGreaterEqual(coalesced, conns - 1)
+
+    def test_concurrent_guesses_cannot_pass_the_failed_auth_shield_together(self):
+        """Issue 13's shield, found by an acceptance check: with authentication waiting on
+        the identity provider, guesses sent at once all passed the shield's check before the
+        first failure was recorded (101 tokens checked against a shield of 10). An attempt
+        still waiting now counts: exactly 10 reach the provider, the rest get 429."""
+        self.idp.delay(300)
+        conns = [RawConnection(self.gateway.port, timeout=30) for _ in range(30)]
+        try:
+            for c in conns:
+                c.send(build_request("GET", "/shielded/x", bearer(secrets.token_urlsafe(32))))
+            statuses = [c.read_response("GET", 30).status for c in conns]
+        finally:
+            for c in conns:
+                c.close()
+        self.assertEqual((statuses.count(401), statuses.count(429)), (10, 20), statuses)
+        self.assertEqual(self.idp.introspections(), 10)
 
     # --- the provider failing ----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cerrno>
@@ -144,6 +145,51 @@ void AccessLog::flush() {
   if (sink_) sink_->flush_now();
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at `p` (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF), or 0.
+std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) {
+  const auto cont = [&](std::size_t i, unsigned char lo = 0x80, unsigned char hi = 0xbf) {
+    return p + i < end && p[i] >= lo && p[i] <= hi;
+  };
+  const unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c == 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c == 0xee || c == 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c == 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c == 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c == 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+// Boost.JSON writes a string's bytes as they are, and a client's Host, User-Agent or path can
+// hold any byte above 0x7f: one that is not UTF-8 made the line invalid JSON to strict readers
+// (found by an acceptance check). Such bytes can only stand inside a string, where each is
+// written as the escape \ufffd (U+FFFD). Lines that are ASCII are only scanned.
+void make_valid_utf8(std::string& line) {
+  const auto* p = reinterpret_cast<const unsigned char*>(line.data());
+  const auto* end = p + line.size();
+  const auto* first_high = std::find_if(p, end, [](unsigned char c) { return c >= 0x80; });
+  if (first_high == end) return;
+  std::string out(line.data(), static_cast<std::size_t>(first_high - p));
+  for (const unsigned char* q = first_high; q < end;) {
+    const std::size_t n = utf8_sequence(q, end);
+    if (n == 0) {
+      out += "\\ufffd";
+      ++q;
+    } else {
+      out.append(reinterpret_cast<const char*>(q), n);
+      q += n;
+    }
+  }
+  line = std::move(out);
+}
+
+}  // namespace
+
 void AccessLog::write(const AccessEntry& e) {
   if (!enabled_) return;
   json::object o;
@@ -204,6 +250,7 @@ void AccessLog::write(const AccessEntry& e) {
   o["bytes_in"] = e.bytes_in;
   o["bytes_out"] = e.bytes_out;
   std::string line = json::serialize(o);
+  make_valid_utf8(line);
   line.push_back('\n');
   sink_->append(line);
 }

@@ -40,6 +40,8 @@ constexpr Row kRows[] = {
     {E::BadVersion, bad_request("unsupported HTTP version", "malformed_head")},
     {E::BadHost, bad_request("exactly one Host header is required", "malformed_head")},
     {E::MethodCase, bad_request("the method must be written in upper case", "method_case")},
+    {E::ConnectMethod, GatewayErrorInfo{405, "method_not_allowed", "CONNECT is not supported",
+                                        "connect_method", true, Counter::BadRequest}},
     {E::LengthAndChunked, bad_request("both Content-Length and Transfer-Encoding", "smuggling")},
     {E::UnsupportedEncoding, bad_request("unsupported Transfer-Encoding", "smuggling")},
     {E::ConflictingLength, bad_request("conflicting Content-Length headers", "smuggling")},

@@ -26,6 +26,7 @@ enum class GatewayError : std::uint8_t {
   BadHost,         // no Host on HTTP/1.1, or more than one
   MethodCase,      // a method with a lower-case letter ("post"): routed as another method than
                    // the upstream may take it for (Django, Flask, Rails upper-case it)
+  ConnectMethod,   // CONNECT: a tunnel, which a reverse proxy does not open (405)
   // Framing that two parsers could read differently.
   LengthAndChunked,     // both Content-Length and Transfer-Encoding
   UnsupportedEncoding,  // a Transfer-Encoding other than a single "chunked"

@@ -246,6 +246,7 @@ std::optional<GatewayError> HttpSession::Impl::parse_head(const config::ServerCo
   if (std::any_of(method.begin(), method.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
     return GatewayError::MethodCase;
   }
+  if (req.method() == http::verb::connect) return GatewayError::ConnectMethod;
   return check_framing(req, req.version());
 }
 

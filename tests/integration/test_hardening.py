@@ -377,6 +377,14 @@ class SecondAttackPassTest(GatewayTestCase):
                                   b"Content-Length: 0\r\n\r\n")
         self.assertEqual(r.status, 401, str(r))
 
+    def test_connect_is_never_forwarded(self):
+        """CONNECT /path went to the upstream as it was (a tunnel request to whatever the
+        upstream is)."""
+        for target in ("/echo/x", "example.test:443"):
+            r = self.gateway.send_raw(f"CONNECT {target} HTTP/1.1\r\nHost: h\r\n\r\n".encode())
+            self.assertEqual(r.status, 405, f"{target}: {r}")
+            self.assertEqual(r.json()["error"], "method_not_allowed")
+
 
 if __name__ == "__main__":
     unittest.main()

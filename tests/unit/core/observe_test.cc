@@ -5,7 +5,6 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/json/parse.hpp>
-
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -144,13 +143,42 @@ TEST(AccessLog, UserAgentIsMaskedAndUpstreamFieldsAreNullWhenNotForwarded) {
   ::unlink(path);
   EXPECT_NE(first.find(R"("host":"api.example.test")"), std::string::npos) << first;
   EXPECT_NE(first.find(R"("user_agent":"curl/8 REDACTED")"), std::string::npos) << first;
-  EXPECT_NE(first.find(R"("upstream_status":null,"upstream_ms":null,"upstream_us":null)"), std::string::npos)
+  EXPECT_NE(first.find(R"("upstream_status":null,"upstream_ms":null,"upstream_us":null)"),
+            std::string::npos)
       << first;
   EXPECT_NE(first.find(R"("upstream":null)"), std::string::npos) << first;
   EXPECT_NE(second.find(R"("upstream":"orders")"), std::string::npos) << second;
   EXPECT_NE(second.find(R"("user_agent":"probe/1.0")"), std::string::npos) << second;
-  EXPECT_NE(second.find(R"("upstream_status":204,"upstream_ms":12,"upstream_us":12346)"), std::string::npos)
+  EXPECT_NE(second.find(R"("upstream_status":204,"upstream_ms":12,"upstream_us":12346)"),
+            std::string::npos)
       << second;
+}
+
+// Found by an acceptance check: a User-Agent holding the byte 0xff was written as it was, and
+// the line was no longer JSON to strict readers (a client could hide its own lines so).
+TEST(AccessLog, BytesThatAreNotUtf8AreWrittenAsTheReplacementCharacter) {
+  char path[] = "/tmp/pc-access-log-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string error;
+  auto log = observe::AccessLog::open(path, observe::Redactor({}, kShapes), error);
+  ASSERT_TRUE(log) << error;
+  observe::AccessEntry e;
+  e.user_agent = "probe\xff/1.0 \xe2\x82";      // a stray byte; a sequence cut short
+  e.host = "caf\xc3\xa9.example \xed\xa0\x80";  // valid é; an encoded surrogate
+  e.path = "/\xc0\xaf";                         // an overlong '/'
+  log->write(e);
+  log->flush();
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  ::unlink(path);
+  boost::json::value v;
+  ASSERT_NO_THROW(v = boost::json::parse(line)) << line;  // Boost.JSON checks UTF-8
+  EXPECT_EQ(v.at("user_agent").as_string(), "probe\xef\xbf\xbd/1.0 \xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(v.at("host").as_string(), "caf\xc3\xa9.example \xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(v.at("path").as_string(), "/\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 // Shadow mode: a forwarded request a shadow route would have refused says so, with the
@@ -197,10 +225,8 @@ TEST(Metrics, CountsAndRendersPrometheusText) {
   const std::string text = m.render();
   EXPECT_NE(text.find("# TYPE t_requests_total counter"), std::string::npos);
   EXPECT_NE(text.find("t_requests_total{route=\"r\\\"1\",status=\"200\"} 2"), std::string::npos);
-  EXPECT_NE(text.find("t_duration_seconds_bucket{route=\"r\",le=\"0.0025\"} 0"),
-            std::string::npos);
-  EXPECT_NE(text.find("t_duration_seconds_bucket{route=\"r\",le=\"0.005\"} 1"),
-            std::string::npos);
+  EXPECT_NE(text.find("t_duration_seconds_bucket{route=\"r\",le=\"0.0025\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("t_duration_seconds_bucket{route=\"r\",le=\"0.005\"} 1"), std::string::npos);
   EXPECT_NE(text.find("t_duration_seconds_count{route=\"r\"} 1"), std::string::npos);
   m.reset();
 }
@@ -277,8 +303,9 @@ TEST(Metrics, RecordRequestFeedsTheRequestCounterAndHistogram) {
             std::string::npos);
   EXPECT_NE(text.find("portcullis_requests_total{route=\"orders\",status=\"401\"} 1"),
             std::string::npos);
-  EXPECT_NE(text.find("portcullis_request_duration_seconds_bucket{route=\"orders\",le=\"0.001\"} 2"),
-            std::string::npos);
+  EXPECT_NE(
+      text.find("portcullis_request_duration_seconds_bucket{route=\"orders\",le=\"0.001\"} 2"),
+      std::string::npos);
   EXPECT_NE(text.find("portcullis_request_duration_seconds_count{route=\"orders\"} 3"),
             std::string::npos);
   m.reset();
@@ -307,8 +334,8 @@ TEST(HeaderBlock, RefusesAmbiguousBytes) {
 
 TEST(HeaderBlock, FindsABadByteAtAnyPositionOfALongHead) {
   // The check skips printable text a word at a time: a bad byte must be found wherever it is.
-  const std::string clean = "GET / HTTP/1.1\r\nAuthorization: Bearer " + std::string(300, 'x') +
-                            "\xc3\xa9\r\n\r\n";
+  const std::string clean =
+      "GET / HTTP/1.1\r\nAuthorization: Bearer " + std::string(300, 'x') + "\xc3\xa9\r\n\r\n";
   ASSERT_EQ(server::check_head(clean), server::HeadCheck::Ok);
   for (std::size_t pos = 16; pos < clean.size() - 4; ++pos) {
     for (char bad : {'\0', '\x01', '\x1f', '\x7f'}) {
@@ -335,8 +362,8 @@ TEST(HeaderBlock, LineChecksLeaveTheBytesToBeast) {
 // bare CR, wherever it stands in the head: the request line, a field name, a field value.
 // Should a Beast upgrade accept one, this fails (and check_head must run on every head again).
 TEST(HeaderBlock, BeastRefusesEveryByteTheLineChecksLeaveToIt) {
-  const std::string clean = "GET /a HTTP/1.1\r\nHost: h\r\nX-Name: value " +
-                            std::string(40, 'x') + "\xc3\xa9\r\n\r\n";
+  const std::string clean =
+      "GET /a HTTP/1.1\r\nHost: h\r\nX-Name: value " + std::string(40, 'x') + "\xc3\xa9\r\n\r\n";
   auto parses = [](const std::string& head) {
     boost::beast::http::request_parser<boost::beast::http::empty_body> p;
     boost::beast::error_code ec;
@@ -355,7 +382,8 @@ TEST(HeaderBlock, BeastRefusesEveryByteTheLineChecksLeaveToIt) {
         head[pos] = static_cast<char>(bad);
         if (server::check_head_lines(head) != server::HeadCheck::Ok) continue;
         EXPECT_FALSE(parses(head)) << "byte " << bad << " at " << pos;
-        EXPECT_NE(server::check_head(head), server::HeadCheck::Ok) << "byte " << bad << " at " << pos;
+        EXPECT_NE(server::check_head(head), server::HeadCheck::Ok)
+            << "byte " << bad << " at " << pos;
         ++checked;
       }
     }

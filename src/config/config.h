@@ -108,6 +108,7 @@ struct SignedContextConfig {
   std::optional<std::string> jwks_route;  // the JWKS on the main listener too, at this path
   std::size_t cache_entries = 10000;      // cached tokens, at most, across all shards
   Mark mark;
+  Mark jwks_route_at;
   friend bool operator==(const SignedContextConfig& a, const SignedContextConfig& b) {
     return a.header == b.header && a.issuer == b.issuer && a.algorithm == b.algorithm &&
            a.keys == b.keys && a.ttl_s == b.ttl_s && a.per_request == b.per_request &&

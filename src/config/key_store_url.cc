@@ -237,13 +237,10 @@ bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyS
                          std::string& error) {
   out = KeyStoreLocation();
   auto parsed = boost::urls::parse_uri(url);
+  bool ok = false;
   if (!parsed) {
     error = kForms;
-    return false;
-  }
-  std::string scheme = to_lower(parsed->scheme());
-  bool ok = false;
-  if (scheme == "sqlite") {
+  } else if (const std::string scheme = to_lower(parsed->scheme()); scheme == "sqlite") {
     ok = parse_sqlite(*parsed, base_dir, out, error);
   } else if (scheme == "postgresql" || scheme == "postgres") {
     ok = parse_postgres(*parsed, base_dir, out, error);
@@ -252,6 +249,11 @@ bool parse_key_store_url(std::string_view url, const std::string& base_dir, KeyS
             "' (sqlite and postgresql are supported); " + kForms;
   }
   if (!ok) {
+    // postgresql://gw:Top@Secret@db/keys: an '@' of the password ends it, and the rest reads
+    // as something else. Say how it is written rather than what it was read as.
+    if (std::count(url.begin(), url.end(), '@') > 1) {
+      error += " (an '@' in a user name or password is written %40)";
+    }
     out = KeyStoreLocation();
     return false;
   }

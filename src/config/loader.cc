@@ -206,6 +206,7 @@ class Loader {
     check_listeners(r, config, server_listen_at, admin_listen_at);
     check_cert_binding(r, config);
     check_api_key_header(r, config);
+    check_jwks_route(r, config);
   }
 
   Diagnostics diagnostics_;

@@ -35,6 +35,9 @@ void check_cert_binding(YamlReader& r, const Config& config);
 // The header API keys are read from (the default too) against the headers stripped before
 // authentication (config/api_keys_section.cc).
 void check_api_key_header(YamlReader& r, const Config& config);
+// A route whose own path identity.signed_context.jwks_route takes: a warning (the JWKS is
+// answered before routing).
+void check_jwks_route(YamlReader& r, const Config& config);
 // Two listeners on one port fail at bind time; said at load instead, where the file is
 // checked. Runs last, after every section.
 void check_listeners(YamlReader& r, const Config& config, Mark server_listen_at,

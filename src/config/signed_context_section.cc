@@ -101,11 +101,36 @@ void load_signed_context(YamlReader& r, const Entry& e, IdentityConfig& identity
                      std::string p;
                      if (!r.read_nonempty_string(f, p) || !valid_config_path(r, f, p)) return;
                      sc.jwks_route = url::normalise_path(p);
+                     sc.jwks_route_at = f.at;
                    }}});
   r.require(seen, "issuer", e.at, std::string(kWhere));
   r.require(seen, "keys", e.at, std::string(kWhere));
   check_header(r, header_at, identity, sc.header);
   identity.signed_context = std::move(sc);
+}
+
+void check_jwks_route(YamlReader& r, const Config& config) {
+  const auto& sc = config.identity.signed_context;
+  if (!sc || !sc->jwks_route) return;
+  const std::string& jwks = *sc->jwks_route;
+  for (const auto& route : config.routes) {
+    if (!route.match.methods.empty() &&
+        std::find(route.match.methods.begin(), route.match.methods.end(), "GET") ==
+            route.match.methods.end()) {
+      continue;
+    }
+    // The path a route names itself (its exact path, or the root of its prefix), not one that
+    // merely falls under a prefix: a catch-all route around a JWKS at its own path is the
+    // usual set-up.
+    const auto& m = route.match;
+    if ((m.path && *m.path == jwks) || (m.path_prefix && *m.path_prefix == jwks)) {
+      r.warning(sc->jwks_route_at,
+                "identity.signed_context.jwks_route '" + jwks +
+                    "' is answered with the public keys before routing: a GET for it never "
+                    "reaches route '" +
+                    route.name + "'");
+    }
+  }
 }
 
 }  // namespace portcullis::config

@@ -4,7 +4,8 @@
 // out of bounds; where a parsed URL had its password, its display has the mask; libpq values
 // hold no NUL or control character; masking is idempotent;
 // bytea and integers round-trip; the COPY reader gives the same tuples however the input is
-// cut into pieces.
+// cut into pieces. Also url::redact (the upstream and identity-provider URLs in messages):
+// idempotent, and what it leaves parses with no password.
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cstddef>
@@ -14,6 +15,7 @@
 
 #include "auth/api_key/pg_values.h"
 #include "config/key_store_url.h"
+#include "url/http_url.h"
 
 using namespace portcullis;
 using auth::api_key::pg::CopyBinaryReader;
@@ -58,6 +60,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string masked = config::mask_store_url(input);
   if (config::mask_store_url(masked) != masked) __builtin_trap();
+
+  const std::string redacted = url::redact(input);
+  if (url::redact(redacted) != redacted) __builtin_trap();
+  if (auto u = boost::urls::parse_uri(redacted); u && u->has_password()) __builtin_trap();
 
   config::KeyStoreLocation loc;
   std::string error;

@@ -94,6 +94,11 @@ TEST(KeyStoreUrl, PostgresRefusals) {
   EXPECT_NE(e.find("api_keys.password"), std::string::npos);
   EXPECT_EQ(e.find("hunter2"), std::string::npos);
   EXPECT_NE(parse_error("redis://db/0").find("unsupported key store 'redis'"), std::string::npos);
+  // An '@' written as it is in a password: how to write it, and nothing of the password.
+  e = parse_error("postgresql://gw:Top@Secret5@db/keys");
+  EXPECT_NE(e.find("is written %40"), std::string::npos) << e;
+  EXPECT_EQ(e.find("Top"), std::string::npos) << e;
+  EXPECT_EQ(e.find("Secret5"), std::string::npos) << e;
 }
 
 TEST(KeyStoreUrl, MaskingNeverShowsThePassword) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "config/loader.h"
 
@@ -95,6 +97,36 @@ TEST_F(SignedContextConfigTest, OptionsLoad) {
   EXPECT_EQ(sc.jwks_route, "/.well-known/portcullis-jwks.json");
   EXPECT_EQ(sc.cache_entries, 500u);
   EXPECT_EQ(sc.header, "X-Identity-Token");
+}
+
+// The JWKS is answered before routing: a jwks_route that is a route's own path takes its GETs
+// (an acceptance check found `jwks_route: /v1/orders` accepted without a word).
+TEST_F(SignedContextConfigTest, AJwksRouteTakingARoutesPathIsAWarning) {
+  const std::string head =
+      "identity:\n  signed_context:\n    issuer: https://gw.test\n"
+      "    keys: [ { key_file: file:keys/ctx-2026-12.pem, kid: a } ]\n    jwks_route: ";
+  const std::string routes =
+      "upstreams:\n  echo: { url: http://127.0.0.1:9001 }\nroutes:\n"
+      "  - { name: orders, match: { path_prefix: /v1/orders }, upstream: echo, auth: none }\n"
+      "  - { name: writes, match: { path: /v1/w, methods: [POST] }, upstream: echo, auth: none }\n"
+      "  - { name: all, match: { path_prefix: / }, upstream: echo, auth: none }\n";
+  for (const auto& [jwks, route] :
+       std::vector<std::pair<std::string, std::string>>{{"/v1/orders", "orders"}, {"/", "all"}}) {
+    SCOPED_TRACE(jwks);
+    LoadResult r = load_config_string(head + jwks + "\n" + routes, "test.yaml", dir_.string());
+    ASSERT_TRUE(r.ok()) << all(r.errors);
+    ASSERT_EQ(r.warnings.size(), 1u) << all(r.warnings);
+    EXPECT_EQ(r.warnings[0].str(), "test.yaml:5:17: identity.signed_context.jwks_route '" + jwks +
+                                       "' is answered with the public keys before routing: a "
+                                       "GET for it never reaches route '" +
+                                       route + "'");
+  }
+  // Under a prefix (the usual catch-all), or a route that takes no GET: nothing to say.
+  for (const char* jwks : {"/.well-known/jwks.json", "/v1/w"}) {
+    LoadResult r = load_config_string(head + jwks + "\n" + routes, "test.yaml", dir_.string());
+    ASSERT_TRUE(r.ok()) << all(r.errors);
+    EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+  }
 }
 
 TEST_F(SignedContextConfigTest, EachMistakeAtItsPlace) {

@@ -1,15 +1,27 @@
 #include "server/framing.h"
 
+#include <algorithm>
 #include <boost/beast/core/string.hpp>
+#include <string_view>
 
 namespace portcullis::server {
 
 namespace http = boost::beast::http;
 
+// RFC 9110 §7.2 / RFC 3986 §3.2.2: host [":" port], the host a name (unreserved, sub-delims,
+// pct-encoded) or a bracketed IP literal. No '@' (userinfo: it was logged as the client wrote
+// it, password included), no quotes, backslashes, '/', '?', '#' or spaces.
+bool valid_host(std::string_view h) {
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=%:[]").find(c) != std::string_view::npos;
+  });
+}
+
 // One pass over the fields, counting by the field enum (no name lookups).
 std::optional<GatewayError> check_framing(const http::fields& headers, unsigned version) {
   std::size_t te = 0, cl = 0, auth = 0, hosts = 0;
-  std::string_view te_value, cl_value;
+  std::string_view te_value, cl_value, host;
   bool cl_differs = false;
   for (const auto& f : headers) {
     switch (f.name()) {
@@ -29,6 +41,7 @@ std::optional<GatewayError> check_framing(const http::fields& headers, unsigned 
         break;
       case http::field::host:
         ++hosts;
+        host = f.value();
         break;
       default:
         break;
@@ -45,6 +58,7 @@ std::optional<GatewayError> check_framing(const http::fields& headers, unsigned 
   if (auth > 1) return GatewayError::TwoAuthorization;
   if (version != 11 && version != 10) return GatewayError::BadVersion;
   if (hosts > 1 || (version == 11 && hosts == 0)) return GatewayError::BadHost;
+  if (!valid_host(host)) return GatewayError::MalformedHost;
   return std::nullopt;
 }
 

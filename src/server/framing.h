@@ -5,6 +5,7 @@
 
 #include <boost/beast/http/fields.hpp>
 #include <optional>
+#include <string_view>
 
 #include "server/gateway_error.h"
 #include "server/header_block.h"
@@ -14,6 +15,10 @@ namespace portcullis::server {
 // `version`: 10 or 11 as Beast reports it. nullopt when the head may be forwarded.
 std::optional<GatewayError> check_framing(const boost::beast::http::fields& headers,
                                           unsigned version);
+
+// Whether a Host value is host[:port] (a name or a bracketed IP literal): no userinfo, quotes,
+// backslashes, path or spaces. check_framing refuses any other; the access log writes no other.
+bool valid_host(std::string_view h);
 
 // The refusal for a lexical defect found by check_head() (never called with Ok).
 GatewayError to_error(HeadCheck c);

@@ -39,6 +39,8 @@ constexpr Row kRows[] = {
     {E::MalformedHead, bad_request("the request head is not valid HTTP/1.1", "malformed_head")},
     {E::BadVersion, bad_request("unsupported HTTP version", "malformed_head")},
     {E::BadHost, bad_request("exactly one Host header is required", "malformed_head")},
+    {E::MalformedHost,
+     bad_request("the Host header is not a host name or address", "malformed_head")},
     {E::MethodCase, bad_request("the method must be written in upper case", "method_case")},
     {E::ConnectMethod, GatewayErrorInfo{405, "method_not_allowed", "CONNECT is not supported",
                                         "connect_method", true, Counter::BadRequest}},

@@ -24,6 +24,7 @@ enum class GatewayError : std::uint8_t {
   MalformedHead,   // Beast could not parse the head
   BadVersion,      // neither HTTP/1.1 nor HTTP/1.0
   BadHost,         // no Host on HTTP/1.1, or more than one
+  MalformedHost,   // a Host that is no host[:port] ("user:pw@h", quotes, a path)
   MethodCase,      // a method with a lower-case letter ("post"): routed as another method than
                    // the upstream may take it for (Django, Flask, Rails upper-case it)
   ConnectMethod,   // CONNECT: a tunnel, which a reverse proxy does not open (405)

@@ -549,7 +549,9 @@ void HttpSession::Impl::log_request(const runtime::Runtime& rt) {
   if (parser && parser->is_header_done()) {
     const auto& req = parser->get();
     // Not forwarded: the Host field is still there.
-    if (rq.host.empty()) e.host = req[http::field::host];
+    if (const std::string_view h = req[http::field::host]; rq.host.empty() && valid_host(h)) {
+      e.host = h;
+    }
     e.user_agent = req[http::field::user_agent];
   }
   e.upstream_status = rq.upstream_status;

@@ -377,6 +377,16 @@ class SecondAttackPassTest(GatewayTestCase):
                                   b"Content-Length: 0\r\n\r\n")
         self.assertEqual(r.status, 401, str(r))
 
+    def test_a_host_with_a_password_in_it_is_refused_and_not_logged(self):
+        """`Host: user:pw@x` was accepted and written to the access log as sent."""
+        r = self.gateway.send_raw(b"GET /echo/x HTTP/1.1\r\nHost: user:HOSTSECRET@x\r\n"
+                                  b"X-Request-Id: hard2-host\r\n\r\n")
+        self.assertEqual(r.status, 400, str(r))
+        self.assertEqual(r.json()["error_description"],
+                         "the Host header is not a host name or address")
+        self.gateway.wait_for_access_log(r.json()["request_id"])
+        self.assertNotIn("HOSTSECRET", self.gateway.output())
+
     def test_connect_is_never_forwarded(self):
         """CONNECT /path went to the upstream as it was (a tunnel request to whatever the
         upstream is)."""

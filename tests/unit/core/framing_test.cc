@@ -75,6 +75,18 @@ TEST(FramingTest, HostAndVersionRules) {
   EXPECT_EQ(check_framing(with({{http::field::host, "a"}}), 20), GatewayError::BadVersion);
 }
 
+// An acceptance check found "Host: user:pw@x" accepted and written to the access log as sent.
+TEST(FramingTest, AHostMustBeAHostAndPort) {
+  for (const char* good : {"api.example.test", "api.example.test:8443", "[::1]:8080", "10.0.0.1",
+                           "under_score.example.", "xn--bcher-kva.example"}) {
+    EXPECT_EQ(check_framing(with({{http::field::host, good}}), 11), std::nullopt) << good;
+  }
+  for (const char* bad : {"user:pw@x", "a\"b", "a\\b", "a/b", "a?b", "a#b", "a b", "\xc3\xa9"}) {
+    EXPECT_EQ(check_framing(with({{http::field::host, bad}}), 11), GatewayError::MalformedHost)
+        << bad;
+  }
+}
+
 TEST(FramingTest, LexicalDefectsMapToTheirOwnRefusal) {
   EXPECT_EQ(to_error(HeadCheck::BareCR), GatewayError::BareCR);
   EXPECT_EQ(to_error(HeadCheck::BareLF), GatewayError::BareLF);

@@ -114,7 +114,9 @@ std::string_view reserved_header(std::string_view h) {
 
 std::string_view unstrippable_header(std::string_view h) {
   const std::string key = header_key(h);
-  if (framing(key)) return kFraming;
+  if (one_of(key, {"host", "content-length", "transfer-encoding"})) {
+    return "frames the request: removing it would change what the upstream reads";
+  }
   if (key == "authorization") return "carries the credentials the gateway checks";
   return {};
 }

@@ -36,7 +36,8 @@ std::string header_key(std::string_view h);
 std::string_view reserved_header(std::string_view h);
 
 // Why header `h` cannot be removed from every request (identity.strip_inbound), or empty:
-// the framing and hop-by-hop headers, Host and Authorization.
+// Host, Content-Length, Transfer-Encoding and Authorization. (The other hop-by-hop headers
+// are harmless there: the proxy drops them anyway.)
 std::string_view unstrippable_header(std::string_view h);
 
 // The known key closest to a mistyped one (edit distance below 3, case-insensitive), or

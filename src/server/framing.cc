@@ -1,6 +1,7 @@
 #include "server/framing.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/beast/core/string.hpp>
 #include <string_view>
 
@@ -11,11 +12,18 @@ namespace http = boost::beast::http;
 // RFC 9110 §7.2 / RFC 3986 §3.2.2: host [":" port], the host a name (unreserved, sub-delims,
 // pct-encoded) or a bracketed IP literal. No '@' (userinfo: it was logged as the client wrote
 // it, password included), no quotes, backslashes, '/', '?', '#' or spaces.
+constexpr std::array<bool, 256> kHostChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=%:[]")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+
 bool valid_host(std::string_view h) {
-  return std::all_of(h.begin(), h.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("-._~!$&'()*+,;=%:[]").find(c) != std::string_view::npos;
-  });
+  return std::all_of(h.begin(), h.end(),
+                     [](char c) { return kHostChars[static_cast<unsigned char>(c)]; });
 }
 
 // One pass over the fields, counting by the field enum (no name lookups).

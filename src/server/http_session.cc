@@ -73,13 +73,15 @@ void HttpSession::check_deadline(Clock::time_point now) {
   Impl& d = *impl_;
   d.park_if_waiting();
   beast::error_code ec;
-  if (d.awaiting_upstream_since != Clock::time_point::max() &&
-      now - d.awaiting_upstream_since >= Worker::kSweepInterval && d.client_hung_up()) {
-    d.awaiting_upstream_since = Clock::time_point::max();
-    d.client_gone = true;
-    d.client.socket().cancel(ec);
-    if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
-    return;
+  if (d.awaiting_upstream_since != Clock::time_point::max() && now >= d.next_hangup_check) {
+    d.next_hangup_check = now + Impl::kHangupCheckEvery;
+    if (d.client_hung_up()) {
+      d.awaiting_upstream_since = Clock::time_point::max();
+      d.client_gone = true;
+      d.client.socket().cancel(ec);
+      if (d.upstream_in_use) d.upstream_in_use->stream.cancel(ec);
+      return;
+    }
   }
   if (now < d.deadline) return;
   d.deadline = Clock::time_point::max();

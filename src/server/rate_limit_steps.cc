@@ -19,6 +19,7 @@ bool HttpSession::Impl::admit_limited_now(const runtime::Runtime& rt,
                                           std::optional<Refusal>& refusal) {
   if (!route.chain.empty()) return false;
   if (!limit_before_auth_now(rt, route, refusal)) return false;
+  shield_hold.reset();  // no authentication to wait for
   if (refusal && shadow_pass(route, *refusal)) refusal.reset();
   return true;  // without authentication no identity is accepted: no identity limits
 }
@@ -30,18 +31,16 @@ asio::awaitable<std::optional<Refusal>> HttpSession::Impl::admit_limited(
     const runtime::Runtime& rt, const runtime::RouteRuntime& route, Request& req) {
   std::optional<Refusal> before;
   if (!limit_before_auth_now(rt, route, before)) before = co_await limit_before_auth(rt, route);
-  if (before && !shadow_pass(route, *before)) co_return before;
+  if (before && !shadow_pass(route, *before)) {
+    shield_hold.reset();
+    co_return before;
+  }
   if (!route.chain.empty()) {
-    std::optional<Refusal> verdict;
-    if (ask_auth(route, req)) {
-      verdict = auth_verdict(route);
-    } else {
-      // Waiting on the network: an attempt the shield counts until it answers.
-      const ratelimit::PendingAttempts::Hold attempt = hold_shield_attempt(route);
-      co_await await_auth();
-      verdict = auth_verdict(route);
-    }
-    if (auto& refusal = verdict) {
+    // The attempt the shield admitted counts until authentication answers (shield_hold, taken
+    // where the shield judged it: a shared limiter may have suspended us since).
+    if (!ask_auth(route, req)) co_await await_auth();
+    shield_hold.reset();
+    if (auto refusal = auth_verdict(route)) {
       if (refusal->status == 401) record_failed_auth(rt, route);
       // A 403 names its caller: its answer shows the caller's limits too (nothing taken).
       if (refusal->status == 403 && route.limits.has_identity()) {
@@ -90,7 +89,7 @@ std::optional<Refusal> HttpSession::Impl::take_outcomes() {
 // failures (ratelimit/pending_attempts.h): admitted while failures + waiting < requests.
 std::optional<Refusal> HttpSession::Impl::take_shield_outcomes() {
   ratelimit::set_outcomes(rq.limits, limit_outcomes);
-  const auto& pending = ratelimit::PendingAttempts::global();
+  auto& pending = ratelimit::PendingAttempts::global();
   const std::size_t first = rq.limits.size() - std::min(limit_checks.size(), rq.limits.size());
   for (std::size_t i = 0; i < limit_checks.size() && first + i < rq.limits.size(); ++i) {
     ratelimit::Outcome& o = rq.limits[first + i].outcome;
@@ -99,16 +98,11 @@ std::optional<Refusal> HttpSession::Impl::take_shield_outcomes() {
     o.remaining = o.remaining > waiting ? o.remaining - waiting : 0;
     if (o.remaining == 0) o.admitted = false;
   }
-  return judge_limits(limit_checks.size());
-}
-
-ratelimit::PendingAttempts::Hold HttpSession::Impl::hold_shield_attempt(
-    const runtime::RouteRuntime& route) {
-  if (!route.limits.has_shield()) return {};
-  std::vector<ratelimit::Check> checks;
-  ratelimit::AppliedList ignored;
-  route.limits.shield_checks(rq.client_ip, checks, ignored);
-  return ratelimit::PendingAttempts::Hold(ratelimit::PendingAttempts::global(), checks);
+  auto refusal = judge_limits(limit_checks.size());
+  // Admitted: this attempt counts from now until authentication answers (admit_limited),
+  // with no suspension between the look and the count.
+  if (!refusal) shield_hold.emplace(pending, limit_checks);
+  return refusal;
 }
 
 // Counts the last `n` judged limits and turns a refusal among them into the 429.

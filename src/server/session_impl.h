@@ -190,6 +190,10 @@ struct HttpSession::Impl {
   // session that has waited a sweep or more: if its client hung up meanwhile (client_hung_up),
   // the wait is called off and the request is logged 499 client_gone, unanswered.
   Clock::time_point awaiting_upstream_since = Clock::time_point::max();
+  // The first look a sweep after the wait began, then one a second: a worker with thousands
+  // of long polls peeks at each once a second, not twenty times.
+  Clock::time_point next_hangup_check = Clock::time_point::max();
+  static constexpr std::chrono::seconds kHangupCheckEvery{1};
   bool client_gone = false;
   bool client_hung_up();
   std::chrono::seconds body_timeout{30};
@@ -266,10 +270,10 @@ struct HttpSession::Impl {
   asio::awaitable<void> ask_limiter(ratelimit::Limiter& limiter, bool peek);
   // The answers in limit_outcomes onto the last entries of rq.limits, judged (judge_limits).
   std::optional<Refusal> take_outcomes();
-  // The shield's peek, counting the attempts that still wait for authentication as failures.
+  // The shield's peek, counting the attempts that still wait for authentication as failures;
+  // an admitted attempt is held (shield_hold) until authentication answers.
   std::optional<Refusal> take_shield_outcomes();
-  // An attempt on the route's shield keys, held while authentication waits on the network.
-  ratelimit::PendingAttempts::Hold hold_shield_attempt(const runtime::RouteRuntime& route);
+  std::optional<ratelimit::PendingAttempts::Hold> shield_hold;
   std::optional<Refusal> judge_limits(std::size_t n);
   void set_rate_limit_fields(http::response<http::string_body>& res, const Refusal& r);
   bool prepare_upstream_request(const runtime::Runtime& rt, const runtime::RouteRuntime& route,

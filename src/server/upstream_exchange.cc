@@ -95,6 +95,7 @@ asio::awaitable<std::optional<GatewayError>> HttpSession::Impl::exchange(
     if (!failure) {
       client_gone = false;
       awaiting_upstream_since = worker.now();
+      next_hangup_check = awaiting_upstream_since + Worker::kSweepInterval;
       failure = co_await read_response_head(up, *conn, rp);
       awaiting_upstream_since = Clock::time_point::max();
       if (client_gone) co_return GatewayError::ClientGone;
@@ -299,7 +300,12 @@ asio::awaitable<beast::error_code> HttpSession::Impl::read_body_bytes(Parser& p,
     if (ec) co_return ec;
     buf.commit(n);
     beast::error_code pec;
-    if (put_buffered(p, buf, kBody, pec) > 0 || pec || p.is_done()) co_return pec;
+    const std::size_t landed = put_buffered(p, buf, kBody, pec);
+    if (pec || p.is_done()) co_return pec;
+    // A read that filled its room probably left more queued: take it too before the write,
+    // up to a full body buffer (a large body goes out in 64 KiB writes, as with Beast's read;
+    // a trickle goes out as it comes).
+    if (landed > 0 && (n < room || body_of(p).size == 0)) co_return pec;
   }
 }
 

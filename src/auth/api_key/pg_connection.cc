@@ -1,6 +1,7 @@
 #include "auth/api_key/pg_connection.h"
 
 #include <libpq-fe.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -175,19 +176,26 @@ bool PgConnection::alive() const {
 
 bool PgConnection::read_input() const {
   if (silent_) return false;
-  const int wait_ms = answer_timeout_.count() > 0 ? static_cast<int>(answer_timeout_.count()) : -1;
-  pollfd fd{PQsocket(conn_), POLLIN, 0};
-  if (fd.fd < 0) return false;
-  int n = 0;
-  do {
-    n = ::poll(&fd, 1, wait_ms);
-  } while (n < 0 && errno == EINTR);
-  if (n == 0) {
-    // A late answer must never be read as the next statement's: the connection is done.
-    silent_ = true;
-    return false;
+  // Bytes OpenSSL has already decrypted need no wait (libpq's own wait looks there first): the
+  // socket may stay quiet while they are the rest of the message.
+  auto* ssl = static_cast<SSL*>(PQsslStruct(conn_, "OpenSSL"));
+  if (ssl == nullptr || SSL_pending(ssl) == 0) {
+    const int wait_ms =
+        answer_timeout_.count() > 0 ? static_cast<int>(answer_timeout_.count()) : -1;
+    pollfd fd{PQsocket(conn_), POLLIN, 0};
+    if (fd.fd < 0) return false;
+    int n = 0;
+    do {
+      n = ::poll(&fd, 1, wait_ms);
+    } while (n < 0 && errno == EINTR);
+    if (n <= 0) {
+      // A late answer must never be read as the next statement's: the connection is done
+      // (silent past the deadline, or a socket poll refuses).
+      silent_ = true;
+      return false;
+    }
   }
-  return n > 0 && PQconsumeInput(conn_) == 1;
+  return PQconsumeInput(conn_) == 1;
 }
 
 pg_result* PgConnection::finish(bool sent) const {

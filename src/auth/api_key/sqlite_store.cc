@@ -285,34 +285,24 @@ bool SqliteKeyStore::read_integer(const char* sql, std::int64_t& out, std::strin
 }
 
 PollResult SqliteKeyStore::load_all(const RowVisitor& visit) {
-  std::lock_guard lock(mu_);
-  PollResult r;
-  r.reset = true;
-  if (db_ == nullptr) {
-    if (!open_db(false, r.error)) return r;
-  } else {
-    // The file the connection has open may have been deleted or replaced since (a whole read
-    // follows a failed one): as changes_since, the path is what counts.
-    bool replaced = false;
-    if (!check_file(replaced, r.error)) return r;
-  }
-  Txn txn(db_, false);
-  if (!txn.ok()) {
-    r.error = fail("cannot start a read transaction");
-    return r;
-  }
-  if (!read_max_seq(r.max_seq, r.error)) return r;
-  if (!scan(PC_KEY_SELECT, 0, visit, r.error)) return r;
-  txn.commit();
-  r.ok = true;
-  return r;
+  return read_keys(std::nullopt, visit);
 }
 
 PollResult SqliteKeyStore::changes_since(std::int64_t seq, const RowVisitor& visit) {
+  return read_keys(seq, visit);
+}
+
+PollResult SqliteKeyStore::read_keys(std::optional<std::int64_t> since, const RowVisitor& visit) {
   std::lock_guard lock(mu_);
   PollResult r;
   bool replaced = false;
-  if (!check_file(replaced, r.error)) return r;
+  if (db_ == nullptr && !since) {
+    if (!open_db(false, r.error)) return r;  // the first load
+  } else if (!check_file(replaced, r.error)) {
+    // The file the connection has open may have been deleted or replaced since: the path is
+    // what counts (a whole read follows a failed one too).
+    return r;
+  }
   Txn txn(db_, false);
   if (!txn.ok()) {
     r.error = fail("cannot start a read transaction");
@@ -320,10 +310,10 @@ PollResult SqliteKeyStore::changes_since(std::int64_t seq, const RowVisitor& vis
   }
   if (!read_max_seq(r.max_seq, r.error)) return r;
   // A store restored from an older copy in place has gone back in seq: read it whole.
-  r.reset = replaced || r.max_seq < seq;
+  r.reset = !since || replaced || r.max_seq < *since;
   const char* sql = r.reset ? PC_KEY_SELECT : PC_KEY_SELECT " WHERE seq > ?1 ORDER BY seq";
-  if (r.reset || r.max_seq > seq) {
-    if (!scan(sql, seq, visit, r.error)) return r;
+  if (r.reset || r.max_seq > *since) {
+    if (!scan(sql, since.value_or(0), visit, r.error)) return r;
   }
   txn.commit();
   r.ok = true;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "auth/api_key/key_store.h"
@@ -54,6 +55,9 @@ class SqliteKeyStore : public KeyStore {
   // The file is still the one we opened (not deleted, not replaced, still accessible).
   // Reopens a replacement; `replaced` is then set.
   bool check_file(bool& replaced, std::string& error);
+  // load_all (no `since`) and changes_since: one read transaction, the rows changed after
+  // `since`, or every row when there is none or the store was replaced or restored.
+  PollResult read_keys(std::optional<std::int64_t> since, const RowVisitor& visit);
   bool scan(const char* sql, std::int64_t arg, const RowVisitor& visit, std::string& error);
   // The integer a one-row SELECT answers; false with error = fail(what) when unreadable.
   bool read_integer(const char* sql, std::int64_t& out, std::string_view what, std::string& error);
